@@ -1,0 +1,177 @@
+// The user-facing handle of a context, and typed calls into it.
+#pragma once
+
+#include <chrono>
+#include <future>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "mitosis/actors/errors.hpp"
+#include "mitosis/actors/function_registry.hpp"
+#include "mitosis/router/routing_table.hpp"
+#include "mitosis/serialization/frame.hpp"
+
+namespace mitosis {
+
+namespace actors {
+class runtime;
+} // namespace actors
+
+namespace detail {
+
+/// Returns the registered name of `key`; throws mitosis::error if the
+/// function was not made callable with MITOSIS_REMOTE.
+const std::string& remote_name(actors::fn_key key);
+
+/// Throws the exception a call_error or dead reply frame stands for.
+[[noreturn]] void throw_reply(const serialization::frame& f, const std::string& context);
+
+/// Sends a prepared call frame; see context::call_async.
+std::future<serialization::frame> send_call(actors::runtime& rt, router::context_id dst,
+                                            serialization::frame_builder&& fb);
+
+/// Sends a prepared call frame without waiting for anything.
+void send_no_reply(actors::runtime& rt, router::context_id dst, const std::string& context,
+                   serialization::frame_builder&& fb);
+
+/// Returns a call frame header for `dst` from this process.
+serialization::frame_header call_header(actors::runtime& rt, router::context_id dst);
+
+/// Drops the wait for the reply with `handle` (deadline passed).
+void forget_call(actors::runtime& rt, std::uint32_t handle);
+
+/// Returns `a` as the parameter type P: itself when it already is one
+/// (no copy), else converted.
+template <class P, class A>
+decltype(auto) wire_arg(A&& a) {
+  if constexpr (std::is_same_v<std::decay_t<A>, P>)
+    return static_cast<const P&>(a);
+  else
+    return P(std::forward<A>(a));
+}
+
+template <class R>
+R decode_result(const serialization::frame& f, const std::string& context) {
+  if (f.hdr.type != serialization::to_u32(serialization::wire_type::call_reply))
+    throw_reply(f, context);
+  if constexpr (std::is_void_v<R>) {
+    return;
+  } else {
+    R r{};
+    try {
+      serialization::decode_exact(f.payload.data(), f.payload.size(), r);
+    } catch (const serialization::decode_error& e) {
+      throw error(e.code(), context, "undecodable result from '" + context + "': " + e.what());
+    }
+    return r;
+  }
+}
+
+} // namespace detail
+
+/// The result of call_async: get() returns the value or throws what call()
+/// would throw.
+template <class R>
+class future {
+public:
+  future(std::future<serialization::frame> f, actors::runtime* rt, std::uint32_t handle,
+         std::string context)
+    : f_(std::move(f)), rt_(rt), handle_(handle), context_(std::move(context)) {}
+
+  /// Waits for the reply and returns the value. Throws call_error,
+  /// context_lost, policy_error or error.
+  R get() {
+    return detail::decode_result<R>(f_.get(), context_);
+  }
+
+  /// Like get(), but throws timeout_error once `d` has passed.
+  template <class Rep, class Period>
+  R get_for(std::chrono::duration<Rep, Period> d) {
+    if (f_.wait_for(d) != std::future_status::ready) {
+      detail::forget_call(*rt_, handle_);
+      throw timeout_error(context_, "no reply within "
+                                      + std::to_string(std::chrono::duration_cast<
+                                                         std::chrono::milliseconds>(d)
+                                                         .count())
+                                      + " ms");
+    }
+    return get();
+  }
+
+  /// Returns whether the reply has arrived.
+  bool ready() const {
+    return f_.wait_for(std::chrono::seconds{0}) == std::future_status::ready;
+  }
+
+private:
+  std::future<serialization::frame> f_;
+  actors::runtime* rt_;
+  std::uint32_t handle_;
+  std::string context_;
+};
+
+/// A handle to a running context. Cheap to copy; valid while the master
+/// (or agent) that made it lives.
+class context {
+public:
+  context() = default;
+  context(actors::runtime* rt, router::context_id id, std::string name)
+    : rt_(rt), id_(id), name_(std::move(name)) {}
+
+  router::context_id id() const noexcept {
+    return id_;
+  }
+  const std::string& name() const noexcept {
+    return name_;
+  }
+
+  /// Calls `fn(args...)` in this context and returns its result. The
+  /// argument types are checked against `fn`'s signature at compile time.
+  template <class R, class... Ps, class... As>
+  R call(R (*fn)(Ps...), As&&... args) const {
+    return call_async(fn, std::forward<As>(args)...).get();
+  }
+
+  /// Like call(), with a deadline: throws timeout_error when it passes.
+  template <class Rep, class Period, class R, class... Ps, class... As>
+  R call_for(std::chrono::duration<Rep, Period> d, R (*fn)(Ps...), As&&... args) const {
+    return call_async(fn, std::forward<As>(args)...).get_for(d);
+  }
+
+  /// Starts `fn(args...)` in this context; the future yields the result.
+  template <class R, class... Ps, class... As>
+  future<R> call_async(R (*fn)(Ps...), As&&... args) const {
+    auto fb = make_call(fn, std::forward<As>(args)...);
+    auto handle = fb.header().reply_to;
+    return future<R>{detail::send_call(*rt_, id_, std::move(fb)), rt_, handle, name_};
+  }
+
+  /// Runs `fn(args...)` in this context without waiting or a reply.
+  template <class R, class... Ps, class... As>
+  void call_no_reply(R (*fn)(Ps...), As&&... args) const {
+    auto fb = make_call(fn, std::forward<As>(args)...);
+    fb.header().reply_to = 0;
+    fb.header().flags |= serialization::frame_flags::no_reply;
+    detail::send_no_reply(*rt_, id_, name_, std::move(fb));
+  }
+
+private:
+  template <class R, class... Ps, class... As>
+  serialization::frame_builder make_call(R (*fn)(Ps...), As&&... args) const {
+    static_assert(sizeof...(Ps) == sizeof...(As), "wrong number of arguments for this function");
+    static_assert((std::is_convertible_v<As&&, std::decay_t<Ps>> && ...),
+                  "argument types do not match the function's parameters");
+    const auto& name = detail::remote_name(reinterpret_cast<actors::fn_key>(fn));
+    serialization::frame_builder fb{detail::call_header(*rt_, id_)};
+    fb.add(name, detail::wire_arg<std::decay_t<Ps>>(std::forward<As>(args))...);
+    return fb;
+  }
+
+  actors::runtime* rt_ = nullptr;
+  router::context_id id_ = 0;
+  std::string name_;
+};
+
+} // namespace mitosis

@@ -1,0 +1,32 @@
+#include "mitosis/actors/errors.hpp"
+
+namespace mitosis {
+
+error::error(errc code, std::string context, const std::string& what)
+  : std::runtime_error(what), code_(code), context_(std::move(context)) {
+}
+
+call_error::call_error(std::string context, std::string remote_type, std::string remote_message)
+  : error(errc::remote_exception, context,
+          "call in context '" + context + "' threw " + remote_type + ": " + remote_message),
+    remote_type_(std::move(remote_type)),
+    remote_message_(std::move(remote_message)) {
+}
+
+context_lost::context_lost(std::string context, const std::string& reason)
+  : error(errc::context_lost, context, "context '" + context + "' lost: " + reason) {
+}
+
+timeout_error::timeout_error(std::string context, const std::string& what)
+  : error(errc::timeout, context, "context '" + context + "': " + what) {
+}
+
+policy_error::policy_error(errc code, std::string context, const std::string& reason)
+  : error(code, context, "context '" + context + "' refused: " + reason) {
+}
+
+connect_error::connect_error(std::string context, const std::string& reason)
+  : error(errc::spawn_failed, context, "cannot start context '" + context + "': " + reason) {
+}
+
+} // namespace mitosis

@@ -1,0 +1,28 @@
+#include "mitosis/actors/function_registry.hpp"
+
+namespace mitosis::actors {
+
+function_registry& function_registry::instance() {
+  static function_registry reg;
+  return reg;
+}
+
+bool function_registry::add(std::string name, fn_key key, invoker inv) {
+  auto [i, added] = by_name_.emplace(name, function_entry{name, inv});
+  if (!added && i->second.invoke != inv)
+    return false;
+  by_key_.emplace(key, std::move(name));
+  return true;
+}
+
+const function_entry* function_registry::find(std::string_view name) const {
+  auto i = by_name_.find(std::string{name});
+  return i == by_name_.end() ? nullptr : &i->second;
+}
+
+const std::string* function_registry::name_of(fn_key key) const {
+  auto i = by_key_.find(key);
+  return i == by_key_.end() ? nullptr : &i->second;
+}
+
+} // namespace mitosis::actors

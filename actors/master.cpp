@@ -1,0 +1,169 @@
+#include "mitosis/actors/master.hpp"
+
+#include <cstdlib>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "mitosis/actors/runtime.hpp"
+#include "mitosis/bootstrap/agent_boot.hpp"
+#include "mitosis/serialization/log.hpp"
+
+namespace mitosis {
+
+namespace detail {
+
+const std::string& remote_name(actors::fn_key key) {
+  auto* n = actors::function_registry::instance().name_of(key);
+  if (!n)
+    throw error(errc::unknown_function, "",
+                "function is not registered: add MITOSIS_REMOTE(fn) next to its definition");
+  return *n;
+}
+
+[[noreturn]] void throw_reply(const serialization::frame& f, const std::string& context) {
+  using serialization::wire_type;
+  if (f.hdr.type == serialization::to_u32(wire_type::call_error)) {
+    serialization::call_error_info ce;
+    try {
+      serialization::decode_exact(f.payload.data(), f.payload.size(), ce);
+    } catch (const serialization::decode_error& e) {
+      throw error(e.code(), context, "undecodable call_error from '" + context + "'");
+    }
+    throw call_error(ce.context.empty() ? context : ce.context, ce.type, ce.message);
+  }
+  if (f.hdr.type == serialization::to_u32(wire_type::dead)) {
+    serialization::dead_info d;
+    try {
+      serialization::decode_exact(f.payload.data(), f.payload.size(), d);
+    } catch (const serialization::decode_error& e) {
+      throw error(e.code(), context, "undecodable dead reply from '" + context + "'");
+    }
+    auto code = static_cast<errc>(d.code);
+    switch (code) {
+      case errc::context_lost:
+      case errc::shutting_down:
+        throw context_lost(context, d.reason);
+      case errc::call_not_allowed:
+      case errc::type_not_allowed:
+      case errc::source_mismatch:
+        throw policy_error(code, context, d.reason);
+      default:
+        throw error(code, context, "call to '" + context + "' failed: " + d.reason);
+    }
+  }
+  throw error(errc::protocol_error, context,
+              "unexpected " + std::string{serialization::type_registry::name(f.hdr.type)}
+                + " reply from '" + context + "'");
+}
+
+serialization::frame_header call_header(actors::runtime& rt, router::context_id dst) {
+  return serialization::make_header(serialization::wire_type::call_request, dst, rt.self(), 0,
+                                    rt.pending().next_handle());
+}
+
+std::future<serialization::frame> send_call(actors::runtime& rt, router::context_id dst,
+                                            serialization::frame_builder&& fb) {
+  auto handle = fb.header().reply_to;
+  return rt.request(dst, handle, std::move(fb).finish());
+}
+
+void send_no_reply(actors::runtime& rt, router::context_id dst, const std::string& context,
+                   serialization::frame_builder&& fb) {
+  if (auto err = rt.routes().send(dst, std::move(fb).finish()); err != errc::none)
+    throw context_lost(context, to_string(err));
+}
+
+void forget_call(actors::runtime& rt, std::uint32_t handle) {
+  rt.pending().forget(handle);
+}
+
+} // namespace detail
+
+namespace {
+
+// The agent: serve the parent on fds 0/1 until it goes or says stop.
+[[noreturn]] void run_agent() {
+  auto boot = bootstrap::read_boot(0, 1, std::chrono::seconds{30});
+  if (!boot.ok) {
+    ::dprintf(2, "mitosis agent: %s\n", boot.error.c_str());
+    ::_exit(3);
+  }
+  // Keep the protocol off fds 0/1 so that a user function printing to
+  // stdout cannot corrupt the stream: stdout goes to stderr, stdin is empty.
+  router::unique_fd in{::fcntl(0, F_DUPFD_CLOEXEC, 3)};
+  router::unique_fd out{::fcntl(1, F_DUPFD_CLOEXEC, 3)};
+  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull >= 0) {
+    ::dup2(devnull, 0);
+    ::close(devnull);
+  }
+  ::dup2(2, 1);
+  {
+    actors::runtime_options opts;
+    actors::runtime rt{opts, boot.info, std::move(in), std::move(out)};
+    rt.wait_for_shutdown();
+    rt.shutdown();
+  }
+  spdlog::shutdown();
+  ::_exit(0);
+}
+
+} // namespace
+
+void serve_if_agent(int, char**) {
+  if (bootstrap::is_agent_process())
+    run_agent();
+}
+
+master::master(int argc, char** argv, master_options opts) {
+  serve_if_agent(argc, argv);
+  actors::runtime_options ro;
+  ro.name = opts.name;
+  ro.pool_threads = opts.pool_threads;
+  ro.log_level = opts.log_level;
+  ro.connect_timeout = opts.connect_timeout;
+  ro.max_frame = opts.max_frame;
+  rt_ = std::make_unique<actors::runtime>(ro);
+}
+
+master::~master() {
+  rt_->shutdown();
+}
+
+context master::local(local_options opts) {
+  auto timeout = opts.connect_timeout.count() ? opts.connect_timeout
+                                              : rt_->options().connect_timeout;
+  actors::child_info c;
+  if (opts.via && opts.via->id() != rt_->self())
+    c = rt_->start_local_via(opts.via->id(), opts.via->name(), opts.name, timeout);
+  else
+    c = rt_->start_local(opts.name, timeout);
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    pids_.emplace_back(c.id, c.pid);
+  }
+  return context{rt_.get(), c.id, c.name};
+}
+
+std::future<context> master::local_async(local_options opts) {
+  return std::async(std::launch::async, [this, opts = std::move(opts)] { return local(opts); });
+}
+
+context master::self() {
+  return context{rt_.get(), rt_->self(), rt_->name()};
+}
+
+void master::set_policy(const policy::rules& r) {
+  rt_->set_rules(r);
+}
+
+int master::pid_of(const context& c) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& [id, pid] : pids_)
+    if (id == c.id())
+      return pid;
+  return 0;
+}
+
+} // namespace mitosis

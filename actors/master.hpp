@@ -1,0 +1,82 @@
+// The master: the process that starts the tree. In a started copy of the
+// program, constructing it serves the parent instead and never returns.
+#pragma once
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mitosis/actors/context.hpp"
+#include "mitosis/policy/rules.hpp"
+
+namespace mitosis {
+
+/// Settings of the master process.
+struct master_options {
+  std::string name = "master";
+  /// Threads that run calls arriving here.
+  std::size_t pool_threads = 4;
+  /// spdlog level for every context (2 = info).
+  int log_level = 2;
+  /// Default connect timeout (process start + handshake) per context.
+  std::chrono::milliseconds connect_timeout{10000};
+  std::uint32_t max_frame = 128u * 1024u * 1024u;
+};
+
+/// Options of the `local` connection method.
+struct local_options {
+  /// The context's name (default "local.<id>").
+  std::string name;
+  /// Start it from this context instead of from the master.
+  std::optional<context> via;
+  /// Zero: the master's connect_timeout.
+  std::chrono::milliseconds connect_timeout{0};
+};
+
+class master {
+public:
+  /// Starts the master runtime. If this process is a started copy (agent
+  /// mode), serves its parent until it is told to stop, then exits the
+  /// process: code after this line runs only in the master.
+  master(int argc, char** argv, master_options opts = {});
+
+  /// Stops every context gracefully, then kills what remains.
+  ~master();
+
+  master(const master&) = delete;
+  master& operator=(const master&) = delete;
+
+  /// Starts a local context (a copy of this program). Throws connect_error.
+  context local(local_options opts = {});
+
+  /// Starts a local context in the background.
+  std::future<context> local_async(local_options opts = {});
+
+  /// Returns the master's own context (calls run in this process).
+  context self();
+
+  /// Replaces the master's policy rules.
+  void set_policy(const policy::rules& r);
+
+  /// Returns the pid of a local context started from the master, or 0.
+  int pid_of(const context& c) const;
+
+  actors::runtime& runtime() noexcept {
+    return *rt_;
+  }
+
+private:
+  std::unique_ptr<actors::runtime> rt_;
+  mutable std::mutex mtx_;
+  std::vector<std::pair<router::context_id, int>> pids_;
+};
+
+/// If this process was started as a mitosis agent, serves the parent and
+/// exits; otherwise returns. For programs (such as test runners) that must
+/// divert before their own main logic; master's constructor does the same.
+void serve_if_agent(int argc, char** argv);
+
+} // namespace mitosis

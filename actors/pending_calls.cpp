@@ -1,0 +1,85 @@
+#include "mitosis/actors/pending_calls.hpp"
+
+#include <algorithm>
+
+#include "mitosis/serialization/messages.hpp"
+
+namespace mitosis::actors {
+
+serialization::frame make_dead(errc code, const std::string& reason) {
+  serialization::frame f;
+  f.hdr.type = serialization::to_u32(serialization::wire_type::dead);
+  serialization::encode_into(f.payload,
+                             serialization::dead_info{static_cast<std::uint8_t>(code), reason});
+  f.hdr.length = static_cast<std::uint32_t>(f.payload.size());
+  return f;
+}
+
+std::uint32_t pending_calls::next_handle() noexcept {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (++next_ == 0)
+    next_ = 1000;
+  return next_;
+}
+
+std::future<serialization::frame> pending_calls::expect(std::uint32_t handle,
+                                                        router::context_id dst) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& e = waits_[handle];
+  e.dst = dst;
+  e.promise = {};
+  return e.promise.get_future();
+}
+
+bool pending_calls::complete(std::uint32_t handle, serialization::frame&& f) {
+  std::promise<serialization::frame> p;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = waits_.find(handle);
+    if (i == waits_.end())
+      return false;
+    p = std::move(i->second.promise);
+    waits_.erase(i);
+  }
+  p.set_value(std::move(f));
+  return true;
+}
+
+void pending_calls::forget(std::uint32_t handle) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  waits_.erase(handle);
+}
+
+void pending_calls::fail(const std::vector<router::context_id>& ids, const std::string& reason) {
+  std::vector<std::promise<serialization::frame>> lost;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto i = waits_.begin(); i != waits_.end();) {
+      if (std::find(ids.begin(), ids.end(), i->second.dst) != ids.end()) {
+        lost.push_back(std::move(i->second.promise));
+        i = waits_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  for (auto& p : lost)
+    p.set_value(make_dead(errc::context_lost, reason));
+}
+
+void pending_calls::fail_all(const std::string& reason) {
+  std::unordered_map<std::uint32_t, entry> all;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    all.swap(waits_);
+  }
+  for (auto& [h, e] : all)
+    e.promise.set_value(make_dead(errc::shutting_down, reason));
+}
+
+std::size_t pending_calls::size() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return waits_.size();
+}
+
+} // namespace mitosis::actors

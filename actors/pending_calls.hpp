@@ -1,0 +1,52 @@
+// Calls in flight from this process: reply handle -> waiting future.
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "mitosis/router/routing_table.hpp"
+#include "mitosis/serialization/frame.hpp"
+
+namespace mitosis::actors {
+
+class pending_calls {
+public:
+  /// Returns a fresh reply handle (never one of the well-known ones).
+  std::uint32_t next_handle() noexcept;
+
+  /// Registers a wait for the reply to `handle` from `dst`.
+  std::future<serialization::frame> expect(std::uint32_t handle, router::context_id dst);
+
+  /// Completes `handle` with `f`. Returns false if nobody waits.
+  bool complete(std::uint32_t handle, serialization::frame&& f);
+
+  /// Drops the wait for `handle` (deadline passed).
+  void forget(std::uint32_t handle);
+
+  /// Fails every wait on a context in `ids` with a context_lost dead reply.
+  void fail(const std::vector<router::context_id>& ids, const std::string& reason);
+
+  /// Fails every wait (shutdown).
+  void fail_all(const std::string& reason);
+
+  std::size_t size() const;
+
+private:
+  struct entry {
+    router::context_id dst;
+    std::promise<serialization::frame> promise;
+  };
+
+  mutable std::mutex mtx_;
+  std::uint32_t next_ = 1000;
+  std::unordered_map<std::uint32_t, entry> waits_;
+};
+
+/// Returns a dead frame carrying `code` and `reason`.
+serialization::frame make_dead(errc code, const std::string& reason);
+
+} // namespace mitosis::actors

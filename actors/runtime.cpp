@@ -1,0 +1,527 @@
+#include "mitosis/actors/runtime.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <csignal>
+#include <cxxabi.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/dist_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "mitosis/actors/errors.hpp"
+#include "mitosis/actors/function_registry.hpp"
+#include "mitosis/bootstrap/spawner_actor.hpp"
+#include "mitosis/policy/policy_actor.hpp"
+#include "mitosis/serialization/log.hpp"
+
+namespace mitosis::actors {
+
+using serialization::frame;
+using serialization::frame_header;
+using serialization::wire_type;
+
+namespace {
+
+const auto& lg() {
+  static auto l = log::get("actors");
+  return l;
+}
+
+std::string demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> p{abi::__cxa_demangle(name, nullptr, nullptr, &status),
+                                           std::free};
+  return status == 0 && p ? std::string{p.get()} : std::string{name};
+}
+
+router::router_config master_config(const runtime_options& o) {
+  router::router_config c;
+  c.self = router::master_id;
+  c.name = o.name;
+  c.max_frame = o.max_frame;
+  c.max_violations = o.max_violations;
+  return c;
+}
+
+router::router_config agent_config(const runtime_options& o, const serialization::boot_info& b) {
+  router::router_config c;
+  c.self = b.id;
+  c.name = b.name;
+  c.parent_id = b.parent_id;
+  c.has_parent = true;
+  c.max_frame = b.max_frame ? b.max_frame : o.max_frame;
+  c.max_violations = o.max_violations;
+  return c;
+}
+
+// Sends every log line of an agent to the master as a log_record frame.
+class forward_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+  explicit forward_sink(runtime& rt) : rt_(rt) {}
+
+protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    thread_local bool busy = false;
+    if (busy)
+      return;
+    busy = true;
+    serialization::log_info li{rt_.name(), std::string{msg.logger_name.begin(),
+                                                       msg.logger_name.end()},
+                               static_cast<int>(msg.level),
+                               std::string{msg.payload.begin(), msg.payload.end()}};
+    auto wire = serialization::frame_builder{serialization::make_header(
+                                               wire_type::log_record, router::master_id,
+                                               rt_.self())}
+                  .add(li)
+                  .finish();
+    rt_.routes().send(router::master_id, std::move(wire));
+    busy = false;
+  }
+  void flush_() override {}
+
+private:
+  runtime& rt_;
+};
+
+} // namespace
+
+struct runtime::caf_part {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  policy::policy_actor policy;
+  bootstrap::spawner_actor spawner;
+
+  caf_part() {
+    // See shared/notes/caf-0.17.md: without these, every blocking request
+    // pays the work-stealing scheduler's ~120 us polling sleep.
+    cfg.set("scheduler.max-threads", std::size_t{2});
+    cfg.set("work-stealing.moderate-poll-attempts", std::size_t{0});
+    cfg.set("work-stealing.relaxed-sleep-duration",
+            caf::timespan{std::chrono::milliseconds{100}});
+    sys = std::make_unique<caf::actor_system>(cfg);
+  }
+
+  ~caf_part() {
+    caf::anon_send_exit(policy, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(spawner, caf::exit_reason::user_shutdown);
+    policy = nullptr;
+    spawner = nullptr;
+    sys.reset();
+  }
+};
+
+runtime::runtime(runtime_options opts) : opts_(std::move(opts)), router_(master_config(opts_), *this) {
+  blocks_.emplace(opts_.id_block, 1);
+  ids_.refill(*blocks_->next());
+  init_common(policy::rules::defaults());
+}
+
+runtime::runtime(runtime_options opts, const serialization::boot_info& boot, router::unique_fd in,
+                 router::unique_fd out)
+  : opts_(std::move(opts)), router_(agent_config(opts_, boot), *this) {
+  opts_.name = boot.name;
+  opts_.log_level = boot.log_level;
+  auto fwd = std::make_shared<forward_sink>(*this);
+  log::sink()->set_sinks({fwd});
+  router::stream_options so;
+  so.peer_name = "parent";
+  so.peer_id = boot.parent_id;
+  so.is_parent = true;
+  so.expect_hello = false;
+  router_.add_stream(std::move(in), std::move(out), std::move(so));
+  policy::rules granted = policy::rules::defaults();
+  try {
+    if (!boot.rules.empty())
+      granted = policy::rules::decode(boot.rules);
+  } catch (const std::exception& e) {
+    lg()->error("[{}] bad rules in boot frame, keeping defaults: {}", boot.name, e.what());
+  }
+  init_common(std::move(granted));
+}
+
+void runtime::init_common(policy::rules initial) {
+  std::signal(SIGPIPE, SIG_IGN);
+  log::set_level(opts_.log_level);
+  if (!spdlog::get("")) {
+    auto def = std::make_shared<spdlog::logger>("", log::sink());
+    def->set_level(static_cast<spdlog::level::level_enum>(opts_.log_level));
+    spdlog::set_default_logger(def);
+  }
+  caf_ = std::make_unique<caf_part>();
+  caf_->policy = policy::spawn_policy_actor(*caf_->sys, router_, std::move(initial));
+  caf_->spawner = bootstrap::spawn_spawner_actor(*caf_->sys, router_);
+  pool_ = std::make_unique<dispatcher>(opts_.pool_threads);
+  router_.start();
+}
+
+runtime::~runtime() {
+  shutdown();
+}
+
+std::future<frame> runtime::request(router::context_id dst, std::uint32_t handle,
+                                    serialization::buffer&& wire) {
+  auto fut = pending_.expect(handle, dst);
+  if (auto err = router_.send(dst, std::move(wire)); err != errc::none)
+    pending_.complete(handle, make_dead(err, std::string{to_string(err)} + " (context "
+                                               + std::to_string(dst) + ")"));
+  return fut;
+}
+
+router::context_id runtime::allocate_id() {
+  std::lock_guard<std::mutex> guard{id_mtx_};
+  if (auto id = ids_.next())
+    return *id;
+  if (blocks_) {
+    auto b = blocks_->next();
+    if (!b)
+      throw connect_error("?", "context id space exhausted");
+    ids_.refill(*b);
+    return *ids_.next();
+  }
+  // Ask the master for a block: one round trip per block, not per child.
+  auto h = pending_.next_handle();
+  auto wire = serialization::frame_builder{serialization::make_header(
+                                             wire_type::id_request, router::master_id, self(),
+                                             0, h)}
+                .add(serialization::id_block_info{0, opts_.id_block})
+                .finish();
+  auto fut = request(router::master_id, h, std::move(wire));
+  if (fut.wait_for(opts_.connect_timeout) != std::future_status::ready) {
+    pending_.forget(h);
+    throw connect_error(name(), "no id block from the master in time");
+  }
+  auto f = fut.get();
+  if (f.hdr.type != serialization::to_u32(wire_type::id_grant))
+    throw connect_error(name(), "the master refused an id block");
+  serialization::id_block_info b;
+  serialization::decode_exact(f.payload.data(), f.payload.size(), b);
+  ids_.refill({b.first, b.count});
+  auto id = ids_.next();
+  if (!id)
+    throw connect_error(name(), "empty id block");
+  return *id;
+}
+
+child_info runtime::start_local(const std::string& wanted, std::chrono::milliseconds timeout) {
+  auto id = allocate_id();
+  serialization::boot_info boot;
+  boot.id = id;
+  boot.parent_id = self();
+  boot.name = wanted.empty() ? "local." + std::to_string(id) : wanted;
+  boot.max_frame = opts_.max_frame;
+  boot.log_level = opts_.log_level;
+  boot.rules = router_.rules()->encode();
+  std::future<std::string> hs;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    hs = handshakes_[id].get_future();
+    names_[id] = boot.name;
+  }
+  std::vector<char> encoded;
+  serialization::encode_into(encoded, boot);
+  std::uint32_t sid = 0;
+  std::int32_t pid = 0;
+  std::string err;
+  {
+    caf::scoped_actor self_actor{*caf_->sys};
+    self_actor->request(caf_->spawner, caf::infinite, bootstrap::spawn_atom::value, encoded)
+      .receive(
+        [&](std::uint32_t s, std::int32_t p, std::string& e) {
+          sid = s;
+          pid = p;
+          err = std::move(e);
+        },
+        [&](caf::error& e) { err = caf_->sys->render(e); });
+  }
+  auto forget_handshake = [&] {
+    std::lock_guard<std::mutex> guard{mtx_};
+    handshakes_.erase(id);
+  };
+  if (!err.empty()) {
+    forget_handshake();
+    throw connect_error(boot.name, err);
+  }
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    child_pids_.push_back(pid);
+  }
+  if (hs.wait_for(timeout) != std::future_status::ready) {
+    forget_handshake();
+    ::kill(pid, SIGKILL);
+    router_.close_stream(sid, "no hello in time");
+    throw connect_error(boot.name, "no hello within " + std::to_string(timeout.count())
+                                     + " ms (pid " + std::to_string(pid) + ")");
+  }
+  if (auto e = hs.get(); !e.empty())
+    throw connect_error(boot.name, e);
+  router_.announce_route(id, boot.name, true);
+  lg()->debug("[{}] started local context '{}' id {} pid {}", name(), boot.name, id, pid);
+  return {id, boot.name, pid};
+}
+
+child_info runtime::start_local_via(router::context_id via, const std::string& via_name,
+                                    const std::string& wanted, std::chrono::milliseconds timeout) {
+  auto h = pending_.next_handle();
+  auto wire = serialization::frame_builder{serialization::make_header(
+                                             wire_type::spawn_request, via, self(), 0, h)}
+                .add(serialization::spawn_info{wanted, static_cast<std::uint32_t>(timeout.count())})
+                .finish();
+  auto fut = request(via, h, std::move(wire));
+  auto label = (wanted.empty() ? std::string{"new context"} : wanted) + " via " + via_name;
+  if (fut.wait_for(timeout + std::chrono::seconds{1}) != std::future_status::ready) {
+    pending_.forget(h);
+    throw connect_error(label, "no answer from '" + via_name + "' in time");
+  }
+  auto f = fut.get();
+  if (f.hdr.type == serialization::to_u32(wire_type::spawn_reply)) {
+    serialization::spawned_info si;
+    serialization::decode_exact(f.payload.data(), f.payload.size(), si);
+    std::lock_guard<std::mutex> guard{mtx_};
+    names_[si.id] = si.name;
+    return {si.id, si.name, si.pid};
+  }
+  serialization::dead_info d;
+  if (f.hdr.type == serialization::to_u32(wire_type::dead))
+    serialization::decode_exact(f.payload.data(), f.payload.size(), d);
+  throw connect_error(label, d.reason.empty() ? "unexpected reply" : d.reason);
+}
+
+std::string runtime::name_of(router::context_id id) const {
+  if (id == self())
+    return name();
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = names_.find(id);
+  return i == names_.end() ? "context " + std::to_string(id) : i->second;
+}
+
+void runtime::set_rules(const policy::rules& r) {
+  caf::scoped_actor self_actor{*caf_->sys};
+  self_actor->request(caf_->policy, caf::infinite, policy::set_rules_atom::value, r.encode())
+    .receive([](bool) {}, [](caf::error&) {});
+}
+
+void runtime::reply(const frame_header& req, wire_type t, serialization::buffer&& wire) {
+  auto h = serialization::make_header(t, req.src, self(), req.reply_to);
+  h.length = static_cast<std::uint32_t>(wire.size() - frame_header::size);
+  serialization::encode(h, reinterpret_cast<std::byte*>(wire.data()));
+  router_.send(req.src, std::move(wire));
+}
+
+void runtime::deliver(frame&& f, policy::direction d, router::stream_id) {
+  switch (static_cast<wire_type>(f.hdr.type)) {
+    case wire_type::call_request:
+      pool_->submit([this, d, f = std::move(f)]() mutable { run_call(std::move(f), d); });
+      return;
+    case wire_type::call_reply:
+    case wire_type::call_error:
+    case wire_type::dead:
+    case wire_type::id_grant:
+    case wire_type::spawn_reply: {
+      auto handle = f.hdr.handle;
+      if (!pending_.complete(handle, std::move(f)))
+        lg()->debug("[{}] reply for handle {} nobody waits for", name(), handle);
+      return;
+    }
+    case wire_type::log_record:
+      handle_log(f);
+      return;
+    case wire_type::id_request:
+      handle_id_request(f);
+      return;
+    case wire_type::spawn_request:
+      pool_->submit([this, f = std::move(f)]() mutable { run_spawn_request(std::move(f)); });
+      return;
+    case wire_type::shutdown:
+      request_shutdown();
+      return;
+    default:
+      lg()->warn("[{}] unexpected {} frame from context {}", name(),
+                 serialization::type_registry::name(f.hdr.type), f.hdr.src);
+      router_.reply_dead(f.hdr, errc::protocol_error, "unexpected message type");
+  }
+}
+
+void runtime::run_call(frame&& f, policy::direction d) {
+  const auto& h = f.hdr;
+  const bool want_reply = h.reply_to != 0 && !(h.flags & serialization::frame_flags::no_reply);
+  try {
+    serialization::with_archive(f.payload.data(), f.payload.size(), [&](auto& ar) {
+      std::string fn;
+      ar >> fn;
+      if (!router_.rules()->allows_call(d, fn)) {
+        lg()->warn("[{}] refused call to '{}' from context {} ({}): not allowed by policy",
+                   name(), fn, h.src, policy::to_string(d));
+        router_.reply_dead(h, errc::call_not_allowed,
+                           "call to '" + fn + "' from " + policy::to_string(d) + " "
+                             + std::to_string(h.src) + " not allowed by policy");
+        return;
+      }
+      auto* entry = function_registry::instance().find(fn);
+      if (!entry) {
+        router_.reply_dead(h, errc::unknown_function, "function '" + fn + "' is not registered");
+        return;
+      }
+      serialization::buffer out(frame_header::size);
+      try {
+        entry->invoke(ar, out);
+      } catch (const serialization::decode_error&) {
+        throw;
+      } catch (const boost::archive::archive_exception&) {
+        throw;
+      } catch (const std::exception& e) {
+        if (!want_reply) {
+          lg()->warn("[{}] {} threw {}: {}", name(), fn, demangle(typeid(e).name()), e.what());
+          return;
+        }
+        serialization::buffer err(frame_header::size);
+        serialization::encode_into(err, serialization::call_error_info{
+                                          demangle(typeid(e).name()), e.what(), name()});
+        reply(h, wire_type::call_error, std::move(err));
+        return;
+      } catch (...) {
+        if (!want_reply)
+          return;
+        serialization::buffer err(frame_header::size);
+        serialization::encode_into(err, serialization::call_error_info{
+                                          "unknown exception", "(not a std::exception)", name()});
+        reply(h, wire_type::call_error, std::move(err));
+        return;
+      }
+      if (want_reply)
+        reply(h, wire_type::call_reply, std::move(out));
+    });
+  } catch (const serialization::decode_error& e) {
+    lg()->warn("[{}] undecodable call from context {}: {}", name(), h.src, e.what());
+    router_.reply_dead(h, e.code(), e.what());
+  }
+}
+
+void runtime::run_spawn_request(frame&& f) {
+  serialization::spawn_info si;
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), si);
+    auto timeout = si.timeout_ms ? std::chrono::milliseconds{si.timeout_ms} : opts_.connect_timeout;
+    auto child = start_local(si.name, timeout);
+    serialization::buffer out(frame_header::size);
+    serialization::encode_into(out, serialization::spawned_info{child.id, child.name, child.pid});
+    reply(f.hdr, wire_type::spawn_reply, std::move(out));
+  } catch (const std::exception& e) {
+    router_.reply_dead(f.hdr, errc::spawn_failed, e.what());
+  }
+}
+
+void runtime::handle_id_request(const frame& f) {
+  if (!blocks_) {
+    router_.reply_dead(f.hdr, errc::protocol_error, "only the master hands out id blocks");
+    return;
+  }
+  serialization::id_block_info want;
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), want);
+  } catch (const serialization::decode_error& e) {
+    router_.reply_dead(f.hdr, e.code(), e.what());
+    return;
+  }
+  auto b = blocks_->next(std::min(want.count, 100000u));
+  if (!b) {
+    router_.reply_dead(f.hdr, errc::spawn_failed, "context id space exhausted");
+    return;
+  }
+  serialization::buffer out(frame_header::size);
+  serialization::encode_into(out, serialization::id_block_info{b->first, b->count});
+  reply(f.hdr, wire_type::id_grant, std::move(out));
+}
+
+void runtime::handle_log(const frame& f) {
+  serialization::log_info li;
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), li);
+  } catch (const serialization::decode_error& e) {
+    lg()->warn("[{}] undecodable log record from context {}: {}", name(), f.hdr.src, e.what());
+    return;
+  }
+  auto logger = log::get_named(name_of(f.hdr.src) + (li.logger.empty() ? "" : ":" + li.logger));
+  auto level = static_cast<spdlog::level::level_enum>(
+    std::clamp(li.level, 0, static_cast<int>(spdlog::level::critical)));
+  logger->log(level, "{}", li.text);
+}
+
+void runtime::lost(const std::vector<router::context_id>& ids, const std::string& reason) {
+  pending_.fail(ids, reason);
+}
+
+void runtime::parent_lost(const std::string& reason) {
+  lg()->debug("[{}] parent lost: {}", name(), reason);
+  request_shutdown();
+}
+
+void runtime::handshake_done(router::stream_id, router::context_id peer, const std::string& error) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = handshakes_.find(peer);
+  if (i == handshakes_.end())
+    return;
+  i->second.set_value(error);
+  handshakes_.erase(i);
+}
+
+void runtime::request_shutdown() {
+  {
+    std::lock_guard<std::mutex> guard{stop_mtx_};
+    stop_requested_ = true;
+  }
+  stop_cv_.notify_all();
+}
+
+void runtime::wait_for_shutdown() {
+  std::unique_lock<std::mutex> guard{stop_mtx_};
+  stop_cv_.wait(guard, [this] { return stop_requested_; });
+}
+
+void runtime::shutdown() {
+  {
+    std::lock_guard<std::mutex> guard{stop_mtx_};
+    if (shut_down_)
+      return;
+    shut_down_ = true;
+    stop_requested_ = true;
+  }
+  stop_cv_.notify_all();
+  // Ask every direct child to stop its subtree and exit.
+  for (auto sid : router_.child_streams()) {
+    auto info = router_.stream_info(sid);
+    if (!info)
+      continue;
+    auto wire = serialization::frame_builder{serialization::make_header(
+                                               wire_type::shutdown, info->peer_id, self())}
+                  .finish();
+    router_.send_on(sid, std::move(wire));
+  }
+  std::vector<int> pids;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    pids.swap(child_pids_);
+  }
+  auto deadline = std::chrono::steady_clock::now() + opts_.shutdown_grace;
+  while (!pids.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::erase_if(pids, [](int pid) { return ::waitpid(pid, nullptr, WNOHANG) != 0; });
+    if (!pids.empty())
+      std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+  for (int pid : pids) {
+    lg()->warn("[{}] child pid {} did not stop in time: killing it", name(), pid);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  router_.stop();
+  pending_.fail_all("context '" + name() + "' is shutting down");
+  if (pool_)
+    pool_->stop();
+  caf_.reset();
+}
+
+} // namespace mitosis::actors

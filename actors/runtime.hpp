@@ -1,0 +1,147 @@
+// The per-process core shared by the master and every agent: actor system,
+// router, policy, spawner, dispatcher and the table of calls in flight.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "mitosis/actors/dispatcher.hpp"
+#include "mitosis/actors/pending_calls.hpp"
+#include "mitosis/policy/rules.hpp"
+#include "mitosis/router/id_allocator.hpp"
+#include "mitosis/router/router.hpp"
+#include "mitosis/serialization/messages.hpp"
+
+namespace mitosis::actors {
+
+/// Settings of one process's runtime.
+struct runtime_options {
+  std::string name = "master";
+  /// Worker threads running incoming calls.
+  std::size_t pool_threads = 4;
+  std::uint32_t max_frame = serialization::default_max_frame_size;
+  /// Covers process start and handshake of a new context.
+  std::chrono::milliseconds connect_timeout{10000};
+  /// spdlog level numbering (2 = info).
+  int log_level = 2;
+  /// Ids per block handed out by the master.
+  std::uint32_t id_block = 1000;
+  /// Policy violations from one stream before it is cut.
+  std::uint32_t max_violations = 8;
+  /// How long shutdown waits for children before killing them.
+  std::chrono::milliseconds shutdown_grace{1000};
+};
+
+/// A context started by this process (or through it).
+struct child_info {
+  router::context_id id = 0;
+  std::string name;
+  int pid = 0;
+};
+
+class runtime final : public router::delivery {
+public:
+  /// The master's runtime (context id 0, no parent).
+  explicit runtime(runtime_options opts);
+
+  /// An agent's runtime, serving the parent on `in`/`out`.
+  runtime(runtime_options opts, const serialization::boot_info& boot, router::unique_fd in,
+          router::unique_fd out);
+
+  ~runtime() override;
+
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  router::context_id self() const noexcept {
+    return router_.config().self;
+  }
+  const std::string& name() const noexcept {
+    return router_.config().name;
+  }
+  router::router& routes() noexcept {
+    return router_;
+  }
+  pending_calls& pending() noexcept {
+    return pending_;
+  }
+  const runtime_options& options() const noexcept {
+    return opts_;
+  }
+
+  /// Sends a request frame and returns the future of its reply. A frame that
+  /// cannot leave this process resolves at once with a dead reply.
+  std::future<serialization::frame> request(router::context_id dst, std::uint32_t handle,
+                                            serialization::buffer&& wire);
+
+  /// Starts a local child of this process and waits for its hello.
+  /// Throws connect_error.
+  child_info start_local(const std::string& name, std::chrono::milliseconds timeout);
+
+  /// Asks context `via` to start a local child of its own. Throws.
+  child_info start_local_via(router::context_id via, const std::string& via_name,
+                             const std::string& name, std::chrono::milliseconds timeout);
+
+  /// Returns the name recorded for `id`, or "context <id>".
+  std::string name_of(router::context_id id) const;
+
+  /// Replaces this process's rules (through the policy actor).
+  void set_rules(const policy::rules& r);
+
+  /// Blocks until the parent is gone or asked us to stop (agents).
+  void wait_for_shutdown();
+
+  /// Stops children gracefully, then kills what remains; stops the router.
+  void shutdown();
+
+  // -- router::delivery ------------------------------------------------------
+
+  void deliver(serialization::frame&& f, policy::direction d, router::stream_id from) override;
+  void lost(const std::vector<router::context_id>& ids, const std::string& reason) override;
+  void parent_lost(const std::string& reason) override;
+  void handshake_done(router::stream_id s, router::context_id peer,
+                      const std::string& error) override;
+
+private:
+  struct caf_part;
+
+  void init_common(policy::rules initial);
+  void run_call(serialization::frame&& f, policy::direction d);
+  void run_spawn_request(serialization::frame&& f);
+  void handle_id_request(const serialization::frame& f);
+  void handle_log(const serialization::frame& f);
+  router::context_id allocate_id();
+  void request_shutdown();
+  void reply(const serialization::frame_header& req, serialization::wire_type t,
+             serialization::buffer&& payload_wire);
+
+  runtime_options opts_;
+  router::router router_;
+  pending_calls pending_;
+  std::unique_ptr<caf_part> caf_;
+  std::unique_ptr<dispatcher> pool_;
+
+  // Ids: the master cuts blocks; every process numbers its children.
+  std::optional<router::block_source> blocks_;
+  std::mutex id_mtx_;
+  router::id_allocator ids_;
+
+  mutable std::mutex mtx_;
+  std::unordered_map<router::context_id, std::string> names_;
+  std::unordered_map<router::context_id, std::promise<std::string>> handshakes_;
+  std::vector<int> child_pids_;
+
+  std::mutex stop_mtx_;
+  std::condition_variable stop_cv_;
+  bool stop_requested_ = false;
+  bool shut_down_ = false;
+};
+
+} // namespace mitosis::actors

@@ -1,0 +1,93 @@
+#include "mitosis/bootstrap/local_method.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <system_error>
+#include <unistd.h>
+#include <vector>
+
+#include "mitosis/serialization/frame.hpp"
+#include "mitosis/serialization/handshake.hpp"
+
+extern char** environ;
+
+namespace mitosis::bootstrap {
+
+const std::string& self_exe() {
+  static const std::string path = [] {
+    char buf[PATH_MAX];
+    auto n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string{"/proc/self/exe"};
+  }();
+  return path;
+}
+
+namespace {
+
+void write_all(int fd, const char* p, std::size_t n) {
+  while (n > 0) {
+    auto w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      throw std::system_error(errno, std::generic_category(), "writing to new child");
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+} // namespace
+
+started_child start_local(const serialization::boot_info& boot) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    throw std::system_error(errno, std::generic_category(), "socketpair");
+  router::unique_fd ours{sv[0]};
+  router::unique_fd theirs{sv[1]};
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, theirs.get(), 0);
+  posix_spawn_file_actions_adddup2(&fa, theirs.get(), 1);
+
+  std::vector<std::string> env_store;
+  for (char** e = environ; e && *e; ++e) {
+    if (std::strncmp(*e, "MITOSIS_AGENT=", 14) == 0
+        || std::strncmp(*e, "MITOSIS_PARENT_PID=", 19) == 0)
+      continue;
+    env_store.emplace_back(*e);
+  }
+  env_store.push_back(std::string{agent_env} + "=1");
+  env_store.push_back(std::string{parent_pid_env} + "=" + std::to_string(::getpid()));
+  std::vector<char*> envp;
+  for (auto& s : env_store)
+    envp.push_back(s.data());
+  envp.push_back(nullptr);
+
+  std::string arg0 = "mitosis:" + boot.name;
+  char* argv[] = {arg0.data(), nullptr};
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, self_exe().c_str(), &fa, nullptr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0)
+    throw std::system_error(rc, std::generic_category(), "posix_spawn " + self_exe());
+  theirs.reset();
+
+  // Our hello and the boot frame go first; the socket buffer holds them
+  // until the child reads, so this never waits on the child.
+  std::byte hello[serialization::hello::size];
+  serialization::encode(serialization::local_hello(), hello);
+  write_all(ours.get(), reinterpret_cast<const char*>(hello), sizeof(hello));
+  auto wire = serialization::frame_builder{
+                serialization::make_header(serialization::wire_type::boot, boot.id,
+                                           boot.parent_id)}
+                .add(boot)
+                .finish();
+  write_all(ours.get(), wire.data(), wire.size());
+  return started_child{pid, std::move(ours)};
+}
+
+} // namespace mitosis::bootstrap

@@ -1,0 +1,40 @@
+#include "mitosis/bootstrap/spawner_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "mitosis/bootstrap/local_method.hpp"
+#include "mitosis/router/router.hpp"
+
+namespace mitosis::bootstrap {
+
+namespace {
+
+spawner_actor::behavior_type spawner_behavior(spawner_actor::pointer, router::router* r) {
+  return {
+    [=](spawn_atom, const std::vector<char>& encoded)
+      -> std::tuple<std::uint32_t, std::int32_t, std::string> {
+      serialization::boot_info boot;
+      try {
+        serialization::decode_exact(encoded.data(), encoded.size(), boot);
+        auto child = start_local(boot);
+        router::stream_options opts;
+        opts.peer_name = boot.name;
+        opts.peer_id = boot.id;
+        opts.pid = child.pid;
+        auto sid = r->add_stream(std::move(child.fd), router::unique_fd{}, std::move(opts));
+        return {sid, child.pid, std::string{}};
+      } catch (const std::exception& e) {
+        return {0u, 0, std::string{e.what()}};
+      }
+    },
+  };
+}
+
+} // namespace
+
+spawner_actor spawn_spawner_actor(caf::actor_system& sys, router::router& r) {
+  return sys.spawn<caf::detached>(spawner_behavior, &r);
+}
+
+} // namespace mitosis::bootstrap

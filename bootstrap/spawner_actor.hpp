@@ -1,0 +1,18 @@
+// The spawner actor: every new local child of this process starts here.
+#pragma once
+
+#include <caf/fwd.hpp>
+
+#include "mitosis/bootstrap/interfaces.hpp"
+
+namespace mitosis::router {
+class router;
+} // namespace mitosis::router
+
+namespace mitosis::bootstrap {
+
+/// Spawns the spawner as a detached actor (its own thread, kept for the life
+/// of the process) registering new streams with `r`.
+spawner_actor spawn_spawner_actor(caf::actor_system& sys, router::router& r);
+
+} // namespace mitosis::bootstrap

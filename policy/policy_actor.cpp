@@ -1,0 +1,45 @@
+#include "mitosis/policy/policy_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "mitosis/router/router.hpp"
+#include "mitosis/serialization/log.hpp"
+
+namespace mitosis::policy {
+
+namespace {
+
+struct policy_state {
+  std::shared_ptr<const rules> current;
+  static inline const char* name = "mitosis.policy";
+};
+
+policy_actor::behavior_type policy_behavior(policy_actor::stateful_pointer<policy_state> self,
+                                            router::router* r, rules initial) {
+  self->state.current = std::make_shared<const rules>(std::move(initial));
+  r->set_rules(self->state.current);
+  return {
+    [=](set_rules_atom, const std::vector<char>& encoded) -> bool {
+      try {
+        self->state.current = std::make_shared<const rules>(rules::decode(encoded));
+      } catch (const std::exception& e) {
+        log::get("policy")->error("rejected new rules: {}", e.what());
+        return false;
+      }
+      r->set_rules(self->state.current);
+      log::get("policy")->debug("published new rules");
+      return true;
+    },
+    [=](get_rules_atom) { return self->state.current->encode(); },
+  };
+}
+
+} // namespace
+
+policy_actor spawn_policy_actor(caf::actor_system& sys, router::router& r, rules initial) {
+  return sys.spawn(policy_behavior, &r, std::move(initial));
+}
+
+} // namespace mitosis::policy

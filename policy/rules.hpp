@@ -1,0 +1,48 @@
+// The pure rule set the policy actor evaluates; snapshots of it are what the
+// router consults per frame.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mitosis::policy {
+
+/// Which neighbour a frame came from, relative to this process.
+enum class direction : std::uint8_t { from_parent, from_child };
+
+/// Returns "parent" or "child".
+const char* to_string(direction d) noexcept;
+
+/// Deserialisation and call rights of one process. Immutable once published.
+struct rules {
+  /// Wire type ids this process may decode, per direction.
+  std::set<std::uint32_t> types_from_parent;
+  std::set<std::uint32_t> types_from_child;
+  /// May the parent call any registered function here?
+  bool parent_may_call = true;
+  /// Functions (registered names) a child may call here; "*" means all.
+  std::set<std::string> child_callable;
+  /// May frames from one child be routed to another child's subtree?
+  bool sibling_routing = false;
+
+  /// Returns whether a frame of wire type `type` may be decoded from `d`.
+  bool allows_type(direction d, std::uint32_t type) const noexcept;
+
+  /// Returns whether `function` may be called by a peer in direction `d`.
+  bool allows_call(direction d, std::string_view function) const;
+
+  /// Returns the defaults: a parent may call its children; a child may call
+  /// nothing in its parent; each direction decodes only what it needs.
+  static rules defaults();
+
+  /// Returns the rules encoded for a boot frame.
+  std::vector<char> encode() const;
+
+  /// Decodes rules written by encode(); throws serialization::decode_error.
+  static rules decode(const std::vector<char>& bytes);
+};
+
+} // namespace mitosis::policy

@@ -1,0 +1,447 @@
+#include "mitosis/router/router.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mitosis/serialization/log.hpp"
+#include "mitosis/serialization/messages.hpp"
+
+namespace mitosis::router {
+
+using serialization::frame;
+using serialization::frame_header;
+using serialization::wire_type;
+
+namespace {
+
+constexpr std::uint64_t wake_token = ~std::uint64_t{0};
+
+std::uint64_t token(stream_id s, bool write_side) {
+  return (std::uint64_t{s} << 1) | (write_side ? 1u : 0u);
+}
+
+void set_nonblocking(int fd) {
+  int fl = ::fcntl(fd, F_GETFL);
+  if (fl >= 0)
+    ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+const auto& lg() {
+  static auto l = log::get("router");
+  return l;
+}
+
+} // namespace
+
+router::router(router_config cfg, delivery& out)
+  : cfg_(std::move(cfg)),
+    out_(out),
+    table_(cfg_.self, cfg_.has_parent ? std::optional<stream_id>{parent_stream}
+                                       : std::nullopt) {
+  rules_.store(std::make_shared<const policy::rules>(policy::rules::defaults()));
+  epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  evfd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = wake_token;
+  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
+}
+
+router::~router() {
+  stop();
+  ::close(evfd_);
+  ::close(epfd_);
+}
+
+void router::start() {
+  if (running_.exchange(true))
+    return;
+  thread_ = std::thread{[this] { run(); }};
+}
+
+void router::stop() {
+  if (!running_.exchange(false))
+    return;
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(evfd_, &one, sizeof(one));
+  if (thread_.joinable())
+    thread_.join();
+  std::unique_lock<std::shared_mutex> guard{mtx_};
+  for (auto& [id, s] : streams_)
+    s->close();
+  streams_.clear();
+}
+
+stream_id router::add_stream(unique_fd rfd, unique_fd wfd, stream_options opts) {
+  set_nonblocking(rfd.get());
+  if (wfd.get() >= 0)
+    set_nonblocking(wfd.get());
+  opts.max_frame = cfg_.max_frame;
+  std::shared_ptr<stream> s;
+  {
+    std::unique_lock<std::shared_mutex> guard{mtx_};
+    auto id = opts.is_parent ? parent_stream : next_stream_++;
+    auto peer = opts.peer_id;
+    bool is_parent = opts.is_parent;
+    s = std::make_shared<stream>(id, std::move(rfd), std::move(wfd), std::move(opts));
+    streams_.emplace(id, s);
+    if (!is_parent)
+      table_.add(peer, id);
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP;
+  ev.data.u64 = token(s->id(), false);
+  ::epoll_ctl(epfd_, EPOLL_CTL_ADD, s->read_fd(), &ev);
+  if (s->write_fd() != s->read_fd()) {
+    epoll_event wev{};
+    wev.events = 0;
+    wev.data.u64 = token(s->id(), true);
+    ::epoll_ctl(epfd_, EPOLL_CTL_ADD, s->write_fd(), &wev);
+  }
+  // Bytes may have arrived before the fd was registered: edge cases of a
+  // level-triggered epoll are covered by the registration itself.
+  return s->id();
+}
+
+std::shared_ptr<stream> router::find_stream(stream_id s) const {
+  std::shared_lock<std::shared_mutex> guard{mtx_};
+  auto i = streams_.find(s);
+  return i == streams_.end() ? nullptr : i->second;
+}
+
+errc router::send(context_id dst, serialization::buffer&& wire) {
+  std::shared_ptr<stream> s;
+  {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    auto r = table_.lookup(dst);
+    if (r.kind == route::unroutable)
+      return errc::no_route;
+    if (r.kind == route::local) {
+      guard.unlock();
+      auto hdr = serialization::decode_header(reinterpret_cast<const std::byte*>(wire.data()));
+      frame f{hdr, serialization::buffer(wire.begin() + frame_header::size, wire.end())};
+      out_.deliver(std::move(f), policy::direction::from_parent, 0);
+      return errc::none;
+    }
+    auto i = streams_.find(r.via);
+    if (i == streams_.end())
+      return errc::context_lost;
+    s = i->second;
+  }
+  bool queued_before = s->queued_bytes() > 0;
+  if (!s->send(std::move(wire)))
+    return errc::context_lost;
+  if (!queued_before && s->queued_bytes() > 0) {
+    auto id = s->id();
+    post([this, id] {
+      if (auto st = find_stream(id))
+        watch(*st, true);
+    });
+  }
+  return errc::none;
+}
+
+bool router::send_on(stream_id id, serialization::buffer&& wire) {
+  auto s = find_stream(id);
+  if (!s)
+    return false;
+  bool ok = s->send(std::move(wire));
+  if (ok && s->queued_bytes() > 0)
+    post([this, id] {
+      if (auto st = find_stream(id))
+        watch(*st, true);
+    });
+  return ok;
+}
+
+void router::reply_dead(const frame_header& req, errc code, const std::string& reason) {
+  auto* info = serialization::type_registry::find(req.type);
+  if (req.reply_to == 0 || (info && info->is_reply)
+      || (req.flags & serialization::frame_flags::no_reply))
+    return;
+  serialization::dead_info d{static_cast<std::uint8_t>(code),
+                             reason + " (at context " + std::to_string(cfg_.self) + " '"
+                               + cfg_.name + "')"};
+  auto wire = serialization::frame_builder{serialization::make_header(
+                                             wire_type::dead, req.src, cfg_.self,
+                                             req.reply_to)}
+                .add(d)
+                .finish()
+                ;
+  send(req.src, std::move(wire));
+}
+
+void router::close_stream(stream_id s, std::string reason) {
+  post([this, s, reason = std::move(reason)] { drop(s, reason); });
+}
+
+void router::set_rules(std::shared_ptr<const policy::rules> r) {
+  rules_.store(std::move(r));
+}
+
+std::shared_ptr<const policy::rules> router::rules() const {
+  return rules_.load();
+}
+
+std::vector<context_id> router::known_contexts() const {
+  std::vector<context_id> out;
+  std::shared_lock<std::shared_mutex> guard{mtx_};
+  for (auto& [id, s] : streams_)
+    if (!s->options().is_parent)
+      out.push_back(s->options().peer_id);
+  return out;
+}
+
+std::vector<stream_id> router::child_streams() const {
+  std::vector<stream_id> out;
+  std::shared_lock<std::shared_mutex> guard{mtx_};
+  for (auto& [id, s] : streams_)
+    if (!s->options().is_parent)
+      out.push_back(id);
+  return out;
+}
+
+std::optional<stream_options> router::stream_info(stream_id id) const {
+  std::shared_lock<std::shared_mutex> guard{mtx_};
+  auto i = streams_.find(id);
+  if (i == streams_.end())
+    return std::nullopt;
+  return i->second->options();
+}
+
+void router::announce_route(context_id id, const std::string& name, bool add) {
+  if (!cfg_.has_parent)
+    return;
+  auto wire = serialization::frame_builder{serialization::make_header(
+                                             add ? wire_type::route_add : wire_type::route_del,
+                                             cfg_.parent_id, cfg_.self)}
+                .add(serialization::route_info{id, name})
+                .finish();
+  send_on(parent_stream, std::move(wire));
+}
+
+void router::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> guard{post_mtx_};
+    posted_.push_back(std::move(fn));
+  }
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(evfd_, &one, sizeof(one));
+}
+
+void router::watch(stream& s, bool want_write) {
+  epoll_event ev{};
+  if (s.write_fd() == s.read_fd()) {
+    ev.events = EPOLLIN | EPOLLRDHUP | (want_write ? EPOLLOUT : 0u);
+    ev.data.u64 = token(s.id(), false);
+  } else {
+    ev.events = want_write ? EPOLLOUT : 0u;
+    ev.data.u64 = token(s.id(), true);
+  }
+  ::epoll_ctl(epfd_, EPOLL_CTL_MOD, s.write_fd(), &ev);
+}
+
+void router::run() {
+  epoll_event events[64];
+  while (running_.load(std::memory_order_relaxed)) {
+    int n = ::epoll_wait(epfd_, events, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      lg()->critical("epoll_wait failed: {}", std::strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      auto tok = events[i].data.u64;
+      if (tok == wake_token) {
+        std::uint64_t v;
+        [[maybe_unused]] auto r = ::read(evfd_, &v, sizeof(v));
+        std::vector<std::function<void()>> todo;
+        {
+          std::lock_guard<std::mutex> guard{post_mtx_};
+          todo.swap(posted_);
+        }
+        for (auto& fn : todo)
+          fn();
+        continue;
+      }
+      auto sid = static_cast<stream_id>(tok >> 1);
+      auto s = find_stream(sid);
+      if (!s)
+        continue;
+      bool write_side = tok & 1;
+      auto ev = events[i].events;
+      if ((ev & EPOLLOUT) && s->flush())
+        watch(*s, false);
+      if (write_side) {
+        if (ev & (EPOLLERR | EPOLLHUP))
+          drop(sid, "write side closed");
+        continue;
+      }
+      if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        std::string reason;
+        if (s->on_readable(*this, reason) == stream::io_status::closed)
+          drop(sid, reason);
+      }
+    }
+  }
+}
+
+void router::drop(stream_id sid, const std::string& reason) {
+  std::shared_ptr<stream> s;
+  std::vector<context_id> lost;
+  {
+    std::unique_lock<std::shared_mutex> guard{mtx_};
+    auto i = streams_.find(sid);
+    if (i == streams_.end())
+      return;
+    s = i->second;
+    streams_.erase(i);
+    lost = table_.drop_stream(sid);
+  }
+  s->close();
+  ::epoll_ctl(epfd_, EPOLL_CTL_DEL, s->read_fd(), nullptr);
+  if (s->write_fd() != s->read_fd())
+    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, s->write_fd(), nullptr);
+  const auto& o = s->options();
+  if (o.is_parent) {
+    lg()->debug("[{}] parent stream lost: {}", cfg_.name, reason);
+    out_.parent_lost(reason);
+    return;
+  }
+  if (o.expect_hello)
+    out_.handshake_done(sid, o.peer_id, reason.empty() ? "stream closed before hello" : reason);
+  if (reason.rfind("malformed", 0) == 0 || reason.rfind("cut:", 0) == 0)
+    lg()->error("[{}] cut stream to '{}' (context {}): {}", cfg_.name, o.peer_name, o.peer_id,
+                reason);
+  else
+    lg()->debug("[{}] stream to '{}' (context {}) closed: {}", cfg_.name, o.peer_name,
+                o.peer_id, reason);
+  auto full_reason = "context '" + o.peer_name + "' (id " + std::to_string(o.peer_id)
+                     + ") lost: " + reason;
+  out_.lost(lost, full_reason);
+  for (auto id : lost)
+    announce_route(id, {}, false);
+}
+
+void router::on_handshake(stream& s, const std::string& error) {
+  out_.handshake_done(s.id(), s.options().peer_id, error);
+}
+
+void router::violation(stream& s, errc code, const frame_header& h, const std::string& detail) {
+  auto n = s.add_violation();
+  lg()->warn("[{}] refused {} frame from context {} on stream to '{}': {}{} ({} of {})",
+             cfg_.name, serialization::type_registry::name(h.type), h.src,
+             s.options().peer_name, to_string(code), detail.empty() ? "" : ": " + detail, n,
+             cfg_.max_violations);
+  reply_dead(h, code, std::string{to_string(code)} + (detail.empty() ? "" : ": " + detail));
+  if (n >= cfg_.max_violations)
+    s.cut("cut: " + std::to_string(n) + " policy violations");
+}
+
+void router::on_frame(stream& s, frame&& f) {
+  const auto& h = f.hdr;
+  const bool from_parent = s.options().is_parent;
+  const auto dir = from_parent ? policy::direction::from_parent : policy::direction::from_child;
+  auto* info = serialization::type_registry::find(h.type);
+  if (!info) {
+    violation(s, errc::unknown_type, h, "type id " + std::to_string(h.type));
+    return;
+  }
+  route r;
+  {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    if (!table_.source_ok(h.src, s.id())) {
+      guard.unlock();
+      violation(s, errc::source_mismatch, h, "src " + std::to_string(h.src));
+      return;
+    }
+    r = table_.lookup(h.dst);
+  }
+  switch (r.kind) {
+    case route::local: {
+      auto pol = rules_.load();
+      if (!pol->allows_type(dir, h.type)) {
+        violation(s, errc::type_not_allowed, h,
+                  std::string{info->name} + " from " + policy::to_string(dir));
+        return;
+      }
+      if (info->id == wire_type::route_add || info->id == wire_type::route_del) {
+        on_route_frame(s, std::move(f), info->id == wire_type::route_add);
+        return;
+      }
+      out_.deliver(std::move(f), dir, s.id());
+      return;
+    }
+    case route::stream:
+      if (r.via == s.id()) {
+        reply_dead(h, errc::no_route, "destination " + std::to_string(h.dst) + " is not reachable");
+        return;
+      }
+      if (!from_parent && !rules_.load()->sibling_routing) {
+        // Child-to-child traffic through us needs a routing right.
+        violation(s, errc::type_not_allowed, h,
+                  "routing from child to context " + std::to_string(h.dst) + " not allowed");
+        return;
+      }
+      break;
+    case route::parent:
+      if (from_parent) {
+        reply_dead(h, errc::no_route, "no route to context " + std::to_string(h.dst));
+        return;
+      }
+      break;
+    case route::unroutable:
+      reply_dead(h, errc::no_route, "no route to context " + std::to_string(h.dst));
+      return;
+  }
+  // Forward unchanged: re-encode the header in front of the payload.
+  serialization::buffer wire(frame_header::size + f.payload.size());
+  serialization::encode(h, reinterpret_cast<std::byte*>(wire.data()));
+  std::memcpy(wire.data() + frame_header::size, f.payload.data(), f.payload.size());
+  if (auto err = send(h.dst, std::move(wire)); err != errc::none)
+    reply_dead(h, err, "forwarding to context " + std::to_string(h.dst) + " failed");
+}
+
+void router::on_route_frame(stream& s, frame&& f, bool add) {
+  serialization::route_info ri;
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), ri);
+  } catch (const serialization::decode_error& e) {
+    violation(s, e.code(), f.hdr, e.what());
+    return;
+  }
+  if (s.options().is_parent)
+    return; // routes are only announced upwards
+  bool changed = false;
+  {
+    std::unique_lock<std::shared_mutex> guard{mtx_};
+    if (add) {
+      changed = table_.add(ri.id, s.id());
+    } else {
+      auto via = table_.lookup(ri.id);
+      if (via.kind == route::stream && via.via == s.id()) {
+        table_.remove(ri.id);
+        changed = true;
+      }
+    }
+  }
+  if (!changed) {
+    if (add)
+      violation(s, errc::source_mismatch, f.hdr,
+                "route_add for context " + std::to_string(ri.id) + " refused");
+    return;
+  }
+  if (!add)
+    out_.lost({ri.id}, "context " + std::to_string(ri.id) + " lost (reported by context "
+                         + std::to_string(f.hdr.src) + ")");
+  announce_route(ri.id, ri.name, add);
+}
+
+} // namespace mitosis::router

@@ -1,0 +1,138 @@
+// The per-process router: owns the routing table and every stream, runs the
+// single I/O thread, checks each frame (framing, source, policy) and
+// delivers it locally, forwards it, or answers with a dead reply.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "mitosis/policy/rules.hpp"
+#include "mitosis/router/routing_table.hpp"
+#include "mitosis/router/stream.hpp"
+#include "mitosis/serialization/frame.hpp"
+
+namespace mitosis::router {
+
+/// What the router hands to the rest of the process. Called on the I/O
+/// thread: implementations must not block.
+class delivery {
+public:
+  virtual ~delivery() = default;
+  /// A frame for this process that passed the framing, source and type checks.
+  virtual void deliver(serialization::frame&& f, policy::direction d, stream_id from) = 0;
+  /// Contexts that can no longer be reached.
+  virtual void lost(const std::vector<context_id>& ids, const std::string& reason) = 0;
+  /// The stream to the parent is gone.
+  virtual void parent_lost(const std::string& reason) = 0;
+  /// A child's hello was read (`error` empty) or refused.
+  virtual void handshake_done(stream_id s, context_id peer, const std::string& error) = 0;
+};
+
+struct router_config {
+  context_id self = master_id;
+  std::string name = "master";
+  /// Parent's context id; meaningful only when has_parent.
+  context_id parent_id = master_id;
+  bool has_parent = false;
+  std::uint32_t max_frame = serialization::default_max_frame_size;
+  /// Violations from one stream before it is cut.
+  std::uint32_t max_violations = 8;
+};
+
+/// The stream id always used for the parent.
+inline constexpr stream_id parent_stream = 1;
+
+class router {
+public:
+  router(router_config cfg, delivery& out);
+  ~router();
+
+  router(const router&) = delete;
+  router& operator=(const router&) = delete;
+
+  /// Starts the I/O thread.
+  void start();
+
+  /// Stops the I/O thread and closes every stream.
+  void stop();
+
+  /// Adds a stream. For the parent, pass opts.is_parent (it gets
+  /// parent_stream as id). Returns the stream id.
+  stream_id add_stream(unique_fd rfd, unique_fd wfd, stream_options opts);
+
+  /// Sends a whole frame to `dst` from any thread. Returns errc::none, or
+  /// no_route / context_lost when it cannot leave this process.
+  errc send(context_id dst, serialization::buffer&& wire);
+
+  /// Sends directly on stream `s` (handshake replies, boot frames).
+  bool send_on(stream_id s, serialization::buffer&& wire);
+
+  /// Answers the request `req` with a dead reply carrying `code` and
+  /// `reason`, if the sender waits for one.
+  void reply_dead(const serialization::frame_header& req, errc code, const std::string& reason);
+
+  /// Closes stream `s` from any thread; its contexts are reported lost.
+  void close_stream(stream_id s, std::string reason);
+
+  /// Publishes a new rule snapshot (called by the policy actor).
+  void set_rules(std::shared_ptr<const policy::rules> r);
+
+  /// Returns the current rule snapshot.
+  std::shared_ptr<const policy::rules> rules() const;
+
+  /// Returns the ids of all direct and indirect children known here.
+  std::vector<context_id> known_contexts() const;
+
+  /// Returns the ids of the streams to direct children.
+  std::vector<stream_id> child_streams() const;
+
+  /// Returns the stream options of `s`, if it exists.
+  std::optional<stream_options> stream_info(stream_id s) const;
+
+  const router_config& config() const noexcept {
+    return cfg_;
+  }
+
+  /// Announces `id` (a new child of ours) to the parent.
+  void announce_route(context_id id, const std::string& name, bool add);
+
+  // -- I/O thread callbacks from stream -------------------------------------
+
+  void on_frame(stream& s, serialization::frame&& f);
+  void on_handshake(stream& s, const std::string& error);
+
+private:
+  void run();
+  void post(std::function<void()> fn);
+  void watch(stream& s, bool want_write);
+  void drop(stream_id s, const std::string& reason);
+  void violation(stream& s, errc code, const serialization::frame_header& h,
+                 const std::string& detail);
+  void on_route_frame(stream& s, serialization::frame&& f, bool add);
+  std::shared_ptr<stream> find_stream(stream_id s) const;
+
+  router_config cfg_;
+  delivery& out_;
+  int epfd_ = -1;
+  int evfd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+
+  mutable std::shared_mutex mtx_; // guards table_ and streams_
+  routing_table table_;
+  std::unordered_map<stream_id, std::shared_ptr<stream>> streams_;
+  stream_id next_stream_ = parent_stream + 1;
+
+  std::mutex post_mtx_;
+  std::vector<std::function<void()>> posted_;
+
+  std::atomic<std::shared_ptr<const policy::rules>> rules_;
+};
+
+} // namespace mitosis::router

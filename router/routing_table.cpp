@@ -1,0 +1,53 @@
+#include "mitosis/router/routing_table.hpp"
+
+namespace mitosis::router {
+
+routing_table::routing_table(context_id self, std::optional<stream_id> parent)
+  : self_(self), parent_(parent) {
+}
+
+route routing_table::lookup(context_id dst) const noexcept {
+  if (dst == self_)
+    return {route::local, 0};
+  if (auto i = routes_.find(dst); i != routes_.end())
+    return {route::stream, i->second};
+  if (parent_)
+    return {route::parent, *parent_};
+  return {route::unroutable, 0};
+}
+
+bool routing_table::add(context_id id, stream_id via) {
+  if (id == self_ || (parent_ && via == *parent_))
+    return false;
+  auto [i, added] = routes_.emplace(id, via);
+  return added || i->second == via;
+}
+
+std::optional<stream_id> routing_table::remove(context_id id) {
+  auto i = routes_.find(id);
+  if (i == routes_.end())
+    return std::nullopt;
+  auto via = i->second;
+  routes_.erase(i);
+  return via;
+}
+
+std::vector<context_id> routing_table::drop_stream(stream_id via) {
+  std::vector<context_id> lost;
+  for (auto i = routes_.begin(); i != routes_.end();) {
+    if (i->second == via) {
+      lost.push_back(i->first);
+      i = routes_.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  return lost;
+}
+
+bool routing_table::source_ok(context_id src, stream_id via) const noexcept {
+  auto r = lookup(src);
+  return (r.kind == route::stream || r.kind == route::parent) && r.via == via;
+}
+
+} // namespace mitosis::router

@@ -1,0 +1,193 @@
+#include "mitosis/router/stream.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
+
+#include "mitosis/router/router.hpp"
+
+namespace mitosis::router {
+
+unique_fd& unique_fd::operator=(unique_fd&& other) noexcept {
+  if (this != &other)
+    reset(other.release());
+  return *this;
+}
+
+unique_fd::~unique_fd() {
+  reset();
+}
+
+void unique_fd::reset(int fd) noexcept {
+  if (fd_ >= 0)
+    ::close(fd_);
+  fd_ = fd;
+}
+
+namespace {
+constexpr std::size_t in_capacity = 256 * 1024;
+} // namespace
+
+stream::stream(stream_id id, unique_fd rfd, unique_fd wfd, stream_options opts)
+  : id_(id), rfd_(std::move(rfd)), wfd_(std::move(wfd)), opts_(std::move(opts)) {
+  in_.resize(in_capacity);
+}
+
+stream::~stream() = default;
+
+bool stream::send(serialization::buffer&& wire) {
+  std::lock_guard<std::mutex> guard{out_mtx_};
+  if (closed_)
+    return false;
+  if (out_q_.empty()) {
+    std::size_t off = 0;
+    while (off < wire.size()) {
+      auto n = ::write(write_fd(), wire.data() + off, wire.size() - off);
+      if (n > 0) {
+        off += static_cast<std::size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        break;
+      } else {
+        closed_ = true; // the read side reports the loss
+        return false;
+      }
+    }
+    if (off == wire.size())
+      return true;
+    out_off_ = off;
+  }
+  out_bytes_ += wire.size();
+  out_q_.push_back(std::move(wire));
+  return true;
+}
+
+bool stream::flush() {
+  std::lock_guard<std::mutex> guard{out_mtx_};
+  while (!out_q_.empty()) {
+    auto& b = out_q_.front();
+    auto n = ::write(write_fd(), b.data() + out_off_, b.size() - out_off_);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return false;
+      closed_ = true;
+      out_q_.clear();
+      out_bytes_ = 0;
+      return true;
+    }
+    out_off_ += static_cast<std::size_t>(n);
+    if (out_off_ == b.size()) {
+      out_bytes_ -= b.size();
+      out_q_.pop_front();
+      out_off_ = 0;
+    }
+  }
+  return true;
+}
+
+std::size_t stream::queued_bytes() const {
+  std::lock_guard<std::mutex> guard{out_mtx_};
+  return out_bytes_;
+}
+
+void stream::close() noexcept {
+  std::lock_guard<std::mutex> guard{out_mtx_};
+  closed_ = true;
+}
+
+void stream::cut(std::string reason) {
+  if (cut_reason_.empty())
+    cut_reason_ = std::move(reason);
+}
+
+stream::io_status stream::on_readable(router& r, std::string& reason) {
+  for (;;) {
+    if (!cut_reason_.empty()) {
+      reason = cut_reason_;
+      return io_status::closed;
+    }
+    ssize_t n;
+    if (in_payload_) {
+      n = ::read(read_fd(), cur_.payload.data() + got_, cur_.payload.size() - got_);
+    } else {
+      n = ::read(read_fd(), in_.data() + in_len_, in_.size() - in_len_);
+    }
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return io_status::open;
+      reason = std::string{"read failed: "} + std::strerror(errno);
+      return io_status::closed;
+    }
+    if (n == 0) {
+      reason = in_payload_ || in_len_ > 0 ? "stream closed in the middle of a frame"
+                                          : "stream closed";
+      return io_status::closed;
+    }
+    if (in_payload_) {
+      got_ += static_cast<std::size_t>(n);
+      if (got_ == cur_.payload.size()) {
+        in_payload_ = false;
+        r.on_frame(*this, std::move(cur_));
+        cur_ = {};
+      }
+      continue;
+    }
+    in_len_ += static_cast<std::size_t>(n);
+    if (!parse(r, reason))
+      return io_status::closed;
+  }
+}
+
+bool stream::parse(router& r, std::string& reason) {
+  std::size_t off = 0;
+  if (opts_.expect_hello) {
+    if (in_len_ < serialization::hello::size)
+      return true;
+    auto check = serialization::check_hello(reinterpret_cast<const std::byte*>(in_.data()),
+                                            serialization::local_hello());
+    if (!check.ok) {
+      reason = check.reason;
+      r.on_handshake(*this, reason);
+      return false;
+    }
+    opts_.expect_hello = false;
+    off = serialization::hello::size;
+    r.on_handshake(*this, {});
+  }
+  while (cut_reason_.empty() && in_len_ - off >= serialization::frame_header::size) {
+    auto hdr = serialization::decode_header(reinterpret_cast<const std::byte*>(in_.data() + off));
+    if (auto err = hdr.valid(opts_.max_frame); err != errc::none) {
+      reason = std::string{"malformed frame: "} + to_string(err) + " (length "
+               + std::to_string(hdr.length) + ")";
+      return false;
+    }
+    auto avail = in_len_ - off - serialization::frame_header::size;
+    auto body = in_.data() + off + serialization::frame_header::size;
+    if (avail >= hdr.length) {
+      serialization::frame f{hdr, serialization::buffer(body, body + hdr.length)};
+      off += serialization::frame_header::size + hdr.length;
+      r.on_frame(*this, std::move(f));
+    } else {
+      cur_.hdr = hdr;
+      cur_.payload.resize(hdr.length);
+      std::memcpy(cur_.payload.data(), body, avail);
+      got_ = avail;
+      in_payload_ = true;
+      off = in_len_;
+    }
+  }
+  if (!cut_reason_.empty()) {
+    reason = cut_reason_;
+    return false;
+  }
+  std::memmove(in_.data(), in_.data() + off, in_len_ - off);
+  in_len_ -= off;
+  return true;
+}
+
+} // namespace mitosis::router

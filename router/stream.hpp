@@ -1,0 +1,133 @@
+// One neighbour byte stream (a child's socketpair, or the agent's own
+// stdin/stdout pipes): the handshake, then frames in and out.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+
+#include "mitosis/router/routing_table.hpp"
+#include "mitosis/serialization/frame.hpp"
+#include "mitosis/serialization/handshake.hpp"
+
+namespace mitosis::router {
+
+class router;
+
+/// An owned file descriptor.
+class unique_fd {
+public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) noexcept : fd_(fd) {}
+  unique_fd(unique_fd&& other) noexcept : fd_(other.release()) {}
+  unique_fd& operator=(unique_fd&& other) noexcept;
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd();
+  int get() const noexcept {
+    return fd_;
+  }
+  int release() noexcept {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd = -1) noexcept;
+
+private:
+  int fd_ = -1;
+};
+
+/// What a stream is connected to.
+struct stream_options {
+  std::string peer_name;
+  /// Context id of the neighbour itself.
+  context_id peer_id = 0;
+  /// True for the stream that leads to this process's parent.
+  bool is_parent = false;
+  /// True while the peer's hello has not been read yet.
+  bool expect_hello = true;
+  /// Largest payload accepted.
+  std::uint32_t max_frame = serialization::default_max_frame_size;
+  /// Child pid (local children) so it can be reaped; 0 otherwise.
+  int pid = 0;
+};
+
+class stream {
+public:
+  /// @param rfd read side; @param wfd write side (the same fd for a socket)
+  stream(stream_id id, unique_fd rfd, unique_fd wfd, stream_options opts);
+  ~stream();
+
+  stream(const stream&) = delete;
+  stream& operator=(const stream&) = delete;
+
+  /// Queues or writes one whole frame. Thread-safe; never blocks on the
+  /// peer. Returns false when the stream is closed.
+  bool send(serialization::buffer&& wire);
+
+  /// Outcome of draining the read side.
+  enum class io_status { open, closed };
+
+  /// io thread: reads what is available and hands each complete frame to
+  /// `r`. Returns closed on EOF, error or a framing violation (`reason`).
+  io_status on_readable(router& r, std::string& reason);
+
+  /// io thread: writes queued bytes. Returns true when the queue is empty.
+  bool flush();
+
+  /// Marks the stream closed; later sends fail. Thread-safe.
+  void close() noexcept;
+
+  stream_id id() const noexcept {
+    return id_;
+  }
+  int read_fd() const noexcept {
+    return rfd_.get();
+  }
+  int write_fd() const noexcept {
+    return wfd_.get() >= 0 ? wfd_.get() : rfd_.get();
+  }
+  const stream_options& options() const noexcept {
+    return opts_;
+  }
+  bool handshaken() const noexcept {
+    return !opts_.expect_hello;
+  }
+  /// Counts one policy violation and returns the new total.
+  std::uint32_t add_violation() noexcept {
+    return ++violations_;
+  }
+  /// Asks the read loop to stop after the current frame (cut the stream).
+  void cut(std::string reason);
+
+  /// Bytes queued and not yet written.
+  std::size_t queued_bytes() const;
+
+private:
+  bool parse(router& r, std::string& reason);
+
+  stream_id id_;
+  unique_fd rfd_;
+  unique_fd wfd_;
+  stream_options opts_;
+
+  mutable std::mutex out_mtx_;
+  std::deque<serialization::buffer> out_q_;
+  std::size_t out_off_ = 0;
+  std::size_t out_bytes_ = 0;
+  bool closed_ = false;
+
+  // Read state, io thread only.
+  serialization::buffer in_;
+  std::size_t in_len_ = 0;
+  bool in_payload_ = false;
+  serialization::frame cur_;
+  std::size_t got_ = 0;
+  std::string cut_reason_;
+  std::atomic<std::uint32_t> violations_{0};
+};
+
+} // namespace mitosis::router

@@ -1,0 +1,141 @@
+// Payload encoding: Boost binary archives written into growable buffers and
+// read back through a bounded reader that never trusts a count or a length.
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+#include <streambuf>
+#include <string>
+#include <vector>
+
+#include <boost/archive/binary_iarchive_impl.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <boost/serialization/array_optimization.hpp>
+#include <boost/serialization/collection_size_type.hpp>
+// Boost 1.74: set.hpp and others use this type without including it.
+#include <boost/serialization/library_version_type.hpp>
+
+#include "mitosis/serialization/errc.hpp"
+
+namespace mitosis::serialization {
+
+using buffer = std::vector<char>;
+
+/// Thrown by the decoders; carries the precise errc.
+class decode_error : public std::runtime_error {
+public:
+  decode_error(errc code, const std::string& detail);
+  errc code() const noexcept {
+    return code_;
+  }
+
+private:
+  errc code_;
+};
+
+/// A streambuf that appends to a buffer.
+class buffer_sink : public std::streambuf {
+public:
+  explicit buffer_sink(buffer& out) : out_(out) {}
+
+protected:
+  int_type overflow(int_type ch) override;
+  std::streamsize xsputn(const char* s, std::streamsize n) override;
+
+private:
+  buffer& out_;
+};
+
+/// A streambuf reading a fixed span; reading past its end yields EOF.
+class span_source : public std::streambuf {
+public:
+  span_source(const char* data, std::size_t size);
+  /// Returns how many bytes remain unread.
+  std::size_t remaining() const noexcept {
+    return static_cast<std::size_t>(egptr() - gptr());
+  }
+};
+
+/// A binary input archive that checks every collection count and string
+/// length against the bytes that remain before allocating anything.
+class bounded_iarchive
+  : public boost::archive::binary_iarchive_impl<bounded_iarchive, char,
+                                                std::char_traits<char>> {
+  using base = boost::archive::binary_iarchive_impl<bounded_iarchive, char,
+                                                    std::char_traits<char>>;
+  friend class boost::archive::detail::interface_iarchive<bounded_iarchive>;
+  friend class boost::archive::basic_binary_iarchive<bounded_iarchive>;
+  friend class boost::archive::basic_binary_iprimitive<bounded_iarchive, char,
+                                                       std::char_traits<char>>;
+  friend class boost::archive::load_access;
+
+public:
+  explicit bounded_iarchive(span_source& src);
+
+  /// Returns how many payload bytes remain unread.
+  std::size_t remaining() const noexcept {
+    return src_.remaining();
+  }
+
+protected:
+  template <class T>
+  void load_override(T& t) {
+    base::load_override(t);
+  }
+  void load_override(boost::serialization::collection_size_type& t);
+  void load_override(std::string& s);
+
+private:
+  span_source& src_;
+};
+
+using binary_oarchive = boost::archive::binary_oarchive;
+
+} // namespace mitosis::serialization
+
+// Same layout for contiguous arrays as the stock binary_oarchive writes.
+BOOST_SERIALIZATION_USE_ARRAY_OPTIMIZATION(mitosis::serialization::bounded_iarchive)
+
+namespace mitosis::serialization {
+
+/// Archive flags used on both ends: no archive header, no codecvt.
+inline constexpr unsigned archive_flags = boost::archive::no_header
+                                          | boost::archive::no_codecvt;
+
+/// Appends the encodings of `xs...` to `out`.
+template <class... Ts>
+void encode_into(buffer& out, const Ts&... xs) {
+  buffer_sink sink{out};
+  binary_oarchive ar{sink, archive_flags};
+  (ar << ... << xs);
+}
+
+/// Decodes `xs...` from exactly [data, data + size): throws decode_error on
+/// a short payload, an oversized count or bytes left over.
+template <class... Ts>
+void decode_exact(const char* data, std::size_t size, Ts&... xs);
+
+/// Runs `f(archive)` over a bounded archive on [data, data + size) and maps
+/// every Boost failure to decode_error. Returns what `f` returns.
+template <class F>
+auto with_archive(const char* data, std::size_t size, F&& f) {
+  span_source src{data, size};
+  try {
+    bounded_iarchive ar{src};
+    return f(ar);
+  } catch (const boost::archive::archive_exception& e) {
+    throw decode_error(errc::truncated_payload, e.what());
+  }
+}
+
+template <class... Ts>
+void decode_exact(const char* data, std::size_t size, Ts&... xs) {
+  with_archive(data, size, [&](bounded_iarchive& ar) {
+    (ar >> ... >> xs);
+    if (ar.remaining() != 0)
+      throw decode_error(errc::trailing_bytes,
+                         std::to_string(ar.remaining()) + " bytes left over");
+  });
+}
+
+} // namespace mitosis::serialization

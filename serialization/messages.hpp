@@ -1,0 +1,142 @@
+// The payload structs of the framework's own wire types (see type_registry).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <boost/serialization/level.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/tracking.hpp>
+#include <boost/serialization/vector.hpp>
+
+namespace mitosis::serialization {
+
+/// Sent by a parent right after the handshake: who the child is.
+struct boot_info {
+  std::uint32_t id = 0;
+  std::uint32_t parent_id = 0;
+  std::string name;
+  std::uint32_t max_frame = 0;
+  int log_level = 2;
+  /// Encoded policy::rules granted to the child.
+  std::vector<char> rules;
+};
+
+/// Reply to a failed call: the remote exception.
+struct call_error_info {
+  std::string type;
+  std::string message;
+  std::string context;
+};
+
+/// A dead reply: why a frame could not be delivered or was refused.
+struct dead_info {
+  std::uint8_t code = 0;
+  std::string reason;
+};
+
+/// route_add / route_del.
+struct route_info {
+  std::uint32_t id = 0;
+  std::string name;
+};
+
+/// A log line forwarded to the master.
+struct log_info {
+  std::string context;
+  std::string logger;
+  int level = 0;
+  std::string text;
+};
+
+/// id_grant: a block [first, first + count).
+struct id_block_info {
+  std::uint32_t first = 0;
+  std::uint32_t count = 0;
+};
+
+/// Ask a context to start a local child of its own.
+struct spawn_info {
+  std::string name;
+  std::uint32_t timeout_ms = 0;
+};
+
+/// Answer to spawn_request.
+struct spawned_info {
+  std::uint32_t id = 0;
+  std::string name;
+  std::int32_t pid = 0;
+};
+
+template <class Ar>
+void serialize(Ar& ar, boot_info& x, unsigned) {
+  ar& x.id;
+  ar& x.parent_id;
+  ar& x.name;
+  ar& x.max_frame;
+  ar& x.log_level;
+  ar& x.rules;
+}
+
+template <class Ar>
+void serialize(Ar& ar, call_error_info& x, unsigned) {
+  ar& x.type;
+  ar& x.message;
+  ar& x.context;
+}
+
+template <class Ar>
+void serialize(Ar& ar, dead_info& x, unsigned) {
+  ar& x.code;
+  ar& x.reason;
+}
+
+template <class Ar>
+void serialize(Ar& ar, route_info& x, unsigned) {
+  ar& x.id;
+  ar& x.name;
+}
+
+template <class Ar>
+void serialize(Ar& ar, log_info& x, unsigned) {
+  ar& x.context;
+  ar& x.logger;
+  ar& x.level;
+  ar& x.text;
+}
+
+template <class Ar>
+void serialize(Ar& ar, id_block_info& x, unsigned) {
+  ar& x.first;
+  ar& x.count;
+}
+
+template <class Ar>
+void serialize(Ar& ar, spawn_info& x, unsigned) {
+  ar& x.name;
+  ar& x.timeout_ms;
+}
+
+template <class Ar>
+void serialize(Ar& ar, spawned_info& x, unsigned) {
+  ar& x.id;
+  ar& x.name;
+  ar& x.pid;
+}
+
+} // namespace mitosis::serialization
+
+// No class headers or object tracking on the wire: both ends are one build.
+#define MITOSIS_WIRE_STRUCT(T)                                                 \
+  BOOST_CLASS_IMPLEMENTATION(T, boost::serialization::object_serializable)     \
+  BOOST_CLASS_TRACKING(T, boost::serialization::track_never)
+
+MITOSIS_WIRE_STRUCT(mitosis::serialization::boot_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::call_error_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::dead_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::route_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::log_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::id_block_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::spawn_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::spawned_info)

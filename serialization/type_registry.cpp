@@ -1,0 +1,49 @@
+#include "mitosis/serialization/type_registry.hpp"
+
+#include <array>
+
+namespace mitosis::serialization {
+
+namespace {
+
+constexpr std::array<type_info, 13> types = {{
+  {wire_type::boot, "boot", false},
+  {wire_type::call_request, "call_request", false},
+  {wire_type::call_reply, "call_reply", true},
+  {wire_type::call_error, "call_error", true},
+  {wire_type::dead, "dead", true},
+  {wire_type::route_add, "route_add", false},
+  {wire_type::route_del, "route_del", false},
+  {wire_type::log_record, "log_record", false},
+  {wire_type::id_request, "id_request", false},
+  {wire_type::id_grant, "id_grant", true},
+  {wire_type::spawn_request, "spawn_request", false},
+  {wire_type::spawn_reply, "spawn_reply", true},
+  {wire_type::shutdown, "shutdown", false},
+}};
+
+static_assert([] {
+  for (std::size_t i = 0; i < types.size(); ++i)
+    if (to_u32(types[i].id) != i + 1)
+      return false;
+  return true;
+}(), "wire types must be dense and in order");
+
+} // namespace
+
+const type_info* type_registry::find(std::uint32_t id) noexcept {
+  if (id == 0 || id > types.size())
+    return nullptr;
+  return &types[id - 1];
+}
+
+std::string_view type_registry::name(std::uint32_t id) noexcept {
+  auto* t = find(id);
+  return t ? t->name : std::string_view{"unknown"};
+}
+
+std::uint32_t type_registry::max_id() noexcept {
+  return static_cast<std::uint32_t>(types.size());
+}
+
+} // namespace mitosis::serialization

@@ -1,0 +1,51 @@
+// Stable wire ids for every message type that may appear in a frame.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace mitosis::serialization {
+
+/// The wire type ids. Values are part of the protocol: never renumber.
+enum class wire_type : std::uint32_t {
+  boot = 1,
+  call_request = 2,
+  call_reply = 3,
+  call_error = 4,
+  dead = 5,
+  route_add = 6,
+  route_del = 7,
+  log_record = 8,
+  id_request = 9,
+  id_grant = 10,
+  spawn_request = 11,
+  spawn_reply = 12,
+  shutdown = 13,
+};
+
+/// One registered wire type.
+struct type_info {
+  wire_type id;
+  std::string_view name;
+  /// True for types that answer a request (they carry no reply_to).
+  bool is_reply;
+};
+
+/// The registry of wire types known to this build.
+class type_registry {
+public:
+  /// Returns the entry for `id`, or nullptr for an unknown id.
+  static const type_info* find(std::uint32_t id) noexcept;
+
+  /// Returns the name of `id`, or "unknown".
+  static std::string_view name(std::uint32_t id) noexcept;
+
+  /// Returns the highest registered id.
+  static std::uint32_t max_id() noexcept;
+};
+
+constexpr std::uint32_t to_u32(wire_type t) noexcept {
+  return static_cast<std::uint32_t>(t);
+}
+
+} // namespace mitosis::serialization
