@@ -1,5 +1,6 @@
 #include "mitosis/actors/master.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -70,6 +71,8 @@ std::future<serialization::frame> send_call(actors::runtime& rt, router::context
 
 void send_no_reply(actors::runtime& rt, router::context_id dst, const std::string& context,
                    serialization::frame_builder&& fb) {
+  if (auto reason = rt.lost_reason(dst))
+    throw context_lost(context, *reason);
   if (auto err = rt.routes().send(dst, std::move(fb).finish()); err != errc::none)
     throw context_lost(context, to_string(err));
 }
@@ -81,6 +84,9 @@ void forget_call(actors::runtime& rt, std::uint32_t handle) {
 } // namespace detail
 
 namespace {
+
+// The runtime of this process when it is an agent.
+std::atomic<actors::runtime*> agent_runtime{nullptr};
 
 // The agent: serve the parent on fds 0/1 until it goes or says stop.
 [[noreturn]] void run_agent() {
@@ -102,7 +108,9 @@ namespace {
   {
     actors::runtime_options opts;
     actors::runtime rt{opts, boot.info, std::move(in), std::move(out)};
+    agent_runtime = &rt;
     rt.wait_for_shutdown();
+    agent_runtime = nullptr;
     rt.shutdown();
   }
   spdlog::shutdown();
@@ -110,6 +118,20 @@ namespace {
 }
 
 } // namespace
+
+context parent() {
+  auto* rt = agent_runtime.load();
+  if (!rt)
+    throw error(errc::no_route, "master", "the master has no parent");
+  return context{rt, rt->routes().config().parent_id, "parent"};
+}
+
+bool detail::send_raw_to_parent(const char* data, std::size_t size) {
+  auto* rt = agent_runtime.load();
+  if (!rt)
+    return false;
+  return rt->routes().send_on(router::parent_stream, serialization::buffer(data, data + size));
+}
 
 void serve_if_agent(int, char**) {
   if (bootstrap::is_agent_process())

@@ -74,6 +74,17 @@ private:
   std::vector<std::pair<router::context_id, int>> pids_;
 };
 
+/// In a started copy (agent), returns a handle to its parent context; by
+/// default the parent's policy refuses calls from its children.
+/// Throws mitosis::error in the master.
+context parent();
+
+namespace detail {
+/// Test hook: writes raw bytes on the agent's stream to its parent, as a
+/// misbehaving peer would. Returns false in the master.
+bool send_raw_to_parent(const char* data, std::size_t size);
+} // namespace detail
+
 /// If this process was started as a mitosis agent, serves the parent and
 /// exits; otherwise returns. For programs (such as test runners) that must
 /// divert before their own main logic; master's constructor does the same.

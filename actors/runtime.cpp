@@ -147,7 +147,8 @@ runtime::runtime(runtime_options opts, const serialization::boot_info& boot, rou
 void runtime::init_common(policy::rules initial) {
   std::signal(SIGPIPE, SIG_IGN);
   log::set_level(opts_.log_level);
-  if (!spdlog::get("")) {
+  if (router_.config().has_parent) {
+    // In an agent, the program's own spdlog calls go to the master too.
     auto def = std::make_shared<spdlog::logger>("", log::sink());
     def->set_level(static_cast<spdlog::level::level_enum>(opts_.log_level));
     spdlog::set_default_logger(def);
@@ -166,6 +167,10 @@ runtime::~runtime() {
 std::future<frame> runtime::request(router::context_id dst, std::uint32_t handle,
                                     serialization::buffer&& wire) {
   auto fut = pending_.expect(handle, dst);
+  if (auto reason = lost_reason(dst)) {
+    pending_.complete(handle, make_dead(errc::context_lost, *reason));
+    return fut;
+  }
   if (auto err = router_.send(dst, std::move(wire)); err != errc::none)
     pending_.complete(handle, make_dead(err, std::string{to_string(err)} + " (context "
                                                + std::to_string(dst) + ")"));
@@ -289,6 +294,14 @@ child_info runtime::start_local_via(router::context_id via, const std::string& v
   if (f.hdr.type == serialization::to_u32(wire_type::dead))
     serialization::decode_exact(f.payload.data(), f.payload.size(), d);
   throw connect_error(label, d.reason.empty() ? "unexpected reply" : d.reason);
+}
+
+std::optional<std::string> runtime::lost_reason(router::context_id id) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = lost_.find(id);
+  if (i == lost_.end())
+    return std::nullopt;
+  return i->second;
 }
 
 std::string runtime::name_of(router::context_id id) const {
@@ -452,6 +465,11 @@ void runtime::handle_log(const frame& f) {
 }
 
 void runtime::lost(const std::vector<router::context_id>& ids, const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto id : ids)
+      lost_.emplace(id, reason);
+  }
   pending_.fail(ids, reason);
 }
 

@@ -89,6 +89,9 @@ public:
   child_info start_local_via(router::context_id via, const std::string& via_name,
                              const std::string& name, std::chrono::milliseconds timeout);
 
+  /// Returns why `id` was lost, if it was.
+  std::optional<std::string> lost_reason(router::context_id id) const;
+
   /// Returns the name recorded for `id`, or "context <id>".
   std::string name_of(router::context_id id) const;
 
@@ -137,6 +140,8 @@ private:
   std::unordered_map<router::context_id, std::string> names_;
   std::unordered_map<router::context_id, std::promise<std::string>> handshakes_;
   std::vector<int> child_pids_;
+  // Contexts known to be gone, and why: later calls fail at once.
+  std::unordered_map<router::context_id, std::string> lost_;
 
   std::mutex stop_mtx_;
   std::condition_variable stop_cv_;

@@ -1,0 +1,175 @@
+// mitosis-bench-local: the local-context figures of DESIGN.md section 9,
+// printed as key=value lines for bench/run.sh:
+//   rtt_us        call round trip of echo(64-byte string), median of batches
+//   mib_s         throughput of sink(1 MiB vector<char>), median of batches
+//   start_ms      m.local() until it returns, median over fresh contexts
+//   fanout100_ms  100 contexts started with local_async, each called once
+//   rss_kb        VmRSS of an idle agent after a few calls
+//
+// Usage: mitosis-bench-local [rtt_calls] [mib_calls] [starts] [fanout]
+// The same binary is re-executed as the agent: mitosis::master comes first.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <future>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <mitosis/mitosis.hpp>
+// mitosis.hpp does not pull in Boost's std::vector support: without this,
+// a std::vector<char> parameter does not compile.
+#include <boost/serialization/vector.hpp>
+
+std::string echo(std::string s) {
+  return s;
+}
+MITOSIS_REMOTE(echo);
+
+std::uint64_t sink(std::vector<char> v) {
+  return v.size();
+}
+MITOSIS_REMOTE(sink);
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  auto n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+
+// VmRSS of `pid` in KiB, or -1.
+long rss_kb(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::strtol(line.c_str() + 6, nullptr, 10);
+  return -1;
+}
+
+mitosis::local_options named(std::string name) {
+  mitosis::local_options o;
+  o.name = std::move(name);
+  return o;
+}
+
+int arg_or(int argc, char** argv, int i, int dflt) {
+  return argc > i ? std::atoi(argv[i]) : dflt;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  mitosis::master m{argc, argv};  // in a started copy: serves, never returns
+  const int rtt_calls = arg_or(argc, argv, 1, 20000);
+  const int mib_calls = arg_or(argc, argv, 2, 200);
+  const int starts = arg_or(argc, argv, 3, 20);
+  const int fanout = arg_or(argc, argv, 4, 100);
+  try {
+    // -- rss_kb: a fresh agent, a few small calls, then idle -------------------
+    {
+      auto c = m.local(named("rss"));
+      const std::string s(64, 'r');
+      for (int i = 0; i < 10; ++i)
+        if (c.call(echo, s) != s)
+          throw std::runtime_error("echo returned something else");
+      std::this_thread::sleep_for(std::chrono::milliseconds{200});
+      std::printf("rss_kb=%ld\n", rss_kb(m.pid_of(c)));
+      std::printf("master_rss_kb=%ld\n", rss_kb(static_cast<int>(::getpid())));
+    }
+
+    // -- rtt_us: echo(64 bytes) ------------------------------------------------
+    {
+      auto c = m.local(named("rtt"));
+      const std::string s(64, 'x');
+      for (int i = 0; i < 2000; ++i)  // warm-up
+        if (c.call(echo, s).size() != s.size())
+          throw std::runtime_error("echo returned something else");
+      constexpr int batch = 1000;
+      std::vector<double> per_batch;
+      for (int done = 0; done < rtt_calls; done += batch) {
+        auto t0 = clock_type::now();
+        for (int i = 0; i < batch; ++i)
+          if (c.call(echo, s).size() != s.size())
+            throw std::runtime_error("echo returned something else");
+        per_batch.push_back(ms_since(t0) * 1000.0 / batch);
+      }
+      std::printf("rtt_us=%.3f\n", median(per_batch));
+      std::printf("rtt_min_us=%.3f\n", *std::min_element(per_batch.begin(), per_batch.end()));
+      std::printf("rtt_max_us=%.3f\n", *std::max_element(per_batch.begin(), per_batch.end()));
+      std::printf("rtt_calls=%d\n", rtt_calls);
+    }
+
+    // -- mib_s: sink(1 MiB) ----------------------------------------------------
+    {
+      auto c = m.local(named("sink"));
+      const std::vector<char> mib(1024 * 1024, 'y');
+      for (int i = 0; i < 10; ++i)  // warm-up
+        if (c.call(sink, mib) != mib.size())
+          throw std::runtime_error("sink returned a wrong size");
+      constexpr int batch = 20;
+      std::vector<double> per_batch;
+      for (int done = 0; done < mib_calls; done += batch) {
+        auto t0 = clock_type::now();
+        for (int i = 0; i < batch; ++i)
+          if (c.call(sink, mib) != mib.size())
+            throw std::runtime_error("sink returned a wrong size");
+        per_batch.push_back(batch / (ms_since(t0) / 1000.0));
+      }
+      std::printf("mib_s=%.1f\n", median(per_batch));
+      std::printf("mib_calls=%d\n", mib_calls);
+      std::printf("rss_after_mib_kb=%ld\n", rss_kb(m.pid_of(c)));
+    }
+
+    // -- start_ms: m.local() on a fresh context each time -------------------
+    {
+      std::vector<double> ms;
+      for (int i = 0; i < starts; ++i) {
+        auto t0 = clock_type::now();
+        auto c = m.local(named("start." + std::to_string(i)));
+        ms.push_back(ms_since(t0));
+      }
+      std::printf("start_ms=%.3f\n", median(ms));
+      std::printf("start_min_ms=%.3f\n", *std::min_element(ms.begin(), ms.end()));
+      std::printf("start_max_ms=%.3f\n", *std::max_element(ms.begin(), ms.end()));
+      std::printf("starts=%d\n", starts);
+    }
+
+    // -- fanout100_ms: N contexts started at once, each called once ----------
+    {
+      const std::string s(64, 'f');
+      auto t0 = clock_type::now();
+      std::vector<std::future<mitosis::context>> fs;
+      fs.reserve(static_cast<std::size_t>(fanout));
+      for (int i = 0; i < fanout; ++i)
+        fs.push_back(m.local_async(named("fan." + std::to_string(i))));
+      std::vector<mitosis::future<std::string>> calls;
+      calls.reserve(fs.size());
+      for (auto& f : fs)
+        calls.push_back(f.get().call_async(echo, s));
+      for (auto& c : calls)
+        if (c.get() != s)
+          throw std::runtime_error("echo returned something else");
+      std::printf("fanout%d_ms=%.3f\n", fanout, ms_since(t0));
+    }
+    std::fflush(stdout);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mitosis-bench-local: %s\n", e.what());
+    std::fflush(stdout);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,150 @@
+// Calls into real local contexts: results, futures, no-reply calls,
+// exceptions, deadlines, grandchildren, policy, logs and a 100-context tree.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <set>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/dist_sink.h>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+#include "mitosis/mitosis.hpp"
+#include "mitosis/actors/runtime.hpp"
+#include "mitosis/serialization/log.hpp"
+#include "test_functions.hpp"
+
+using namespace std::chrono_literals;
+using clk = std::chrono::steady_clock;
+
+TEST_CASE("call runs the function in a child process and returns its result") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "calls"});
+  CHECK(c.call(echo, "abc") == "abc");
+  CHECK(c.call(add, 2, 3) == 5);
+  CHECK(c.call(my_pid) != ::getpid());
+  CHECK(c.call(my_ppid) == ::getpid());
+  CHECK(c.call(my_pid) == m.pid_of(c));
+  std::string big(1 << 20, 'x');
+  CHECK(c.call(echo, big) == big);
+}
+
+TEST_CASE("call_async returns futures that resolve out of order") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "async"});
+  auto slow = c.call_async(sleep_ms, 200);
+  std::vector<mitosis::future<int>> fs;
+  for (int i = 0; i < 20; ++i)
+    fs.push_back(c.call_async(add, i, 1));
+  for (int i = 0; i < 20; ++i)
+    CHECK(fs[i].get() == i + 1);
+  CHECK_FALSE(slow.ready());
+  CHECK(slow.get() == 200);
+}
+
+TEST_CASE("call_no_reply runs the function without answering") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "noreply"});
+  for (int i = 0; i < 3; ++i)
+    c.call_no_reply(bump);
+  auto deadline = clk::now() + 2s;
+  int seen = 0;
+  while ((seen = c.call(counter)) < 3 && clk::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  CHECK(seen == 3);
+  CHECK(m.runtime().pending().size() == 0);
+}
+
+TEST_CASE("a remote exception arrives as call_error with type, message and context") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "thrower"});
+  try {
+    c.call(fail_with, "boom");
+    FAIL("no exception");
+  } catch (const mitosis::call_error& e) {
+    CHECK(e.remote_type() == "std::invalid_argument");
+    CHECK(e.remote_message() == "boom");
+    CHECK(e.context() == "thrower");
+    CHECK(std::string{e.what()}.find("thrower") != std::string::npos);
+  }
+  CHECK(c.call(add, 1, 1) == 2); // the context survives
+}
+
+TEST_CASE("a grandchild is started through its parent and called through it") {
+  mitosis::master m{0, nullptr};
+  auto child = m.local({.name = "mid"});
+  auto gc = m.local({.name = "leaf", .via = child});
+  CHECK(gc.id() != child.id());
+  CHECK(gc.call(my_ppid) == child.call(my_pid));
+  CHECK(gc.call(echo, "through") == "through");
+  auto ggc = m.local({.name = "leaf2", .via = gc});
+  CHECK(ggc.call(my_ppid) == gc.call(my_pid));
+  try {
+    gc.call(fail_with, "deep");
+    FAIL("no exception");
+  } catch (const mitosis::call_error& e) {
+    CHECK(e.context() == "leaf");
+  }
+}
+
+TEST_CASE("a deadline fails the call with timeout_error and the context stays usable") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "slow"});
+  auto t0 = clk::now();
+  CHECK_THROWS_AS(c.call_for(100ms, sleep_ms, 3000), mitosis::timeout_error);
+  CHECK(clk::now() - t0 < 1s);
+  CHECK(c.call(add, 20, 22) == 42);
+}
+
+TEST_CASE("by default a child may not call its parent; the refusal is a typed error") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "curious"});
+  auto answer = c.call(call_parent_echo);
+  CHECK(answer.rfind("refused: ", 0) == 0);
+  CHECK(answer.find("not allowed by policy") != std::string::npos);
+
+  auto granted = mitosis::policy::rules::defaults();
+  granted.child_callable.insert("echo");
+  m.set_policy(granted);
+  CHECK(c.call(call_parent_echo) == "allowed: x");
+}
+
+TEST_CASE("log lines of a context reach the master's sinks tagged with its name") {
+  mitosis::master m{0, nullptr};
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  mitosis::log::sink()->add_sink(sink);
+  auto c = m.local({.name = "chatty"});
+  c.call(log_line, "marker-4711");
+  auto deadline = clk::now() + 2s;
+  bool seen = false;
+  while (!seen && clk::now() < deadline) {
+    sink->flush();
+    auto text = out.str();
+    seen = text.find("marker-4711") != std::string::npos
+           && text.find("[chatty") != std::string::npos;
+    if (!seen)
+      std::this_thread::sleep_for(5ms);
+  }
+  mitosis::log::sink()->remove_sink(sink);
+  CHECK(seen);
+}
+
+TEST_CASE("100 local contexts are started and each is called") {
+  mitosis::master m{0, nullptr};
+  std::vector<std::future<mitosis::context>> starting;
+  for (int i = 0; i < 100; ++i)
+    starting.push_back(m.local_async({.name = "fan" + std::to_string(i)}));
+  std::vector<mitosis::context> ctxs;
+  for (auto& f : starting)
+    ctxs.push_back(f.get());
+  std::vector<mitosis::future<int>> pids;
+  for (auto& c : ctxs)
+    pids.push_back(c.call_async(my_pid));
+  std::set<int> distinct;
+  for (auto& p : pids)
+    distinct.insert(p.get());
+  CHECK(distinct.size() == 100);
+  CHECK(distinct.count(::getpid()) == 0);
+}

@@ -1,0 +1,76 @@
+// The remote functions of the integration tests.
+#include "test_functions.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <spdlog/spdlog.h>
+#include <stdexcept>
+#include <thread>
+#include <unistd.h>
+
+#include "mitosis/mitosis.hpp"
+
+namespace {
+std::atomic<int> bumps{0};
+} // namespace
+
+std::string echo(std::string s) {
+  return s;
+}
+MITOSIS_REMOTE(echo);
+
+int add(int a, int b) {
+  return a + b;
+}
+MITOSIS_REMOTE(add);
+
+int fail_with(std::string message) {
+  throw std::invalid_argument(message);
+}
+MITOSIS_REMOTE(fail_with);
+
+void bump() {
+  ++bumps;
+}
+MITOSIS_REMOTE(bump);
+
+int counter() {
+  return bumps.load();
+}
+MITOSIS_REMOTE(counter);
+
+int sleep_ms(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds{ms});
+  return ms;
+}
+MITOSIS_REMOTE(sleep_ms);
+
+int my_pid() {
+  return ::getpid();
+}
+MITOSIS_REMOTE(my_pid);
+
+int my_ppid() {
+  return ::getppid();
+}
+MITOSIS_REMOTE(my_ppid);
+
+std::string call_parent_echo() {
+  try {
+    return "allowed: " + mitosis::parent().call(echo, std::string{"x"});
+  } catch (const mitosis::policy_error& e) {
+    return std::string{"refused: "} + e.what();
+  }
+}
+MITOSIS_REMOTE(call_parent_echo);
+
+bool send_garbage() {
+  std::string junk(64, '\xff');
+  return mitosis::detail::send_raw_to_parent(junk.data(), junk.size());
+}
+MITOSIS_REMOTE(send_garbage);
+
+void log_line(std::string text) {
+  spdlog::info("{}", text);
+}
+MITOSIS_REMOTE(log_line);

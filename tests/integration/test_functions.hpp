@@ -1,0 +1,17 @@
+// Functions the integration tests call in their contexts (registered in
+// test_functions.cpp, which every started copy of the test binary has too).
+#pragma once
+
+#include <string>
+
+std::string echo(std::string s);
+int add(int a, int b);
+int fail_with(std::string message);
+void bump();
+int counter();
+int sleep_ms(int ms);
+int my_pid();
+int my_ppid();
+std::string call_parent_echo();
+bool send_garbage();
+void log_line(std::string text);

@@ -1,0 +1,171 @@
+// Unit tests of the policy rule set: defaults, call rights, type filters and
+// the encoding sent in a boot frame.
+#include "mitosis/policy/rules.hpp"
+
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "mitosis/serialization/archive.hpp"
+#include "mitosis/serialization/type_registry.hpp"
+
+// Print errc by its fixed message so a failed comparison reads as prose.
+template <>
+struct Catch::StringMaker<mitosis::errc> {
+  static std::string convert(mitosis::errc code) {
+    return mitosis::to_string(code);
+  }
+};
+
+using mitosis::errc;
+using mitosis::policy::direction;
+using mitosis::policy::rules;
+using mitosis::serialization::decode_error;
+using mitosis::serialization::to_u32;
+using mitosis::serialization::type_registry;
+using mitosis::serialization::wire_type;
+
+namespace {
+
+/// Returns the code of the decode_error rules::decode throws, or errc::none.
+errc decode_failure(const std::vector<char>& bytes) {
+  try {
+    rules::decode(bytes);
+  } catch (const decode_error& e) {
+    return e.code();
+  }
+  return errc::none;
+}
+
+} // namespace
+
+TEST_CASE("rules: to_string names the direction", "[rules]") {
+  CHECK(std::string{to_string(direction::from_parent)} == "parent");
+  CHECK(std::string{to_string(direction::from_child)} == "child");
+}
+
+TEST_CASE("rules: by default the parent may call and a child may not", "[rules]") {
+  auto r = rules::defaults();
+  CHECK(r.parent_may_call);
+  CHECK(r.allows_call(direction::from_parent, "anything"));
+  CHECK(r.child_callable.empty());
+  CHECK_FALSE(r.allows_call(direction::from_child, "anything"));
+  CHECK_FALSE(r.allows_call(direction::from_child, "*"));
+  CHECK_FALSE(r.allows_call(direction::from_child, ""));
+  CHECK_FALSE(r.sibling_routing);
+}
+
+TEST_CASE("rules: a default-constructed rule set decodes nothing", "[rules]") {
+  rules r;
+  for (std::uint32_t t = 0; t <= type_registry::max_id() + 1; ++t) {
+    CHECK_FALSE(r.allows_type(direction::from_parent, t));
+    CHECK_FALSE(r.allows_type(direction::from_child, t));
+  }
+}
+
+TEST_CASE("rules: child_callable grants by name or by *", "[rules]") {
+  auto r = rules::defaults();
+  SECTION("a name") {
+    r.child_callable = {"add"};
+    CHECK(r.allows_call(direction::from_child, "add"));
+    CHECK_FALSE(r.allows_call(direction::from_child, "sub"));
+    CHECK_FALSE(r.allows_call(direction::from_child, "ad"));
+    CHECK_FALSE(r.allows_call(direction::from_child, "add "));
+  }
+  SECTION("*") {
+    r.child_callable = {"*"};
+    CHECK(r.allows_call(direction::from_child, "add"));
+    CHECK(r.allows_call(direction::from_child, "anything::at_all"));
+  }
+  SECTION("parent rights are separate from child rights") {
+    r.child_callable = {"*"};
+    r.parent_may_call = false;
+    CHECK_FALSE(r.allows_call(direction::from_parent, "add"));
+    CHECK(r.allows_call(direction::from_child, "add"));
+  }
+}
+
+TEST_CASE("rules: default type filters differ per direction", "[rules]") {
+  auto r = rules::defaults();
+  auto from_parent = [&](wire_type t) { return r.allows_type(direction::from_parent, to_u32(t)); };
+  auto from_child = [&](wire_type t) { return r.allows_type(direction::from_child, to_u32(t)); };
+
+  // Only the master hands out ids; only a parent boots or shuts down.
+  CHECK(from_child(wire_type::id_request));
+  CHECK_FALSE(from_parent(wire_type::id_request));
+  CHECK(from_parent(wire_type::boot));
+  CHECK_FALSE(from_child(wire_type::boot));
+  CHECK(from_parent(wire_type::shutdown));
+  CHECK_FALSE(from_child(wire_type::shutdown));
+  CHECK(from_parent(wire_type::id_grant));
+  CHECK_FALSE(from_child(wire_type::id_grant));
+  CHECK(from_parent(wire_type::spawn_request));
+  CHECK_FALSE(from_child(wire_type::spawn_request));
+
+  // Both sides answer calls and report routes.
+  for (auto t : {wire_type::call_request, wire_type::call_reply, wire_type::call_error,
+                 wire_type::dead, wire_type::route_add, wire_type::route_del}) {
+    INFO("wire type " << type_registry::name(to_u32(t)));
+    CHECK(from_parent(t));
+    CHECK(from_child(t));
+  }
+
+  // Ids outside the registry are never decodable.
+  for (auto d : {direction::from_parent, direction::from_child}) {
+    CHECK_FALSE(r.allows_type(d, 0));
+    CHECK_FALSE(r.allows_type(d, type_registry::max_id() + 1));
+  }
+}
+
+TEST_CASE("rules: encode then decode restores every field", "[rules]") {
+  rules r;
+  r.types_from_parent = {1, 2, 13};
+  r.types_from_child = {9, 0xffffffffu};
+  r.parent_may_call = false;
+  r.child_callable = {"*", "add", ""};
+  r.sibling_routing = true;
+
+  auto d = rules::decode(r.encode());
+  CHECK(d.types_from_parent == r.types_from_parent);
+  CHECK(d.types_from_child == r.types_from_child);
+  CHECK(d.parent_may_call == false);
+  CHECK(d.child_callable == r.child_callable);
+  CHECK(d.sibling_routing == true);
+
+  SECTION("and the defaults survive too") {
+    auto def = rules::defaults();
+    auto e = rules::decode(def.encode());
+    CHECK(e.types_from_parent == def.types_from_parent);
+    CHECK(e.types_from_child == def.types_from_child);
+    CHECK(e.parent_may_call == def.parent_may_call);
+    CHECK(e.child_callable == def.child_callable);
+    CHECK(e.sibling_routing == def.sibling_routing);
+  }
+}
+
+TEST_CASE("rules: decoding garbage throws decode_error", "[rules]") {
+  SECTION("empty") {
+    CHECK_THROWS_AS(rules::decode({}), decode_error);
+  }
+  SECTION("all 0xff") {
+    CHECK_THROWS_AS(rules::decode(std::vector<char>(64, '\xff')), decode_error);
+  }
+  SECTION("text") {
+    std::string s = "this is not an encoded rule set at all";
+    CHECK_THROWS_AS(rules::decode({s.begin(), s.end()}), decode_error);
+  }
+  SECTION("every cut of a real encoding") {
+    auto bytes = rules::defaults().encode();
+    for (std::size_t n = 0; n < bytes.size(); ++n) {
+      INFO("cut to " << n << " of " << bytes.size());
+      auto code = decode_failure({bytes.begin(), bytes.begin() + static_cast<long>(n)});
+      CHECK((code == errc::truncated_payload || code == errc::count_exceeds_payload));
+    }
+  }
+  SECTION("a real encoding with a byte appended") {
+    auto bytes = rules::defaults().encode();
+    bytes.push_back('\0');
+    CHECK(decode_failure(bytes) == errc::trailing_bytes);
+  }
+}

@@ -1,0 +1,375 @@
+// Unit tests of the payload codec: round trips, and that a hostile or cut
+// payload ends in a decode_error rather than an allocation or a crash.
+#include "mitosis/serialization/archive.hpp"
+
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/serialization/set.hpp>
+#include <catch2/catch.hpp>
+
+#include "mitosis/policy/rules.hpp"
+#include "mitosis/serialization/frame.hpp"
+#include "mitosis/serialization/messages.hpp"
+#include "mitosis/serialization/type_registry.hpp"
+
+// Print errc by its fixed message so a failed comparison reads as prose.
+template <>
+struct Catch::StringMaker<mitosis::errc> {
+  static std::string convert(mitosis::errc code) {
+    return mitosis::to_string(code);
+  }
+};
+
+using mitosis::errc;
+using namespace mitosis::serialization;
+
+namespace {
+
+template <class T>
+T round_trip(const T& x) {
+  buffer bytes;
+  encode_into(bytes, x);
+  T y{};
+  decode_exact(bytes.data(), bytes.size(), y);
+  return y;
+}
+
+/// Returns the code of the decode_error `f` throws, or errc::none if it
+/// returns. Any other exception escapes and fails the test.
+template <class F>
+errc decode_failure(F&& f) {
+  try {
+    f();
+  } catch (const decode_error& e) {
+    return e.code();
+  }
+  return errc::none;
+}
+
+/// Returns the wire bytes of a size_t count or length: the binary archive
+/// writes it in host order, and every supported host is little-endian.
+buffer le_size(std::uint64_t n) {
+  buffer out(sizeof(std::size_t));
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  return out;
+}
+
+boot_info sample_boot() {
+  boot_info b;
+  b.id = 4711;
+  b.parent_id = 3;
+  b.name = "worker-7";
+  b.max_frame = 1u << 20;
+  b.log_level = -1;
+  b.rules = mitosis::policy::rules::defaults().encode();
+  return b;
+}
+
+} // namespace
+
+TEST_CASE("archive: size_t counts are little-endian 8-byte words", "[archive]") {
+  // The hand-crafted payloads below rely on this layout.
+  REQUIRE(sizeof(std::size_t) == 8);
+  buffer bytes;
+  encode_into(bytes, std::string{"ab"});
+  REQUIRE(bytes.size() == 10);
+  CHECK(bytes[0] == 2);
+  for (int i = 1; i < 8; ++i)
+    CHECK(bytes[i] == 0);
+  CHECK(bytes[8] == 'a');
+  CHECK(bytes[9] == 'b');
+}
+
+TEST_CASE("archive: scalar and container round trips", "[archive]") {
+  SECTION("string") {
+    CHECK(round_trip(std::string{}).empty());
+    CHECK(round_trip(std::string{"hello, child"}) == "hello, child");
+    std::string binary{"a\0b\xff", 4};
+    CHECK(round_trip(binary) == binary);
+  }
+  SECTION("vector<char>") {
+    std::vector<char> v{'x', '\0', '\x7f', '\x80', '\xff'};
+    CHECK(round_trip(v) == v);
+    CHECK(round_trip(std::vector<char>{}).empty());
+  }
+  SECTION("vector<string>") {
+    std::vector<std::string> v{"", "one", std::string(1000, 'z'), "three"};
+    CHECK(round_trip(v) == v);
+    CHECK(round_trip(std::vector<std::string>{}).empty());
+  }
+  SECTION("set<uint32_t>") {
+    std::set<std::uint32_t> s{0, 1, 13, 0xffffffffu};
+    CHECK(round_trip(s) == s);
+  }
+  SECTION("set<string>") {
+    std::set<std::string> s{"*", "add", "divide"};
+    CHECK(round_trip(s) == s);
+  }
+  SECTION("several values in one payload") {
+    buffer bytes;
+    encode_into(bytes, std::string{"a"}, std::uint32_t{7}, std::vector<char>{'q'});
+    std::string s;
+    std::uint32_t n = 0;
+    std::vector<char> v;
+    decode_exact(bytes.data(), bytes.size(), s, n, v);
+    CHECK(s == "a");
+    CHECK(n == 7);
+    CHECK(v == std::vector<char>{'q'});
+  }
+}
+
+TEST_CASE("archive: message struct round trips", "[archive]") {
+  SECTION("boot_info") {
+    auto b = sample_boot();
+    auto d = round_trip(b);
+    CHECK(d.id == b.id);
+    CHECK(d.parent_id == b.parent_id);
+    CHECK(d.name == b.name);
+    CHECK(d.max_frame == b.max_frame);
+    CHECK(d.log_level == b.log_level);
+    CHECK(d.rules == b.rules);
+  }
+  SECTION("call_error_info") {
+    auto d = round_trip(call_error_info{"std::domain_error", "division by zero", "child"});
+    CHECK(d.type == "std::domain_error");
+    CHECK(d.message == "division by zero");
+    CHECK(d.context == "child");
+  }
+  SECTION("dead_info") {
+    auto d = round_trip(dead_info{static_cast<std::uint8_t>(errc::no_route), "no route to 9"});
+    CHECK(d.code == static_cast<std::uint8_t>(errc::no_route));
+    CHECK(d.reason == "no route to 9");
+  }
+  SECTION("route_info") {
+    auto d = round_trip(route_info{42, "grandchild"});
+    CHECK(d.id == 42);
+    CHECK(d.name == "grandchild");
+  }
+  SECTION("log_info") {
+    auto d = round_trip(log_info{"child", "mitosis.router", 4, "stream closed"});
+    CHECK(d.context == "child");
+    CHECK(d.logger == "mitosis.router");
+    CHECK(d.level == 4);
+    CHECK(d.text == "stream closed");
+  }
+  SECTION("id_block_info") {
+    auto d = round_trip(id_block_info{1001, 1000});
+    CHECK(d.first == 1001);
+    CHECK(d.count == 1000);
+  }
+  SECTION("spawn_info") {
+    auto d = round_trip(spawn_info{"helper", 30000});
+    CHECK(d.name == "helper");
+    CHECK(d.timeout_ms == 30000);
+  }
+  SECTION("spawned_info") {
+    auto d = round_trip(spawned_info{17, "helper", -1});
+    CHECK(d.id == 17);
+    CHECK(d.name == "helper");
+    CHECK(d.pid == -1);
+  }
+}
+
+TEST_CASE("archive: std::set round trips inside policy::rules", "[archive]") {
+  auto r = mitosis::policy::rules::defaults();
+  r.child_callable = {"add", "mul"};
+  auto d = mitosis::policy::rules::decode(r.encode());
+  CHECK(d.types_from_parent == r.types_from_parent);
+  CHECK(d.types_from_child == r.types_from_child);
+  CHECK(d.child_callable == r.child_callable);
+}
+
+TEST_CASE("archive: every truncation of a payload is a decode_error", "[archive]") {
+  buffer bytes;
+  encode_into(bytes, sample_boot(), std::vector<std::string>{"a", "bc", ""},
+              std::set<std::uint32_t>{1, 2, 3}, call_error_info{"t", "m", "c"});
+  REQUIRE(bytes.size() > 50);
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    INFO("payload cut to " << n << " of " << bytes.size() << " bytes");
+    boot_info b;
+    std::vector<std::string> v;
+    std::set<std::uint32_t> s;
+    call_error_info c;
+    auto code = decode_failure([&] { decode_exact(bytes.data(), n, b, v, s, c); });
+    CHECK((code == errc::truncated_payload || code == errc::count_exceeds_payload));
+  }
+  // The uncut payload still decodes: the loop above tested truncation, not
+  // a payload that never decoded.
+  boot_info b;
+  std::vector<std::string> v;
+  std::set<std::uint32_t> s;
+  call_error_info c;
+  decode_exact(bytes.data(), bytes.size(), b, v, s, c);
+  CHECK(v == std::vector<std::string>{"a", "bc", ""});
+  CHECK(c.context == "c");
+}
+
+TEST_CASE("archive: an empty payload is truncated, not a default value", "[archive]") {
+  std::uint32_t n = 0;
+  CHECK(decode_failure([&] { decode_exact(nullptr, 0, n); }) == errc::truncated_payload);
+}
+
+TEST_CASE("archive: a vector count beyond the payload is refused before allocating",
+          "[archive]") {
+  // 1e12 elements claimed, 16 bytes sent: resizing first would throw
+  // bad_alloc or length_error (or take the machine down), not decode_error.
+  auto bytes = le_size(1'000'000'000'000ull);
+  bytes.resize(16, '\0');
+  SECTION("vector<char>") {
+    std::vector<char> v;
+    CHECK(decode_failure([&] { decode_exact(bytes.data(), bytes.size(), v); })
+          == errc::count_exceeds_payload);
+  }
+  SECTION("vector<string>") {
+    std::vector<std::string> v;
+    CHECK(decode_failure([&] { decode_exact(bytes.data(), bytes.size(), v); })
+          == errc::count_exceeds_payload);
+  }
+  SECTION("set<uint32_t>") {
+    std::set<std::uint32_t> s;
+    CHECK(decode_failure([&] { decode_exact(bytes.data(), bytes.size(), s); })
+          == errc::count_exceeds_payload);
+  }
+  SECTION("the vector inside boot_info") {
+    buffer payload;
+    boot_info b;
+    encode_into(payload, b.id, b.parent_id, b.name, b.max_frame, b.log_level);
+    payload.insert(payload.end(), bytes.begin(), bytes.end());
+    CHECK(decode_failure([&] { decode_exact(payload.data(), payload.size(), b); })
+          == errc::count_exceeds_payload);
+  }
+}
+
+TEST_CASE("archive: a string length beyond the payload is refused", "[archive]") {
+  SECTION("top-level string") {
+    auto bytes = le_size(1000);
+    bytes.insert(bytes.end(), {'a', 'b', 'c', 'd'});
+    std::string s;
+    CHECK(decode_failure([&] { decode_exact(bytes.data(), bytes.size(), s); })
+          == errc::count_exceeds_payload);
+  }
+  SECTION("an all-ones length") {
+    auto bytes = le_size(~0ull);
+    std::string s;
+    CHECK(decode_failure([&] { decode_exact(bytes.data(), bytes.size(), s); })
+          == errc::count_exceeds_payload);
+  }
+  SECTION("a string inside a struct") {
+    auto bytes = le_size(1ull << 40);
+    bytes.resize(24, 'x');
+    route_info r;
+    buffer payload;
+    encode_into(payload, std::uint32_t{5});
+    payload.insert(payload.end(), bytes.begin(), bytes.end());
+    CHECK(decode_failure([&] { decode_exact(payload.data(), payload.size(), r); })
+          == errc::count_exceeds_payload);
+  }
+  SECTION("a string element of a vector") {
+    // A valid one-element vector whose element then claims 2^40 bytes.
+    buffer payload;
+    encode_into(payload, std::vector<std::string>{"ok"});
+    auto pos = payload.size() - 2 - sizeof(std::size_t);
+    auto len = le_size(1ull << 40);
+    std::memcpy(payload.data() + pos, len.data(), len.size());
+    std::vector<std::string> v;
+    CHECK(decode_failure([&] { decode_exact(payload.data(), payload.size(), v); })
+          == errc::count_exceeds_payload);
+  }
+}
+
+TEST_CASE("archive: bytes after the value are refused", "[archive]") {
+  buffer bytes;
+  encode_into(bytes, route_info{1, "x"});
+  bytes.push_back('\0');
+  route_info r;
+  CHECK(decode_failure([&] { decode_exact(bytes.data(), bytes.size(), r); })
+        == errc::trailing_bytes);
+  std::uint32_t n = 0;
+  buffer five(5, '\0');
+  CHECK(decode_failure([&] { decode_exact(five.data(), five.size(), n); })
+        == errc::trailing_bytes);
+}
+
+TEST_CASE("archive: decode_error carries its code and the fixed message", "[archive]") {
+  decode_error e{errc::trailing_bytes, "3 bytes left over"};
+  CHECK(e.code() == errc::trailing_bytes);
+  CHECK(std::string{e.what()}
+        == std::string{mitosis::to_string(errc::trailing_bytes)} + ": 3 bytes left over");
+}
+
+TEST_CASE("type_registry: known ids resolve, others do not", "[type_registry]") {
+  CHECK(type_registry::find(0) == nullptr);
+  CHECK(type_registry::find(type_registry::max_id() + 1) == nullptr);
+  CHECK(type_registry::find(0xffffffffu) == nullptr);
+  CHECK(type_registry::name(0) == "unknown");
+  CHECK(type_registry::max_id() == to_u32(wire_type::shutdown));
+
+  struct expected_entry {
+    wire_type id;
+    const char* name;
+    bool is_reply;
+  };
+  const expected_entry all[] = {
+    {wire_type::boot, "boot", false},
+    {wire_type::call_request, "call_request", false},
+    {wire_type::call_reply, "call_reply", true},
+    {wire_type::call_error, "call_error", true},
+    {wire_type::dead, "dead", true},
+    {wire_type::route_add, "route_add", false},
+    {wire_type::route_del, "route_del", false},
+    {wire_type::log_record, "log_record", false},
+    {wire_type::id_request, "id_request", false},
+    {wire_type::id_grant, "id_grant", true},
+    {wire_type::spawn_request, "spawn_request", false},
+    {wire_type::spawn_reply, "spawn_reply", true},
+    {wire_type::shutdown, "shutdown", false},
+  };
+  CHECK(std::size(all) == type_registry::max_id());
+  for (const auto& x : all) {
+    INFO("wire type " << x.name);
+    auto* t = type_registry::find(to_u32(x.id));
+    REQUIRE(t != nullptr);
+    CHECK(t->id == x.id);
+    CHECK(t->name == x.name);
+    CHECK(t->is_reply == x.is_reply);
+    CHECK(type_registry::name(to_u32(x.id)) == x.name);
+  }
+}
+
+TEST_CASE("frame_builder: finish writes a header whose length is the payload size",
+          "[frame]") {
+  frame_builder fb{make_header(wire_type::route_add, 0, 12, 5, 4)};
+  fb.add(route_info{12, "child"}).add_raw("xyz", 3);
+  auto bytes = fb.finish();
+  REQUIRE(bytes.size() > frame_header::size);
+  auto h = decode_header(reinterpret_cast<const std::byte*>(bytes.data()));
+  CHECK(h.length == bytes.size() - frame_header::size);
+  CHECK(h.valid() == errc::none);
+  CHECK(h.type == to_u32(wire_type::route_add));
+  CHECK(h.dst == 0);
+  CHECK(h.src == 12);
+  CHECK(h.handle == 5);
+  CHECK(h.reply_to == 4);
+
+  // The payload is exactly what was added, in order.
+  const char* payload = bytes.data() + frame_header::size;
+  route_info r;
+  decode_exact(payload, h.length - 3, r);
+  CHECK(r.id == 12);
+  CHECK(r.name == "child");
+  CHECK(std::string(payload + h.length - 3, 3) == "xyz");
+}
+
+TEST_CASE("frame_builder: a frame without payload has length zero", "[frame]") {
+  frame_builder fb{make_header(wire_type::shutdown, 3, 0)};
+  auto bytes = fb.finish();
+  REQUIRE(bytes.size() == frame_header::size);
+  auto h = decode_header(reinterpret_cast<const std::byte*>(bytes.data()));
+  CHECK(h.length == 0);
+  CHECK(h.type == to_u32(wire_type::shutdown));
+}
