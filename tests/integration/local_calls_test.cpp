@@ -56,7 +56,7 @@ TEST_CASE("call_no_reply runs the function without answering") {
   CHECK(m.runtime().pending().size() == 0);
 }
 
-TEST_CASE("a remote exception arrives as call_error with type, message and context") {
+TEST_CASE("a remote exception arrives as call_error with type message and context") {
   mitosis::master m{0, nullptr};
   auto c = m.local({.name = "thrower"});
   try {
@@ -97,7 +97,7 @@ TEST_CASE("a deadline fails the call with timeout_error and the context stays us
   CHECK(c.call(add, 20, 22) == 42);
 }
 
-TEST_CASE("by default a child may not call its parent; the refusal is a typed error") {
+TEST_CASE("by default a child may not call its parent so the refusal is a typed error") {
   mitosis::master m{0, nullptr};
   auto c = m.local({.name = "curious"});
   auto answer = c.call(call_parent_echo);

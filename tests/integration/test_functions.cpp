@@ -74,3 +74,13 @@ void log_line(std::string text) {
   spdlog::info("{}", text);
 }
 MITOSIS_REMOTE(log_line);
+
+// Sends a well-formed frame with the given header fields (and an empty
+// payload) to the parent, as a misbehaving child would.
+bool send_frame(unsigned type, unsigned src, unsigned dst) {
+  auto h = mitosis::serialization::make_header(
+    static_cast<mitosis::serialization::wire_type>(type), dst, src, 0, 77);
+  auto wire = mitosis::serialization::frame_builder{h}.finish();
+  return mitosis::detail::send_raw_to_parent(wire.data(), wire.size());
+}
+MITOSIS_REMOTE(send_frame);

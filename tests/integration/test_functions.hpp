@@ -15,3 +15,4 @@ int my_ppid();
 std::string call_parent_echo();
 bool send_garbage();
 void log_line(std::string text);
+bool send_frame(unsigned type, unsigned src, unsigned dst);

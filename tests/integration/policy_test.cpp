@@ -1,0 +1,97 @@
+// The policy seam against a real child that sends what it must not: frames
+// of types the master does not decode from children, forged sources, more
+// violations than allowed; and calls to contexts that do not exist.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <spdlog/sinks/dist_sink.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <sstream>
+#include <thread>
+
+#include "mitosis/actors/runtime.hpp"
+#include "mitosis/mitosis.hpp"
+#include "mitosis/serialization/log.hpp"
+#include "test_functions.hpp"
+
+using namespace std::chrono_literals;
+using mitosis::serialization::to_u32;
+using mitosis::serialization::wire_type;
+
+namespace {
+
+struct captured_log {
+  std::ostringstream text;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink
+    = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
+  captured_log() {
+    mitosis::log::sink()->add_sink(sink);
+  }
+  ~captured_log() {
+    mitosis::log::sink()->remove_sink(sink);
+  }
+  bool wait_for(const std::string& needle) {
+    auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      sink->flush();
+      if (text.str().find(needle) != std::string::npos)
+        return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  }
+};
+
+} // namespace
+
+TEST_CASE("a frame type the master does not decode from children is refused and logged") {
+  captured_log log;
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "sender"});
+  CHECK(c.call(send_frame, to_u32(wire_type::boot), c.id(), 0u));
+  CHECK(log.wait_for("refused boot frame"));
+  CHECK(log.wait_for("message type not allowed from this peer"));
+  CHECK(c.call(add, 2, 2) == 4);
+}
+
+TEST_CASE("a forged source id is refused and logged") {
+  captured_log log;
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "forger"});
+  CHECK(c.call(send_frame, to_u32(wire_type::call_reply), 4242u, 0u));
+  CHECK(log.wait_for("frame source does not live behind the stream"));
+  CHECK(c.call(add, 3, 3) == 6);
+}
+
+TEST_CASE("an unknown type id is refused and logged") {
+  captured_log log;
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "typo"});
+  CHECK(c.call(send_frame, 999u, c.id(), 0u));
+  CHECK(log.wait_for("unknown message type id"));
+  CHECK(c.call(add, 4, 4) == 8);
+}
+
+TEST_CASE("a child exceeding the violation limit is cut so its siblings keep working") {
+  captured_log log;
+  mitosis::master m{0, nullptr};
+  auto bad = m.local({.name = "repeat-offender"});
+  auto good = m.local({.name = "neighbour"});
+  for (int i = 0; i < 8; ++i)
+    bad.call_no_reply(send_frame, to_u32(wire_type::boot), bad.id(), 0u);
+  CHECK(log.wait_for("cut stream to 'repeat-offender'"));
+  CHECK_THROWS_AS(bad.call(add, 1, 1), mitosis::context_lost);
+  CHECK(good.call(add, 5, 5) == 10);
+}
+
+TEST_CASE("a call to a context that does not exist fails at once with no_route") {
+  mitosis::master m{0, nullptr};
+  mitosis::context ghost{&m.runtime(), 4242, "ghost"};
+  try {
+    ghost.call(add, 1, 1);
+    FAIL("no exception");
+  } catch (const mitosis::error& e) {
+    CHECK(e.code() == mitosis::errc::no_route);
+    CHECK(e.context() == "ghost");
+  }
+}
