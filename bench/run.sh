@@ -5,8 +5,9 @@
 #
 # Builds a Release tree in ./build-bench (relative to the repository root;
 # BENCH_BUILD_DIR overrides it), installs python3-mitogen with apt-get when
-# it is missing, runs the three programs, prints a table, and prints as the
-# very last line of stdout one JSON object with the medians. Build and
+# it is missing, runs the three programs BENCH_ROUNDS times (default 3,
+# interleaved), prints a table, and prints as the very last line of stdout
+# one JSON object with the medians. Build and
 # install chatter goes to stderr. Exit status: 0 when every program ran
 # (whatever the targets say; see "targets_failed" in the JSON), 1 when one
 # failed, 2 for an unimplemented mode, 64 for bad usage.
@@ -69,16 +70,43 @@ run() {  # run NAME CMD...: stdout to $out/NAME, stderr passes through
   fi
 }
 
-run socketpair "$build/bench/socketpair-pingpong"
-run mitosis "$build/bench/mitosis-bench-local"
-run mitogen "$py" bench/mitogen_bench.py
+# How busy the CPUs are just before a round (other jobs skew every figure
+# that needs a thread wake-up): share of non-idle time over half a second.
+cpu_busy() {
+"$py" - <<'PYEOF'
+import os, time
+def snap():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v), v[3] + v[4]  # total, idle + iowait
+t0, i0 = snap()
+time.sleep(0.5)
+t1, i1 = snap()
+print("cpu_busy_pct=%.1f" % (100.0 * (1 - (i1 - i0) / max(1, t1 - t0))))
+print("cpus=%d" % os.cpu_count())
+PYEOF
+}
+
+# Rounds interleave the three programs so that a neighbour's load hits
+# ours and the baselines alike; the report takes each figure's median over
+# the rounds.
+rounds="${BENCH_ROUNDS:-3}"
+r=1
+while [ "$r" -le "$rounds" ]; do
+  cpu_busy >"$out/env.$r"
+  run "socketpair.$r" "$build/bench/socketpair-pingpong"
+  run "mitosis.$r" "$build/bench/mitosis-bench-local"
+  run "mitogen.$r" "$py" bench/mitogen_bench.py
+  r=$((r + 1))
+done
 
 # -- report -------------------------------------------------------------------------
-"$py" - "$out/socketpair" "$out/mitosis" "$out/mitogen" <<'EOF'
+"$py" - "$out"/env.* "$out"/socketpair.* "$out"/mitosis.* "$out"/mitogen.* <<'PYEOF'
 import json
+import statistics
 import sys
 
-v = {}
+samples = {}
 text = {}
 for path in sys.argv[1:]:
     with open(path) as f:
@@ -88,9 +116,13 @@ for path in sys.argv[1:]:
                 continue
             text[key] = val
             try:
-                v[key] = float(val)
+                x = float(val)
             except ValueError:
-                pass  # e.g. mitogen_version
+                continue  # e.g. mitogen_version
+            samples.setdefault(key, []).append(x)
+v = {k: statistics.median(xs) for k, xs in samples.items()}
+v["cpu_busy_pct"] = max(samples["cpu_busy_pct"])  # the worst round
+rounds = len(samples.get("rtt_us", []))
 
 required = ["rtt_us", "socketpair_rtt_us", "mitogen_rtt_us", "mib_s",
             "socketpair_mib_s", "start_ms", "mitogen_start_ms",
@@ -123,6 +155,8 @@ rows = [
 def num(x):
     if x is None:
         return "-"
+    if float(x).is_integer():
+        return "%d" % x
     return "%.1f" % x if abs(x) >= 100 else "%.3g" % x
 
 table = [("metric", "ours", "baseline", "ratio", "target", "result")]
@@ -139,14 +173,24 @@ for i, r in enumerate(table):
 
 failed = [r[0] for r in rows if not r[6]]
 print()
+print("medians over %d round(s); rtt_us per round: %s; socketpair_rtt_us: %s"
+      % (rounds, " ".join(num(x) for x in samples["rtt_us"]),
+         " ".join(num(x) for x in samples["socketpair_rtt_us"])))
 print("mitogen %s: 1 MiB argument %s MiB/s" % (
     text.get("mitogen_version", "?"), num(v.get("mitogen_mib_s"))))
 print("targets failed: %s" % (", ".join(failed) if failed else "none"))
+busy = v.get("cpu_busy_pct", 0.0)
+if busy > 20:
+    print("warning: CPUs were up to %.0f%% busy before a round (%d cpus): other jobs "
+          "skew the wake-up-bound figures; run again on a quiet machine"
+          % (busy, v.get("cpus", 0)))
 
 keys = required + ["mitogen_mib_s", "rss_after_mib_kb", "master_rss_kb",
                    "rtt_min_us", "socketpair_rtt_min_us", "start_min_ms",
-                   "mitogen_start_min_ms"]
-result = {k: round(v[k], 3) for k in keys if k in v}
+                   "mitogen_start_min_ms", "cpu_busy_pct", "cpus"]
+result = {k: int(v[k]) if v[k].is_integer() else round(v[k], 3)
+          for k in keys if k in v}
+result["rounds"] = rounds
 result["targets_failed"] = len(failed)
 print(json.dumps(result, separators=(",", ":")))
-EOF
+PYEOF

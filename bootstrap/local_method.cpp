@@ -60,8 +60,8 @@ started_child start_local(const serialization::boot_info& boot) {
       continue;
     env_store.emplace_back(*e);
   }
-  env_store.push_back(std::string{agent_env} + "=1");
-  env_store.push_back(std::string{parent_pid_env} + "=" + std::to_string(::getpid()));
+  env_store.push_back(std::string{agent_env}.append("=1"));
+  env_store.push_back(std::string{parent_pid_env}.append("=").append(std::to_string(::getpid())));
   std::vector<char*> envp;
   for (auto& s : env_store)
     envp.push_back(s.data());

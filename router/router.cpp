@@ -423,7 +423,7 @@ void router::on_route_frame(stream& s, frame&& f, bool add) {
   {
     std::unique_lock<std::shared_mutex> guard{mtx_};
     if (add) {
-      changed = table_.add(ri.id, s.id());
+      changed = ri.id != cfg_.parent_id && table_.add(ri.id, s.id());
     } else {
       auto via = table_.lookup(ri.id);
       if (via.kind == route::stream && via.via == s.id()) {

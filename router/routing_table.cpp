@@ -17,7 +17,8 @@ route routing_table::lookup(context_id dst) const noexcept {
 }
 
 bool routing_table::add(context_id id, stream_id via) {
-  if (id == self_ || (parent_ && via == *parent_))
+  // The master (and so everything above us) is never below a child stream.
+  if (id == self_ || id == master_id || (parent_ && via == *parent_))
     return false;
   auto [i, added] = routes_.emplace(id, via);
   return added || i->second == via;

@@ -49,7 +49,7 @@ std::string compute_build_id() {
   std::string id;
   dl_iterate_phdr(find_build_id, &id);
   if (!id.empty())
-    return id.substr(0, 64);
+    return id.substr(0, hello::size - 16);
   struct stat st {};
   if (::stat("/proc/self/exe", &st) == 0)
     return "exe-" + std::to_string(st.st_size) + "-" + std::to_string(st.st_mtime);

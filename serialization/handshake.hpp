@@ -12,7 +12,7 @@ inline constexpr std::uint32_t protocol_version = 1;
 
 /// What each end of a stream announces before the first frame.
 struct hello {
-  static constexpr std::size_t size = 48;
+  static constexpr std::size_t size = 64;
   static constexpr std::array<char, 8> magic = {'M', 'I', 'T', 'O', 'S', 'I', 'S', '\n'};
 
   std::uint32_t version = protocol_version;

@@ -84,7 +84,7 @@ TEST_CASE("block_source: nothing past the end of the id space", "[id_allocator]"
   CHECK(fresh.next()->first == 1);
 }
 
-TEST_CASE("id_allocator: each id of the block once, then nothing", "[id_allocator]") {
+TEST_CASE("id_allocator: each id of the block once - then nothing", "[id_allocator]") {
   id_allocator ids;
   CHECK(ids.remaining() == 0);
   CHECK_FALSE(ids.next().has_value());
@@ -114,7 +114,7 @@ TEST_CASE("id_allocator: refill replaces the block", "[id_allocator]") {
   CHECK(ids.next() == context_id{900});
 }
 
-TEST_CASE("id_allocator: fed from a block_source, ids never repeat", "[id_allocator]") {
+TEST_CASE("id_allocator: fed from a block_source - ids never repeat", "[id_allocator]") {
   block_source src{4, 1};
   id_allocator ids;
   std::vector<context_id> seen;

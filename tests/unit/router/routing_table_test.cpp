@@ -28,7 +28,7 @@ std::vector<context_id> sorted(std::vector<context_id> v) {
 
 } // namespace
 
-TEST_CASE("routing_table: lookup picks local, stream, parent", "[routing_table]") {
+TEST_CASE("routing_table: lookup picks local - stream - parent", "[routing_table]") {
   routing_table t{self, parent_stream};
   REQUIRE(t.add(10, left));
 
@@ -158,4 +158,12 @@ TEST_CASE("routing_table: the master trusts no unknown source", "[routing_table]
   CHECK_FALSE(t.source_ok(2, left));
   CHECK_FALSE(t.source_ok(2, right));
   CHECK_FALSE(t.source_ok(master_id, left));
+}
+
+TEST_CASE("routing_table: a child cannot claim the route to the master", "[routing_table]") {
+  routing_table t{5, 1u};
+  CHECK_FALSE(t.add(master_id, 2));
+  CHECK(t.lookup(master_id).kind == route::parent);
+  CHECK(t.source_ok(master_id, 1));
+  CHECK_FALSE(t.source_ok(master_id, 2));
 }

@@ -209,7 +209,7 @@ TEST_CASE("archive: every truncation of a payload is a decode_error", "[archive]
   CHECK(c.context == "c");
 }
 
-TEST_CASE("archive: an empty payload is truncated, not a default value", "[archive]") {
+TEST_CASE("archive: an empty payload is truncated - not a default value", "[archive]") {
   std::uint32_t n = 0;
   CHECK(decode_failure([&] { decode_exact(nullptr, 0, n); }) == errc::truncated_payload);
 }
@@ -310,7 +310,7 @@ TEST_CASE("archive: decode_error carries its code and the fixed message", "[arch
         == std::string{mitosis::to_string(errc::trailing_bytes)} + ": 3 bytes left over");
 }
 
-TEST_CASE("type_registry: known ids resolve, others do not", "[type_registry]") {
+TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]") {
   CHECK(type_registry::find(0) == nullptr);
   CHECK(type_registry::find(type_registry::max_id() + 1) == nullptr);
   CHECK(type_registry::find(0xffffffffu) == nullptr);

@@ -20,7 +20,7 @@ namespace {
 
 using wire = std::array<std::byte, hello::size>;
 
-// The build id travels in the 32 bytes after the 16-byte prefix.
+// The build id travels in the bytes after the 16-byte prefix.
 constexpr std::size_t id_capacity = hello::size - 16;
 
 wire encoded(const hello& h) {
@@ -74,7 +74,7 @@ TEST_CASE("handshake: wire prefix is the magic then big-endian version and lengt
     CHECK(std::to_integer<unsigned>(bytes[i]) == 0);
 }
 
-TEST_CASE("handshake: a different build id is refused, naming both ids", "[handshake]") {
+TEST_CASE("handshake: a different build id is refused - naming both ids", "[handshake]") {
   auto ours = local_hello();
   hello theirs{protocol_version, "0123456789abcdef-other-build"};
   REQUIRE(theirs.build_id != ours.build_id.substr(0, id_capacity));
@@ -86,7 +86,7 @@ TEST_CASE("handshake: a different build id is refused, naming both ids", "[hands
   CHECK_THAT(res.reason, Contains(ours.build_id.substr(0, id_capacity)));
 }
 
-TEST_CASE("handshake: a different protocol version is refused, naming both versions",
+TEST_CASE("handshake: a different protocol version is refused - naming both versions",
           "[handshake]") {
   auto ours = local_hello();
   hello theirs{protocol_version + 41, ours.build_id};
