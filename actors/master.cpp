@@ -158,9 +158,9 @@ context master::local(local_options opts) {
                                               : rt_->options().connect_timeout;
   actors::child_info c;
   if (opts.via && opts.via->id() != rt_->self())
-    c = rt_->start_local_via(opts.via->id(), opts.via->name(), opts.name, timeout);
+    c = rt_->start_local_via(opts.via->id(), opts.via->name(), opts.name, timeout, opts.pipes);
   else
-    c = rt_->start_local(opts.name, timeout);
+    c = rt_->start_local(opts.name, timeout, opts.pipes);
   {
     std::lock_guard<std::mutex> guard{mtx_};
     pids_.emplace_back(c.id, c.pid);

@@ -29,11 +29,13 @@ struct master_options {
 /// Options of the `local` connection method.
 struct local_options {
   /// The context's name (default "local.<id>").
-  std::string name;
+  std::string name{};
   /// Start it from this context instead of from the master.
-  std::optional<context> via;
+  std::optional<context> via{};
   /// Zero: the master's connect_timeout.
   std::chrono::milliseconds connect_timeout{0};
+  /// Connect over two pipes (as sshd does) instead of one socketpair.
+  bool pipes = false;
 };
 
 class master {

@@ -212,7 +212,8 @@ router::context_id runtime::allocate_id() {
   return *id;
 }
 
-child_info runtime::start_local(const std::string& wanted, std::chrono::milliseconds timeout) {
+child_info runtime::start_local(const std::string& wanted, std::chrono::milliseconds timeout,
+                                bool pipes) {
   auto id = allocate_id();
   serialization::boot_info boot;
   boot.id = id;
@@ -234,7 +235,8 @@ child_info runtime::start_local(const std::string& wanted, std::chrono::millisec
   std::string err;
   {
     caf::scoped_actor self_actor{*caf_->sys};
-    self_actor->request(caf_->spawner, caf::infinite, bootstrap::spawn_atom::value, encoded)
+    self_actor->request(caf_->spawner, caf::infinite, bootstrap::spawn_atom::value, encoded,
+                        pipes)
       .receive(
         [&](std::uint32_t s, std::int32_t p, std::string& e) {
           sid = s;
@@ -270,11 +272,13 @@ child_info runtime::start_local(const std::string& wanted, std::chrono::millisec
 }
 
 child_info runtime::start_local_via(router::context_id via, const std::string& via_name,
-                                    const std::string& wanted, std::chrono::milliseconds timeout) {
+                                    const std::string& wanted, std::chrono::milliseconds timeout,
+                                    bool pipes) {
   auto h = pending_.next_handle();
   auto wire = serialization::frame_builder{serialization::make_header(
                                              wire_type::spawn_request, via, self(), 0, h)}
-                .add(serialization::spawn_info{wanted, static_cast<std::uint32_t>(timeout.count())})
+                .add(serialization::spawn_info{wanted, static_cast<std::uint32_t>(timeout.count()),
+                                             pipes})
                 .finish();
   auto fut = request(via, h, std::move(wire));
   auto label = (wanted.empty() ? std::string{"new context"} : wanted) + " via " + via_name;
@@ -419,7 +423,7 @@ void runtime::run_spawn_request(frame&& f) {
   try {
     serialization::decode_exact(f.payload.data(), f.payload.size(), si);
     auto timeout = si.timeout_ms ? std::chrono::milliseconds{si.timeout_ms} : opts_.connect_timeout;
-    auto child = start_local(si.name, timeout);
+    auto child = start_local(si.name, timeout, si.pipes);
     serialization::buffer out(frame_header::size);
     serialization::encode_into(out, serialization::spawned_info{child.id, child.name, child.pid});
     reply(f.hdr, wire_type::spawn_reply, std::move(out));

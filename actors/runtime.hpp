@@ -83,11 +83,13 @@ public:
 
   /// Starts a local child of this process and waits for its hello.
   /// Throws connect_error.
-  child_info start_local(const std::string& name, std::chrono::milliseconds timeout);
+  child_info start_local(const std::string& name, std::chrono::milliseconds timeout,
+                         bool pipes = false);
 
   /// Asks context `via` to start a local child of its own. Throws.
   child_info start_local_via(router::context_id via, const std::string& via_name,
-                             const std::string& name, std::chrono::milliseconds timeout);
+                             const std::string& name, std::chrono::milliseconds timeout,
+                             bool pipes = false);
 
   /// Returns why `id` was lost, if it was.
   std::optional<std::string> lost_reason(router::context_id id) const;

@@ -7,10 +7,18 @@
 # BENCH_BUILD_DIR overrides it), installs python3-mitogen with apt-get when
 # it is missing, runs the three programs BENCH_ROUNDS times (default 3,
 # interleaved), prints a table, and prints as the very last line of stdout
-# one JSON object with the medians. Build and
-# install chatter goes to stderr. Exit status: 0 when every program ran
-# (whatever the targets say; see "targets_failed" in the JSON), 1 when one
-# failed, 2 for an unimplemented mode, 64 for bad usage.
+# one JSON object with the medians. Build and install chatter goes to stderr.
+#
+# BENCH_PIN (default 0) pins every program, and so every context it starts,
+# to that CPU list with taskset; BENCH_PIN=none leaves placement to the
+# scheduler. Unpinned, on this 2-vCPU VM, the same raw ping-pong measures
+# either ~3 us or ~60 us from one run to the next (waking a halted vCPU
+# costs tens of us), which makes every ratio a coin toss; pinned, the
+# figures repeat and a thread hop costs a context switch.
+#
+# Exit status: 0 when every program ran (whatever the targets say; see
+# "targets_failed" in the JSON), 1 when one failed, 2 for an unimplemented
+# mode, 64 for bad usage.
 #
 # bench/run.sh ssh — not implemented yet (issue 3).
 set -eu
@@ -91,20 +99,27 @@ PYEOF
 # ours and the baselines alike; the report takes each figure's median over
 # the rounds.
 rounds="${BENCH_ROUNDS:-3}"
+pin="${BENCH_PIN:-0}"
+pin_cmd=""
+[ "$pin" = none ] || pin_cmd="taskset -c $pin"
+echo "bench: $rounds round(s), pinned to CPUs: $pin" >&2
 r=1
 while [ "$r" -le "$rounds" ]; do
   cpu_busy >"$out/env.$r"
-  run "socketpair.$r" "$build/bench/socketpair-pingpong"
-  run "mitosis.$r" "$build/bench/mitosis-bench-local"
-  run "mitogen.$r" "$py" bench/mitogen_bench.py
+  run "socketpair.$r" $pin_cmd "$build/bench/socketpair-pingpong"
+  run "mitosis.$r" $pin_cmd "$build/bench/mitosis-bench-local"
+  run "mitogen.$r" $pin_cmd "$py" bench/mitogen_bench.py
   r=$((r + 1))
 done
 
 # -- report -------------------------------------------------------------------------
-"$py" - "$out"/env.* "$out"/socketpair.* "$out"/mitosis.* "$out"/mitogen.* <<'PYEOF'
+BENCH_PIN_LIST="$pin" "$py" - "$out"/env.* "$out"/socketpair.* "$out"/mitosis.* "$out"/mitogen.* <<'PYEOF'
 import json
+import os
 import statistics
 import sys
+
+pin = os.environ.get("BENCH_PIN_LIST", "none")
 
 samples = {}
 text = {}
@@ -173,6 +188,7 @@ for i, r in enumerate(table):
 
 failed = [r[0] for r in rows if not r[6]]
 print()
+print("pinned to CPUs: %s" % (pin if pin != "none" else "no (scheduler's choice)"))
 print("medians over %d round(s); rtt_us per round: %s; socketpair_rtt_us: %s"
       % (rounds, " ".join(num(x) for x in samples["rtt_us"]),
          " ".join(num(x) for x in samples["socketpair_rtt_us"])))
@@ -191,6 +207,7 @@ keys = required + ["mitogen_mib_s", "rss_after_mib_kb", "master_rss_kb",
 result = {k: int(v[k]) if v[k].is_integer() else round(v[k], 3)
           for k in keys if k in v}
 result["rounds"] = rounds
+result["pinned"] = 0 if pin == "none" else 1
 result["targets_failed"] = len(failed)
 print(json.dumps(result, separators=(",", ":")))
 PYEOF

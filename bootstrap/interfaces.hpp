@@ -16,8 +16,9 @@ using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
 
 /// The spawner: starts local children from its own long-lived thread (so
 /// PR_SET_PDEATHSIG stays armed) and registers their streams. Takes an
-/// encoded boot_info; answers (stream id, pid, error text).
-using spawner_actor = caf::typed_actor<caf::replies_to<spawn_atom, std::vector<char>>::with<
+/// encoded boot_info and whether to use pipes (local_transport::pipes);
+/// answers (stream id, pid, error text).
+using spawner_actor = caf::typed_actor<caf::replies_to<spawn_atom, std::vector<char>, bool>::with<
   std::uint32_t, std::int32_t, std::string>>;
 
 } // namespace mitosis::bootstrap

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <system_error>
@@ -41,17 +42,33 @@ void write_all(int fd, const char* p, std::size_t n) {
 
 } // namespace
 
-started_child start_local(const serialization::boot_info& boot) {
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-    throw std::system_error(errno, std::generic_category(), "socketpair");
-  router::unique_fd ours{sv[0]};
-  router::unique_fd theirs{sv[1]};
+started_child start_local(const serialization::boot_info& boot, local_transport transport) {
+  // ours_r/ours_w: our ends; child_in/child_out: the child's fds 0 and 1.
+  router::unique_fd ours_r, ours_w, child_in, child_out;
+  if (transport == local_transport::socketpair) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+      throw std::system_error(errno, std::generic_category(), "socketpair");
+    ours_r.reset(sv[0]);
+    child_in.reset(sv[1]);
+  } else {
+    int down[2], up[2];
+    if (::pipe2(down, O_CLOEXEC) != 0)
+      throw std::system_error(errno, std::generic_category(), "pipe");
+    child_in.reset(down[0]);
+    ours_w.reset(down[1]);
+    if (::pipe2(up, O_CLOEXEC) != 0)
+      throw std::system_error(errno, std::generic_category(), "pipe");
+    ours_r.reset(up[0]);
+    child_out.reset(up[1]);
+  }
+  int out_fd = child_out.get() >= 0 ? child_out.get() : child_in.get();
+  int write_fd = ours_w.get() >= 0 ? ours_w.get() : ours_r.get();
 
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, theirs.get(), 0);
-  posix_spawn_file_actions_adddup2(&fa, theirs.get(), 1);
+  posix_spawn_file_actions_adddup2(&fa, child_in.get(), 0);
+  posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
 
   std::vector<std::string> env_store;
   for (char** e = environ; e && *e; ++e) {
@@ -74,20 +91,21 @@ started_child start_local(const serialization::boot_info& boot) {
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0)
     throw std::system_error(rc, std::generic_category(), "posix_spawn " + self_exe());
-  theirs.reset();
+  child_in.reset();
+  child_out.reset();
 
   // Our hello and the boot frame go first; the socket buffer holds them
   // until the child reads, so this never waits on the child.
   std::byte hello[serialization::hello::size];
   serialization::encode(serialization::local_hello(), hello);
-  write_all(ours.get(), reinterpret_cast<const char*>(hello), sizeof(hello));
+  write_all(write_fd, reinterpret_cast<const char*>(hello), sizeof(hello));
   auto wire = serialization::frame_builder{
                 serialization::make_header(serialization::wire_type::boot, boot.id,
                                            boot.parent_id)}
                 .add(boot)
                 .finish();
-  write_all(ours.get(), wire.data(), wire.size());
-  return started_child{pid, std::move(ours)};
+  write_all(write_fd, wire.data(), wire.size());
+  return started_child{pid, std::move(ours_r), std::move(ours_w)};
 }
 
 } // namespace mitosis::bootstrap

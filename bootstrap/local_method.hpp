@@ -15,18 +15,30 @@ inline constexpr const char* agent_env = "MITOSIS_AGENT";
 /// Environment variable carrying the parent's pid (for PR_SET_PDEATHSIG).
 inline constexpr const char* parent_pid_env = "MITOSIS_PARENT_PID";
 
+/// How a local child's stdin/stdout are connected to us.
+enum class local_transport : std::uint8_t {
+  /// One socketpair: the fast path.
+  socketpair,
+  /// Two pipes, as sshd gives a remote command: exercises the agent's pipe
+  /// path on this host.
+  pipes,
+};
+
 /// A started local child, before its hello has been read.
 struct started_child {
   int pid = 0;
-  router::unique_fd fd;
+  router::unique_fd rfd;
+  /// Unset for a socketpair (rfd is both ends).
+  router::unique_fd wfd;
 };
 
-/// Starts /proc/self/exe in agent mode with one end of a socketpair as its
-/// stdin and stdout, writes our hello and `boot` to it, and returns the
-/// other end. Throws std::system_error when the process cannot start.
+/// Starts /proc/self/exe in agent mode with its stdin and stdout connected
+/// to us by `transport`, writes our hello and `boot` to it, and returns our
+/// ends. Throws std::system_error when the process cannot start.
 /// Call from a long-lived thread: PR_SET_PDEATHSIG follows the thread that
 /// created the child.
-started_child start_local(const serialization::boot_info& boot);
+started_child start_local(const serialization::boot_info& boot,
+                          local_transport transport = local_transport::socketpair);
 
 /// Returns the path of this executable, resolved once at start-up.
 const std::string& self_exe();

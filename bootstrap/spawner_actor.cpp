@@ -12,17 +12,18 @@ namespace {
 
 spawner_actor::behavior_type spawner_behavior(spawner_actor::pointer, router::router* r) {
   return {
-    [=](spawn_atom, const std::vector<char>& encoded)
+    [=](spawn_atom, const std::vector<char>& encoded, bool pipes)
       -> std::tuple<std::uint32_t, std::int32_t, std::string> {
       serialization::boot_info boot;
       try {
         serialization::decode_exact(encoded.data(), encoded.size(), boot);
-        auto child = start_local(boot);
+        auto child = start_local(boot, pipes ? local_transport::pipes
+                                             : local_transport::socketpair);
         router::stream_options opts;
         opts.peer_name = boot.name;
         opts.peer_id = boot.id;
         opts.pid = child.pid;
-        auto sid = r->add_stream(std::move(child.fd), router::unique_fd{}, std::move(opts));
+        auto sid = r->add_stream(std::move(child.rfd), std::move(child.wfd), std::move(opts));
         return {sid, child.pid, std::string{}};
       } catch (const std::exception& e) {
         return {0u, 0, std::string{e.what()}};

@@ -60,6 +60,8 @@ struct id_block_info {
 struct spawn_info {
   std::string name;
   std::uint32_t timeout_ms = 0;
+  /// Connect the child over two pipes instead of a socketpair.
+  bool pipes = false;
 };
 
 /// Answer to spawn_request.
@@ -116,6 +118,7 @@ template <class Ar>
 void serialize(Ar& ar, spawn_info& x, unsigned) {
   ar& x.name;
   ar& x.timeout_ms;
+  ar& x.pipes;
 }
 
 template <class Ar>

@@ -8,6 +8,7 @@
 #include <spdlog/sinks/dist_sink.h>
 #include <sstream>
 #include <thread>
+#include <csignal>
 #include <unistd.h>
 
 #include "mitosis/mitosis.hpp"
@@ -147,4 +148,17 @@ TEST_CASE("100 local contexts are started and each is called") {
     distinct.insert(p.get());
   CHECK(distinct.size() == 100);
   CHECK(distinct.count(::getpid()) == 0);
+}
+
+TEST_CASE("contexts connected over pipes (as sshd connects them) serve calls and children") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "piped", .pipes = true});
+  CHECK(c.call(echo, "over pipes") == "over pipes");
+  std::string big(3 << 20, 'p');
+  CHECK(c.call(echo, big) == big);
+  auto gc = m.local({.name = "piped.gc", .via = c, .pipes = true});
+  CHECK(gc.call(my_ppid) == c.call(my_pid));
+  CHECK(gc.call(add, 40, 2) == 42);
+  ::kill(m.pid_of(c), SIGKILL);
+  CHECK_THROWS_AS(gc.call_for(std::chrono::seconds{1}, add, 1, 1), mitosis::context_lost);
 }
