@@ -22,24 +22,33 @@ const std::string& remote_name(actors::fn_key key) {
   return *n;
 }
 
+namespace {
+
+// Decodes the payload of reply `f` into `x`; an undecodable reply is an
+// error naming the context.
+template <class T>
+void decode_reply(const serialization::frame& f, const std::string& context, T& x) {
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), x);
+  } catch (const serialization::decode_error& e) {
+    throw error(e.code(), context,
+                "undecodable " + std::string{serialization::type_registry::name(f.hdr.type)}
+                  + " from '" + context + "': " + e.what());
+  }
+}
+
+} // namespace
+
 [[noreturn]] void throw_reply(const serialization::frame& f, const std::string& context) {
   using serialization::wire_type;
   if (f.hdr.type == serialization::to_u32(wire_type::call_error)) {
     serialization::call_error_info ce;
-    try {
-      serialization::decode_exact(f.payload.data(), f.payload.size(), ce);
-    } catch (const serialization::decode_error& e) {
-      throw error(e.code(), context, "undecodable call_error from '" + context + "'");
-    }
+    decode_reply(f, context, ce);
     throw call_error(ce.context.empty() ? context : ce.context, ce.type, ce.message);
   }
   if (f.hdr.type == serialization::to_u32(wire_type::dead)) {
     serialization::dead_info d;
-    try {
-      serialization::decode_exact(f.payload.data(), f.payload.size(), d);
-    } catch (const serialization::decode_error& e) {
-      throw error(e.code(), context, "undecodable dead reply from '" + context + "'");
-    }
+    decode_reply(f, context, d);
     auto code = static_cast<errc>(d.code);
     switch (code) {
       case errc::context_lost:

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "mitosis/bootstrap/local_method.hpp"
+#include "mitosis/router/stream.hpp"
 #include "mitosis/serialization/frame.hpp"
 #include "mitosis/serialization/handshake.hpp"
 
@@ -50,19 +51,6 @@ bool read_exact(int fd, char* p, std::size_t n, clock::time_point deadline, std:
   return true;
 }
 
-bool write_exact(int fd, const char* p, std::size_t n) {
-  while (n > 0) {
-    auto w = ::write(fd, p, n);
-    if (w < 0 && (errno == EINTR || errno == EAGAIN))
-      continue;
-    if (w <= 0)
-      return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
 } // namespace
 
 agent_boot read_boot(int in_fd, int out_fd, std::chrono::milliseconds timeout) {
@@ -78,7 +66,7 @@ agent_boot read_boot(int in_fd, int out_fd, std::chrono::milliseconds timeout) {
   ::unsetenv(parent_pid_env);
   std::byte ours[serialization::hello::size];
   serialization::encode(serialization::local_hello(), ours);
-  if (!write_exact(out_fd, reinterpret_cast<const char*>(ours), sizeof(ours))) {
+  if (!router::write_fully(out_fd, reinterpret_cast<const char*>(ours), sizeof(ours))) {
     res.error = "cannot write hello to the parent";
     return res;
   }

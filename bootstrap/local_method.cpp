@@ -29,15 +29,8 @@ const std::string& self_exe() {
 namespace {
 
 void write_all(int fd, const char* p, std::size_t n) {
-  while (n > 0) {
-    auto w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      throw std::system_error(errno, std::generic_category(), "writing to new child");
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
+  if (!router::write_fully(fd, p, n))
+    throw std::system_error(errno, std::generic_category(), "writing to new child");
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <poll.h>
 #include <unistd.h>
 
 #include "mitosis/router/router.hpp"
@@ -22,6 +23,24 @@ void unique_fd::reset(int fd) noexcept {
   if (fd_ >= 0)
     ::close(fd_);
   fd_ = fd;
+}
+
+bool write_fully(int fd, const char* p, std::size_t n) noexcept {
+  while (n > 0) {
+    auto w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd pfd{fd, POLLOUT, 0};
+      ::poll(&pfd, 1, -1);
+      continue;
+    }
+    if (w <= 0)
+      return false;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return true;
 }
 
 namespace {

@@ -40,6 +40,10 @@ private:
   int fd_ = -1;
 };
 
+/// Writes all `n` bytes to a blocking or non-blocking `fd`, waiting for it
+/// to drain when needed. Returns false on an error (errno is kept).
+bool write_fully(int fd, const char* p, std::size_t n) noexcept;
+
 /// What a stream is connected to.
 struct stream_options {
   std::string peer_name;

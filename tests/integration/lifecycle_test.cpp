@@ -7,15 +7,12 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
-#include <spdlog/sinks/dist_sink.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <sstream>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
+#include "captured_log.hpp"
 #include "mitosis/mitosis.hpp"
-#include "mitosis/serialization/log.hpp"
 #include "test_functions.hpp"
 
 using namespace std::chrono_literals;
@@ -112,9 +109,7 @@ TEST_CASE("kill -9 of the master takes every descendant down within 2 s") {
 
 TEST_CASE("a malformed frame from a child is logged the child cut and the others served") {
   mitosis::master m{0, nullptr};
-  std::ostringstream log_text;
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text);
-  mitosis::log::sink()->add_sink(sink);
+  captured_log log;
   auto bad = m.local({.name = "rogue"});
   auto good1 = m.local({.name = "good1"});
   auto good2 = m.local({.name = "good2"});
@@ -126,11 +121,7 @@ TEST_CASE("a malformed frame from a child is logged the child cut and the others
     CHECK(good1.call(add, i, 1) == i + 1);
     CHECK(good2.call(echo, "still here") == "still here");
   }
-  sink->flush();
-  mitosis::log::sink()->remove_sink(sink);
-  auto text = log_text.str();
-  CHECK(text.find("malformed frame") != std::string::npos);
-  CHECK(text.find("rogue") != std::string::npos);
+  CHECK(log.wait_for("malformed frame", "rogue"));
 }
 
 TEST_CASE("destroying the master stops the whole tree") {

@@ -4,16 +4,13 @@
 
 #include <chrono>
 #include <set>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/sinks/dist_sink.h>
-#include <sstream>
 #include <thread>
 #include <csignal>
 #include <unistd.h>
 
+#include "captured_log.hpp"
 #include "mitosis/mitosis.hpp"
 #include "mitosis/actors/runtime.hpp"
-#include "mitosis/serialization/log.hpp"
 #include "test_functions.hpp"
 
 using namespace std::chrono_literals;
@@ -113,23 +110,10 @@ TEST_CASE("by default a child may not call its parent so the refusal is a typed 
 
 TEST_CASE("log lines of a context reach the master's sinks tagged with its name") {
   mitosis::master m{0, nullptr};
-  std::ostringstream out;
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
-  mitosis::log::sink()->add_sink(sink);
+  captured_log log;
   auto c = m.local({.name = "chatty"});
   c.call(log_line, "marker-4711");
-  auto deadline = clk::now() + 2s;
-  bool seen = false;
-  while (!seen && clk::now() < deadline) {
-    sink->flush();
-    auto text = out.str();
-    seen = text.find("marker-4711") != std::string::npos
-           && text.find("[chatty") != std::string::npos;
-    if (!seen)
-      std::this_thread::sleep_for(5ms);
-  }
-  mitosis::log::sink()->remove_sink(sink);
-  CHECK(seen);
+  CHECK(log.wait_for("marker-4711", "[chatty"));
 }
 
 TEST_CASE("100 local contexts are started and each is called") {

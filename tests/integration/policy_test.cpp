@@ -4,45 +4,16 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
-#include <spdlog/sinks/dist_sink.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <sstream>
-#include <thread>
 
 #include "mitosis/actors/runtime.hpp"
+#include "captured_log.hpp"
 #include "mitosis/mitosis.hpp"
-#include "mitosis/serialization/log.hpp"
 #include "test_functions.hpp"
 
 using namespace std::chrono_literals;
 using mitosis::serialization::to_u32;
 using mitosis::serialization::wire_type;
 
-namespace {
-
-struct captured_log {
-  std::ostringstream text;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink
-    = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
-  captured_log() {
-    mitosis::log::sink()->add_sink(sink);
-  }
-  ~captured_log() {
-    mitosis::log::sink()->remove_sink(sink);
-  }
-  bool wait_for(const std::string& needle) {
-    auto deadline = std::chrono::steady_clock::now() + 2s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      sink->flush();
-      if (text.str().find(needle) != std::string::npos)
-        return true;
-      std::this_thread::sleep_for(5ms);
-    }
-    return false;
-  }
-};
-
-} // namespace
 
 TEST_CASE("a frame type the master does not decode from children is refused and logged") {
   captured_log log;
