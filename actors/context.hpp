@@ -12,6 +12,15 @@
 #include "mitosis/actors/function_registry.hpp"
 #include "mitosis/router/routing_table.hpp"
 #include "mitosis/serialization/frame.hpp"
+#include "mitosis/serialization/plain_codec.hpp"
+
+// Boost support for the standard containers most often passed to calls;
+// other types need their own serialize() (see docs/getting-started.md).
+#include <boost/serialization/map.hpp>
+#include <boost/serialization/set.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/utility.hpp>
+#include <boost/serialization/vector.hpp>
 
 namespace mitosis {
 
@@ -61,7 +70,7 @@ R decode_result(const serialization::frame& f, const std::string& context) {
   } else {
     R r{};
     try {
-      serialization::decode_exact(f.payload.data(), f.payload.size(), r);
+      serialization::get_values(f.payload.data(), f.payload.size(), r);
     } catch (const serialization::decode_error& e) {
       throw error(e.code(), context, "undecodable result from '" + context + "': " + e.what());
     }
@@ -165,7 +174,8 @@ private:
                   "argument types do not match the function's parameters");
     const auto& name = detail::remote_name(reinterpret_cast<actors::fn_key>(fn));
     serialization::frame_builder fb{detail::call_header(*rt_, id_)};
-    fb.add(name, detail::wire_arg<std::decay_t<Ps>>(std::forward<As>(args))...);
+    serialization::plain_put(fb.bytes(), name);
+    serialization::put_values(fb.bytes(), detail::wire_arg<std::decay_t<Ps>>(std::forward<As>(args))...);
     return fb;
   }
 

@@ -7,13 +7,14 @@
 #include <type_traits>
 #include <unordered_map>
 
-#include "mitosis/serialization/archive.hpp"
+#include "mitosis/serialization/plain_codec.hpp"
 
 namespace mitosis::actors {
 
-/// Reads the arguments from `in`, runs the function, appends the encoded
-/// result (nothing for void) to `out`.
-using invoker = void (*)(serialization::bounded_iarchive& in, serialization::buffer& out);
+/// Decodes the arguments from [data, data + size) (throws
+/// serialization::decode_error), runs the function (its exceptions pass
+/// through), appends the encoded result (nothing for void) to `out`.
+using invoker = void (*)(const char* data, std::size_t size, serialization::buffer& out);
 
 /// A type-erased function pointer used as the registry key.
 using fn_key = void (*)();
@@ -55,17 +56,15 @@ struct fn_traits<R (*)(Ps...)> {
 };
 
 template <auto Fn>
-void invoke_remote(serialization::bounded_iarchive& in, serialization::buffer& out) {
+void invoke_remote(const char* data, std::size_t size, serialization::buffer& out) {
   using traits = fn_traits<decltype(Fn)>;
   typename traits::args args;
-  std::apply([&](auto&... a) { ((in >> a), ...); }, args);
-  if (in.remaining() != 0)
-    throw serialization::decode_error(errc::trailing_bytes, "call arguments");
+  std::apply([&](auto&... a) { serialization::get_values(data, size, a...); }, args);
   if constexpr (std::is_void_v<typename traits::result>) {
     std::apply(Fn, std::move(args));
   } else {
     auto r = std::apply(Fn, std::move(args));
-    serialization::encode_into(out, r);
+    serialization::put_values(out, r);
   }
 }
 

@@ -18,6 +18,7 @@
 #include "mitosis/bootstrap/spawner_actor.hpp"
 #include "mitosis/policy/policy_actor.hpp"
 #include "mitosis/serialization/log.hpp"
+#include "mitosis/serialization/plain_codec.hpp"
 
 namespace mitosis::actors {
 
@@ -366,54 +367,51 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id) {
 void runtime::run_call(frame&& f, policy::direction d) {
   const auto& h = f.hdr;
   const bool want_reply = h.reply_to != 0 && !(h.flags & serialization::frame_flags::no_reply);
+  std::string fn;
   try {
-    serialization::with_archive(f.payload.data(), f.payload.size(), [&](auto& ar) {
-      std::string fn;
-      ar >> fn;
-      if (!router_.rules()->allows_call(d, fn)) {
-        lg()->warn("[{}] refused call to '{}' from context {} ({}): not allowed by policy",
-                   name(), fn, h.src, policy::to_string(d));
-        router_.reply_dead(h, errc::call_not_allowed,
-                           "call to '" + fn + "' from " + policy::to_string(d) + " "
-                             + std::to_string(h.src) + " not allowed by policy");
+    serialization::plain_reader in{f.payload.data(), f.payload.size()};
+    in.get(fn);
+    if (!router_.rules()->allows_call(d, fn)) {
+      lg()->warn("[{}] refused call to '{}' from context {} ({}): not allowed by policy", name(),
+                 fn, h.src, policy::to_string(d));
+      router_.reply_dead(h, errc::call_not_allowed,
+                         "call to '" + fn + "' from " + policy::to_string(d) + " "
+                           + std::to_string(h.src) + " not allowed by policy");
+      return;
+    }
+    auto* entry = function_registry::instance().find(fn);
+    if (!entry) {
+      router_.reply_dead(h, errc::unknown_function, "function '" + fn + "' is not registered");
+      return;
+    }
+    serialization::buffer out(frame_header::size);
+    std::string ex_type, ex_what;
+    try {
+      entry->invoke(in.position(), in.remaining(), out);
+    } catch (const serialization::decode_error&) {
+      throw;
+    } catch (const std::exception& e) {
+      ex_type = demangle(typeid(e).name());
+      ex_what = e.what();
+    } catch (...) {
+      ex_type = "unknown exception";
+      ex_what = "(not a std::exception)";
+    }
+    if (!ex_type.empty()) {
+      if (!want_reply) {
+        lg()->warn("[{}] {} threw {}: {}", name(), fn, ex_type, ex_what);
         return;
       }
-      auto* entry = function_registry::instance().find(fn);
-      if (!entry) {
-        router_.reply_dead(h, errc::unknown_function, "function '" + fn + "' is not registered");
-        return;
-      }
-      serialization::buffer out(frame_header::size);
-      try {
-        entry->invoke(ar, out);
-      } catch (const serialization::decode_error&) {
-        throw;
-      } catch (const boost::archive::archive_exception&) {
-        throw;
-      } catch (const std::exception& e) {
-        if (!want_reply) {
-          lg()->warn("[{}] {} threw {}: {}", name(), fn, demangle(typeid(e).name()), e.what());
-          return;
-        }
-        serialization::buffer err(frame_header::size);
-        serialization::encode_into(err, serialization::call_error_info{
-                                          demangle(typeid(e).name()), e.what(), name()});
-        reply(h, wire_type::call_error, std::move(err));
-        return;
-      } catch (...) {
-        if (!want_reply)
-          return;
-        serialization::buffer err(frame_header::size);
-        serialization::encode_into(err, serialization::call_error_info{
-                                          "unknown exception", "(not a std::exception)", name()});
-        reply(h, wire_type::call_error, std::move(err));
-        return;
-      }
-      if (want_reply)
-        reply(h, wire_type::call_reply, std::move(out));
-    });
+      serialization::buffer err(frame_header::size);
+      serialization::encode_into(err, serialization::call_error_info{ex_type, ex_what, name()});
+      reply(h, wire_type::call_error, std::move(err));
+      return;
+    }
+    if (want_reply)
+      reply(h, wire_type::call_reply, std::move(out));
   } catch (const serialization::decode_error& e) {
-    lg()->warn("[{}] undecodable call from context {}: {}", name(), h.src, e.what());
+    lg()->warn("[{}] undecodable call{} from context {}: {}", name(),
+               fn.empty() ? "" : " to '" + fn + "'", h.src, e.what());
     router_.reply_dead(h, e.code(), e.what());
   }
 }

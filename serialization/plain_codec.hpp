@@ -1,0 +1,147 @@
+// A small codec for the common argument and result types (arithmetic
+// values, strings, vectors of arithmetic values): no Boost archive, so no
+// per-message locale and class bookkeeping. Everything else goes through
+// the bounded Boost archives. Both ends are the same build, so the choice
+// is made at compile time from the function's signature on both sides.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "mitosis/serialization/archive.hpp"
+
+namespace mitosis::serialization {
+
+template <class T>
+inline constexpr bool is_plain_scalar_v = std::is_arithmetic_v<T> || std::is_enum_v<T>;
+
+/// Whether T is encoded by the plain codec.
+template <class T>
+struct is_plain : std::bool_constant<is_plain_scalar_v<T>> {};
+
+template <class C, class Tr, class A>
+struct is_plain<std::basic_string<C, Tr, A>>
+  : std::bool_constant<is_plain_scalar_v<C> && !std::is_same_v<C, bool>> {};
+
+template <class T, class A>
+struct is_plain<std::vector<T, A>>
+  : std::bool_constant<is_plain_scalar_v<T> && !std::is_same_v<T, bool>> {};
+
+/// True when every one of Ts is plain (true for none at all).
+template <class... Ts>
+inline constexpr bool all_plain_v = (is_plain<std::decay_t<Ts>>::value && ...);
+
+namespace detail {
+
+inline void put_bytes(buffer& out, const void* p, std::size_t n) {
+  auto at = out.size();
+  out.resize(at + n);
+  if (n > 0)
+    std::memcpy(out.data() + at, p, n);
+}
+
+} // namespace detail
+
+/// Appends `x` to `out`: a scalar as its bytes, a sequence as a u64 count
+/// followed by its elements' bytes. Host byte order: same build, same host
+/// kind on both ends.
+template <class T>
+void plain_put(buffer& out, const T& x) {
+  static_assert(is_plain<T>::value, "not a plain type");
+  if constexpr (std::is_same_v<T, bool>) {
+    std::uint8_t b = x ? 1 : 0;
+    detail::put_bytes(out, &b, 1);
+  } else if constexpr (is_plain_scalar_v<T>) {
+    detail::put_bytes(out, &x, sizeof(T));
+  } else {
+    std::uint64_t n = x.size();
+    detail::put_bytes(out, &n, sizeof(n));
+    detail::put_bytes(out, x.data(), n * sizeof(typename T::value_type));
+  }
+}
+
+/// Reads plain values from a span, checking every size against what is
+/// left; throws decode_error.
+class plain_reader {
+public:
+  plain_reader(const char* data, std::size_t size) : p_(data), left_(size) {}
+
+  template <class T>
+  void get(T& x) {
+    static_assert(is_plain<T>::value, "not a plain type");
+    if constexpr (std::is_same_v<T, bool>) {
+      std::uint8_t b;
+      take(&b, 1);
+      x = b != 0;
+    } else if constexpr (is_plain_scalar_v<T>) {
+      take(&x, sizeof(T));
+    } else {
+      std::uint64_t n;
+      take(&n, sizeof(n));
+      using elem = typename T::value_type;
+      if (n > left_ / sizeof(elem))
+        throw decode_error(errc::count_exceeds_payload,
+                           "count " + std::to_string(n) + " with " + std::to_string(left_)
+                             + " bytes left");
+      x.resize(static_cast<std::size_t>(n));
+      take(x.data(), static_cast<std::size_t>(n) * sizeof(elem));
+    }
+  }
+
+  /// Returns the unread part.
+  const char* position() const noexcept {
+    return p_;
+  }
+  std::size_t remaining() const noexcept {
+    return left_;
+  }
+
+  /// Throws trailing_bytes unless everything was read.
+  void expect_end(const char* what) const {
+    if (left_ != 0)
+      throw decode_error(errc::trailing_bytes,
+                         std::to_string(left_) + " bytes left over after " + what);
+  }
+
+private:
+  void take(void* dst, std::size_t n) {
+    if (n > left_)
+      throw decode_error(errc::truncated_payload,
+                         "need " + std::to_string(n) + " bytes, " + std::to_string(left_)
+                           + " left");
+    if (n > 0)
+      std::memcpy(dst, p_, n);
+    p_ += n;
+    left_ -= n;
+  }
+
+  const char* p_;
+  std::size_t left_;
+};
+
+/// Appends values to `out` with the plain codec when all are plain, else
+/// in one bounded-archive-compatible Boost archive.
+template <class... Ts>
+void put_values(buffer& out, const Ts&... xs) {
+  if constexpr (all_plain_v<Ts...>)
+    (plain_put(out, xs), ...);
+  else
+    encode_into(out, xs...);
+}
+
+/// Reads exactly the values put_values wrote for the same types.
+template <class... Ts>
+void get_values(const char* data, std::size_t size, Ts&... xs) {
+  if constexpr (all_plain_v<Ts...>) {
+    plain_reader r{data, size};
+    (r.get(xs), ...);
+    r.expect_end("the values");
+  } else {
+    decode_exact(data, size, xs...);
+  }
+}
+
+} // namespace mitosis::serialization
