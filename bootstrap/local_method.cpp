@@ -28,6 +28,9 @@ const std::string& self_exe() {
 
 namespace {
 
+constexpr int socket_buffer = 4 << 20;
+constexpr int pipe_buffer = 1 << 20;
+
 void write_all(int fd, const char* p, std::size_t n) {
   if (!router::write_fully(fd, p, n))
     throw std::system_error(errno, std::generic_category(), "writing to new child");
@@ -44,6 +47,11 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
       throw std::system_error(errno, std::generic_category(), "socketpair");
     ours_r.reset(sv[0]);
     child_in.reset(sv[1]);
+    // Room for a whole large frame in flight: one write, no partial-write
+    // round trips through the I/O thread (the kernel caps it at wmem_max).
+    for (int fd : sv)
+      for (int opt : {SO_SNDBUF, SO_RCVBUF})
+        ::setsockopt(fd, SOL_SOCKET, opt, &socket_buffer, sizeof(socket_buffer));
   } else {
     int down[2], up[2];
     if (::pipe2(down, O_CLOEXEC) != 0)
@@ -54,6 +62,8 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
       throw std::system_error(errno, std::generic_category(), "pipe");
     ours_r.reset(up[0]);
     child_out.reset(up[1]);
+    for (int fd : {down[1], up[1]})
+      ::fcntl(fd, F_SETPIPE_SZ, pipe_buffer);
   }
   int out_fd = child_out.get() >= 0 ? child_out.get() : child_in.get();
   int write_fd = ours_w.get() >= 0 ? ours_w.get() : ours_r.get();

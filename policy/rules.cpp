@@ -1,11 +1,11 @@
 #include "mitosis/policy/rules.hpp"
 
-#include "mitosis/serialization/archive.hpp"
-#include <boost/serialization/set.hpp>
-#include <boost/serialization/string.hpp>
-
+// archive.hpp first: Boost 1.74's set.hpp needs what it includes.
 #include "mitosis/serialization/archive.hpp"
 #include "mitosis/serialization/type_registry.hpp"
+
+#include <boost/serialization/set.hpp>
+#include <boost/serialization/string.hpp>
 
 namespace mitosis::policy {
 

@@ -134,30 +134,29 @@ errc router::send(context_id dst, serialization::buffer&& wire) {
       return errc::context_lost;
     s = i->second;
   }
-  bool queued_before = s->queued_bytes() > 0;
-  if (!s->send(std::move(wire)))
-    return errc::context_lost;
-  if (!queued_before && s->queued_bytes() > 0) {
-    auto id = s->id();
-    post([this, id] {
-      if (auto st = find_stream(id))
-        watch(*st, true);
-    });
+  return send_via(*s, std::move(wire)) ? errc::none : errc::context_lost;
+}
+
+bool router::send_via(stream& s, serialization::buffer&& wire) {
+  switch (s.send(std::move(wire))) {
+    case stream::send_result::closed:
+      return false;
+    case stream::send_result::queued_first: {
+      auto id = s.id();
+      post([this, id] {
+        if (auto st = find_stream(id))
+          watch(*st, true);
+      });
+      return true;
+    }
+    default:
+      return true;
   }
-  return errc::none;
 }
 
 bool router::send_on(stream_id id, serialization::buffer&& wire) {
   auto s = find_stream(id);
-  if (!s)
-    return false;
-  bool ok = s->send(std::move(wire));
-  if (ok && s->queued_bytes() > 0)
-    post([this, id] {
-      if (auto st = find_stream(id))
-        watch(*st, true);
-    });
-  return ok;
+  return s && send_via(*s, std::move(wire));
 }
 
 void router::reply_dead(const frame_header& req, errc code, const std::string& reason) {

@@ -110,6 +110,7 @@ public:
 private:
   void run();
   void post(std::function<void()> fn);
+  bool send_via(stream& s, serialization::buffer&& wire);
   void watch(stream& s, bool want_write);
   void drop(stream_id s, const std::string& reason);
   void violation(stream& s, errc code, const serialization::frame_header& h,

@@ -54,32 +54,35 @@ stream::stream(stream_id id, unique_fd rfd, unique_fd wfd, stream_options opts)
 
 stream::~stream() = default;
 
-bool stream::send(serialization::buffer&& wire) {
+stream::send_result stream::send(serialization::buffer&& wire) {
   std::lock_guard<std::mutex> guard{out_mtx_};
   if (closed_)
-    return false;
-  if (out_q_.empty()) {
-    std::size_t off = 0;
-    while (off < wire.size()) {
-      auto n = ::write(write_fd(), wire.data() + off, wire.size() - off);
-      if (n > 0) {
-        off += static_cast<std::size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        break;
-      } else {
-        closed_ = true; // the read side reports the loss
-        return false;
-      }
-    }
-    if (off == wire.size())
-      return true;
-    out_off_ = off;
+    return send_result::closed;
+  if (!out_q_.empty()) {
+    out_bytes_ += wire.size();
+    out_q_.push_back(std::move(wire));
+    return send_result::queued;
   }
+  std::size_t off = 0;
+  while (off < wire.size()) {
+    auto n = ::write(write_fd(), wire.data() + off, wire.size() - off);
+    if (n > 0) {
+      off += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      closed_ = true; // the read side reports the loss
+      return send_result::closed;
+    }
+  }
+  if (off == wire.size())
+    return send_result::sent;
+  out_off_ = off;
   out_bytes_ += wire.size();
   out_q_.push_back(std::move(wire));
-  return true;
+  return send_result::queued_first;
 }
 
 bool stream::flush() {
@@ -105,11 +108,6 @@ bool stream::flush() {
     }
   }
   return true;
-}
-
-std::size_t stream::queued_bytes() const {
-  std::lock_guard<std::mutex> guard{out_mtx_};
-  return out_bytes_;
 }
 
 void stream::close() noexcept {

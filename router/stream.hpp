@@ -68,9 +68,20 @@ public:
   stream(const stream&) = delete;
   stream& operator=(const stream&) = delete;
 
-  /// Queues or writes one whole frame. Thread-safe; never blocks on the
-  /// peer. Returns false when the stream is closed.
-  bool send(serialization::buffer&& wire);
+  enum class send_result {
+    /// Written completely.
+    sent,
+    /// Part of it waits in the queue, which was empty before: the caller
+    /// must have the I/O thread watch for writability.
+    queued_first,
+    /// Appended behind bytes already queued.
+    queued,
+    /// The stream is closed.
+    closed,
+  };
+
+  /// Writes or queues one whole frame. Thread-safe; never blocks on the peer.
+  send_result send(serialization::buffer&& wire);
 
   /// Outcome of draining the read side.
   enum class io_status { open, closed };
@@ -106,9 +117,6 @@ public:
   }
   /// Asks the read loop to stop after the current frame (cut the stream).
   void cut(std::string reason);
-
-  /// Bytes queued and not yet written.
-  std::size_t queued_bytes() const;
 
 private:
   bool parse(router& r, std::string& reason);

@@ -23,17 +23,6 @@ decode_error::decode_error(errc code, const std::string& detail)
     code_(code) {
 }
 
-buffer_sink::int_type buffer_sink::overflow(int_type ch) {
-  if (!traits_type::eq_int_type(ch, traits_type::eof()))
-    out_.push_back(traits_type::to_char_type(ch));
-  return traits_type::not_eof(ch);
-}
-
-std::streamsize buffer_sink::xsputn(const char* s, std::streamsize n) {
-  out_.insert(out_.end(), s, s + n);
-  return n;
-}
-
 span_source::span_source(const char* data, std::size_t size) {
   auto p = const_cast<char*>(data);
   setg(p, p, p + size);

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <streambuf>
 #include <string>
+#include <memory>
+#include <type_traits>
 #include <vector>
 
 #include <boost/archive/binary_iarchive_impl.hpp>
@@ -19,7 +21,29 @@
 
 namespace mitosis::serialization {
 
-using buffer = std::vector<char>;
+/// An allocator that leaves new elements uninitialised: payload buffers
+/// are resized and then overwritten, so zero-filling them is wasted work.
+template <class T>
+struct default_init_allocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = default_init_allocator<U>;
+  };
+  default_init_allocator() = default;
+  template <class U>
+  default_init_allocator(const default_init_allocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+/// Bytes of a frame or payload.
+using buffer = std::vector<char, default_init_allocator<char>>;
 
 /// Thrown by the decoders; carries the precise errc.
 class decode_error : public std::runtime_error {
@@ -33,17 +57,25 @@ private:
   errc code_;
 };
 
-/// A streambuf that appends to a buffer.
-class buffer_sink : public std::streambuf {
+/// A streambuf that appends to a byte container (buffer or std::vector<char>).
+template <class Bytes>
+class basic_buffer_sink : public std::streambuf {
 public:
-  explicit buffer_sink(buffer& out) : out_(out) {}
+  explicit basic_buffer_sink(Bytes& out) : out_(out) {}
 
 protected:
-  int_type overflow(int_type ch) override;
-  std::streamsize xsputn(const char* s, std::streamsize n) override;
+  int_type overflow(int_type ch) override {
+    if (!traits_type::eq_int_type(ch, traits_type::eof()))
+      out_.push_back(traits_type::to_char_type(ch));
+    return traits_type::not_eof(ch);
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    out_.insert(out_.end(), s, s + n);
+    return n;
+  }
 
 private:
-  buffer& out_;
+  Bytes& out_;
 };
 
 /// A streambuf reading a fixed span; reading past its end yields EOF.
@@ -103,9 +135,9 @@ inline constexpr unsigned archive_flags = boost::archive::no_header
                                           | boost::archive::no_codecvt;
 
 /// Appends the encodings of `xs...` to `out`.
-template <class... Ts>
-void encode_into(buffer& out, const Ts&... xs) {
-  buffer_sink sink{out};
+template <class Bytes, class... Ts>
+void encode_into(Bytes& out, const Ts&... xs) {
+  basic_buffer_sink<Bytes> sink{out};
   binary_oarchive ar{sink, archive_flags};
   (ar << ... << xs);
 }
