@@ -3,7 +3,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <fcntl.h>
-#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -115,9 +114,6 @@ std::atomic<actors::runtime*> agent_runtime{nullptr};
     ::close(devnull);
   }
   ::dup2(2, 1);
-  // Large payload buffers go back to the system when freed instead of
-  // raising glibc's dynamic mmap threshold and staying in the heap.
-  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   {
     actors::runtime_options opts;
     actors::runtime rt{opts, boot.info, std::move(in), std::move(out)};

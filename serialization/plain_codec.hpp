@@ -86,8 +86,17 @@ public:
         throw decode_error(errc::count_exceeds_payload,
                            "count " + std::to_string(n) + " with " + std::to_string(left_)
                              + " bytes left");
-      x.resize(static_cast<std::size_t>(n));
-      take(x.data(), static_cast<std::size_t>(n) * sizeof(elem));
+      auto bytes = static_cast<std::size_t>(n) * sizeof(elem);
+      if constexpr (sizeof(elem) == 1) {
+        // Copy straight in: resize() would zero-fill first.
+        auto* first = reinterpret_cast<const elem*>(p_);
+        x.assign(first, first + n);
+        p_ += bytes;
+        left_ -= bytes;
+      } else {
+        x.resize(static_cast<std::size_t>(n));
+        take(x.data(), bytes);
+      }
     }
   }
 
