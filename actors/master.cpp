@@ -83,7 +83,7 @@ void send_no_reply(actors::runtime& rt, router::context_id dst, const std::strin
   if (auto reason = rt.lost_reason(dst))
     throw context_lost(context, *reason);
   if (auto err = rt.routes().send(dst, std::move(fb).finish()); err != errc::none)
-    throw context_lost(context, to_string(err));
+    throw_reply(actors::make_dead(err, to_string(err)), context);
 }
 
 void forget_call(actors::runtime& rt, std::uint32_t handle) {

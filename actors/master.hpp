@@ -5,12 +5,14 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "mitosis/actors/context.hpp"
 #include "mitosis/policy/rules.hpp"
+#include "mitosis/serialization/frame_header.hpp"
 
 namespace mitosis {
 
@@ -23,7 +25,7 @@ struct master_options {
   int log_level = 2;
   /// Default connect timeout (process start + handshake) per context.
   std::chrono::milliseconds connect_timeout{10000};
-  std::uint32_t max_frame = 128u * 1024u * 1024u;
+  std::uint32_t max_frame = serialization::default_max_frame_size;
 };
 
 /// Options of the `local` connection method.

@@ -38,6 +38,9 @@ bool pending_calls::complete(std::uint32_t handle, serialization::frame&& f) {
     auto i = waits_.find(handle);
     if (i == waits_.end())
       return false;
+    if (f.hdr.type != serialization::to_u32(serialization::wire_type::dead)
+        && f.hdr.src != i->second.dst)
+      return false;
     p = std::move(i->second.promise);
     waits_.erase(i);
   }

@@ -21,7 +21,9 @@ public:
   /// Registers a wait for the reply to `handle` from `dst`.
   std::future<serialization::frame> expect(std::uint32_t handle, router::context_id dst);
 
-  /// Completes `handle` with `f`. Returns false if nobody waits.
+  /// Completes `handle` with `f`. Returns false if nobody waits, or if `f`
+  /// is an answer (not a dead reply, which any hop may send) from another
+  /// context than the one the request went to.
   bool complete(std::uint32_t handle, serialization::frame&& f);
 
   /// Drops the wait for `handle` (deadline passed).

@@ -24,6 +24,7 @@ namespace mitosis::actors {
 
 using serialization::frame;
 using serialization::frame_header;
+using serialization::to_u32;
 using serialization::wire_type;
 
 namespace {
@@ -155,7 +156,9 @@ void runtime::init_common(policy::rules initial) {
     spdlog::set_default_logger(def);
   }
   caf_ = std::make_unique<caf_part>();
-  caf_->policy = policy::spawn_policy_actor(*caf_->sys, router_, std::move(initial));
+  caf_->policy = policy::spawn_policy_actor(
+    *caf_->sys, [r = &router_](std::shared_ptr<const policy::rules> p) { r->set_rules(std::move(p)); },
+    std::move(initial));
   caf_->spawner = bootstrap::spawn_spawner_actor(*caf_->sys, router_);
   pool_ = std::make_unique<dispatcher>(opts_.pool_threads);
   router_.start();
@@ -205,7 +208,11 @@ router::context_id runtime::allocate_id() {
   if (f.hdr.type != serialization::to_u32(wire_type::id_grant))
     throw connect_error(name(), "the master refused an id block");
   serialization::id_block_info b;
-  serialization::decode_exact(f.payload.data(), f.payload.size(), b);
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), b);
+  } catch (const serialization::decode_error& e) {
+    throw connect_error(name(), std::string{"bad id block from the master: "} + e.what());
+  }
   ids_.refill({b.first, b.count});
   auto id = ids_.next();
   if (!id)
@@ -267,7 +274,6 @@ child_info runtime::start_local(const std::string& wanted, std::chrono::millisec
   }
   if (auto e = hs.get(); !e.empty())
     throw connect_error(boot.name, e);
-  router_.announce_route(id, boot.name, true);
   lg()->debug("[{}] started local context '{}' id {} pid {}", name(), boot.name, id, pid);
   return {id, boot.name, pid};
 }
@@ -288,17 +294,21 @@ child_info runtime::start_local_via(router::context_id via, const std::string& v
     throw connect_error(label, "no answer from '" + via_name + "' in time");
   }
   auto f = fut.get();
-  if (f.hdr.type == serialization::to_u32(wire_type::spawn_reply)) {
-    serialization::spawned_info si;
-    serialization::decode_exact(f.payload.data(), f.payload.size(), si);
-    std::lock_guard<std::mutex> guard{mtx_};
-    names_[si.id] = si.name;
-    return {si.id, si.name, si.pid};
+  try {
+    if (f.hdr.type == to_u32(wire_type::spawn_reply)) {
+      serialization::spawned_info si;
+      serialization::decode_exact(f.payload.data(), f.payload.size(), si);
+      std::lock_guard<std::mutex> guard{mtx_};
+      names_[si.id] = si.name;
+      return {si.id, si.name, si.pid};
+    }
+    serialization::dead_info d;
+    if (f.hdr.type == to_u32(wire_type::dead))
+      serialization::decode_exact(f.payload.data(), f.payload.size(), d);
+    throw connect_error(label, d.reason.empty() ? "unexpected reply" : d.reason);
+  } catch (const serialization::decode_error& e) {
+    throw connect_error(label, std::string{"undecodable answer from '"} + via_name + "': " + e.what());
   }
-  serialization::dead_info d;
-  if (f.hdr.type == serialization::to_u32(wire_type::dead))
-    serialization::decode_exact(f.payload.data(), f.payload.size(), d);
-  throw connect_error(label, d.reason.empty() ? "unexpected reply" : d.reason);
 }
 
 std::optional<std::string> runtime::lost_reason(router::context_id id) const {
@@ -327,7 +337,9 @@ void runtime::reply(const frame_header& req, wire_type t, serialization::buffer&
   auto h = serialization::make_header(t, req.src, self(), req.reply_to);
   h.length = static_cast<std::uint32_t>(wire.size() - frame_header::size);
   serialization::encode(h, reinterpret_cast<std::byte*>(wire.data()));
-  router_.send(req.src, std::move(wire));
+  if (auto err = router_.send(req.src, std::move(wire)); err == errc::frame_too_large)
+    router_.reply_dead(req, err, serialization::type_registry::name(to_u32(t)).data()
+                                   + std::string{" larger than the maximum frame size"});
 }
 
 void runtime::deliver(frame&& f, policy::direction d, router::stream_id) {

@@ -19,6 +19,11 @@ spawner_actor::behavior_type spawner_behavior(spawner_actor::pointer, router::ro
         serialization::decode_exact(encoded.data(), encoded.size(), boot);
         auto child = start_local(boot, pipes ? local_transport::pipes
                                              : local_transport::socketpair);
+        // Announce the route before the child's stream is read: whatever it
+        // sends up (a log line, say) then reaches our parent after the
+        // route_add, never as an unknown source. A failed handshake drops
+        // the stream, which sends the route_del.
+        r->announce_route(boot.id, boot.name, true);
         router::stream_options opts;
         opts.peer_name = boot.name;
         opts.peer_id = boot.id;

@@ -4,7 +4,6 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
-#include "mitosis/router/router.hpp"
 #include "mitosis/serialization/log.hpp"
 
 namespace mitosis::policy {
@@ -17,9 +16,9 @@ struct policy_state {
 };
 
 policy_actor::behavior_type policy_behavior(policy_actor::stateful_pointer<policy_state> self,
-                                            router::router* r, rules initial) {
+                                            publish_fn publish, rules initial) {
   self->state.current = std::make_shared<const rules>(std::move(initial));
-  r->set_rules(self->state.current);
+  publish(self->state.current);
   return {
     [=](set_rules_atom, const std::vector<char>& encoded) -> bool {
       try {
@@ -28,7 +27,7 @@ policy_actor::behavior_type policy_behavior(policy_actor::stateful_pointer<polic
         log::get("policy")->error("rejected new rules: {}", e.what());
         return false;
       }
-      r->set_rules(self->state.current);
+      publish(self->state.current);
       log::get("policy")->debug("published new rules");
       return true;
     },
@@ -38,8 +37,8 @@ policy_actor::behavior_type policy_behavior(policy_actor::stateful_pointer<polic
 
 } // namespace
 
-policy_actor spawn_policy_actor(caf::actor_system& sys, router::router& r, rules initial) {
-  return sys.spawn(policy_behavior, &r, std::move(initial));
+policy_actor spawn_policy_actor(caf::actor_system& sys, publish_fn publish, rules initial) {
+  return sys.spawn(policy_behavior, std::move(publish), std::move(initial));
 }
 
 } // namespace mitosis::policy

@@ -6,13 +6,16 @@
 #include "mitosis/policy/interfaces.hpp"
 #include "mitosis/policy/rules.hpp"
 
-namespace mitosis::router {
-class router;
-} // namespace mitosis::router
+#include <functional>
+#include <memory>
 
 namespace mitosis::policy {
 
-/// Spawns the policy actor, publishing `initial` to `r` at once.
-policy_actor spawn_policy_actor(caf::actor_system& sys, router::router& r, rules initial);
+/// Where the policy actor publishes each new snapshot (the router's
+/// set_rules); called from the actor, so it must be thread-safe.
+using publish_fn = std::function<void(std::shared_ptr<const rules>)>;
+
+/// Spawns the policy actor, publishing `initial` at once.
+policy_actor spawn_policy_actor(caf::actor_system& sys, publish_fn publish, rules initial);
 
 } // namespace mitosis::policy

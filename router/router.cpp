@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mitosis/serialization/log.hpp"
@@ -116,6 +117,8 @@ std::shared_ptr<stream> router::find_stream(stream_id s) const {
 }
 
 errc router::send(context_id dst, serialization::buffer&& wire) {
+  if (wire.size() - frame_header::size > cfg_.max_frame)
+    return errc::frame_too_large;
   std::shared_ptr<stream> s;
   {
     std::shared_lock<std::shared_mutex> guard{mtx_};
@@ -309,6 +312,8 @@ void router::drop(stream_id sid, const std::string& reason) {
   if (s->write_fd() != s->read_fd())
     ::epoll_ctl(epfd_, EPOLL_CTL_DEL, s->write_fd(), nullptr);
   const auto& o = s->options();
+  if (o.pid > 0)
+    ::waitpid(o.pid, nullptr, WNOHANG); // usually dead already: no zombie until shutdown
   if (o.is_parent) {
     lg()->debug("[{}] parent stream lost: {}", cfg_.name, reason);
     out_.parent_lost(reason);
@@ -339,7 +344,10 @@ void router::violation(stream& s, errc code, const frame_header& h, const std::s
              cfg_.name, serialization::type_registry::name(h.type), h.src,
              s.options().peer_name, to_string(code), detail.empty() ? "" : ": " + detail, n,
              cfg_.max_violations);
-  reply_dead(h, code, std::string{to_string(code)} + (detail.empty() ? "" : ": " + detail));
+  // A forged source names a third party: answering it would send our dead
+  // reply to a context that never wrote the frame.
+  if (code != errc::source_mismatch)
+    reply_dead(h, code, std::string{to_string(code)} + (detail.empty() ? "" : ": " + detail));
   if (n >= cfg_.max_violations)
     s.cut("cut: " + std::to_string(n) + " policy violations");
 }
@@ -385,8 +393,7 @@ void router::on_frame(stream& s, frame&& f) {
       }
       if (!from_parent && !rules_.load()->sibling_routing) {
         // Child-to-child traffic through us needs a routing right.
-        violation(s, errc::type_not_allowed, h,
-                  "routing from child to context " + std::to_string(h.dst) + " not allowed");
+        violation(s, errc::routing_not_allowed, h, "to context " + std::to_string(h.dst));
         return;
       }
       break;

@@ -86,7 +86,7 @@ public:
   /// Returns the current rule snapshot.
   std::shared_ptr<const policy::rules> rules() const;
 
-  /// Returns the ids of all direct and indirect children known here.
+  /// Returns the ids of the direct children.
   std::vector<context_id> known_contexts() const;
 
   /// Returns the ids of the streams to direct children.
@@ -113,6 +113,8 @@ private:
   bool send_via(stream& s, serialization::buffer&& wire);
   void watch(stream& s, bool want_write);
   void drop(stream_id s, const std::string& reason);
+  /// Counts, logs and (unless the source is forged) answers a refused
+  /// frame; cuts the stream at the limit.
   void violation(stream& s, errc code, const serialization::frame_header& h,
                  const std::string& detail);
   void on_route_frame(stream& s, serialization::frame&& f, bool add);

@@ -25,6 +25,7 @@ const char* to_string(errc code) noexcept {
     case errc::spawn_failed: return "could not start context";
     case errc::shutting_down: return "context is shutting down";
     case errc::trailing_bytes: return "payload has bytes after its value";
+    case errc::routing_not_allowed: return "routing between children not allowed by policy";
   }
   return "unknown error";
 }

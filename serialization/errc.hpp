@@ -30,6 +30,7 @@ enum class errc : std::uint8_t {
   spawn_failed,
   shutting_down,
   trailing_bytes,
+  routing_not_allowed,
 };
 
 /// Returns the fixed message for `code`.

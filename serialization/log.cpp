@@ -1,6 +1,7 @@
 #include "mitosis/serialization/log.hpp"
 
 #include <mutex>
+#include <vector>
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -17,6 +18,7 @@ struct state {
   }();
   std::mutex mtx;
   spdlog::level::level_enum level = spdlog::level::info;
+  std::vector<std::shared_ptr<spdlog::logger>> made;
 };
 
 state& global() {
@@ -38,6 +40,7 @@ std::shared_ptr<spdlog::logger> get_named(const std::string& name) {
   auto l = std::make_shared<spdlog::logger>(name, s.dist);
   l->set_level(s.level);
   spdlog::register_logger(l);
+  s.made.push_back(l);
   return l;
 }
 
@@ -47,14 +50,10 @@ std::shared_ptr<spdlog::sinks::dist_sink<std::mutex>> sink() {
 
 void set_level(int level) {
   auto& s = global();
-  {
-    std::lock_guard<std::mutex> guard{s.mtx};
-    s.level = static_cast<spdlog::level::level_enum>(level);
-  }
-  spdlog::apply_all([&](std::shared_ptr<spdlog::logger> l) {
-    if (l->name().rfind("mitosis.", 0) == 0)
-      l->set_level(static_cast<spdlog::level::level_enum>(level));
-  });
+  std::lock_guard<std::mutex> guard{s.mtx};
+  s.level = static_cast<spdlog::level::level_enum>(level);
+  for (auto& l : s.made)
+    l->set_level(s.level);
 }
 
 } // namespace mitosis::log

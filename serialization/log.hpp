@@ -28,7 +28,8 @@ std::shared_ptr<spdlog::logger> get_named(const std::string& name);
 /// stderr sink; add your own sinks here.
 std::shared_ptr<spdlog::sinks::dist_sink<std::mutex>> sink();
 
-/// Sets the level of every mitosis logger (spdlog::level numbering).
+/// Sets the level of every logger made by get() and get_named()
+/// (spdlog::level numbering).
 void set_level(int level);
 
 } // namespace mitosis::log

@@ -146,3 +146,23 @@ TEST_CASE("contexts connected over pipes (as sshd connects them) serve calls and
   ::kill(m.pid_of(c), SIGKILL);
   CHECK_THROWS_AS(gc.call_for(std::chrono::seconds{1}, add, 1, 1), mitosis::context_lost);
 }
+
+TEST_CASE("an argument or result over the frame limit is an error and loses nothing") {
+  mitosis::master m{0, nullptr, {.max_frame = 1 << 20}};
+  auto c = m.local({.name = "limited"});
+  try {
+    c.call(echo, std::string(2 << 20, 'a'));
+    FAIL("no exception");
+  } catch (const mitosis::error& e) {
+    CHECK(e.code() == mitosis::errc::frame_too_large);
+  }
+  try {
+    c.call(grow, 2 << 20);
+    FAIL("no exception");
+  } catch (const mitosis::error& e) {
+    CHECK(e.code() == mitosis::errc::frame_too_large);
+    CHECK(std::string{e.what()}.find("call_reply larger than the maximum frame size")
+          != std::string::npos);
+  }
+  CHECK(c.call(grow, 1000).size() == 1000);
+}

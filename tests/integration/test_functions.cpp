@@ -84,3 +84,8 @@ bool send_frame(unsigned type, unsigned src, unsigned dst) {
   return mitosis::detail::send_raw_to_parent(wire.data(), wire.size());
 }
 MITOSIS_REMOTE(send_frame);
+
+std::string grow(int bytes) {
+  return std::string(static_cast<std::size_t>(bytes), 'g');
+}
+MITOSIS_REMOTE(grow);

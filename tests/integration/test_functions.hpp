@@ -16,3 +16,4 @@ std::string call_parent_echo();
 bool send_garbage();
 void log_line(std::string text);
 bool send_frame(unsigned type, unsigned src, unsigned dst);
+std::string grow(int bytes);
