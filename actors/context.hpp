@@ -51,6 +51,12 @@ serialization::frame_header call_header(actors::runtime& rt, router::context_id 
 /// Drops the wait for the reply with `handle` (deadline passed).
 void forget_call(actors::runtime& rt, std::uint32_t handle);
 
+/// Waits for `f` until `until`, reading the reply's stream on this thread
+/// when no other thread reads it (no I/O-thread wake-up on the way back).
+void await_reply(actors::runtime& rt, router::context_id dst,
+                 std::future<serialization::frame>& f,
+                 std::chrono::steady_clock::time_point until);
+
 /// Returns `a` as the parameter type P: itself when it already is one
 /// (no copy), else converted.
 template <class P, class A>
@@ -86,19 +92,23 @@ template <class R>
 class future {
 public:
   future(std::future<serialization::frame> f, actors::runtime* rt, std::uint32_t handle,
-         std::string context)
-    : f_(std::move(f)), rt_(rt), handle_(handle), context_(std::move(context)) {}
+         std::string context, router::context_id dst)
+    : f_(std::move(f)), rt_(rt), handle_(handle), context_(std::move(context)), dst_(dst) {}
 
   /// Waits for the reply and returns the value. Throws call_error,
   /// context_lost, policy_error or error.
   R get() {
+    detail::await_reply(*rt_, dst_, f_, std::chrono::steady_clock::time_point::max());
     return detail::decode_result<R>(f_.get(), context_);
   }
 
   /// Like get(), but throws timeout_error once `d` has passed.
   template <class Rep, class Period>
   R get_for(std::chrono::duration<Rep, Period> d) {
-    if (f_.wait_for(d) != std::future_status::ready) {
+    auto until = std::chrono::steady_clock::now()
+                 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
+    detail::await_reply(*rt_, dst_, f_, until);
+    if (f_.wait_until(until) != std::future_status::ready) {
       detail::forget_call(*rt_, handle_);
       throw timeout_error(context_, "no reply within "
                                       + std::to_string(std::chrono::duration_cast<
@@ -119,6 +129,7 @@ private:
   actors::runtime* rt_;
   std::uint32_t handle_;
   std::string context_;
+  router::context_id dst_;
 };
 
 /// A handle to a running context. Cheap to copy; valid while the master
@@ -154,7 +165,7 @@ public:
   future<R> call_async(R (*fn)(Ps...), As&&... args) const {
     auto fb = make_call(fn, std::forward<As>(args)...);
     auto handle = fb.header().reply_to;
-    return future<R>{detail::send_call(*rt_, id_, std::move(fb)), rt_, handle, name_};
+    return future<R>{detail::send_call(*rt_, id_, std::move(fb)), rt_, handle, name_, id_};
   }
 
   /// Runs `fn(args...)` in this context without waiting or a reply.

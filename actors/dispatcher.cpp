@@ -1,10 +1,21 @@
 #include "mitosis/actors/dispatcher.hpp"
 
+#include <chrono>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 namespace mitosis::actors {
+
+namespace {
+// Set on the worker that is parked as a stream reader: jobs it submits
+// itself are taken by itself, so they need no wake-up.
+thread_local bool parked_here = false;
+} // namespace
 
 dispatcher::dispatcher(std::size_t threads) {
   if (threads == 0)
     threads = 1;
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   workers_.reserve(threads);
   for (std::size_t i = 0; i < threads; ++i)
     workers_.emplace_back([this] { work(); });
@@ -12,16 +23,36 @@ dispatcher::dispatcher(std::size_t threads) {
 
 dispatcher::~dispatcher() {
   stop();
+  ::close(wake_fd_);
+}
+
+void dispatcher::set_idle_reader(idle_reader fn) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  idle_reader_ = std::move(fn);
+  cv_.notify_one();
+}
+
+void dispatcher::wake_parked() {
+  wake_pending_ = true;
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof(one));
 }
 
 bool dispatcher::submit(std::function<void()> job) {
+  bool parked;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     if (stopping_)
       return false;
     jobs_.push_back(std::move(job));
+    ++queued_;
+    parked = reader_parked_;
   }
+  if (parked_here)
+    return true; // the parked reader takes it when it unparks
   cv_.notify_one();
+  if (parked)
+    wake_parked();
   return true;
 }
 
@@ -32,8 +63,10 @@ void dispatcher::stop() {
       return;
     stopping_ = true;
     jobs_.clear();
+    queued_ = 0;
   }
   cv_.notify_all();
+  wake_parked();
   for (auto& w : workers_)
     if (w.joinable())
       w.join();
@@ -41,17 +74,43 @@ void dispatcher::stop() {
 }
 
 void dispatcher::work() {
+  auto has_work = [this] { return queued_.load() > 0 || stopping_.load(); };
+  std::unique_lock<std::mutex> guard{mtx_};
   for (;;) {
-    std::function<void()> job;
-    {
-      std::unique_lock<std::mutex> guard{mtx_};
-      cv_.wait(guard, [this] { return stopping_ || !jobs_.empty(); });
-      if (stopping_)
-        return;
-      job = std::move(jobs_.front());
+    if (stopping_)
+      return;
+    if (!jobs_.empty()) {
+      auto job = std::move(jobs_.front());
       jobs_.pop_front();
+      --queued_;
+      bool more = !jobs_.empty();
+      guard.unlock();
+      if (more)
+        cv_.notify_one();
+      job();
+      guard.lock();
+      continue;
     }
-    job();
+    if (idle_reader_ && !reader_parked_) {
+      reader_parked_ = true;
+      auto reader = idle_reader_;
+      guard.unlock();
+      parked_here = true;
+      bool parked = reader(has_work, wake_fd_);
+      parked_here = false;
+      if (wake_pending_.exchange(false)) {
+        std::uint64_t drained;
+        [[maybe_unused]] auto n = ::read(wake_fd_, &drained, sizeof(drained));
+      }
+      guard.lock();
+      reader_parked_ = false;
+      if (parked)
+        continue;
+      // Could not park (the stream is busy or gone): wait a little.
+      cv_.wait_for(guard, std::chrono::milliseconds{1});
+      continue;
+    }
+    cv_.wait(guard);
   }
 }
 

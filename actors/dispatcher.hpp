@@ -2,6 +2,7 @@
 // and off the I/O thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -13,12 +14,21 @@ namespace mitosis::actors {
 
 class dispatcher {
 public:
+  /// Parks an idle worker as the reader of a stream until `has_work()` or
+  /// `wake_fd` is readable; returns false when it could not park.
+  using idle_reader = std::function<bool(const std::function<bool()>& has_work, int wake_fd)>;
+
   /// Starts `threads` workers (at least one).
   explicit dispatcher(std::size_t threads);
   ~dispatcher();
 
   dispatcher(const dispatcher&) = delete;
   dispatcher& operator=(const dispatcher&) = delete;
+
+  /// Lets one idle worker at a time read a stream itself (the agent's
+  /// parent stream), so that a call read there runs on the thread that read
+  /// it: no hand-over from the I/O thread. Set before the first submit.
+  void set_idle_reader(idle_reader fn);
 
   /// Queues `job`. Returns false once stop() was called.
   bool submit(std::function<void()> job);
@@ -33,12 +43,19 @@ public:
 
 private:
   void work();
+  void wake_parked();
 
   std::mutex mtx_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
-  bool stopping_ = false;
+  std::atomic<std::size_t> queued_{0};
+  std::atomic<bool> stopping_{false};
   std::vector<std::thread> workers_;
+
+  idle_reader idle_reader_;
+  int wake_fd_ = -1;
+  bool reader_parked_ = false; // guarded by mtx_
+  std::atomic<bool> wake_pending_{false};
 };
 
 } // namespace mitosis::actors

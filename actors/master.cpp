@@ -90,12 +90,19 @@ void forget_call(actors::runtime& rt, std::uint32_t handle) {
   rt.pending().forget(handle);
 }
 
+void await_reply(actors::runtime& rt, router::context_id dst,
+                 std::future<serialization::frame>& f,
+                 std::chrono::steady_clock::time_point until) {
+  auto ready = [&f] { return f.wait_for(std::chrono::seconds{0}) == std::future_status::ready; };
+  if (ready())
+    return;
+  if (auto hop = rt.routes().next_hop(dst))
+    rt.routes().read_until(*hop, ready, -1, until);
+}
+
 } // namespace detail
 
 namespace {
-
-// The runtime of this process when it is an agent.
-std::atomic<actors::runtime*> agent_runtime{nullptr};
 
 // The agent: serve the parent on fds 0/1 until it goes or says stop.
 [[noreturn]] void run_agent() {
@@ -117,9 +124,7 @@ std::atomic<actors::runtime*> agent_runtime{nullptr};
   {
     actors::runtime_options opts;
     actors::runtime rt{opts, boot.info, std::move(in), std::move(out)};
-    agent_runtime = &rt;
     rt.wait_for_shutdown();
-    agent_runtime = nullptr;
     rt.shutdown();
   }
   spdlog::shutdown();
@@ -129,14 +134,14 @@ std::atomic<actors::runtime*> agent_runtime{nullptr};
 } // namespace
 
 context parent() {
-  auto* rt = agent_runtime.load();
+  auto* rt = actors::runtime::agent();
   if (!rt)
     throw error(errc::no_route, "master", "the master has no parent");
   return context{rt, rt->routes().config().parent_id, "parent"};
 }
 
 bool detail::send_raw_to_parent(const char* data, std::size_t size) {
-  auto* rt = agent_runtime.load();
+  auto* rt = actors::runtime::agent();
   if (!rt)
     return false;
   return rt->routes().send_on(router::parent_stream, serialization::buffer(data, data + size));

@@ -92,6 +92,10 @@ private:
 
 } // namespace
 
+namespace {
+std::atomic<runtime*> agent_runtime{nullptr};
+} // namespace
+
 struct runtime::caf_part {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
@@ -136,6 +140,7 @@ runtime::runtime(runtime_options opts, const serialization::boot_info& boot, rou
   so.is_parent = true;
   so.expect_hello = false;
   router_.add_stream(std::move(in), std::move(out), std::move(so));
+  agent_runtime = this;
   policy::rules granted = policy::rules::defaults();
   try {
     if (!boot.rules.empty())
@@ -162,10 +167,21 @@ void runtime::init_common(policy::rules initial) {
   caf_->spawner = bootstrap::spawn_spawner_actor(*caf_->sys, router_);
   pool_ = std::make_unique<dispatcher>(opts_.pool_threads);
   router_.start();
+  if (router_.config().has_parent)
+    pool_->set_idle_reader([this](const std::function<bool()>& has_work, int wake_fd) {
+      return router_.read_until(router::parent_stream, has_work, wake_fd,
+                                std::chrono::steady_clock::now() + std::chrono::seconds{1});
+    });
 }
 
 runtime::~runtime() {
   shutdown();
+  runtime* self_ptr = this;
+  agent_runtime.compare_exchange_strong(self_ptr, nullptr);
+}
+
+runtime* runtime::agent() noexcept {
+  return agent_runtime.load();
 }
 
 std::future<frame> runtime::request(router::context_id dst, std::uint32_t handle,

@@ -57,6 +57,10 @@ public:
 
   ~runtime() override;
 
+  /// Returns this process's agent runtime (nullptr in the master). Set
+  /// before the runtime serves anything, so calls it runs can use it.
+  static runtime* agent() noexcept;
+
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -238,21 +239,148 @@ void router::post(std::function<void()> fn) {
 }
 
 void router::watch(stream& s, bool want_write) {
+  {
+    std::lock_guard<std::mutex> guard{s.interest_mtx_};
+    s.want_write_ = want_write;
+  }
+  update_interest(s);
+}
+
+void router::update_interest(stream& s) {
+  std::lock_guard<std::mutex> guard{s.interest_mtx_};
+  const std::uint32_t read_events = s.read_parked_ ? 0u : (EPOLLIN | EPOLLRDHUP);
+  const std::uint32_t write_events = s.want_write_ ? EPOLLOUT : 0u;
   epoll_event ev{};
   if (s.write_fd() == s.read_fd()) {
-    ev.events = EPOLLIN | EPOLLRDHUP | (want_write ? EPOLLOUT : 0u);
+    ev.events = read_events | write_events;
     ev.data.u64 = token(s.id(), false);
-  } else {
-    ev.events = want_write ? EPOLLOUT : 0u;
-    ev.data.u64 = token(s.id(), true);
+    ::epoll_ctl(epfd_, EPOLL_CTL_MOD, s.read_fd(), &ev);
+    return;
   }
+  ev.events = read_events;
+  ev.data.u64 = token(s.id(), false);
+  ::epoll_ctl(epfd_, EPOLL_CTL_MOD, s.read_fd(), &ev);
+  ev.events = write_events;
+  ev.data.u64 = token(s.id(), true);
   ::epoll_ctl(epfd_, EPOLL_CTL_MOD, s.write_fd(), &ev);
+}
+
+std::optional<stream_id> router::next_hop(context_id dst) const {
+  std::shared_lock<std::shared_mutex> guard{mtx_};
+  auto r = table_.lookup(dst);
+  if (r.kind == route::stream || r.kind == route::parent)
+    return r.via;
+  return std::nullopt;
+}
+
+bool router::read_until(stream_id sid, const std::function<bool()>& done, int wake_fd,
+                        std::chrono::steady_clock::time_point until) {
+  auto s = find_stream(sid);
+  if (!s || !running_.load())
+    return false;
+  std::unique_lock<std::mutex> reading{s->read_mutex(), std::try_to_lock};
+  if (!reading.owns_lock())
+    return false;
+  // Take the read side out of epoll (unless a previous parked reader left
+  // it out): otherwise data would wake the I/O thread as well as us.
+  bool disarm = false;
+  {
+    std::lock_guard<std::mutex> guard{s->interest_mtx_};
+    disarm = !s->read_parked_;
+    s->read_parked_ = true;
+  }
+  if (disarm)
+    update_interest(*s);
+  std::string reason;
+  bool closed = false;
+  constexpr auto slice = std::chrono::milliseconds{10};
+  while (!done() && running_.load(std::memory_order_relaxed)) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= until)
+      break;
+    auto left = std::min<std::chrono::nanoseconds>(until - now, slice);
+    timespec ts{static_cast<time_t>(left.count() / 1000000000),
+                static_cast<long>(left.count() % 1000000000)};
+    pollfd fds[2] = {{s->read_fd(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    int n = ::ppoll(fds, wake_fd >= 0 ? 2 : 1, &ts, nullptr);
+    if (n < 0 && errno != EINTR)
+      break;
+    if (n <= 0)
+      continue;
+    if (wake_fd >= 0 && (fds[1].revents & POLLIN))
+      break;
+    if (fds[0].revents != 0 && s->on_readable(*this, reason) == stream::io_status::closed) {
+      closed = true;
+      break;
+    }
+  }
+  if (closed) {
+    reading.unlock();
+    drop(sid, reason);
+    return true;
+  }
+  // Leave the read side out of epoll for now: a thread that calls again
+  // soon parks without touching epoll. The I/O thread re-arms it once it
+  // has been left alone for rearm_delay (see run()).
+  {
+    std::lock_guard<std::mutex> guard{s->interest_mtx_};
+    s->released_at_ = std::chrono::steady_clock::now();
+  }
+  bool first;
+  {
+    std::lock_guard<std::mutex> guard{lazy_mtx_};
+    first = lazy_.empty();
+    lazy_.insert(sid);
+  }
+  reading.unlock();
+  if (first) {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto w = ::write(evfd_, &one, sizeof(one));
+  }
+  return true;
+}
+
+void router::rearm_idle_streams() {
+  std::vector<stream_id> ids;
+  {
+    std::lock_guard<std::mutex> guard{lazy_mtx_};
+    ids.assign(lazy_.begin(), lazy_.end());
+  }
+  auto now = std::chrono::steady_clock::now();
+  for (auto sid : ids) {
+    auto s = find_stream(sid);
+    bool rearmed = !s;
+    if (s) {
+      std::unique_lock<std::mutex> reading{s->read_mutex(), std::try_to_lock};
+      if (reading.owns_lock()) {
+        std::lock_guard<std::mutex> guard{s->interest_mtx_};
+        if (now - s->released_at_ >= rearm_delay) {
+          s->read_parked_ = false;
+          rearmed = true;
+        }
+      }
+      if (rearmed)
+        update_interest(*s);
+    }
+    if (rearmed) {
+      std::lock_guard<std::mutex> guard{lazy_mtx_};
+      lazy_.erase(sid);
+    }
+  }
 }
 
 void router::run() {
   epoll_event events[64];
   while (running_.load(std::memory_order_relaxed)) {
-    int n = ::epoll_wait(epfd_, events, 64, -1);
+    bool lazy;
+    {
+      std::lock_guard<std::mutex> guard{lazy_mtx_};
+      lazy = !lazy_.empty();
+    }
+    int n = ::epoll_wait(epfd_, events, 64,
+                         lazy ? static_cast<int>(rearm_delay.count()) : -1);
+    if (lazy)
+      rearm_idle_streams();
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -287,8 +415,13 @@ void router::run() {
         continue;
       }
       if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        std::unique_lock<std::mutex> reading{s->read_mutex(), std::try_to_lock};
+        if (!reading.owns_lock())
+          continue; // a thread is parked on it (read_until) and reads it
         std::string reason;
-        if (s->on_readable(*this, reason) == stream::io_status::closed)
+        auto status = s->on_readable(*this, reason);
+        reading.unlock();
+        if (status == stream::io_status::closed)
           drop(sid, reason);
       }
     }

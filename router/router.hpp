@@ -4,8 +4,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -70,6 +72,18 @@ public:
   /// no_route / context_lost when it cannot leave this process.
   errc send(context_id dst, serialization::buffer&& wire);
 
+  /// Makes the calling thread the reader of stream `s` until `done()`
+  /// returns true, `wake_fd` (when >= 0) becomes readable, or `until`
+  /// passes. Frames are handled exactly as on the I/O thread, which is not
+  /// woken at all: a blocking call then costs one thread wake-up per
+  /// direction, like a raw socket. Returns false at once when the stream is
+  /// unknown or another thread is reading it.
+  bool read_until(stream_id s, const std::function<bool()>& done, int wake_fd,
+                  std::chrono::steady_clock::time_point until);
+
+  /// Returns the stream a frame for `dst` leaves on, if it leaves at all.
+  std::optional<stream_id> next_hop(context_id dst) const;
+
   /// Sends directly on stream `s` (handshake replies, boot frames).
   bool send_on(stream_id s, serialization::buffer&& wire);
 
@@ -112,6 +126,8 @@ private:
   void post(std::function<void()> fn);
   bool send_via(stream& s, serialization::buffer&& wire);
   void watch(stream& s, bool want_write);
+  void update_interest(stream& s);
+  void rearm_idle_streams();
   void drop(stream_id s, const std::string& reason);
   /// Counts, logs and (unless the source is forged) answers a refused
   /// frame; cuts the stream at the limit.
@@ -136,6 +152,11 @@ private:
   std::vector<std::function<void()>> posted_;
 
   std::atomic<std::shared_ptr<const policy::rules>> rules_;
+
+  // Streams a parked reader left out of epoll, to re-arm once idle.
+  static constexpr std::chrono::milliseconds rearm_delay{1};
+  std::mutex lazy_mtx_;
+  std::set<stream_id> lazy_;
 };
 
 } // namespace mitosis::router

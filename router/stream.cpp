@@ -145,18 +145,25 @@ stream::io_status stream::on_readable(router& r, std::string& reason) {
                                           : "stream closed";
       return io_status::closed;
     }
+    // A short read means the stream is drained for now: go back to the
+    // poller instead of paying for a read that says EAGAIN.
+    bool drained;
     if (in_payload_) {
+      drained = static_cast<std::size_t>(n) < cur_.payload.size() - got_;
       got_ += static_cast<std::size_t>(n);
       if (got_ == cur_.payload.size()) {
         in_payload_ = false;
         r.on_frame(*this, std::move(cur_));
         cur_ = {};
       }
-      continue;
+    } else {
+      drained = static_cast<std::size_t>(n) < in_.size() - in_len_;
+      in_len_ += static_cast<std::size_t>(n);
+      if (!parse(r, reason))
+        return io_status::closed;
     }
-    in_len_ += static_cast<std::size_t>(n);
-    if (!parse(r, reason))
-      return io_status::closed;
+    if (drained && cut_reason_.empty())
+      return io_status::open;
   }
 }
 

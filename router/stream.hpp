@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -118,6 +119,12 @@ public:
   /// Asks the read loop to stop after the current frame (cut the stream).
   void cut(std::string reason);
 
+  /// Guards the read state: the I/O thread holds it (try_lock) while it
+  /// reads, a thread parked on the stream (router::read_until) while parked.
+  std::mutex& read_mutex() noexcept {
+    return read_mtx_;
+  }
+
 private:
   bool parse(router& r, std::string& reason);
 
@@ -140,6 +147,14 @@ private:
   std::size_t got_ = 0;
   std::string cut_reason_;
   std::atomic<std::uint32_t> violations_{0};
+  std::mutex read_mtx_;
+
+  // What the I/O thread's epoll watches for this stream; router only.
+  friend class router;
+  std::mutex interest_mtx_;
+  bool read_parked_ = false;
+  bool want_write_ = false;
+  std::chrono::steady_clock::time_point released_at_;
 };
 
 } // namespace mitosis::router
