@@ -5,6 +5,7 @@
 #include <future>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -186,6 +187,28 @@ private:
     const auto& name = detail::remote_name(reinterpret_cast<actors::fn_key>(fn));
     serialization::frame_builder fb{detail::call_header(*rt_, id_)};
     serialization::plain_put(fb.bytes(), name);
+    constexpr std::size_t n = sizeof...(Ps);
+    if constexpr (n > 0) {
+      // A large byte sequence as the last argument goes first in the frame,
+      // straight from the caller's memory, and becomes the callee's argument
+      // without a copy (frame_flags::blob_first).
+      using params = std::tuple<std::decay_t<Ps>...>;
+      using last_param = std::tuple_element_t<n - 1, params>;
+      auto refs = std::forward_as_tuple(args...);
+      using last_arg = std::decay_t<std::tuple_element_t<n - 1, decltype(refs)>>;
+      if constexpr (serialization::is_blob<last_param>::value
+                    && std::is_same_v<last_arg, last_param>) {
+        const auto& blob = std::get<n - 1>(refs);
+        if (blob.size() >= serialization::blob_threshold) {
+          [&]<std::size_t... I>(std::index_sequence<I...>) {
+            serialization::put_values(fb.bytes(), detail::wire_arg<std::tuple_element_t<I, params>>(
+                                                    std::get<I>(refs))...);
+          }(std::make_index_sequence<n - 1>{});
+          fb.set_blob(blob.data(), blob.size());
+          return fb;
+        }
+      }
+    }
     serialization::put_values(fb.bytes(), detail::wire_arg<std::decay_t<Ps>>(std::forward<As>(args))...);
     return fb;
   }

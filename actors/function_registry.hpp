@@ -5,16 +5,28 @@
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <unordered_map>
 
 #include "mitosis/serialization/plain_codec.hpp"
 
 namespace mitosis::actors {
 
-/// Decodes the arguments from [data, data + size) (throws
-/// serialization::decode_error), runs the function (its exceptions pass
-/// through), appends the encoded result (nothing for void) to `out`.
-using invoker = void (*)(const char* data, std::size_t size, serialization::buffer& out);
+/// The encoded arguments of one call.
+struct call_args {
+  /// The arguments (all of them, or all but the blob).
+  const char* data = nullptr;
+  std::size_t size = 0;
+  /// With frame_flags::blob_first: the frame's payload, whose first
+  /// blob_len bytes are the last argument.
+  serialization::buffer* blob_payload = nullptr;
+  std::size_t blob_len = 0;
+};
+
+/// Decodes the arguments (throws serialization::decode_error), runs the
+/// function (its exceptions pass through), appends the encoded result
+/// (nothing for void) to `out`.
+using invoker = void (*)(call_args& in, serialization::buffer& out);
 
 /// A type-erased function pointer used as the registry key.
 using fn_key = void (*)();
@@ -56,10 +68,28 @@ struct fn_traits<R (*)(Ps...)> {
 };
 
 template <auto Fn>
-void invoke_remote(const char* data, std::size_t size, serialization::buffer& out) {
+void invoke_remote(call_args& in, serialization::buffer& out) {
   using traits = fn_traits<decltype(Fn)>;
-  typename traits::args args;
-  std::apply([&](auto&... a) { serialization::get_values(data, size, a...); }, args);
+  using args_t = typename traits::args;
+  constexpr std::size_t n = std::tuple_size_v<args_t>;
+  args_t args;
+  if (in.blob_payload) {
+    bool taken = false;
+    if constexpr (n > 0) {
+      if constexpr (serialization::is_blob<std::tuple_element_t<n - 1, args_t>>::value) {
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+          serialization::get_values(in.data, in.size, std::get<I>(args)...);
+        }(std::make_index_sequence<n - 1>{});
+        serialization::adopt_blob(std::get<n - 1>(args), *in.blob_payload, in.blob_len);
+        taken = true;
+      }
+    }
+    if (!taken)
+      throw serialization::decode_error(errc::protocol_error,
+                                        "blob for a function whose last parameter takes none");
+  } else {
+    std::apply([&](auto&... a) { serialization::get_values(in.data, in.size, a...); }, args);
+  }
   if constexpr (std::is_void_v<typename traits::result>) {
     std::apply(Fn, std::move(args));
   } else {

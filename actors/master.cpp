@@ -75,14 +75,14 @@ serialization::frame_header call_header(actors::runtime& rt, router::context_id 
 std::future<serialization::frame> send_call(actors::runtime& rt, router::context_id dst,
                                             serialization::frame_builder&& fb) {
   auto handle = fb.header().reply_to;
-  return rt.request(dst, handle, std::move(fb).finish());
+  return rt.request(dst, handle, fb.finish_outgoing());
 }
 
 void send_no_reply(actors::runtime& rt, router::context_id dst, const std::string& context,
                    serialization::frame_builder&& fb) {
   if (auto reason = rt.lost_reason(dst))
     throw context_lost(context, *reason);
-  if (auto err = rt.routes().send(dst, std::move(fb).finish()); err != errc::none)
+  if (auto err = rt.routes().send(dst, fb.finish_outgoing()); err != errc::none)
     throw_reply(actors::make_dead(err, to_string(err)), context);
 }
 

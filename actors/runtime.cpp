@@ -5,6 +5,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <csignal>
+#include <cstring>
 #include <cxxabi.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/dist_sink.h>
@@ -185,7 +186,7 @@ runtime* runtime::agent() noexcept {
 }
 
 std::future<frame> runtime::request(router::context_id dst, std::uint32_t handle,
-                                    serialization::buffer&& wire) {
+                                    serialization::outgoing&& wire) {
   auto fut = pending_.expect(handle, dst);
   if (auto reason = lost_reason(dst)) {
     pending_.complete(handle, make_dead(errc::context_lost, *reason));
@@ -397,7 +398,23 @@ void runtime::run_call(frame&& f, policy::direction d) {
   const bool want_reply = h.reply_to != 0 && !(h.flags & serialization::frame_flags::no_reply);
   std::string fn;
   try {
-    serialization::plain_reader in{f.payload.data(), f.payload.size()};
+    // With a blob first: [blob][name][other arguments][u64 blob length].
+    call_args args;
+    const char* p = f.payload.data();
+    std::size_t n = f.payload.size();
+    if (h.flags & serialization::frame_flags::blob_first) {
+      std::uint64_t blob = 0;
+      if (n < sizeof(blob))
+        throw serialization::decode_error(errc::truncated_payload, "blob length");
+      std::memcpy(&blob, p + n - sizeof(blob), sizeof(blob));
+      if (blob > n - sizeof(blob))
+        throw serialization::decode_error(errc::count_exceeds_payload, "blob length");
+      args.blob_payload = &f.payload;
+      args.blob_len = static_cast<std::size_t>(blob);
+      p += blob;
+      n -= blob + sizeof(blob);
+    }
+    serialization::plain_reader in{p, n};
     in.get(fn);
     if (!router_.rules()->allows_call(d, fn)) {
       lg()->warn("[{}] refused call to '{}' from context {} ({}): not allowed by policy", name(),
@@ -415,7 +432,9 @@ void runtime::run_call(frame&& f, policy::direction d) {
     serialization::buffer out(frame_header::size);
     std::string ex_type, ex_what;
     try {
-      entry->invoke(in.position(), in.remaining(), out);
+      args.data = in.position();
+      args.size = in.remaining();
+      entry->invoke(args, out);
     } catch (const serialization::decode_error&) {
       throw;
     } catch (const std::exception& e) {

@@ -83,7 +83,7 @@ public:
   /// Sends a request frame and returns the future of its reply. A frame that
   /// cannot leave this process resolves at once with a dead reply.
   std::future<serialization::frame> request(router::context_id dst, std::uint32_t handle,
-                                            serialization::buffer&& wire);
+                                            serialization::outgoing&& wire);
 
   /// Starts a local child of this process and waits for its hello.
   /// Throws connect_error.

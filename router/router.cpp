@@ -117,7 +117,7 @@ std::shared_ptr<stream> router::find_stream(stream_id s) const {
   return i == streams_.end() ? nullptr : i->second;
 }
 
-errc router::send(context_id dst, serialization::buffer&& wire) {
+errc router::send(context_id dst, serialization::outgoing&& wire) {
   if (wire.size() - frame_header::size > cfg_.max_frame)
     return errc::frame_too_large;
   std::shared_ptr<stream> s;
@@ -128,8 +128,9 @@ errc router::send(context_id dst, serialization::buffer&& wire) {
       return errc::no_route;
     if (r.kind == route::local) {
       guard.unlock();
-      auto hdr = serialization::decode_header(reinterpret_cast<const std::byte*>(wire.data()));
-      frame f{hdr, serialization::buffer(wire.begin() + frame_header::size, wire.end())};
+      auto flat = std::move(wire).flatten();
+      auto hdr = serialization::decode_header(reinterpret_cast<const std::byte*>(flat.data()));
+      frame f{hdr, serialization::buffer(flat.begin() + frame_header::size, flat.end())};
       out_.deliver(std::move(f), policy::direction::from_parent, 0);
       return errc::none;
     }
@@ -141,7 +142,7 @@ errc router::send(context_id dst, serialization::buffer&& wire) {
   return send_via(*s, std::move(wire)) ? errc::none : errc::context_lost;
 }
 
-bool router::send_via(stream& s, serialization::buffer&& wire) {
+bool router::send_via(stream& s, serialization::outgoing&& wire) {
   switch (s.send(std::move(wire))) {
     case stream::send_result::closed:
       return false;
@@ -158,7 +159,7 @@ bool router::send_via(stream& s, serialization::buffer&& wire) {
   }
 }
 
-bool router::send_on(stream_id id, serialization::buffer&& wire) {
+bool router::send_on(stream_id id, serialization::outgoing&& wire) {
   auto s = find_stream(id);
   return s && send_via(*s, std::move(wire));
 }
@@ -293,7 +294,11 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
     update_interest(*s);
   std::string reason;
   bool closed = false;
-  constexpr auto slice = std::chrono::milliseconds{10};
+  // With a wake fd, whoever makes done() true writes it; without one (a
+  // caller waiting for its reply), done() can also turn true from another
+  // thread (a loss seen elsewhere, shutdown): look again every 10 ms.
+  const auto slice = wake_fd >= 0 ? std::chrono::nanoseconds::max()
+                                  : std::chrono::nanoseconds{std::chrono::milliseconds{10}};
   while (!done() && running_.load(std::memory_order_relaxed)) {
     auto now = std::chrono::steady_clock::now();
     if (now >= until)

@@ -70,7 +70,7 @@ public:
 
   /// Sends a whole frame to `dst` from any thread. Returns errc::none, or
   /// no_route / context_lost when it cannot leave this process.
-  errc send(context_id dst, serialization::buffer&& wire);
+  errc send(context_id dst, serialization::outgoing&& wire);
 
   /// Makes the calling thread the reader of stream `s` until `done()`
   /// returns true, `wake_fd` (when >= 0) becomes readable, or `until`
@@ -85,7 +85,7 @@ public:
   std::optional<stream_id> next_hop(context_id dst) const;
 
   /// Sends directly on stream `s` (handshake replies, boot frames).
-  bool send_on(stream_id s, serialization::buffer&& wire);
+  bool send_on(stream_id s, serialization::outgoing&& wire);
 
   /// Answers the request `req` with a dead reply carrying `code` and
   /// `reason`, if the sender waits for one.
@@ -124,7 +124,7 @@ public:
 private:
   void run();
   void post(std::function<void()> fn);
-  bool send_via(stream& s, serialization::buffer&& wire);
+  bool send_via(stream& s, serialization::outgoing&& wire);
   void watch(stream& s, bool want_write);
   void update_interest(stream& s);
   void rearm_idle_streams();

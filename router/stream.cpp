@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "mitosis/router/router.hpp"
@@ -54,18 +55,39 @@ stream::stream(stream_id id, unique_fd rfd, unique_fd wfd, stream_options opts)
 
 stream::~stream() = default;
 
-stream::send_result stream::send(serialization::buffer&& wire) {
+stream::send_result stream::send(serialization::outgoing&& wire) {
   std::lock_guard<std::mutex> guard{out_mtx_};
   if (closed_)
     return send_result::closed;
   if (!out_q_.empty()) {
-    out_bytes_ += wire.size();
-    out_q_.push_back(std::move(wire));
+    auto flat = std::move(wire).flatten();
+    out_bytes_ += flat.size();
+    out_q_.push_back(std::move(flat));
     return send_result::queued;
   }
+  // Wire order: header, blob, rest of the payload.
+  const auto head = serialization::frame_header::size;
+  iovec parts[3] = {
+    {wire.bytes.data(), head},
+    {const_cast<char*>(wire.blob), wire.blob_len},
+    {wire.bytes.data() + head, wire.bytes.size() - head},
+  };
+  std::size_t total = wire.size();
   std::size_t off = 0;
-  while (off < wire.size()) {
-    auto n = ::write(write_fd(), wire.data() + off, wire.size() - off);
+  while (off < total) {
+    // Skip what is written already.
+    iovec iov[3];
+    int cnt = 0;
+    std::size_t skip = off;
+    for (auto& p : parts) {
+      if (skip >= p.iov_len) {
+        skip -= p.iov_len;
+        continue;
+      }
+      iov[cnt++] = {static_cast<char*>(p.iov_base) + skip, p.iov_len - skip};
+      skip = 0;
+    }
+    auto n = ::writev(write_fd(), iov, cnt);
     if (n > 0) {
       off += static_cast<std::size_t>(n);
     } else if (n < 0 && errno == EINTR) {
@@ -77,11 +99,13 @@ stream::send_result stream::send(serialization::buffer&& wire) {
       return send_result::closed;
     }
   }
-  if (off == wire.size())
+  if (off == total)
     return send_result::sent;
+  // Keep the rest; the blob is borrowed, so it is copied now.
+  auto flat = std::move(wire).flatten();
   out_off_ = off;
-  out_bytes_ += wire.size();
-  out_q_.push_back(std::move(wire));
+  out_bytes_ += flat.size();
+  out_q_.push_back(std::move(flat));
   return send_result::queued_first;
 }
 

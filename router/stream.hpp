@@ -81,8 +81,10 @@ public:
     closed,
   };
 
-  /// Writes or queues one whole frame. Thread-safe; never blocks on the peer.
-  send_result send(serialization::buffer&& wire);
+  /// Writes or queues one whole frame. Thread-safe; never blocks on the
+  /// peer. A borrowed blob is written from where it is (writev) and copied
+  /// only if part of it has to wait in the queue.
+  send_result send(serialization::outgoing&& wire);
 
   /// Outcome of draining the read side.
   enum class io_status { open, closed };

@@ -1,6 +1,7 @@
 // A whole frame in memory: header plus payload, built in one buffer.
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 
 #include "mitosis/serialization/archive.hpp"
@@ -13,6 +14,35 @@ namespace mitosis::serialization {
 struct frame {
   frame_header hdr;
   buffer payload;
+};
+
+/// A frame ready to send: `bytes` (header first, then the payload), and
+/// optionally a borrowed blob that goes on the wire right after the header.
+/// The blob must stay valid until the send call returns.
+struct outgoing {
+  outgoing() = default;
+  outgoing(buffer b) : bytes(std::move(b)) {}
+
+  buffer bytes;
+  const char* blob = nullptr;
+  std::size_t blob_len = 0;
+
+  /// Returns the number of bytes on the wire.
+  std::size_t size() const noexcept {
+    return bytes.size() + blob_len;
+  }
+
+  /// Returns the wire bytes as one buffer (copies the blob, if any).
+  buffer flatten() && {
+    if (blob_len == 0)
+      return std::move(bytes);
+    buffer out;
+    out.reserve(size());
+    out.insert(out.end(), bytes.begin(), bytes.begin() + frame_header::size);
+    out.insert(out.end(), blob, blob + blob_len);
+    out.insert(out.end(), bytes.begin() + frame_header::size, bytes.end());
+    return out;
+  }
 };
 
 /// Builds outgoing frames: reserves the header, lets archives append the
@@ -36,12 +66,39 @@ public:
     return *this;
   }
 
-  /// Returns the finished wire bytes (header + payload); the builder is
-  /// left empty.
+  /// Returns the finished wire bytes (header + payload) of a frame without
+  /// a blob; the builder is left empty.
   buffer finish() {
-    hdr_.length = static_cast<std::uint32_t>(buf_.size() - frame_header::size);
+    if (blob_len_ != 0 || (hdr_.flags & frame_flags::blob_first))
+      return finish_outgoing().flatten();
+    auto total = buf_.size() - frame_header::size;
+    hdr_.length = total > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(total);
     encode(hdr_, reinterpret_cast<std::byte*>(buf_.data()));
     return std::move(buf_);
+  }
+
+  /// Puts `n` bytes at `p` first in the payload without copying them and
+  /// sets frame_flags::blob_first; finish_outgoing() appends the length.
+  frame_builder& set_blob(const char* p, std::size_t n) {
+    blob_ = p;
+    blob_len_ = n;
+    hdr_.flags |= frame_flags::blob_first;
+    return *this;
+  }
+
+  /// Returns the finished frame, the blob (if any) still borrowed.
+  outgoing finish_outgoing() {
+    if (blob_len_ == 0 && !(hdr_.flags & frame_flags::blob_first))
+      return outgoing{finish()};
+    std::uint64_t n = blob_len_;
+    add_raw(reinterpret_cast<const char*>(&n), sizeof(n));
+    auto total = buf_.size() - frame_header::size + blob_len_;
+    hdr_.length = total > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(total);
+    encode(hdr_, reinterpret_cast<std::byte*>(buf_.data()));
+    outgoing out{std::move(buf_)};
+    out.blob = blob_;
+    out.blob_len = blob_len_;
+    return out;
   }
 
   /// Returns the whole buffer (header space first) for appending payload.
@@ -56,6 +113,8 @@ public:
 private:
   frame_header hdr_;
   buffer buf_;
+  const char* blob_ = nullptr;
+  std::size_t blob_len_ = 0;
 };
 
 /// Returns a header for a message of type `t`.

@@ -44,6 +44,10 @@ namespace frame_flags {
 inline constexpr std::uint8_t none = 0;
 /// The sender does not want a reply (call_no_reply).
 inline constexpr std::uint8_t no_reply = 1;
+/// call_request whose last argument (a large byte sequence) comes first in
+/// the payload: [blob][name][other arguments][u64 blob length]. The blob
+/// is sent from the caller's memory and received as the argument itself.
+inline constexpr std::uint8_t blob_first = 2;
 } // namespace frame_flags
 
 } // namespace mitosis::serialization

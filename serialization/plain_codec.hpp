@@ -131,6 +131,28 @@ private:
   std::size_t left_;
 };
 
+/// Byte sequences that may travel as a frame's blob (frame_flags::blob_first).
+template <class T>
+struct is_blob : std::false_type {};
+template <>
+struct is_blob<std::vector<char>> : std::true_type {};
+template <>
+struct is_blob<std::string> : std::true_type {};
+
+/// Blobs smaller than this are encoded inline like any other argument.
+inline constexpr std::size_t blob_threshold = 64 * 1024;
+
+/// Makes the first `n` bytes of `payload` the value of `v`: a vector takes
+/// the payload's storage over (no copy); a string copies.
+inline void adopt_blob(std::vector<char>& v, buffer& payload, std::size_t n) {
+  payload.resize(n);
+  v = std::move(payload);
+}
+
+inline void adopt_blob(std::string& s, buffer& payload, std::size_t n) {
+  s.assign(payload.data(), n);
+}
+
 /// Appends values to `out` with the plain codec when all are plain, else
 /// in one bounded-archive-compatible Boost archive.
 template <class... Ts>
