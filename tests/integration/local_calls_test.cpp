@@ -166,3 +166,18 @@ TEST_CASE("an argument or result over the frame limit is an error and loses noth
   }
   CHECK(c.call(grow, 1000).size() == 1000);
 }
+
+TEST_CASE("large byte arguments arrive intact directly and through an intermediate") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "blobs"});
+  auto gc = m.local({.name = "blobs.gc", .via = c, .pipes = true});
+  for (std::size_t size : {std::size_t{10}, std::size_t{64 * 1024}, std::size_t{3 << 20}}) {
+    std::vector<char> bytes(size);
+    for (std::size_t i = 0; i < size; ++i)
+      bytes[i] = static_cast<char>(i * 7 + size);
+    auto expected = checksum(42, bytes);
+    CHECK(c.call(checksum, 42, bytes) == expected);
+    CHECK(gc.call(checksum, 42, bytes) == expected);
+    CHECK(c.call_async(checksum, 42, std::move(bytes)).get() == expected);
+  }
+}

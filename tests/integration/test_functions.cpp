@@ -89,3 +89,11 @@ std::string grow(int bytes) {
   return std::string(static_cast<std::size_t>(bytes), 'g');
 }
 MITOSIS_REMOTE(grow);
+
+std::uint64_t checksum(int seed, std::vector<char> bytes) {
+  std::uint64_t sum = static_cast<std::uint64_t>(seed);
+  for (auto b : bytes)
+    sum = sum * 31 + static_cast<unsigned char>(b);
+  return sum;
+}
+MITOSIS_REMOTE(checksum);

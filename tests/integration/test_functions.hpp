@@ -17,3 +17,6 @@ bool send_garbage();
 void log_line(std::string text);
 bool send_frame(unsigned type, unsigned src, unsigned dst);
 std::string grow(int bytes);
+#include <cstdint>
+#include <vector>
+std::uint64_t checksum(int seed, std::vector<char> bytes);
