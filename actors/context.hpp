@@ -25,6 +25,13 @@
 
 namespace mitosis {
 
+/// Bulk bytes (Mitogen's Blob): a std::vector<char> whose allocator does not
+/// zero-fill new elements. As the last parameter of a remote function, a
+/// large blob is sent from the caller's memory and received without a copy:
+/// the callee's argument is the frame's own buffer. `blob b(n)` holds
+/// uninitialised bytes.
+using blob = serialization::buffer;
+
 namespace actors {
 class runtime;
 } // namespace actors

@@ -1,7 +1,8 @@
 // mitosis-bench-local: the local-context figures of DESIGN.md section 9,
 // printed as key=value lines for bench/run.sh:
 //   rtt_us        call round trip of echo(64-byte string), median of batches
-//   mib_s         throughput of sink(1 MiB vector<char>), median of batches
+//   mib_s         throughput of sink(1 MiB mitosis::blob), median of batches
+//   mib_s_vector  the same with a std::vector<char> parameter
 //   start_ms      m.local() until it returns, median over fresh contexts
 //   fanout100_ms  100 contexts started with local_async, each called once
 //   rss_kb        VmRSS of an idle agent after a few calls
@@ -31,10 +32,17 @@ std::string echo(std::string s) {
 }
 MITOSIS_REMOTE(echo);
 
-std::uint64_t sink(std::vector<char> v) {
+// Bulk data as the framework means it to travel (mitosis::blob) ...
+std::uint64_t sink(mitosis::blob v) {
   return v.size();
 }
 MITOSIS_REMOTE(sink);
+
+// ... and as a plain std::vector<char> (one copy on the receiving side).
+std::uint64_t sink_vector(std::vector<char> v) {
+  return v.size();
+}
+MITOSIS_REMOTE(sink_vector);
 
 namespace {
 
@@ -113,23 +121,28 @@ int main(int argc, char** argv) {
       std::printf("rtt_calls=%d\n", rtt_calls);
     }
 
-    // -- mib_s: sink(1 MiB) ----------------------------------------------------
+    // -- mib_s: sink(1 MiB blob), mib_s_vector: sink_vector(1 MiB vector) ---
     {
       auto c = m.local(named("sink"));
-      const std::vector<char> mib(1024 * 1024, 'y');
-      for (int i = 0; i < 10; ++i)  // warm-up
-        if (c.call(sink, mib) != mib.size())
-          throw std::runtime_error("sink returned a wrong size");
-      constexpr int batch = 20;
-      std::vector<double> per_batch;
-      for (int done = 0; done < mib_calls; done += batch) {
-        auto t0 = clock_type::now();
-        for (int i = 0; i < batch; ++i)
-          if (c.call(sink, mib) != mib.size())
+      auto measure = [&](auto fn, const auto& mib) {
+        for (int i = 0; i < 10; ++i)  // warm-up
+          if (c.call(fn, mib) != mib.size())
             throw std::runtime_error("sink returned a wrong size");
-        per_batch.push_back(batch / (ms_since(t0) / 1000.0));
-      }
-      std::printf("mib_s=%.1f\n", median(per_batch));
+        constexpr int batch = 20;
+        std::vector<double> per_batch;
+        for (int done = 0; done < mib_calls; done += batch) {
+          auto t0 = clock_type::now();
+          for (int i = 0; i < batch; ++i)
+            if (c.call(fn, mib) != mib.size())
+              throw std::runtime_error("sink returned a wrong size");
+          per_batch.push_back(batch / (ms_since(t0) / 1000.0));
+        }
+        return median(per_batch);
+      };
+      mitosis::blob mib_blob(1024 * 1024, 'y');
+      const std::vector<char> mib_vector(1024 * 1024, 'y');
+      std::printf("mib_s=%.1f\n", measure(sink, mib_blob));
+      std::printf("mib_s_vector=%.1f\n", measure(sink_vector, mib_vector));
       std::printf("mib_calls=%d\n", mib_calls);
       std::printf("rss_after_mib_kb=%ld\n", rss_kb(m.pid_of(c)));
     }

@@ -194,6 +194,8 @@ print("medians over %d round(s); rtt_us per round: %s; socketpair_rtt_us: %s"
          " ".join(num(x) for x in samples["socketpair_rtt_us"])))
 print("mitogen %s: 1 MiB argument %s MiB/s" % (
     text.get("mitogen_version", "?"), num(v.get("mitogen_mib_s"))))
+print("ours with a std::vector<char> parameter instead of mitosis::blob: %s MiB/s (%.2fx raw)" % (
+    num(v.get("mib_s_vector")), v.get("mib_s_vector", 0) / v["socketpair_mib_s"]))
 print("targets failed: %s" % (", ".join(failed) if failed else "none"))
 busy = v.get("cpu_busy_pct", 0.0)
 if busy > 20:
@@ -201,7 +203,7 @@ if busy > 20:
           "skew the wake-up-bound figures; run again on a quiet machine"
           % (busy, v.get("cpus", 0)))
 
-keys = required + ["mitogen_mib_s", "rss_after_mib_kb", "master_rss_kb",
+keys = required + ["mib_s_vector", "mitogen_mib_s", "rss_after_mib_kb", "master_rss_kb",
                    "rtt_min_us", "socketpair_rtt_min_us", "start_min_ms",
                    "mitogen_start_min_ms", "cpu_busy_pct", "cpus"]
 result = {k: int(v[k]) if v[k].is_integer() else round(v[k], 3)

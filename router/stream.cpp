@@ -1,6 +1,7 @@
 #include "mitosis/router/stream.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <poll.h>
 #include <sys/uio.h>
@@ -74,6 +75,11 @@ stream::send_result stream::send(serialization::outgoing&& wire) {
   };
   std::size_t total = wire.size();
   std::size_t off = 0;
+  // A borrowed blob comes from a calling thread (never the I/O thread):
+  // wait a little for the peer to drain rather than copy the rest into the
+  // queue. Bounded, so that a stuck peer costs one short stall and a copy.
+  auto wait_budget = std::chrono::milliseconds{wire.blob ? 50 : 0};
+  const auto started = std::chrono::steady_clock::now();
   while (off < total) {
     // Skip what is written already.
     iovec iov[3];
@@ -93,7 +99,12 @@ stream::send_result stream::send(serialization::outgoing&& wire) {
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      break;
+      auto left = wait_budget - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - started);
+      if (left.count() <= 0)
+        break;
+      pollfd pfd{write_fd(), POLLOUT, 0};
+      ::poll(&pfd, 1, static_cast<int>(left.count()));
     } else {
       closed_ = true; // the read side reports the loss
       return send_result::closed;

@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <streambuf>
 #include <string>
+#include <memory>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <boost/archive/binary_iarchive_impl.hpp>
@@ -20,9 +23,31 @@
 namespace mitosis::serialization {
 
 /// Bytes of a frame or payload.
-/// Bytes of a frame or payload. A plain std::vector<char>, so that a large
-/// byte argument can take over its frame's payload without a copy.
-using buffer = std::vector<char>;
+/// An allocator that leaves new elements uninitialised: payload buffers are
+/// resized and then overwritten, so zero-filling them is wasted work.
+template <class T>
+struct default_init_allocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = default_init_allocator<U>;
+  };
+  default_init_allocator() = default;
+  template <class U>
+  default_init_allocator(const default_init_allocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+/// Bytes of a frame or payload; also the user-facing mitosis::blob, so
+/// that a large blob argument takes its frame's payload over (no copy, no
+/// zero-fill).
+using buffer = std::vector<char, default_init_allocator<char>>;
 
 /// Thrown by the decoders; carries the precise errc.
 class decode_error : public std::runtime_error {

@@ -135,6 +135,8 @@ private:
 template <class T>
 struct is_blob : std::false_type {};
 template <>
+struct is_blob<buffer> : std::true_type {};
+template <>
 struct is_blob<std::vector<char>> : std::true_type {};
 template <>
 struct is_blob<std::string> : std::true_type {};
@@ -142,11 +144,16 @@ struct is_blob<std::string> : std::true_type {};
 /// Blobs smaller than this are encoded inline like any other argument.
 inline constexpr std::size_t blob_threshold = 64 * 1024;
 
-/// Makes the first `n` bytes of `payload` the value of `v`: a vector takes
-/// the payload's storage over (no copy); a string copies.
-inline void adopt_blob(std::vector<char>& v, buffer& payload, std::size_t n) {
+/// Makes the first `n` bytes of `payload` the value of the argument: a
+/// buffer (mitosis::blob) takes the payload's storage over; a vector or a
+/// string copies.
+inline void adopt_blob(buffer& b, buffer& payload, std::size_t n) {
   payload.resize(n);
-  v = std::move(payload);
+  b = std::move(payload);
+}
+
+inline void adopt_blob(std::vector<char>& v, buffer& payload, std::size_t n) {
+  v.assign(payload.data(), payload.data() + n);
 }
 
 inline void adopt_blob(std::string& s, buffer& payload, std::size_t n) {

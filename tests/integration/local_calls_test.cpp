@@ -178,6 +178,9 @@ TEST_CASE("large byte arguments arrive intact directly and through an intermedia
     auto expected = checksum(42, bytes);
     CHECK(c.call(checksum, 42, bytes) == expected);
     CHECK(gc.call(checksum, 42, bytes) == expected);
+    mitosis::blob as_blob(bytes.begin(), bytes.end());
+    CHECK(c.call(checksum_blob, 42, as_blob) == expected);
+    CHECK(gc.call(checksum_blob, 42, as_blob) == expected);
     CHECK(c.call_async(checksum, 42, std::move(bytes)).get() == expected);
   }
 }

@@ -97,3 +97,8 @@ std::uint64_t checksum(int seed, std::vector<char> bytes) {
   return sum;
 }
 MITOSIS_REMOTE(checksum);
+
+std::uint64_t checksum_blob(int seed, mitosis::blob bytes) {
+  return checksum(seed, std::vector<char>(bytes.begin(), bytes.end()));
+}
+MITOSIS_REMOTE(checksum_blob);

@@ -20,3 +20,5 @@ std::string grow(int bytes);
 #include <cstdint>
 #include <vector>
 std::uint64_t checksum(int seed, std::vector<char> bytes);
+#include "mitosis/actors/context.hpp"
+std::uint64_t checksum_blob(int seed, mitosis::blob bytes);
