@@ -46,7 +46,7 @@ bool write_fully(int fd, const char* p, std::size_t n) noexcept {
 }
 
 namespace {
-constexpr std::size_t in_capacity = 256 * 1024;
+constexpr std::size_t in_capacity = 64 * 1024;
 } // namespace
 
 stream::stream(stream_id id, unique_fd rfd, unique_fd wfd, stream_options opts)
