@@ -106,6 +106,8 @@ public:
   /// Waits for the reply and returns the value. Throws call_error,
   /// context_lost, policy_error or error.
   R get() {
+    if (!f_.valid())
+      throw timeout_error(context_, "the reply was abandoned when an earlier get_for timed out");
     detail::await_reply(*rt_, dst_, f_, std::chrono::steady_clock::time_point::max());
     return detail::decode_result<R>(f_.get(), context_);
   }
@@ -113,11 +115,14 @@ public:
   /// Like get(), but throws timeout_error once `d` has passed.
   template <class Rep, class Period>
   R get_for(std::chrono::duration<Rep, Period> d) {
+    if (!f_.valid())
+      throw timeout_error(context_, "the reply was abandoned when an earlier get_for timed out");
     auto until = std::chrono::steady_clock::now()
                  + std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
     detail::await_reply(*rt_, dst_, f_, until);
     if (f_.wait_until(until) != std::future_status::ready) {
       detail::forget_call(*rt_, handle_);
+      f_ = {};
       throw timeout_error(context_, "no reply within "
                                       + std::to_string(std::chrono::duration_cast<
                                                          std::chrono::milliseconds>(d)
@@ -127,9 +132,9 @@ public:
     return get();
   }
 
-  /// Returns whether the reply has arrived.
+  /// Returns whether the reply has arrived (false once abandoned).
   bool ready() const {
-    return f_.wait_for(std::chrono::seconds{0}) == std::future_status::ready;
+    return f_.valid() && f_.wait_for(std::chrono::seconds{0}) == std::future_status::ready;
   }
 
 private:

@@ -33,9 +33,12 @@ void dispatcher::set_idle_reader(idle_reader fn) {
 }
 
 void dispatcher::wake_parked() {
-  wake_pending_ = true;
+  // Write first, flag second: a reader that sees the flag finds the fd
+  // readable and drains it; one that misses it returns at once from its
+  // next park (the fd is readable) and drains it then.
   std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof(one));
+  wake_pending_ = true;
 }
 
 bool dispatcher::submit(std::function<void()> job) {

@@ -48,6 +48,14 @@ bool pending_calls::complete(std::uint32_t handle, serialization::frame&& f) {
   return true;
 }
 
+std::optional<router::context_id> pending_calls::destination(std::uint32_t handle) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = waits_.find(handle);
+  if (i == waits_.end())
+    return std::nullopt;
+  return i->second.dst;
+}
+
 void pending_calls::forget(std::uint32_t handle) {
   std::lock_guard<std::mutex> guard{mtx_};
   waits_.erase(handle);

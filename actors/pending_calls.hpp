@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -25,6 +26,9 @@ public:
   /// is an answer (not a dead reply, which any hop may send) from another
   /// context than the one the request went to.
   bool complete(std::uint32_t handle, serialization::frame&& f);
+
+  /// Returns the context the request with `handle` went to, if it waits.
+  std::optional<router::context_id> destination(std::uint32_t handle) const;
 
   /// Drops the wait for `handle` (deadline passed).
   void forget(std::uint32_t handle);

@@ -133,6 +133,7 @@ runtime::runtime(runtime_options opts, const serialization::boot_info& boot, rou
   : opts_(std::move(opts)), router_(agent_config(opts_, boot), *this) {
   opts_.name = boot.name;
   opts_.log_level = boot.log_level;
+  opts_.max_frame = router_.config().max_frame; // children get the same limit
   auto fwd = std::make_shared<forward_sink>(*this);
   log::sink()->set_sinks({fwd});
   router::stream_options so;
@@ -359,17 +360,31 @@ void runtime::reply(const frame_header& req, wire_type t, serialization::buffer&
                                    + std::string{" larger than the maximum frame size"});
 }
 
-void runtime::deliver(frame&& f, policy::direction d, router::stream_id) {
+void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
   switch (static_cast<wire_type>(f.hdr.type)) {
-    case wire_type::call_request:
-      pool_->submit([this, d, f = std::move(f)]() mutable { run_call(std::move(f), d); });
+    case wire_type::call_request: {
+      auto hdr = f.hdr;
+      if (!pool_->submit([this, d, f = std::move(f)]() mutable { run_call(std::move(f), d); }))
+        router_.reply_dead(hdr, errc::shutting_down, "context is shutting down");
       return;
+    }
     case wire_type::call_reply:
     case wire_type::call_error:
     case wire_type::dead:
     case wire_type::id_grant:
     case wire_type::spawn_reply: {
       auto handle = f.hdr.handle;
+      if (f.hdr.type == to_u32(wire_type::dead) && from != 0) {
+        // Any hop on the way may answer dead, but only a hop on the way:
+        // a dead reply must come in on the stream the request went out on.
+        auto dst = pending_.destination(handle);
+        if (dst && f.hdr.src != *dst && router_.next_hop(*dst) != from) {
+          lg()->warn("[{}] ignored a dead reply for handle {} from context {}: not on the "
+                     "path to context {}",
+                     name(), handle, f.hdr.src, *dst);
+          return;
+        }
+      }
       if (!pending_.complete(handle, std::move(f)))
         lg()->debug("[{}] reply for handle {} nobody waits for", name(), handle);
       return;
@@ -381,8 +396,12 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id) {
       handle_id_request(f);
       return;
     case wire_type::spawn_request:
-      pool_->submit([this, f = std::move(f)]() mutable { run_spawn_request(std::move(f)); });
+    {
+      auto hdr = f.hdr;
+      if (!pool_->submit([this, f = std::move(f)]() mutable { run_spawn_request(std::move(f)); }))
+        router_.reply_dead(hdr, errc::shutting_down, "context is shutting down");
       return;
+    }
     case wire_type::shutdown:
       request_shutdown();
       return;

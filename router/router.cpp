@@ -85,30 +85,39 @@ stream_id router::add_stream(unique_fd rfd, unique_fd wfd, stream_options opts) 
   if (wfd.get() >= 0)
     set_nonblocking(wfd.get());
   opts.max_frame = cfg_.max_frame;
-  std::shared_ptr<stream> s;
+  const auto peer = opts.peer_id;
+  const bool is_parent = opts.is_parent;
+  stream_id id;
   {
     std::unique_lock<std::shared_mutex> guard{mtx_};
-    auto id = opts.is_parent ? parent_stream : next_stream_++;
-    auto peer = opts.peer_id;
-    bool is_parent = opts.is_parent;
-    s = std::make_shared<stream>(id, std::move(rfd), std::move(wfd), std::move(opts));
-    streams_.emplace(id, s);
-    if (!is_parent)
-      table_.add(peer, id);
+    id = is_parent ? parent_stream : next_stream_++;
   }
+  auto s = std::make_shared<stream>(id, std::move(rfd), std::move(wfd), std::move(opts));
+  // Register with epoll before the stream can be found: a send that
+  // queues bytes must find the fd there when it asks for EPOLLOUT. Events
+  // that come before it is published are reported again (level-triggered).
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP;
-  ev.data.u64 = token(s->id(), false);
+  ev.data.u64 = token(id, false);
   ::epoll_ctl(epfd_, EPOLL_CTL_ADD, s->read_fd(), &ev);
   if (s->write_fd() != s->read_fd()) {
     epoll_event wev{};
     wev.events = 0;
-    wev.data.u64 = token(s->id(), true);
+    wev.data.u64 = token(id, true);
     ::epoll_ctl(epfd_, EPOLL_CTL_ADD, s->write_fd(), &wev);
   }
-  // Bytes may have arrived before the fd was registered: edge cases of a
-  // level-triggered epoll are covered by the registration itself.
-  return s->id();
+  std::unique_lock<std::shared_mutex> guard{mtx_};
+  streams_.emplace(id, s);
+  if (!is_parent && !table_.add(peer, id)) {
+    // Someone announced this id before we started the child: ours is the
+    // authority (we allocated the id), theirs was a lie.
+    lg()->warn("[{}] context {} was claimed by another stream before it started; "
+               "routing it to its own stream",
+               cfg_.name, peer);
+    table_.remove(peer);
+    table_.add(peer, id);
+  }
+  return id;
 }
 
 std::shared_ptr<stream> router::find_stream(stream_id s) const {
@@ -145,6 +154,7 @@ errc router::send(context_id dst, serialization::outgoing&& wire) {
 bool router::send_via(stream& s, serialization::outgoing&& wire) {
   switch (s.send(std::move(wire))) {
     case stream::send_result::closed:
+      close_stream(s.id(), "write failed");
       return false;
     case stream::send_result::queued_first: {
       auto id = s.id();
@@ -346,31 +356,36 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
 }
 
 void router::rearm_idle_streams() {
-  std::vector<stream_id> ids;
-  {
-    std::lock_guard<std::mutex> guard{lazy_mtx_};
-    ids.assign(lazy_.begin(), lazy_.end());
-  }
+  // One pass under lazy_mtx_: a reader that releases a stream inserts it
+  // under the same mutex before it lets go of the read mutex, so a stream
+  // is never left both out of epoll and out of lazy_.
+  std::lock_guard<std::mutex> lazy_guard{lazy_mtx_};
   auto now = std::chrono::steady_clock::now();
-  for (auto sid : ids) {
-    auto s = find_stream(sid);
-    bool rearmed = !s;
-    if (s) {
-      std::unique_lock<std::mutex> reading{s->read_mutex(), std::try_to_lock};
-      if (reading.owns_lock()) {
-        std::lock_guard<std::mutex> guard{s->interest_mtx_};
-        if (now - s->released_at_ >= rearm_delay) {
-          s->read_parked_ = false;
-          rearmed = true;
-        }
-      }
-      if (rearmed)
-        update_interest(*s);
+  for (auto i = lazy_.begin(); i != lazy_.end();) {
+    auto s = find_stream(*i);
+    if (!s) {
+      i = lazy_.erase(i);
+      continue;
     }
-    if (rearmed) {
-      std::lock_guard<std::mutex> guard{lazy_mtx_};
-      lazy_.erase(sid);
+    std::unique_lock<std::mutex> reading{s->read_mutex(), std::try_to_lock};
+    if (!reading.owns_lock()) {
+      // Parked on right now: its reader puts it back when it leaves.
+      i = lazy_.erase(i);
+      continue;
     }
+    bool idle;
+    {
+      std::lock_guard<std::mutex> guard{s->interest_mtx_};
+      idle = now - s->released_at_ >= rearm_delay;
+      if (idle)
+        s->read_parked_ = false;
+    }
+    if (!idle) {
+      ++i;
+      continue;
+    }
+    update_interest(*s);
+    i = lazy_.erase(i);
   }
 }
 
@@ -415,8 +430,17 @@ void router::run() {
       if ((ev & EPOLLOUT) && s->flush())
         watch(*s, false);
       if (write_side) {
-        if (ev & (EPOLLERR | EPOLLHUP))
-          drop(sid, "write side closed");
+        if (ev & (EPOLLERR | EPOLLHUP)) {
+          // The peer stopped reading; what it wrote before may still be in
+          // the read side: take that first, then report the loss.
+          std::string reason = "peer closed its input";
+          {
+            std::unique_lock<std::mutex> reading{s->read_mutex(), std::try_to_lock};
+            if (reading.owns_lock())
+              s->on_readable(*this, reason);
+          }
+          drop(sid, reason);
+        }
         continue;
       }
       if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
@@ -457,7 +481,7 @@ void router::drop(stream_id sid, const std::string& reason) {
     out_.parent_lost(reason);
     return;
   }
-  if (o.expect_hello)
+  if (!s->handshaken())
     out_.handshake_done(sid, o.peer_id, reason.empty() ? "stream closed before hello" : reason);
   if (reason.rfind("malformed", 0) == 0 || reason.rfind("cut:", 0) == 0)
     lg()->error("[{}] cut stream to '{}' (context {}): {}", cfg_.name, o.peer_name, o.peer_id,

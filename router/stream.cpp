@@ -1,5 +1,6 @@
 #include "mitosis/router/stream.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -50,7 +51,11 @@ constexpr std::size_t in_capacity = 64 * 1024;
 } // namespace
 
 stream::stream(stream_id id, unique_fd rfd, unique_fd wfd, stream_options opts)
-  : id_(id), rfd_(std::move(rfd)), wfd_(std::move(wfd)), opts_(std::move(opts)) {
+  : id_(id),
+    rfd_(std::move(rfd)),
+    wfd_(std::move(wfd)),
+    opts_(std::move(opts)),
+    awaiting_hello_(opts_.expect_hello) {
   in_.resize(in_capacity);
 }
 
@@ -67,7 +72,7 @@ stream::send_result stream::send(serialization::outgoing&& wire) {
     return send_result::queued;
   }
   // Wire order: header, blob, rest of the payload.
-  const auto head = serialization::frame_header::size;
+  const auto head = std::min(serialization::frame_header::size, wire.bytes.size());
   iovec parts[3] = {
     {wire.bytes.data(), head},
     {const_cast<char*>(wire.blob), wire.blob_len},
@@ -204,7 +209,7 @@ stream::io_status stream::on_readable(router& r, std::string& reason) {
 
 bool stream::parse(router& r, std::string& reason) {
   std::size_t off = 0;
-  if (opts_.expect_hello) {
+  if (awaiting_hello_.load()) {
     if (in_len_ < serialization::hello::size)
       return true;
     auto check = serialization::check_hello(reinterpret_cast<const std::byte*>(in_.data()),
@@ -214,7 +219,7 @@ bool stream::parse(router& r, std::string& reason) {
       r.on_handshake(*this, reason);
       return false;
     }
-    opts_.expect_hello = false;
+    awaiting_hello_ = false;
     off = serialization::hello::size;
     r.on_handshake(*this, {});
   }

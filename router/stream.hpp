@@ -112,7 +112,7 @@ public:
     return opts_;
   }
   bool handshaken() const noexcept {
-    return !opts_.expect_hello;
+    return !awaiting_hello_.load();
   }
   /// Counts one policy violation and returns the new total.
   std::uint32_t add_violation() noexcept {
@@ -150,6 +150,7 @@ private:
   std::string cut_reason_;
   std::atomic<std::uint32_t> violations_{0};
   std::mutex read_mtx_;
+  std::atomic<bool> awaiting_hello_;
 
   // What the I/O thread's epoll watches for this stream; router only.
   friend class router;

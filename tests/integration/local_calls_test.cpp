@@ -184,3 +184,26 @@ TEST_CASE("large byte arguments arrive intact directly and through an intermedia
     CHECK(c.call_async(checksum, 42, std::move(bytes)).get() == expected);
   }
 }
+
+TEST_CASE("the frame limit applies to grandchildren too") {
+  mitosis::master m{0, nullptr, {.max_frame = 1 << 20}};
+  auto c = m.local({.name = "limited.mid"});
+  auto gc = m.local({.name = "limited.leaf", .via = c});
+  try {
+    gc.call(grow, 2 << 20);
+    FAIL("no exception");
+  } catch (const mitosis::error& e) {
+    CHECK(e.code() == mitosis::errc::frame_too_large);
+  }
+  CHECK(gc.call(grow, 10).size() == 10);
+}
+
+TEST_CASE("a future whose get_for timed out says so instead of hanging") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "abandoned"});
+  auto f = c.call_async(sleep_ms, 300);
+  CHECK_THROWS_AS(f.get_for(std::chrono::milliseconds{20}), mitosis::timeout_error);
+  CHECK_FALSE(f.ready());
+  CHECK_THROWS_AS(f.get(), mitosis::timeout_error);
+  CHECK(c.call(add, 1, 2) == 3);
+}

@@ -66,3 +66,15 @@ TEST_CASE("a call to a context that does not exist fails at once with no_route")
     CHECK(e.context() == "ghost");
   }
 }
+
+TEST_CASE("a child cannot capture the route of a context started after its claim") {
+  captured_log log;
+  mitosis::master m{0, nullptr};
+  auto evil = m.local({.name = "evil"});
+  CHECK(evil.call(claim_route, evil.id() + 1));
+  CHECK(evil.call(add, 0, 0) == 0); // the claim has been read by now
+  auto victim = m.local({.name = "victim"});
+  REQUIRE(victim.id() == evil.id() + 1);
+  CHECK(victim.call(my_pid) == m.pid_of(victim));
+  CHECK(log.wait_for("was claimed by another stream before it started"));
+}

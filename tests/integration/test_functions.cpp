@@ -8,6 +8,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "mitosis/actors/runtime.hpp"
 #include "mitosis/mitosis.hpp"
 
 namespace {
@@ -102,3 +103,16 @@ std::uint64_t checksum_blob(int seed, mitosis::blob bytes) {
   return checksum(seed, std::vector<char>(bytes.begin(), bytes.end()));
 }
 MITOSIS_REMOTE(checksum_blob);
+
+// Announces a route to context `id` through this child, as a hostile child
+// would to capture traffic meant for a context that does not exist yet.
+bool claim_route(unsigned id) {
+  auto* rt = mitosis::actors::runtime::agent();
+  auto h = mitosis::serialization::make_header(mitosis::serialization::wire_type::route_add,
+                                               rt->routes().config().parent_id, rt->self());
+  auto wire = mitosis::serialization::frame_builder{h}
+                .add(mitosis::serialization::route_info{id, "stolen"})
+                .finish();
+  return mitosis::detail::send_raw_to_parent(wire.data(), wire.size());
+}
+MITOSIS_REMOTE(claim_route);

@@ -22,3 +22,4 @@ std::string grow(int bytes);
 std::uint64_t checksum(int seed, std::vector<char> bytes);
 #include "mitosis/actors/context.hpp"
 std::uint64_t checksum_blob(int seed, mitosis::blob bytes);
+bool claim_route(unsigned id);
