@@ -7,16 +7,11 @@
 
 #include <catch2/catch.hpp>
 
+#include "../errc_string_maker.hpp"
+
 #include "mitosis/serialization/archive.hpp"
 #include "mitosis/serialization/type_registry.hpp"
 
-// Print errc by its fixed message so a failed comparison reads as prose.
-template <>
-struct Catch::StringMaker<mitosis::errc> {
-  static std::string convert(mitosis::errc code) {
-    return mitosis::to_string(code);
-  }
-};
 
 using mitosis::errc;
 using mitosis::policy::direction;

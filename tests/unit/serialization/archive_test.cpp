@@ -11,18 +11,13 @@
 #include <boost/serialization/set.hpp>
 #include <catch2/catch.hpp>
 
+#include "../errc_string_maker.hpp"
+
 #include "mitosis/policy/rules.hpp"
 #include "mitosis/serialization/frame.hpp"
 #include "mitosis/serialization/messages.hpp"
 #include "mitosis/serialization/type_registry.hpp"
 
-// Print errc by its fixed message so a failed comparison reads as prose.
-template <>
-struct Catch::StringMaker<mitosis::errc> {
-  static std::string convert(mitosis::errc code) {
-    return mitosis::to_string(code);
-  }
-};
 
 using mitosis::errc;
 using namespace mitosis::serialization;

@@ -7,13 +7,8 @@
 
 #include <catch2/catch.hpp>
 
-// Print errc by its fixed message so a failed comparison reads as prose.
-template <>
-struct Catch::StringMaker<mitosis::errc> {
-  static std::string convert(mitosis::errc code) {
-    return mitosis::to_string(code);
-  }
-};
+#include "../errc_string_maker.hpp"
+
 
 using mitosis::errc;
 using mitosis::serialization::decode_header;
