@@ -4,7 +4,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <cstdlib>
 #include <poll.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -41,8 +43,25 @@ const auto& lg() {
 
 } // namespace
 
+namespace {
+
+// How long a parked reader polls before it sleeps: MITOSIS_SPIN_US if set,
+// else 50 us when this process may run on more than one CPU, else 0.
+std::chrono::nanoseconds spin_budget() {
+  if (auto v = std::getenv("MITOSIS_SPIN_US"))
+    return std::chrono::microseconds{std::atol(v)};
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 1)
+    return std::chrono::microseconds{50};
+  return std::chrono::nanoseconds{0};
+}
+
+} // namespace
+
 router::router(router_config cfg, delivery& out)
   : cfg_(std::move(cfg)),
+    spin_(spin_budget()),
     out_(out),
     table_(cfg_.self, cfg_.has_parent ? std::optional<stream_id>{parent_stream}
                                        : std::nullopt) {
@@ -309,11 +328,17 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
   // thread (a loss seen elsewhere, shutdown): look again every 10 ms.
   const auto slice = wake_fd >= 0 ? std::chrono::nanoseconds::max()
                                   : std::chrono::nanoseconds{std::chrono::milliseconds{10}};
+  // Spin briefly before sleeping when another CPU can run the peer: a reply
+  // (or the next call) usually comes within microseconds, and waking a
+  // sleeping thread from another vCPU costs tens of them on this kind of VM.
+  // On a single CPU spinning would only delay the peer.
+  const auto spin_end = std::chrono::steady_clock::now() + spin_;
   while (!done() && running_.load(std::memory_order_relaxed)) {
     auto now = std::chrono::steady_clock::now();
     if (now >= until)
       break;
-    auto left = std::min<std::chrono::nanoseconds>(until - now, slice);
+    auto left = now < spin_end ? std::chrono::nanoseconds{0}
+                               : std::min<std::chrono::nanoseconds>(until - now, slice);
     timespec ts{static_cast<time_t>(left.count() / 1000000000),
                 static_cast<long>(left.count() % 1000000000)};
     pollfd fds[2] = {{s->read_fd(), POLLIN, 0}, {wake_fd, POLLIN, 0}};

@@ -137,6 +137,7 @@ private:
   std::shared_ptr<stream> find_stream(stream_id s) const;
 
   router_config cfg_;
+  std::chrono::nanoseconds spin_;
   delivery& out_;
   int epfd_ = -1;
   int evfd_ = -1;
