@@ -43,6 +43,16 @@ void bounded_iarchive::load_override(boost::serialization::collection_size_type&
                          + std::to_string(remaining()) + " bytes left");
 }
 
+void bounded_iarchive::load_override(bool& b) {
+  // Boost copies the byte straight into the bool: any value but 0 or 1
+  // would be undefined behaviour (found by fuzz_payloads).
+  unsigned char c = 0;
+  load_binary(&c, 1);
+  if (c > 1)
+    throw decode_error(errc::protocol_error, "bool holds " + std::to_string(c));
+  b = c == 1;
+}
+
 void bounded_iarchive::load_override(std::string& s) {
   // Same layout as basic_binary_iprimitive::load(std::string&): a size_t
   // length, then the bytes.

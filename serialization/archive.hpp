@@ -120,6 +120,7 @@ protected:
   }
   void load_override(boost::serialization::collection_size_type& t);
   void load_override(std::string& s);
+  void load_override(bool& b);
 
 private:
   span_source& src_;

@@ -376,3 +376,18 @@ TEST_CASE("frame_builder: a frame without payload has length zero", "[frame]") {
   CHECK(h.length == 0);
   CHECK(h.type == to_u32(wire_type::shutdown));
 }
+
+TEST_CASE("archive: a bool byte other than 0 or 1 is refused (found by fuzz_payloads)",
+          "[archive]") {
+  mitosis::serialization::buffer bytes;
+  mitosis::serialization::encode_into(bytes, true);
+  REQUIRE(bytes.size() == 1);
+  bytes[0] = static_cast<char>(0x80);
+  bool b = false;
+  try {
+    mitosis::serialization::decode_exact(bytes.data(), bytes.size(), b);
+    FAIL("no exception");
+  } catch (const mitosis::serialization::decode_error& e) {
+    CHECK(e.code() == mitosis::errc::protocol_error);
+  }
+}
