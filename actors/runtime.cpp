@@ -364,7 +364,8 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
   switch (static_cast<wire_type>(f.hdr.type)) {
     case wire_type::call_request: {
       auto hdr = f.hdr;
-      if (!pool_->submit([this, d, f = std::move(f)]() mutable { run_call(std::move(f), d); }))
+      if (!pool_->submit(
+            [this, d, from, f = std::move(f)]() mutable { run_call(std::move(f), d, from); }))
         router_.reply_dead(hdr, errc::shutting_down, "context is shutting down");
       return;
     }
@@ -412,7 +413,7 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
   }
 }
 
-void runtime::run_call(frame&& f, policy::direction d) {
+void runtime::run_call(frame&& f, policy::direction d, router::stream_id from) {
   const auto& h = f.hdr;
   const bool want_reply = h.reply_to != 0 && !(h.flags & serialization::frame_flags::no_reply);
   std::string fn;
@@ -436,11 +437,12 @@ void runtime::run_call(frame&& f, policy::direction d) {
     serialization::plain_reader in{p, n};
     in.get(fn);
     if (!router_.rules()->allows_call(d, fn)) {
-      lg()->warn("[{}] refused call to '{}' from context {} ({}): not allowed by policy", name(),
-                 fn, h.src, policy::to_string(d));
-      router_.reply_dead(h, errc::call_not_allowed,
-                         "call to '" + fn + "' from " + policy::to_string(d) + " "
-                           + std::to_string(h.src) + " not allowed by policy");
+      auto detail = "call to '" + fn + "' from " + policy::to_string(d) + " "
+                    + std::to_string(h.src) + " not allowed by policy";
+      if (from != 0)
+        router_.report_violation(from, errc::call_not_allowed, h, detail);
+      else
+        router_.reply_dead(h, errc::call_not_allowed, detail);
       return;
     }
     auto* entry = function_registry::instance().find(fn);

@@ -122,7 +122,7 @@ private:
   struct caf_part;
 
   void init_common(policy::rules initial);
-  void run_call(serialization::frame&& f, policy::direction d);
+  void run_call(serialization::frame&& f, policy::direction d, router::stream_id from);
   void run_spawn_request(serialization::frame&& f);
   void handle_id_request(const serialization::frame& f);
   void handle_log(const serialization::frame& f);

@@ -210,6 +210,20 @@ void router::reply_dead(const frame_header& req, errc code, const std::string& r
   send(req.src, std::move(wire));
 }
 
+void router::report_violation(stream_id sid, errc code, const frame_header& req,
+                              const std::string& detail) {
+  reply_dead(req, code, std::string{to_string(code)} + ": " + detail);
+  auto s = find_stream(sid);
+  if (!s)
+    return;
+  auto n = s->add_violation();
+  lg()->warn("[{}] refused {} from context {} on stream to '{}': {}: {} ({} of {})", cfg_.name,
+             serialization::type_registry::name(req.type), req.src, s->options().peer_name,
+             to_string(code), detail, n, cfg_.max_violations);
+  if (n == cfg_.max_violations)
+    close_stream(sid, "cut: " + std::to_string(n) + " policy violations");
+}
+
 void router::close_stream(stream_id s, std::string reason) {
   post([this, s, reason = std::move(reason)] { drop(s, reason); });
 }

@@ -91,6 +91,12 @@ public:
   /// `reason`, if the sender waits for one.
   void reply_dead(const serialization::frame_header& req, errc code, const std::string& reason);
 
+  /// Counts a violation decided after the frame left the reader (a call
+  /// refused by call rights), from any thread: logs it, answers `req` with
+  /// a dead reply and closes `s` at the limit.
+  void report_violation(stream_id s, errc code, const serialization::frame_header& req,
+                        const std::string& detail);
+
   /// Closes stream `s` from any thread; its contexts are reported lost.
   void close_stream(stream_id s, std::string reason);
 

@@ -116,3 +116,26 @@ bool claim_route(unsigned id) {
   return mitosis::detail::send_raw_to_parent(wire.data(), wire.size());
 }
 MITOSIS_REMOTE(claim_route);
+
+// Sends a call_request header announcing `length` payload bytes, then only
+// `body_bytes` of them: an oversize length, or a frame that never ends.
+bool send_header_only(unsigned length, unsigned body_bytes) {
+  auto* rt = mitosis::actors::runtime::agent();
+  auto h = mitosis::serialization::make_header(mitosis::serialization::wire_type::call_request,
+                                               0, rt->self(), 0, 0);
+  h.length = length;
+  mitosis::serialization::buffer wire(mitosis::serialization::frame_header::size + body_bytes,
+                                      'z');
+  mitosis::serialization::encode(h, reinterpret_cast<std::byte*>(wire.data()));
+  return mitosis::detail::send_raw_to_parent(wire.data(), wire.size());
+}
+MITOSIS_REMOTE(send_header_only);
+
+// Calls echo in the parent `count` times without waiting, as a flood.
+int flood_calls(int count) {
+  auto parent = mitosis::parent();
+  for (int i = 0; i < count; ++i)
+    parent.call_no_reply(echo, std::string(100, 'f'));
+  return count;
+}
+MITOSIS_REMOTE(flood_calls);

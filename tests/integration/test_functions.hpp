@@ -23,3 +23,5 @@ std::uint64_t checksum(int seed, std::vector<char> bytes);
 #include "mitosis/actors/context.hpp"
 std::uint64_t checksum_blob(int seed, mitosis::blob bytes);
 bool claim_route(unsigned id);
+bool send_header_only(unsigned length, unsigned body_bytes);
+int flood_calls(int count);
