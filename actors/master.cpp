@@ -160,6 +160,7 @@ master::master(int argc, char** argv, master_options opts) {
   ro.log_level = opts.log_level;
   ro.connect_timeout = opts.connect_timeout;
   ro.max_frame = opts.max_frame;
+  ro.max_routes_per_child = opts.max_routes_per_child;
   rt_ = std::make_unique<actors::runtime>(ro);
 }
 

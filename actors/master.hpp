@@ -26,6 +26,8 @@ struct master_options {
   /// Default connect timeout (process start + handshake) per context.
   std::chrono::milliseconds connect_timeout{10000};
   std::uint32_t max_frame = serialization::default_max_frame_size;
+  /// Contexts one child may announce behind itself (a route flood bound).
+  std::uint32_t max_routes_per_child = 1u << 16;
 };
 
 /// Options of the `local` connection method.

@@ -48,6 +48,7 @@ router::router_config master_config(const runtime_options& o) {
   c.name = o.name;
   c.max_frame = o.max_frame;
   c.max_violations = o.max_violations;
+  c.max_routes_per_child = o.max_routes_per_child;
   return c;
 }
 
@@ -59,6 +60,7 @@ router::router_config agent_config(const runtime_options& o, const serialization
   c.has_parent = true;
   c.max_frame = b.max_frame ? b.max_frame : o.max_frame;
   c.max_violations = o.max_violations;
+  c.max_routes_per_child = o.max_routes_per_child;
   return c;
 }
 

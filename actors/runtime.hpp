@@ -35,6 +35,8 @@ struct runtime_options {
   std::uint32_t id_block = 1000;
   /// Policy violations from one stream before it is cut.
   std::uint32_t max_violations = 8;
+  /// Contexts one child may announce behind itself.
+  std::uint32_t max_routes_per_child = 1u << 16;
   /// How long shutdown waits for children before killing them.
   std::chrono::milliseconds shutdown_grace{1000};
 };

@@ -629,12 +629,22 @@ void router::on_route_frame(stream& s, frame&& f, bool add) {
   bool changed = false;
   {
     std::unique_lock<std::shared_mutex> guard{mtx_};
+    if (add && s.routes_ >= cfg_.max_routes_per_child) {
+      guard.unlock();
+      violation(s, errc::protocol_error, f.hdr,
+                "route limit of " + std::to_string(cfg_.max_routes_per_child)
+                  + " contexts behind one child reached");
+      return;
+    }
     if (add) {
       changed = ri.id != cfg_.parent_id && table_.add(ri.id, s.id());
+      if (changed)
+        ++s.routes_;
     } else {
       auto via = table_.lookup(ri.id);
       if (via.kind == route::stream && via.via == s.id()) {
         table_.remove(ri.id);
+        --s.routes_;
         changed = true;
       }
     }

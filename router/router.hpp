@@ -45,6 +45,8 @@ struct router_config {
   std::uint32_t max_frame = serialization::default_max_frame_size;
   /// Violations from one stream before it is cut.
   std::uint32_t max_violations = 8;
+  /// Contexts a child stream may announce behind itself (route_add).
+  std::uint32_t max_routes_per_child = 1u << 16;
 };
 
 /// The stream id always used for the parent.

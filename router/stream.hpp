@@ -149,6 +149,7 @@ private:
   std::size_t got_ = 0;
   std::string cut_reason_;
   std::atomic<std::uint32_t> violations_{0};
+  std::uint32_t routes_ = 0; // announced routes behind this stream, router::mtx_
   std::mutex read_mtx_;
   std::atomic<bool> awaiting_hello_;
 

@@ -70,3 +70,16 @@ TEST_CASE("a flood of refused calls from a child is cut and bounded") {
   others_still_served(a, b);
   CHECK(own_rss_kb() - before < 32 * 1024);
 }
+
+TEST_CASE("a flood of route announcements stops at the limit and cuts the child") {
+  captured_log log;
+  mitosis::master m{0, nullptr, {.max_routes_per_child = 100}};
+  auto bad = m.local({.name = "route-flooder"});
+  auto a = m.local({.name = "calm1"});
+  auto b = m.local({.name = "calm2"});
+  bad.call_no_reply(flood_routes, 50000u, 1000);
+  CHECK(log.wait_for("route limit of 100 contexts behind one child reached",
+                     "cut stream to 'route-flooder'"));
+  CHECK_THROWS_AS(bad.call(add, 1, 1), mitosis::context_lost);
+  others_still_served(a, b);
+}

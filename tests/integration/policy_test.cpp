@@ -78,3 +78,17 @@ TEST_CASE("a child cannot capture the route of a context started after its claim
   CHECK(victim.call(my_pid) == m.pid_of(victim));
   CHECK(log.wait_for("was claimed by another stream before it started"));
 }
+
+TEST_CASE("traffic between siblings is refused by default and allowed when granted") {
+  mitosis::master m{0, nullptr};
+  auto a = m.local({.name = "sib.a"});
+  auto b = m.local({.name = "sib.b"});
+  auto refused = a.call(call_sibling, b.id());
+  CHECK(refused.rfind("refused: ", 0) == 0);
+  CHECK(refused.find("routing between children not allowed by policy") != std::string::npos);
+
+  auto granted = mitosis::policy::rules::defaults();
+  granted.sibling_routing = true;
+  m.set_policy(granted);
+  CHECK(a.call(call_sibling, b.id()) == "allowed: hi");
+}

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <chrono>
 #include <spdlog/spdlog.h>
 #include <stdexcept>
 #include <thread>
@@ -139,3 +140,23 @@ int flood_calls(int count) {
   return count;
 }
 MITOSIS_REMOTE(flood_calls);
+
+// Calls echo in context `id` (a sibling) through the parent.
+std::string call_sibling(unsigned id) {
+  mitosis::context sibling{mitosis::actors::runtime::agent(), id, "sibling"};
+  try {
+    return "allowed: " + sibling.call_for(std::chrono::seconds{2}, echo, std::string{"hi"});
+  } catch (const mitosis::error& e) {
+    return std::string{"refused: "} + e.what();
+  }
+}
+MITOSIS_REMOTE(call_sibling);
+
+// Announces `count` made-up contexts behind this child, as a route flood.
+int flood_routes(unsigned first, int count) {
+  for (int i = 0; i < count; ++i)
+    if (!claim_route(first + static_cast<unsigned>(i)))
+      return i;
+  return count;
+}
+MITOSIS_REMOTE(flood_routes);

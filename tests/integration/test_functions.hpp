@@ -25,3 +25,5 @@ std::uint64_t checksum_blob(int seed, mitosis::blob bytes);
 bool claim_route(unsigned id);
 bool send_header_only(unsigned length, unsigned body_bytes);
 int flood_calls(int count);
+std::string call_sibling(unsigned id);
+int flood_routes(unsigned first, int count);
