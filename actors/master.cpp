@@ -195,6 +195,10 @@ void master::set_policy(const policy::rules& r) {
   rt_->set_rules(r);
 }
 
+void master::set_subtree_policy(const policy::rules& r) {
+  rt_->set_subtree_rules(r);
+}
+
 int master::pid_of(const context& c) const {
   std::lock_guard<std::mutex> guard{mtx_};
   for (auto& [id, pid] : pids_)

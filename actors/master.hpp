@@ -64,8 +64,13 @@ public:
   /// Returns the master's own context (calls run in this process).
   context self();
 
-  /// Replaces the master's policy rules.
+  /// Replaces the master's policy rules (what its children may do to it).
   void set_policy(const policy::rules& r);
+
+  /// Replaces the rules of the master and of every context below it;
+  /// contexts started later inherit them at boot. A context never takes
+  /// rules from anyone but its parent, so the master is the only source.
+  void set_subtree_policy(const policy::rules& r);
 
   /// Returns the pid of a local context started from the master, or 0.
   int pid_of(const context& c) const;

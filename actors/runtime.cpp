@@ -353,6 +353,41 @@ void runtime::set_rules(const policy::rules& r) {
     .receive([](bool) {}, [](caf::error&) {});
 }
 
+void runtime::set_subtree_rules(const policy::rules& r) {
+  set_rules(r);
+  send_rules_to_children(r.encode());
+}
+
+void runtime::send_rules_to_children(const std::vector<char>& encoded) {
+  for (auto sid : router_.child_streams()) {
+    auto info = router_.stream_info(sid);
+    if (!info)
+      continue;
+    auto wire = serialization::frame_builder{serialization::make_header(
+                                               wire_type::rules_update, info->peer_id, self())}
+                  .add(encoded)
+                  .finish();
+    router_.send_on(sid, std::move(wire));
+  }
+}
+
+void runtime::apply_rules_update(const frame& f) {
+  std::vector<char> encoded;
+  std::shared_ptr<const policy::rules> r;
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), encoded);
+    r = std::make_shared<const policy::rules>(policy::rules::decode(encoded));
+  } catch (const serialization::decode_error& e) {
+    lg()->warn("[{}] undecodable rules_update from context {}: {}", name(), f.hdr.src, e.what());
+    return;
+  }
+  // Publish here, on the reading thread, so the frames after this one are
+  // judged by the new rules; the policy actor learns of them too.
+  router_.set_rules(r);
+  caf::anon_send(caf_->policy, policy::set_rules_atom::value, encoded);
+  send_rules_to_children(encoded);
+}
+
 void runtime::reply(const frame_header& req, wire_type t, serialization::buffer&& wire) {
   auto h = serialization::make_header(t, req.src, self(), req.reply_to);
   h.length = static_cast<std::uint32_t>(wire.size() - frame_header::size);
@@ -407,6 +442,10 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
     }
     case wire_type::shutdown:
       request_shutdown();
+      return;
+    case wire_type::rules_update:
+      if (d == policy::direction::from_parent)
+        apply_rules_update(f);
       return;
     default:
       lg()->warn("[{}] unexpected {} frame from context {}", name(),

@@ -106,6 +106,10 @@ public:
   /// Replaces this process's rules (through the policy actor).
   void set_rules(const policy::rules& r);
 
+  /// Replaces the rules here and in every context below (rules_update
+  /// frames, applied in order with the calls around them).
+  void set_subtree_rules(const policy::rules& r);
+
   /// Blocks until the parent is gone or asked us to stop (agents).
   void wait_for_shutdown();
 
@@ -128,6 +132,8 @@ private:
   void run_spawn_request(serialization::frame&& f);
   void handle_id_request(const serialization::frame& f);
   void handle_log(const serialization::frame& f);
+  void apply_rules_update(const serialization::frame& f);
+  void send_rules_to_children(const std::vector<char>& encoded);
   router::context_id allocate_id();
   void request_shutdown();
   void reply(const serialization::frame_header& req, serialization::wire_type t,

@@ -6,6 +6,9 @@
 
 #include <boost/serialization/set.hpp>
 #include <boost/serialization/string.hpp>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
 
 namespace mitosis::policy {
 
@@ -32,6 +35,7 @@ rules rules::defaults() {
   for (auto t : {wire_type::boot, wire_type::call_request, wire_type::call_reply,
                  wire_type::call_error, wire_type::dead, wire_type::id_grant,
                  wire_type::spawn_request, wire_type::spawn_reply, wire_type::shutdown,
+                 wire_type::rules_update,
                  wire_type::log_record, wire_type::route_add, wire_type::route_del})
     r.types_from_parent.insert(to_u32(t));
   // A child answers, reports routes and logs, asks for ids. It may send a
@@ -56,6 +60,98 @@ rules rules::decode(const std::vector<char>& bytes) {
   serialization::decode_exact(bytes.data(), bytes.size(), r.types_from_parent,
                               r.types_from_child, r.parent_may_call, r.child_callable, r.sibling_routing);
   return r;
+}
+
+namespace {
+
+std::string trim(std::string s) {
+  auto b = s.find_first_not_of(" \t\r");
+  auto e = s.find_last_not_of(" \t\r");
+  return b == std::string::npos ? std::string{} : s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> split_list(const std::string& v) {
+  std::vector<std::string> out;
+  std::string item;
+  for (char c : v + ",") {
+    if (c == ',') {
+      if (auto t = trim(item); !t.empty())
+        out.push_back(t);
+      item.clear();
+    } else {
+      item += c;
+    }
+  }
+  return out;
+}
+
+bool parse_bool(const std::string& v, const std::string& where) {
+  if (v == "true")
+    return true;
+  if (v == "false")
+    return false;
+  throw std::invalid_argument(where + ": expected true or false, got '" + v + "'");
+}
+
+std::set<std::uint32_t> parse_types(const std::string& v, const std::string& where) {
+  std::set<std::uint32_t> out;
+  for (const auto& name : split_list(v)) {
+    std::uint32_t id = 0;
+    for (std::uint32_t i = 1; i <= serialization::type_registry::max_id(); ++i)
+      if (serialization::type_registry::name(i) == name)
+        id = i;
+    if (id == 0)
+      throw std::invalid_argument(where + ": unknown message type '" + name + "'");
+    out.insert(id);
+  }
+  return out;
+}
+
+} // namespace
+
+rules rules::parse(const std::string& text) {
+  rules r = defaults();
+  std::istringstream in{text};
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (auto hash = line.find('#'); hash != std::string::npos)
+      line.erase(hash);
+    line = trim(line);
+    if (line.empty())
+      continue;
+    auto where = "policy line " + std::to_string(n);
+    auto eq = line.find('=');
+    if (eq == std::string::npos)
+      throw std::invalid_argument(where + ": expected 'key = value'");
+    auto key = trim(line.substr(0, eq));
+    auto value = trim(line.substr(eq + 1));
+    if (key == "parent_may_call") {
+      r.parent_may_call = parse_bool(value, where);
+    } else if (key == "sibling_routing") {
+      r.sibling_routing = parse_bool(value, where);
+    } else if (key == "child_callable") {
+      auto names = split_list(value);
+      r.child_callable = {names.begin(), names.end()};
+    } else if (key == "types_from_parent") {
+      r.types_from_parent = parse_types(value, where);
+    } else if (key == "types_from_child") {
+      r.types_from_child = parse_types(value, where);
+    } else {
+      throw std::invalid_argument(where + ": unknown setting '" + key + "'");
+    }
+  }
+  return r;
+}
+
+rules rules::load(const std::string& path) {
+  std::ifstream f{path};
+  if (!f)
+    throw std::invalid_argument("cannot read policy file " + path);
+  std::stringstream text;
+  text << f.rdbuf();
+  return parse(text.str());
 }
 
 } // namespace mitosis::policy

@@ -43,6 +43,18 @@ struct rules {
 
   /// Decodes rules written by encode(); throws serialization::decode_error.
   static rules decode(const std::vector<char>& bytes);
+
+  /// Returns the defaults changed by the settings in `text`, one per line:
+  ///   parent_may_call = true|false
+  ///   child_callable = name, name, ...     (or *)
+  ///   sibling_routing = true|false
+  ///   types_from_parent = type, type, ...  (wire type names, see protocol.md)
+  ///   types_from_child = type, type, ...
+  /// '#' starts a comment. Throws std::invalid_argument naming the line.
+  static rules parse(const std::string& text);
+
+  /// Reads parse()'s format from the file at `path`.
+  static rules load(const std::string& path);
 };
 
 } // namespace mitosis::policy

@@ -6,7 +6,7 @@ namespace mitosis::serialization {
 
 namespace {
 
-constexpr std::array<type_info, 13> types = {{
+constexpr std::array<type_info, 14> types = {{
   {wire_type::boot, "boot", false},
   {wire_type::call_request, "call_request", false},
   {wire_type::call_reply, "call_reply", true},
@@ -20,6 +20,7 @@ constexpr std::array<type_info, 13> types = {{
   {wire_type::spawn_request, "spawn_request", false},
   {wire_type::spawn_reply, "spawn_reply", true},
   {wire_type::shutdown, "shutdown", false},
+  {wire_type::rules_update, "rules_update", false},
 }};
 
 static_assert([] {

@@ -21,6 +21,7 @@ enum class wire_type : std::uint32_t {
   spawn_request = 11,
   spawn_reply = 12,
   shutdown = 13,
+  rules_update = 14,
 };
 
 /// One registered wire type.

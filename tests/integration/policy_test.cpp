@@ -92,3 +92,19 @@ TEST_CASE("traffic between siblings is refused by default and allowed when grant
   m.set_policy(granted);
   CHECK(a.call(call_sibling, b.id()) == "allowed: hi");
 }
+
+TEST_CASE("a subtree policy reaches every context below the master in order") {
+  mitosis::master m{0, nullptr};
+  auto mid = m.local({.name = "tree.mid"});
+  auto leaf = m.local({.name = "tree.leaf", .via = mid});
+  // The leaf asks its parent (mid) to echo: refused by mid's defaults.
+  CHECK(leaf.call(call_parent_echo).rfind("refused: ", 0) == 0);
+  auto granted = mitosis::policy::rules::defaults();
+  granted.child_callable.insert("echo");
+  m.set_subtree_policy(granted);
+  // The update travels ahead of this call on the same streams.
+  CHECK(leaf.call(call_parent_echo) == "allowed: x");
+  // A context started afterwards inherits the rules at boot.
+  auto late = m.local({.name = "tree.late", .via = leaf});
+  CHECK(late.call(call_parent_echo) == "allowed: x");
+}

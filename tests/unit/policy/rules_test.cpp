@@ -6,6 +6,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <unistd.h>
 
 #include "../errc_string_maker.hpp"
 
@@ -93,6 +95,8 @@ TEST_CASE("rules: default type filters differ per direction", "[rules]") {
   CHECK_FALSE(from_child(wire_type::boot));
   CHECK(from_parent(wire_type::shutdown));
   CHECK_FALSE(from_child(wire_type::shutdown));
+  CHECK(from_parent(wire_type::rules_update));
+  CHECK_FALSE(from_child(wire_type::rules_update));
   CHECK(from_parent(wire_type::id_grant));
   CHECK_FALSE(from_child(wire_type::id_grant));
   CHECK(from_parent(wire_type::spawn_request));
@@ -163,4 +167,44 @@ TEST_CASE("rules: decoding garbage throws decode_error", "[rules]") {
     bytes.push_back('\0');
     CHECK(decode_failure(bytes) == errc::trailing_bytes);
   }
+}
+
+TEST_CASE("rules: a policy text changes the defaults it names", "[rules]") {
+  auto r = rules::parse(R"(
+    # who may call what here
+    parent_may_call = false
+    child_callable = echo, add   # two functions
+    sibling_routing = true
+    types_from_child = call_reply, dead
+  )");
+  CHECK_FALSE(r.parent_may_call);
+  CHECK(r.child_callable == std::set<std::string>{"echo", "add"});
+  CHECK(r.sibling_routing);
+  CHECK(r.types_from_child
+        == std::set<std::uint32_t>{to_u32(wire_type::call_reply), to_u32(wire_type::dead)});
+  CHECK(r.types_from_parent == rules::defaults().types_from_parent);
+}
+
+TEST_CASE("rules: a bad policy text names the line and the cause", "[rules]") {
+  CHECK_THROWS_WITH(rules::parse("\nfrobnicate = 1\n"),
+                    Catch::Matchers::Contains("line 2")
+                      && Catch::Matchers::Contains("unknown setting 'frobnicate'"));
+  CHECK_THROWS_WITH(rules::parse("parent_may_call = maybe"),
+                    Catch::Matchers::Contains("expected true or false"));
+  CHECK_THROWS_WITH(rules::parse("types_from_child = call_reply, telepathy"),
+                    Catch::Matchers::Contains("unknown message type 'telepathy'"));
+  CHECK_THROWS_WITH(rules::parse("child_callable"), Catch::Matchers::Contains("key = value"));
+}
+
+TEST_CASE("rules: load reads a policy file", "[rules]") {
+  char path[] = "/tmp/mitosis-policy-XXXXXX";
+  int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  std::string text = "child_callable = *\n";
+  REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  auto r = rules::load(path);
+  ::unlink(path);
+  CHECK(r.allows_call(direction::from_child, "anything"));
+  CHECK_THROWS_WITH(rules::load("/nonexistent/policy"), Catch::Matchers::Contains("cannot read"));
 }
