@@ -181,6 +181,11 @@ public:
     return future<R>{detail::send_call(*rt_, id_, std::move(fb)), rt_, handle, name_, id_};
   }
 
+  /// Copies the file `remote_path` that this context serves (see
+  /// master::serve_files) to `local_path` here, in flow-controlled chunks.
+  /// Throws policy_error (file_not_allowed) for a path it does not serve.
+  void fetch_file(const std::string& remote_path, const std::string& local_path) const;
+
   /// Runs `fn(args...)` in this context without waiting or a reply.
   template <class R, class... Ps, class... As>
   void call_no_reply(R (*fn)(Ps...), As&&... args) const {

@@ -55,6 +55,7 @@ void decode_reply(const serialization::frame& f, const std::string& context, T& 
       case errc::shutting_down:
         throw context_lost(context, d.reason);
       case errc::call_not_allowed:
+      case errc::file_not_allowed:
       case errc::type_not_allowed:
       case errc::source_mismatch:
         throw policy_error(code, context, d.reason);
@@ -193,6 +194,14 @@ context master::self() {
 
 void master::set_policy(const policy::rules& r) {
   rt_->set_rules(r);
+}
+
+void master::serve_files(const std::string& path) {
+  rt_->files().serve(path);
+}
+
+void context::fetch_file(const std::string& remote_path, const std::string& local_path) const {
+  rt_->fetch_file(id_, name_, remote_path, local_path);
 }
 
 void master::set_subtree_policy(const policy::rules& r) {

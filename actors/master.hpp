@@ -72,6 +72,10 @@ public:
   /// rules from anyone but its parent, so the master is the only source.
   void set_subtree_policy(const policy::rules& r);
 
+  /// Serves `path` (a file, or a directory and all below it) to the
+  /// contexts that fetch_file from the master; nothing else is served.
+  void serve_files(const std::string& path);
+
   /// Returns the pid of a local context started from the master, or 0.
   int pid_of(const context& c) const;
 

@@ -5,6 +5,8 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <csignal>
+#include <deque>
+#include <fcntl.h>
 #include <cstring>
 #include <cxxabi.h>
 #include <spdlog/sinks/base_sink.h>
@@ -410,6 +412,7 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
     case wire_type::call_error:
     case wire_type::dead:
     case wire_type::id_grant:
+    case wire_type::file_chunk:
     case wire_type::spawn_reply: {
       auto handle = f.hdr.handle;
       if (f.hdr.type == to_u32(wire_type::dead) && from != 0) {
@@ -443,6 +446,12 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
     case wire_type::shutdown:
       request_shutdown();
       return;
+    case wire_type::file_request: {
+      auto hdr = f.hdr;
+      if (!pool_->submit([this, f = std::move(f)]() mutable { run_file_request(std::move(f)); }))
+        router_.reply_dead(hdr, errc::shutting_down, "context is shutting down");
+      return;
+    }
     case wire_type::rules_update:
       if (d == policy::direction::from_parent)
         apply_rules_update(f);
@@ -537,6 +546,98 @@ void runtime::run_spawn_request(frame&& f) {
   } catch (const std::exception& e) {
     router_.reply_dead(f.hdr, errc::spawn_failed, e.what());
   }
+}
+
+void runtime::run_file_request(frame&& f) {
+  serialization::file_request_info req;
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), req);
+  } catch (const serialization::decode_error& e) {
+    router_.reply_dead(f.hdr, e.code(), e.what());
+    return;
+  }
+  auto r = files_.read(req.path, req.offset, req.max);
+  if (r.code != errc::none) {
+    lg()->warn("[{}] refused file {} to context {}: {}", name(), req.path, f.hdr.src, r.reason);
+    router_.reply_dead(f.hdr, r.code, r.reason);
+    return;
+  }
+  serialization::buffer out(frame_header::size);
+  serialization::encode_into(out, r.chunk);
+  reply(f.hdr, wire_type::file_chunk, std::move(out));
+}
+
+void runtime::fetch_file(router::context_id from, const std::string& from_name,
+                         const std::string& remote, const std::string& local, int window) {
+  auto ask = [&](std::uint64_t offset) {
+    auto h = pending_.next_handle();
+    auto wire = serialization::frame_builder{serialization::make_header(
+                                               wire_type::file_request, from, self(), 0, h)}
+                  .add(serialization::file_request_info{remote, offset, file_service::max_chunk})
+                  .finish();
+    return request(from, h, std::move(wire));
+  };
+  auto take = [&](std::future<frame> fut) {
+    auto f = fut.get();
+    if (f.hdr.type != to_u32(wire_type::file_chunk)) {
+      serialization::dead_info d;
+      try {
+        serialization::decode_exact(f.payload.data(), f.payload.size(), d);
+      } catch (const serialization::decode_error&) {
+      }
+      auto code = static_cast<errc>(d.code);
+      if (code == errc::file_not_allowed)
+        throw policy_error(code, from_name, d.reason);
+      if (code == errc::context_lost || code == errc::shutting_down)
+        throw context_lost(from_name, d.reason);
+      throw error(code, from_name, "fetching " + remote + " from '" + from_name + "' failed: "
+                                     + d.reason);
+    }
+    serialization::file_chunk_info c;
+    serialization::decode_exact(f.payload.data(), f.payload.size(), c);
+    return c;
+  };
+  auto tmp = local + ".mitosis-part";
+  router::unique_fd out{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+  if (out.get() < 0)
+    throw error(errc::file_error, name(), "cannot write " + tmp + ": " + std::strerror(errno));
+  auto write_chunk = [&](const serialization::file_chunk_info& c) {
+    std::size_t done = 0;
+    while (done < c.bytes.size()) {
+      auto n = ::pwrite(out.get(), c.bytes.data() + done, c.bytes.size() - done,
+                        static_cast<off_t>(c.offset + done));
+      if (n <= 0 && errno != EINTR)
+        throw error(errc::file_error, name(), "cannot write " + tmp + ": " + std::strerror(errno));
+      if (n > 0)
+        done += static_cast<std::size_t>(n);
+    }
+  };
+  try {
+    auto first = take(ask(0));
+    write_chunk(first);
+    const auto size = first.size;
+    // Keep `window` chunk requests in flight: the server never has more
+    // than that many chunks queued for us (flow control by credit).
+    std::deque<std::future<frame>> inflight;
+    std::uint64_t next = first.bytes.size();
+    while (next < size || !inflight.empty()) {
+      while (next < size && static_cast<int>(inflight.size()) < window) {
+        inflight.push_back(ask(next));
+        next += file_service::max_chunk;
+      }
+      auto c = take(std::move(inflight.front()));
+      inflight.pop_front();
+      if (c.size != size)
+        throw error(errc::file_error, from_name, remote + " changed size while being fetched");
+      write_chunk(c);
+    }
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  out.reset();
+  if (::rename(tmp.c_str(), local.c_str()) != 0)
+    throw error(errc::file_error, name(), "cannot rename " + tmp + ": " + std::strerror(errno));
 }
 
 void runtime::handle_id_request(const frame& f) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mitosis/actors/dispatcher.hpp"
+#include "mitosis/actors/file_service.hpp"
 #include "mitosis/actors/pending_calls.hpp"
 #include "mitosis/policy/rules.hpp"
 #include "mitosis/router/id_allocator.hpp"
@@ -110,6 +111,18 @@ public:
   /// frames, applied in order with the calls around them).
   void set_subtree_rules(const policy::rules& r);
 
+  /// The paths this context serves to others (file rights).
+  file_service& files() noexcept {
+    return files_;
+  }
+
+  /// Copies the file `remote` that context `from` serves to `local`, in
+  /// chunks of file_service::max_chunk with a window of `window` requests in
+  /// flight (flow control). Throws policy_error when the path is not
+  /// served there, error for other failures, context_lost.
+  void fetch_file(router::context_id from, const std::string& from_name,
+                  const std::string& remote, const std::string& local, int window = 4);
+
   /// Blocks until the parent is gone or asked us to stop (agents).
   void wait_for_shutdown();
 
@@ -130,6 +143,7 @@ private:
   void init_common(policy::rules initial);
   void run_call(serialization::frame&& f, policy::direction d, router::stream_id from);
   void run_spawn_request(serialization::frame&& f);
+  void run_file_request(serialization::frame&& f);
   void handle_id_request(const serialization::frame& f);
   void handle_log(const serialization::frame& f);
   void apply_rules_update(const serialization::frame& f);
@@ -144,6 +158,7 @@ private:
   pending_calls pending_;
   std::unique_ptr<caf_part> caf_;
   std::unique_ptr<dispatcher> pool_;
+  file_service files_;
 
   // Ids: the master cuts blocks; every process numbers its children.
   std::optional<router::block_source> blocks_;

@@ -35,7 +35,7 @@ rules rules::defaults() {
   for (auto t : {wire_type::boot, wire_type::call_request, wire_type::call_reply,
                  wire_type::call_error, wire_type::dead, wire_type::id_grant,
                  wire_type::spawn_request, wire_type::spawn_reply, wire_type::shutdown,
-                 wire_type::rules_update,
+                 wire_type::rules_update, wire_type::file_request, wire_type::file_chunk,
                  wire_type::log_record, wire_type::route_add, wire_type::route_del})
     r.types_from_parent.insert(to_u32(t));
   // A child answers, reports routes and logs, asks for ids. It may send a
@@ -43,7 +43,8 @@ rules rules::defaults() {
   // stream), but call rights refuse it by default.
   for (auto t : {wire_type::call_request, wire_type::call_reply, wire_type::call_error,
                  wire_type::dead, wire_type::route_add, wire_type::route_del,
-                 wire_type::log_record, wire_type::id_request, wire_type::spawn_reply})
+                 wire_type::log_record, wire_type::id_request, wire_type::spawn_reply,
+                 wire_type::file_request, wire_type::file_chunk})
     r.types_from_child.insert(to_u32(t));
   return r;
 }

@@ -26,6 +26,8 @@ const char* to_string(errc code) noexcept {
     case errc::shutting_down: return "context is shutting down";
     case errc::trailing_bytes: return "payload has bytes after its value";
     case errc::routing_not_allowed: return "routing between children not allowed by policy";
+    case errc::file_not_allowed: return "path not served (file rights)";
+    case errc::file_error: return "file cannot be read";
   }
   return "unknown error";
 }

@@ -31,6 +31,8 @@ enum class errc : std::uint8_t {
   shutting_down,
   trailing_bytes,
   routing_not_allowed,
+  file_not_allowed,
+  file_error,
 };
 
 /// Returns the fixed message for `code`.

@@ -56,6 +56,20 @@ struct id_block_info {
   std::uint32_t count = 0;
 };
 
+/// Ask for up to `max` bytes of a served file from `offset`.
+struct file_request_info {
+  std::string path;
+  std::uint64_t offset = 0;
+  std::uint32_t max = 0;
+};
+
+/// One chunk of a file; `size` is the whole file's size.
+struct file_chunk_info {
+  std::uint64_t size = 0;
+  std::uint64_t offset = 0;
+  std::vector<char> bytes;
+};
+
 /// Ask a context to start a local child of its own.
 struct spawn_info {
   std::string name;
@@ -115,6 +129,20 @@ void serialize(Ar& ar, id_block_info& x, unsigned) {
 }
 
 template <class Ar>
+void serialize(Ar& ar, file_request_info& x, unsigned) {
+  ar& x.path;
+  ar& x.offset;
+  ar& x.max;
+}
+
+template <class Ar>
+void serialize(Ar& ar, file_chunk_info& x, unsigned) {
+  ar& x.size;
+  ar& x.offset;
+  ar& x.bytes;
+}
+
+template <class Ar>
 void serialize(Ar& ar, spawn_info& x, unsigned) {
   ar& x.name;
   ar& x.timeout_ms;
@@ -142,4 +170,6 @@ MITOSIS_WIRE_STRUCT(mitosis::serialization::route_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::log_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::id_block_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::spawn_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::file_request_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::file_chunk_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::spawned_info)

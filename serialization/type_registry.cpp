@@ -6,7 +6,7 @@ namespace mitosis::serialization {
 
 namespace {
 
-constexpr std::array<type_info, 14> types = {{
+constexpr std::array<type_info, 16> types = {{
   {wire_type::boot, "boot", false},
   {wire_type::call_request, "call_request", false},
   {wire_type::call_reply, "call_reply", true},
@@ -21,6 +21,8 @@ constexpr std::array<type_info, 14> types = {{
   {wire_type::spawn_reply, "spawn_reply", true},
   {wire_type::shutdown, "shutdown", false},
   {wire_type::rules_update, "rules_update", false},
+  {wire_type::file_request, "file_request", false},
+  {wire_type::file_chunk, "file_chunk", true},
 }};
 
 static_assert([] {

@@ -22,6 +22,8 @@ enum class wire_type : std::uint32_t {
   spawn_reply = 12,
   shutdown = 13,
   rules_update = 14,
+  file_request = 15,
+  file_chunk = 16,
 };
 
 /// One registered wire type.

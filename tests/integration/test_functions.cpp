@@ -2,6 +2,8 @@
 #include "test_functions.hpp"
 
 #include <atomic>
+#include <fstream>
+#include <iterator>
 #include <chrono>
 #include <chrono>
 #include <spdlog/spdlog.h>
@@ -160,3 +162,19 @@ int flood_routes(unsigned first, int count) {
   return count;
 }
 MITOSIS_REMOTE(flood_routes);
+
+// Fetches `remote` from context `id` (0: the master) into `local`; returns
+// the local file's content, or "refused: ..." / "failed: ...".
+std::string fetch_from(unsigned id, std::string remote, std::string local) {
+  mitosis::context from{mitosis::actors::runtime::agent(), id, id == 0 ? "master" : "peer"};
+  try {
+    from.fetch_file(remote, local);
+  } catch (const mitosis::policy_error& e) {
+    return std::string{"refused: "} + e.what();
+  } catch (const mitosis::error& e) {
+    return std::string{"failed: "} + e.what();
+  }
+  std::ifstream f{local, std::ios::binary};
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+MITOSIS_REMOTE(fetch_from);

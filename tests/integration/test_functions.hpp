@@ -27,3 +27,4 @@ bool send_header_only(unsigned length, unsigned body_bytes);
 int flood_calls(int count);
 std::string call_sibling(unsigned id);
 int flood_routes(unsigned first, int count);
+std::string fetch_from(unsigned id, std::string remote, std::string local);

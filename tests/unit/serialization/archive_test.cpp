@@ -310,7 +310,7 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
   CHECK(type_registry::find(type_registry::max_id() + 1) == nullptr);
   CHECK(type_registry::find(0xffffffffu) == nullptr);
   CHECK(type_registry::name(0) == "unknown");
-  CHECK(type_registry::max_id() == to_u32(wire_type::rules_update));
+  CHECK(type_registry::max_id() == to_u32(wire_type::file_chunk));
 
   struct expected_entry {
     wire_type id;
@@ -332,6 +332,8 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
     {wire_type::spawn_reply, "spawn_reply", true},
     {wire_type::shutdown, "shutdown", false},
     {wire_type::rules_update, "rules_update", false},
+    {wire_type::file_request, "file_request", false},
+    {wire_type::file_chunk, "file_chunk", true},
   };
   CHECK(std::size(all) == type_registry::max_id());
   for (const auto& x : all) {

@@ -1,0 +1,111 @@
+#include "mitosis/actors/file_service.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <stdexcept>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mitosis/router/stream.hpp"
+
+namespace mitosis::actors {
+
+namespace {
+
+bool resolve(const std::string& path, std::string& out) {
+  char buf[PATH_MAX];
+  if (!::realpath(path.c_str(), buf))
+    return false;
+  out = buf;
+  return true;
+}
+
+bool has_dotdot(const std::string& path) {
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string::npos)
+      end = path.size();
+    if (path.compare(start, end - start, "..") == 0 && end - start == 2)
+      return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+} // namespace
+
+void file_service::serve(const std::string& path) {
+  std::string resolved;
+  if (!resolve(path, resolved))
+    throw std::invalid_argument("cannot serve " + path + ": " + std::strerror(errno));
+  std::lock_guard<std::mutex> guard{mtx_};
+  roots_.push_back(resolved);
+}
+
+bool file_service::served(const std::string& resolved) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (const auto& root : roots_)
+    if (resolved == root
+        || (resolved.size() > root.size() && resolved.compare(0, root.size(), root) == 0
+            && (root == "/" || resolved[root.size()] == '/')))
+      return true;
+  return false;
+}
+
+file_service::result file_service::read(const std::string& path, std::uint64_t offset,
+                                        std::uint32_t max) const {
+  result r;
+  auto refuse = [&](errc code, std::string why) {
+    r.code = code;
+    r.reason = "'" + path + "': " + why;
+    return r;
+  };
+  if (path.empty() || path[0] != '/')
+    return refuse(errc::file_not_allowed, "not an absolute path");
+  if (has_dotdot(path))
+    return refuse(errc::file_not_allowed, "'..' is not allowed");
+  std::string resolved;
+  if (!resolve(path, resolved)) {
+    // Say only whether it is served, not whether it exists elsewhere.
+    auto dir = path.substr(0, path.rfind('/'));
+    std::string rdir;
+    if (!resolve(dir.empty() ? "/" : dir, rdir) || !served(rdir))
+      return refuse(errc::file_not_allowed, "not a served path");
+    return refuse(errc::file_error, std::strerror(errno));
+  }
+  if (!served(resolved))
+    return refuse(errc::file_not_allowed, resolved == path ? "not a served path"
+                                                           : "resolves outside the served paths");
+  router::unique_fd fd{::open(resolved.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)};
+  if (fd.get() < 0)
+    return refuse(errc::file_error, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+    return refuse(errc::file_error, "not a regular file");
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  r.chunk.size = size;
+  r.chunk.offset = offset;
+  if (offset >= size)
+    return r;
+  auto want = static_cast<std::size_t>(std::min<std::uint64_t>(
+    {size - offset, max == 0 ? max_chunk : max, max_chunk}));
+  r.chunk.bytes.resize(want);
+  std::size_t got = 0;
+  while (got < want) {
+    auto n = ::pread(fd.get(), r.chunk.bytes.data() + got, want - got,
+                     static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += static_cast<std::size_t>(n);
+  }
+  r.chunk.bytes.resize(got);
+  return r;
+}
+
+} // namespace mitosis::actors

@@ -1,0 +1,42 @@
+// The file service: reads chunks of the paths a context has registered, and
+// nothing else (no '..', no symlink leading out of a registered path).
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "mitosis/serialization/errc.hpp"
+#include "mitosis/serialization/messages.hpp"
+
+namespace mitosis::actors {
+
+class file_service {
+public:
+  /// Largest chunk one file_chunk frame carries.
+  static constexpr std::uint32_t max_chunk = 256 * 1024;
+
+  /// Serves `path`: a file, or a directory and everything below it.
+  /// Throws std::invalid_argument when it does not exist.
+  void serve(const std::string& path);
+
+  /// The outcome of read().
+  struct result {
+    errc code = errc::none;
+    std::string reason;
+    serialization::file_chunk_info chunk;
+  };
+
+  /// Returns up to `max` (at most max_chunk) bytes of `path` from
+  /// `offset`, or file_not_allowed / file_error with the reason.
+  result read(const std::string& path, std::uint64_t offset, std::uint32_t max) const;
+
+private:
+  bool served(const std::string& resolved) const;
+
+  mutable std::mutex mtx_;
+  std::vector<std::string> roots_;
+};
+
+} // namespace mitosis::actors
