@@ -399,13 +399,27 @@ void runtime::reply(const frame_header& req, wire_type t, serialization::buffer&
                                    + std::string{" larger than the maximum frame size"});
 }
 
+void runtime::on_pool(const frame_header& req, std::function<void()> job) {
+  if (!pool_->submit(std::move(job)))
+    router_.reply_dead(req, errc::shutting_down, "context is shutting down");
+}
+
+template <class T>
+bool runtime::decode_or_refuse(const frame& f, T& x) {
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), x);
+    return true;
+  } catch (const serialization::decode_error& e) {
+    router_.reply_dead(f.hdr, e.code(), e.what());
+    return false;
+  }
+}
+
 void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
   switch (static_cast<wire_type>(f.hdr.type)) {
     case wire_type::call_request: {
       auto hdr = f.hdr;
-      if (!pool_->submit(
-            [this, d, from, f = std::move(f)]() mutable { run_call(std::move(f), d, from); }))
-        router_.reply_dead(hdr, errc::shutting_down, "context is shutting down");
+      on_pool(hdr, [this, d, from, f = std::move(f)]() mutable { run_call(std::move(f), d, from); });
       return;
     }
     case wire_type::call_reply:
@@ -439,8 +453,7 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
     case wire_type::spawn_request:
     {
       auto hdr = f.hdr;
-      if (!pool_->submit([this, f = std::move(f)]() mutable { run_spawn_request(std::move(f)); }))
-        router_.reply_dead(hdr, errc::shutting_down, "context is shutting down");
+      on_pool(hdr, [this, f = std::move(f)]() mutable { run_spawn_request(std::move(f)); });
       return;
     }
     case wire_type::shutdown:
@@ -448,8 +461,7 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
       return;
     case wire_type::file_request: {
       auto hdr = f.hdr;
-      if (!pool_->submit([this, f = std::move(f)]() mutable { run_file_request(std::move(f)); }))
-        router_.reply_dead(hdr, errc::shutting_down, "context is shutting down");
+      on_pool(hdr, [this, f = std::move(f)]() mutable { run_file_request(std::move(f)); });
       return;
     }
     case wire_type::rules_update:
@@ -550,12 +562,8 @@ void runtime::run_spawn_request(frame&& f) {
 
 void runtime::run_file_request(frame&& f) {
   serialization::file_request_info req;
-  try {
-    serialization::decode_exact(f.payload.data(), f.payload.size(), req);
-  } catch (const serialization::decode_error& e) {
-    router_.reply_dead(f.hdr, e.code(), e.what());
+  if (!decode_or_refuse(f, req))
     return;
-  }
   auto r = files_.read(req.path, req.offset, req.max);
   if (r.code != errc::none) {
     lg()->warn("[{}] refused file {} to context {}: {}", name(), req.path, f.hdr.src, r.reason);
@@ -646,12 +654,8 @@ void runtime::handle_id_request(const frame& f) {
     return;
   }
   serialization::id_block_info want;
-  try {
-    serialization::decode_exact(f.payload.data(), f.payload.size(), want);
-  } catch (const serialization::decode_error& e) {
-    router_.reply_dead(f.hdr, e.code(), e.what());
+  if (!decode_or_refuse(f, want))
     return;
-  }
   auto b = blocks_->next(std::min(want.count, 100000u));
   if (!b) {
     router_.reply_dead(f.hdr, errc::spawn_failed, "context id space exhausted");

@@ -144,6 +144,11 @@ private:
   void run_call(serialization::frame&& f, policy::direction d, router::stream_id from);
   void run_spawn_request(serialization::frame&& f);
   void run_file_request(serialization::frame&& f);
+  /// Runs `job` on the pool, or answers `req` dead when shutting down.
+  void on_pool(const serialization::frame_header& req, std::function<void()> job);
+  /// Decodes `f`'s payload into `x`, or answers it dead and returns false.
+  template <class T>
+  bool decode_or_refuse(const serialization::frame& f, T& x);
   void handle_id_request(const serialization::frame& f);
   void handle_log(const serialization::frame& f);
   void apply_rules_update(const serialization::frame& f);
