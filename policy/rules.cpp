@@ -4,6 +4,7 @@
 #include "mitosis/serialization/archive.hpp"
 #include "mitosis/serialization/type_registry.hpp"
 
+#include <boost/serialization/map.hpp>
 #include <boost/serialization/set.hpp>
 #include <boost/serialization/string.hpp>
 #include <fstream>
@@ -22,6 +23,12 @@ const char* to_string(direction d) noexcept {
 bool rules::allows_type(direction d, std::uint32_t type) const noexcept {
   const auto& allowed = d == direction::from_parent ? types_from_parent : types_from_child;
   return allowed.count(type) != 0;
+}
+
+bool rules::allows_type(direction d, std::uint32_t src, std::uint32_t type) const noexcept {
+  if (auto i = types_from_context.find(src); i != types_from_context.end())
+    return i->second.count(type) != 0;
+  return allows_type(d, type);
 }
 
 bool rules::allows_call(direction d, std::string_view function) const {
@@ -52,14 +59,14 @@ rules rules::defaults() {
 std::vector<char> rules::encode() const {
   std::vector<char> out;
   serialization::encode_into(out, types_from_parent, types_from_child, parent_may_call,
-                             child_callable, sibling_routing);
+                             child_callable, sibling_routing, types_from_context);
   return out;
 }
 
 rules rules::decode(const std::vector<char>& bytes) {
   rules r;
   serialization::decode_exact(bytes.data(), bytes.size(), r.types_from_parent,
-                              r.types_from_child, r.parent_may_call, r.child_callable, r.sibling_routing);
+                              r.types_from_child, r.parent_may_call, r.child_callable, r.sibling_routing, r.types_from_context);
   return r;
 }
 
@@ -139,6 +146,11 @@ rules rules::parse(const std::string& text) {
       r.types_from_parent = parse_types(value, where);
     } else if (key == "types_from_child") {
       r.types_from_child = parse_types(value, where);
+    } else if (key.rfind("types_from_context.", 0) == 0) {
+      auto id = key.substr(std::string{"types_from_context."}.size());
+      if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
+        throw std::invalid_argument(where + ": expected types_from_context.<context id>");
+      r.types_from_context[static_cast<std::uint32_t>(std::stoul(id))] = parse_types(value, where);
     } else {
       throw std::invalid_argument(where + ": unknown setting '" + key + "'");
     }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -27,9 +28,17 @@ struct rules {
   std::set<std::string> child_callable;
   /// May frames from one child be routed to another child's subtree?
   bool sibling_routing = false;
+  /// Per-context overrides of the decodable types: frames whose source is
+  /// one of these contexts are judged by its own set instead of the
+  /// direction's (e.g. a child trusted with less, or with more).
+  std::map<std::uint32_t, std::set<std::uint32_t>> types_from_context;
 
   /// Returns whether a frame of wire type `type` may be decoded from `d`.
   bool allows_type(direction d, std::uint32_t type) const noexcept;
+
+  /// Returns whether a frame of wire type `type` from context `src`,
+  /// arriving from `d`, may be decoded (per-context override first).
+  bool allows_type(direction d, std::uint32_t src, std::uint32_t type) const noexcept;
 
   /// Returns whether `function` may be called by a peer in direction `d`.
   bool allows_call(direction d, std::string_view function) const;
@@ -50,6 +59,7 @@ struct rules {
   ///   sibling_routing = true|false
   ///   types_from_parent = type, type, ...  (wire type names, see protocol.md)
   ///   types_from_child = type, type, ...
+  ///   types_from_context.<id> = type, ...  (override for one context)
   /// '#' starts a comment. Throws std::invalid_argument naming the line.
   static rules parse(const std::string& text);
 

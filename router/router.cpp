@@ -575,7 +575,7 @@ void router::on_frame(stream& s, frame&& f) {
   switch (r.kind) {
     case route::local: {
       auto pol = rules_.load();
-      if (!pol->allows_type(dir, h.type)) {
+      if (!pol->allows_type(dir, h.src, h.type)) {
         violation(s, errc::type_not_allowed, h,
                   std::string{info->name} + " from " + policy::to_string(dir));
         return;

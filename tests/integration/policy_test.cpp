@@ -108,3 +108,20 @@ TEST_CASE("a subtree policy reaches every context below the master in order") {
   auto late = m.local({.name = "tree.late", .via = leaf});
   CHECK(late.call(call_parent_echo) == "allowed: x");
 }
+
+TEST_CASE("one child can be trusted with fewer message types than its siblings") {
+  captured_log log;
+  mitosis::master m{0, nullptr};
+  auto quiet = m.local({.name = "quiet"});
+  auto chatty = m.local({.name = "chatty2"});
+  auto r = mitosis::policy::rules::defaults();
+  // `quiet` may only answer calls: its log lines are refused.
+  r.types_from_context[quiet.id()] = {to_u32(wire_type::call_reply),
+                                      to_u32(wire_type::call_error), to_u32(wire_type::dead)};
+  m.set_policy(r);
+  quiet.call(log_line, "from-quiet");
+  chatty.call(log_line, "from-chatty");
+  CHECK(log.wait_for("from-chatty", "refused log_record frame from context"));
+  CHECK(log.text.str().find("from-quiet") == std::string::npos);
+  CHECK(quiet.call(add, 2, 3) == 5);
+}

@@ -208,3 +208,14 @@ TEST_CASE("rules: load reads a policy file", "[rules]") {
   CHECK(r.allows_call(direction::from_child, "anything"));
   CHECK_THROWS_WITH(rules::load("/nonexistent/policy"), Catch::Matchers::Contains("cannot read"));
 }
+
+TEST_CASE("rules: a per-context override replaces the direction's types", "[rules]") {
+  auto r = rules::parse("types_from_context.7 = call_reply\n");
+  CHECK(r.allows_type(direction::from_child, 7, to_u32(wire_type::call_reply)));
+  CHECK_FALSE(r.allows_type(direction::from_child, 7, to_u32(wire_type::log_record)));
+  CHECK(r.allows_type(direction::from_child, 8, to_u32(wire_type::log_record)));
+  auto back = rules::decode(r.encode());
+  CHECK(back.types_from_context == r.types_from_context);
+  CHECK_THROWS_WITH(rules::parse("types_from_context.x = dead"),
+                    Catch::Matchers::Contains("types_from_context.<context id>"));
+}
