@@ -55,6 +55,7 @@ void decode_reply(const serialization::frame& f, const std::string& context, T& 
       case errc::shutting_down:
         throw context_lost(context, d.reason);
       case errc::call_not_allowed:
+      case errc::routing_not_allowed:
       case errc::file_not_allowed:
       case errc::type_not_allowed:
       case errc::source_mismatch:
