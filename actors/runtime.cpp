@@ -656,7 +656,8 @@ void runtime::handle_id_request(const frame& f) {
   serialization::id_block_info want;
   if (!decode_or_refuse(f, want))
     return;
-  auto b = blocks_->next(std::min(want.count, 100000u));
+  // At most one block per request: a child cannot take the id space in a few requests.
+  auto b = blocks_->next(std::min(want.count == 0 ? opts_.id_block : want.count, opts_.id_block));
   if (!b) {
     router_.reply_dead(f.hdr, errc::spawn_failed, "context id space exhausted");
     return;
