@@ -94,6 +94,25 @@ R decode_result(const serialization::frame& f, const std::string& context) {
 
 } // namespace detail
 
+/// A function in a plugin module, called by name with a signature the
+/// caller states (the caller need not link the plugin): the context that
+/// lacks it fetches the module from its parent (see master::add_plugin).
+template <class Sig>
+class remote;
+
+template <class R, class... Ps>
+class remote<R(Ps...)> {
+public:
+  remote(const std::string& module, const std::string& function)
+    : wire_name_(module + "|" + function) {}
+  const std::string& wire_name() const noexcept {
+    return wire_name_;
+  }
+
+private:
+  std::string wire_name_;
+};
+
 /// The result of call_async: get() returns the value or throws what call()
 /// would throw.
 template <class R>
@@ -160,6 +179,20 @@ public:
     return name_;
   }
 
+  /// Calls the plugin function `fn` with `args...` (see remote).
+  template <class R, class... Ps, class... As>
+  R call(const remote<R(Ps...)>& fn, As&&... args) const {
+    return call_async(fn, std::forward<As>(args)...).get();
+  }
+
+  /// Starts the plugin function `fn` with `args...` (see remote).
+  template <class R, class... Ps, class... As>
+  future<R> call_async(const remote<R(Ps...)>& fn, As&&... args) const {
+    auto fb = make_named_call<R, Ps...>(fn.wire_name(), std::forward<As>(args)...);
+    auto handle = fb.header().reply_to;
+    return future<R>{detail::send_call(*rt_, id_, std::move(fb)), rt_, handle, name_, id_};
+  }
+
   /// Calls `fn(args...)` in this context and returns its result. The
   /// argument types are checked against `fn`'s signature at compile time.
   template <class R, class... Ps, class... As>
@@ -198,10 +231,15 @@ public:
 private:
   template <class R, class... Ps, class... As>
   serialization::frame_builder make_call(R (*fn)(Ps...), As&&... args) const {
+    return make_named_call<R, Ps...>(detail::remote_name(reinterpret_cast<actors::fn_key>(fn)),
+                                     std::forward<As>(args)...);
+  }
+
+  template <class R, class... Ps, class... As>
+  serialization::frame_builder make_named_call(const std::string& name, As&&... args) const {
     static_assert(sizeof...(Ps) == sizeof...(As), "wrong number of arguments for this function");
     static_assert((std::is_convertible_v<As&&, std::decay_t<Ps>> && ...),
                   "argument types do not match the function's parameters");
-    const auto& name = detail::remote_name(reinterpret_cast<actors::fn_key>(fn));
     serialization::frame_builder fb{detail::call_header(*rt_, id_)};
     serialization::plain_put(fb.bytes(), name);
     constexpr std::size_t n = sizeof...(Ps);

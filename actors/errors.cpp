@@ -25,6 +25,10 @@ policy_error::policy_error(errc code, std::string context, const std::string& re
   : error(code, context, "context '" + context + "' refused: " + reason) {
 }
 
+module_denied::module_denied(std::string context, const std::string& reason)
+  : policy_error(errc::module_denied, std::move(context), reason) {
+}
+
 connect_error::connect_error(std::string context, const std::string& reason)
   : error(errc::spawn_failed, context, "cannot start context '" + context + "': " + reason) {
 }

@@ -59,6 +59,13 @@ public:
   policy_error(errc code, std::string context, const std::string& reason);
 };
 
+/// A plugin module was refused by the import policy of the context asked
+/// for it; what() names the module and the rule.
+class module_denied : public policy_error {
+public:
+  module_denied(std::string context, const std::string& reason);
+};
+
 /// A context could not be started or handshaken.
 class connect_error : public error {
 public:

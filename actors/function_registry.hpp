@@ -1,6 +1,7 @@
 // The registry of functions other contexts may call, and MITOSIS_REMOTE.
 #pragma once
 
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -51,7 +52,12 @@ public:
   /// Returns the registered name of `key`, or nullptr.
   const std::string* name_of(fn_key key) const;
 
+  /// While a plugin module loads (dlopen), its functions register as
+  /// "<module>|<name>": set the module before dlopen, clear it after.
+  static void set_loading_module(const std::string* module) noexcept;
+
 private:
+  mutable std::shared_mutex mtx_; // plugins register while calls look up
   std::unordered_map<std::string, function_entry> by_name_;
   std::unordered_map<fn_key, std::string> by_key_;
 };

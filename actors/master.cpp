@@ -54,6 +54,8 @@ void decode_reply(const serialization::frame& f, const std::string& context, T& 
       case errc::context_lost:
       case errc::shutting_down:
         throw context_lost(context, d.reason);
+      case errc::module_denied:
+        throw module_denied(context, d.reason);
       case errc::call_not_allowed:
       case errc::routing_not_allowed:
       case errc::file_not_allowed:
@@ -195,6 +197,14 @@ context master::self() {
 
 void master::set_policy(const policy::rules& r) {
   rt_->set_rules(r);
+}
+
+void master::add_plugin(const std::string& name, const std::string& path) {
+  rt_->add_module(name, path);
+}
+
+void master::preload_plugin(const context& c, const std::string& name) {
+  rt_->push_module(c.id(), name);
 }
 
 void master::serve_files(const std::string& path) {

@@ -76,6 +76,15 @@ public:
   /// contexts that fetch_file from the master; nothing else is served.
   void serve_files(const std::string& path);
 
+  /// Makes the plugin module `name` (a shared object of MITOSIS_REMOTE
+  /// functions at `path`) available: a context asked to run one of its
+  /// functions (see mitosis::remote) fetches it from its parent, by content
+  /// hash, subject to each parent's import policy.
+  void add_plugin(const std::string& name, const std::string& path);
+
+  /// Sends plugin `name` to `c` and everything below it ahead of use.
+  void preload_plugin(const context& c, const std::string& name);
+
   /// Returns the pid of a local context started from the master, or 0.
   int pid_of(const context& c) const;
 

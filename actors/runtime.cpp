@@ -5,6 +5,10 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <csignal>
+#include <dlfcn.h>
+#include <fstream>
+#include <iterator>
+#include <sys/stat.h>
 #include <deque>
 #include <fcntl.h>
 #include <cstring>
@@ -22,6 +26,7 @@
 #include "mitosis/policy/policy_actor.hpp"
 #include "mitosis/serialization/log.hpp"
 #include "mitosis/serialization/plain_codec.hpp"
+#include "mitosis/serialization/sha256.hpp"
 
 namespace mitosis::actors {
 
@@ -427,6 +432,7 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
     case wire_type::dead:
     case wire_type::id_grant:
     case wire_type::file_chunk:
+    case wire_type::module_data:
     case wire_type::spawn_reply: {
       auto handle = f.hdr.handle;
       if (f.hdr.type == to_u32(wire_type::dead) && from != 0) {
@@ -464,6 +470,15 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
       on_pool(hdr, [this, f = std::move(f)]() mutable { run_file_request(std::move(f)); });
       return;
     }
+    case wire_type::module_request: {
+      auto hdr = f.hdr;
+      on_pool(hdr, [this, f = std::move(f)]() mutable { run_module_request(std::move(f)); });
+      return;
+    }
+    case wire_type::module_push:
+      if (d == policy::direction::from_parent)
+        on_pool(f.hdr, [this, f = std::move(f)]() mutable { run_module_push(std::move(f)); });
+      return;
     case wire_type::rules_update:
       if (d == policy::direction::from_parent)
         apply_rules_update(f);
@@ -508,6 +523,15 @@ void runtime::run_call(frame&& f, policy::direction d, router::stream_id from) {
       return;
     }
     auto* entry = function_registry::instance().find(fn);
+    if (!entry && fn.find('|') != std::string::npos) {
+      // A plugin function we lack: fetch its module from our parent.
+      auto module = fn.substr(0, fn.find('|'));
+      if (auto err = load_module(module); err.first != errc::none) {
+        router_.reply_dead(h, err.first, err.second);
+        return;
+      }
+      entry = function_registry::instance().find(fn);
+    }
     if (!entry) {
       router_.reply_dead(h, errc::unknown_function, "function '" + fn + "' is not registered");
       return;
@@ -646,6 +670,190 @@ void runtime::fetch_file(router::context_id from, const std::string& from_name,
   out.reset();
   if (::rename(tmp.c_str(), local.c_str()) != 0)
     throw error(errc::file_error, name(), "cannot rename " + tmp + ": " + std::strerror(errno));
+}
+
+namespace {
+
+// The per-user directory plugins are stored in, by content hash (0700,
+// ours, or refused).
+std::string plugin_dir(std::string& error) {
+  auto base = "/tmp/mitosis-" + std::to_string(::getuid());
+  auto dir = base + "/plugins";
+  for (const auto& d : {base, dir}) {
+    if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) {
+      error = "cannot create " + d + ": " + std::strerror(errno);
+      return {};
+    }
+    struct stat st {};
+    if (::lstat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid()
+        || (st.st_mode & 077) != 0) {
+      error = d + " is not a private directory of ours";
+      return {};
+    }
+  }
+  return dir;
+}
+
+} // namespace
+
+void runtime::add_module(const std::string& name, const std::string& path) {
+  std::ifstream f{path, std::ios::binary};
+  if (!f)
+    throw error(errc::file_error, this->name(), "cannot read plugin " + path);
+  serialization::module_info m;
+  m.name = name;
+  m.bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  m.sha256 = serialization::sha256_hex(m.bytes.data(), m.bytes.size());
+  std::lock_guard<std::mutex> guard{modules_mtx_};
+  modules_[name] = std::move(m);
+}
+
+std::pair<errc, std::string> runtime::module_bytes(const std::string& name,
+                                                   serialization::module_info& out) {
+  // Called with modules_mtx_ held.
+  if (auto i = modules_.find(name); i != modules_.end()) {
+    out = i->second;
+    return {errc::none, {}};
+  }
+  if (!router_.config().has_parent)
+    return {errc::file_error, "no plugin module '" + name + "' at context '" + this->name() + "'"};
+  auto h = pending_.next_handle();
+  auto parent = router_.config().parent_id;
+  auto wire = serialization::frame_builder{serialization::make_header(
+                                             wire_type::module_request, parent, self(), 0, h)}
+                .add(name)
+                .finish();
+  auto fut = request(parent, h, std::move(wire));
+  if (fut.wait_for(opts_.connect_timeout) != std::future_status::ready) {
+    pending_.forget(h);
+    return {errc::timeout, "no answer from the parent for module '" + name + "'"};
+  }
+  auto f = fut.get();
+  try {
+    if (f.hdr.type != to_u32(wire_type::module_data)) {
+      serialization::dead_info d;
+      serialization::decode_exact(f.payload.data(), f.payload.size(), d);
+      return {static_cast<errc>(d.code), d.reason};
+    }
+    serialization::module_info m;
+    serialization::decode_exact(f.payload.data(), f.payload.size(), m);
+    if (m.name != name || serialization::sha256_hex(m.bytes.data(), m.bytes.size()) != m.sha256)
+      return {errc::protocol_error, "module '" + name + "' arrived damaged"};
+    out = modules_[name] = std::move(m);
+    return {errc::none, {}};
+  } catch (const serialization::decode_error& e) {
+    return {e.code(), std::string{"module '"} + name + "': " + e.what()};
+  }
+}
+
+std::pair<errc, std::string> runtime::load_module(const std::string& name) {
+  std::lock_guard<std::mutex> guard{modules_mtx_};
+  if (loaded_modules_.count(name))
+    return {errc::none, {}};
+  serialization::module_info m;
+  if (auto err = module_bytes(name, m); err.first != errc::none)
+    return err;
+  std::string why;
+  auto dir = plugin_dir(why);
+  if (dir.empty())
+    return {errc::file_error, why};
+  // Stored and loaded by content hash; written under a temporary name and
+  // renamed, so a half-written file is never loaded.
+  auto path = dir + "/" + m.sha256 + ".so";
+  std::ifstream existing{path, std::ios::binary};
+  std::vector<char> have{std::istreambuf_iterator<char>(existing), std::istreambuf_iterator<char>()};
+  if (serialization::sha256_hex(have.data(), have.size()) != m.sha256) {
+    auto tmp = path + ".tmp." + std::to_string(::getpid());
+    {
+      std::ofstream out{tmp, std::ios::binary | std::ios::trunc};
+      out.write(m.bytes.data(), static_cast<std::streamsize>(m.bytes.size()));
+      if (!out)
+        return {errc::file_error, "cannot write " + tmp};
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+      return {errc::file_error, "cannot install " + path + ": " + std::strerror(errno)};
+  }
+  actors::function_registry::set_loading_module(&name);
+  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  actors::function_registry::set_loading_module(nullptr);
+  if (!handle)
+    return {errc::file_error, std::string{"cannot load module '"} + name + "': " + ::dlerror()};
+  loaded_modules_.insert(name);
+  lg()->debug("[{}] loaded plugin module '{}' ({})", this->name(), name, m.sha256);
+  return {errc::none, {}};
+}
+
+void runtime::run_module_request(frame&& f) {
+  std::string name;
+  if (!decode_or_refuse(f, name))
+    return;
+  if (auto rule = router_.rules()->import_refusal(name); !rule.empty()) {
+    auto reason = "module '" + name + "' refused by " + rule + " at context '" + this->name() + "'";
+    lg()->warn("[{}] {} (asked by context {})", this->name(), reason, f.hdr.src);
+    router_.reply_dead(f.hdr, errc::module_denied, reason);
+    return;
+  }
+  serialization::module_info m;
+  std::pair<errc, std::string> err;
+  {
+    std::lock_guard<std::mutex> guard{modules_mtx_};
+    err = module_bytes(name, m);
+  }
+  if (err.first != errc::none) {
+    router_.reply_dead(f.hdr, err.first, err.second);
+    return;
+  }
+  ++modules_served_;
+  serialization::buffer out(frame_header::size);
+  serialization::encode_into(out, m);
+  reply(f.hdr, wire_type::module_data, std::move(out));
+}
+
+void runtime::push_module(router::context_id to, const std::string& name) {
+  serialization::module_info m;
+  {
+    std::lock_guard<std::mutex> guard{modules_mtx_};
+    auto i = modules_.find(name);
+    if (i == modules_.end())
+      throw error(errc::file_error, this->name(), "no plugin module '" + name + "' to push");
+    m = i->second;
+  }
+  auto wire = serialization::frame_builder{serialization::make_header(wire_type::module_push, to,
+                                                                      self())}
+                .add(m)
+                .finish();
+  if (auto err = router_.send(to, std::move(wire)); err != errc::none)
+    throw context_lost(name_of(to), to_string(err));
+}
+
+void runtime::run_module_push(frame&& f) {
+  serialization::module_info m;
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), m);
+  } catch (const serialization::decode_error& e) {
+    lg()->warn("[{}] undecodable module_push: {}", this->name(), e.what());
+    return;
+  }
+  if (serialization::sha256_hex(m.bytes.data(), m.bytes.size()) != m.sha256) {
+    lg()->warn("[{}] module_push of '{}' arrived damaged", this->name(), m.name);
+    return;
+  }
+  auto name = m.name;
+  {
+    std::lock_guard<std::mutex> guard{modules_mtx_};
+    modules_[name] = m;
+  }
+  if (auto err = load_module(name); err.first != errc::none)
+    lg()->warn("[{}] preloading module '{}' failed: {}", this->name(), name, err.second);
+  // Down the subtree: every child gets it too.
+  for (auto sid : router_.child_streams())
+    if (auto info = router_.stream_info(sid)) {
+      auto wire = serialization::frame_builder{serialization::make_header(
+                                                 wire_type::module_push, info->peer_id, self())}
+                    .add(m)
+                    .finish();
+      router_.send_on(sid, std::move(wire));
+    }
 }
 
 void runtime::handle_id_request(const frame& f) {

@@ -4,7 +4,10 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <atomic>
 #include <future>
+#include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -123,6 +126,19 @@ public:
   void fetch_file(router::context_id from, const std::string& from_name,
                   const std::string& remote, const std::string& local, int window = 4);
 
+  /// Makes the plugin module in the shared object at `path` available to
+  /// the contexts below (they fetch it on first use, by content hash).
+  void add_module(const std::string& name, const std::string& path);
+
+  /// Sends module `name` to context `to`, which loads it and passes it on
+  /// to its own children.
+  void push_module(router::context_id to, const std::string& name);
+
+  /// How many module requests this context has answered with the module.
+  int modules_served() const noexcept {
+    return modules_served_.load();
+  }
+
   /// Blocks until the parent is gone or asked us to stop (agents).
   void wait_for_shutdown();
 
@@ -144,6 +160,12 @@ private:
   void run_call(serialization::frame&& f, policy::direction d, router::stream_id from);
   void run_spawn_request(serialization::frame&& f);
   void run_file_request(serialization::frame&& f);
+  void run_module_request(serialization::frame&& f);
+  void run_module_push(serialization::frame&& f);
+  /// Empty on success, else (code, reason).
+  std::pair<errc, std::string> module_bytes(const std::string& name,
+                                            serialization::module_info& out);
+  std::pair<errc, std::string> load_module(const std::string& name);
   /// Runs `job` on the pool, or answers `req` dead when shutting down.
   void on_pool(const serialization::frame_header& req, std::function<void()> job);
   /// Decodes `f`'s payload into `x`, or answers it dead and returns false.
@@ -164,6 +186,10 @@ private:
   std::unique_ptr<caf_part> caf_;
   std::unique_ptr<dispatcher> pool_;
   file_service files_;
+  std::mutex modules_mtx_; // one fetch at a time: intermediaries ask once
+  std::map<std::string, serialization::module_info> modules_;
+  std::set<std::string> loaded_modules_;
+  std::atomic<int> modules_served_{0};
 
   // Ids: the master cuts blocks; every process numbers its children.
   std::optional<router::block_source> blocks_;

@@ -31,6 +31,14 @@ bool rules::allows_type(direction d, std::uint32_t src, std::uint32_t type) cons
   return allows_type(d, type);
 }
 
+std::string rules::import_refusal(const std::string& name) const {
+  if (import_blocks.count(name))
+    return "import_blocks";
+  if (!import_overrides.empty() && !import_overrides.count(name))
+    return "import_overrides";
+  return {};
+}
+
 bool rules::allows_call(direction d, std::string_view function) const {
   if (d == direction::from_parent)
     return parent_may_call;
@@ -43,6 +51,7 @@ rules rules::defaults() {
                  wire_type::call_error, wire_type::dead, wire_type::id_grant,
                  wire_type::spawn_request, wire_type::spawn_reply, wire_type::shutdown,
                  wire_type::rules_update, wire_type::file_request, wire_type::file_chunk,
+                 wire_type::module_data, wire_type::module_push,
                  wire_type::log_record, wire_type::route_add, wire_type::route_del})
     r.types_from_parent.insert(to_u32(t));
   // A child answers, reports routes and logs, asks for ids. It may send a
@@ -51,7 +60,7 @@ rules rules::defaults() {
   for (auto t : {wire_type::call_request, wire_type::call_reply, wire_type::call_error,
                  wire_type::dead, wire_type::route_add, wire_type::route_del,
                  wire_type::log_record, wire_type::id_request, wire_type::spawn_reply,
-                 wire_type::file_request, wire_type::file_chunk})
+                 wire_type::file_request, wire_type::file_chunk, wire_type::module_request})
     r.types_from_child.insert(to_u32(t));
   return r;
 }
@@ -59,14 +68,16 @@ rules rules::defaults() {
 std::vector<char> rules::encode() const {
   std::vector<char> out;
   serialization::encode_into(out, types_from_parent, types_from_child, parent_may_call,
-                             child_callable, sibling_routing, types_from_context);
+                             child_callable, sibling_routing, types_from_context,
+                             import_overrides, import_blocks);
   return out;
 }
 
 rules rules::decode(const std::vector<char>& bytes) {
   rules r;
   serialization::decode_exact(bytes.data(), bytes.size(), r.types_from_parent,
-                              r.types_from_child, r.parent_may_call, r.child_callable, r.sibling_routing, r.types_from_context);
+                              r.types_from_child, r.parent_may_call, r.child_callable, r.sibling_routing, r.types_from_context,
+                              r.import_overrides, r.import_blocks);
   return r;
 }
 
@@ -139,6 +150,12 @@ rules rules::parse(const std::string& text) {
       r.parent_may_call = parse_bool(value, where);
     } else if (key == "sibling_routing") {
       r.sibling_routing = parse_bool(value, where);
+    } else if (key == "import_overrides") {
+      auto names = split_list(value);
+      r.import_overrides = {names.begin(), names.end()};
+    } else if (key == "import_blocks") {
+      auto names = split_list(value);
+      r.import_blocks = {names.begin(), names.end()};
     } else if (key == "child_callable") {
       auto names = split_list(value);
       r.child_callable = {names.begin(), names.end()};

@@ -32,6 +32,11 @@ struct rules {
   /// one of these contexts are judged by its own set instead of the
   /// direction's (e.g. a child trusted with less, or with more).
   std::map<std::uint32_t, std::set<std::uint32_t>> types_from_context;
+  /// Import policy for the plugin modules children request from us
+  /// (Mitogen's ImportPolicy): a blocked module is refused; when overrides
+  /// is not empty, only the modules in it are served.
+  std::set<std::string> import_overrides;
+  std::set<std::string> import_blocks;
 
   /// Returns whether a frame of wire type `type` may be decoded from `d`.
   bool allows_type(direction d, std::uint32_t type) const noexcept;
@@ -42,6 +47,11 @@ struct rules {
 
   /// Returns whether `function` may be called by a peer in direction `d`.
   bool allows_call(direction d, std::string_view function) const;
+
+  /// Returns an empty string when module `name` may be served to a
+  /// child, else the rule that refuses it ("import_blocks" or
+  /// "import_overrides").
+  std::string import_refusal(const std::string& name) const;
 
   /// Returns the defaults: a parent may call its children; a child may call
   /// nothing in its parent; each direction decodes only what it needs.
@@ -60,6 +70,7 @@ struct rules {
   ///   types_from_parent = type, type, ...  (wire type names, see protocol.md)
   ///   types_from_child = type, type, ...
   ///   types_from_context.<id> = type, ...  (override for one context)
+  ///   import_overrides = module, ...       import_blocks = module, ...
   /// '#' starts a comment. Throws std::invalid_argument naming the line.
   static rules parse(const std::string& text);
 

@@ -28,6 +28,7 @@ const char* to_string(errc code) noexcept {
     case errc::routing_not_allowed: return "routing between children not allowed by policy";
     case errc::file_not_allowed: return "path not served (file rights)";
     case errc::file_error: return "file cannot be read";
+    case errc::module_denied: return "module refused by the import policy";
   }
   return "unknown error";
 }

@@ -33,6 +33,7 @@ enum class errc : std::uint8_t {
   routing_not_allowed,
   file_not_allowed,
   file_error,
+  module_denied,
 };
 
 /// Returns the fixed message for `code`.

@@ -70,6 +70,14 @@ struct file_chunk_info {
   std::vector<char> bytes;
 };
 
+/// A plugin module: its name, the SHA-256 of its bytes, the bytes (a
+/// shared object). Also the payload of module_push.
+struct module_info {
+  std::string name;
+  std::string sha256;
+  std::vector<char> bytes;
+};
+
 /// Ask a context to start a local child of its own.
 struct spawn_info {
   std::string name;
@@ -143,6 +151,13 @@ void serialize(Ar& ar, file_chunk_info& x, unsigned) {
 }
 
 template <class Ar>
+void serialize(Ar& ar, module_info& x, unsigned) {
+  ar& x.name;
+  ar& x.sha256;
+  ar& x.bytes;
+}
+
+template <class Ar>
 void serialize(Ar& ar, spawn_info& x, unsigned) {
   ar& x.name;
   ar& x.timeout_ms;
@@ -172,4 +187,5 @@ MITOSIS_WIRE_STRUCT(mitosis::serialization::id_block_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::spawn_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::file_request_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::file_chunk_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::module_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::spawned_info)

@@ -6,7 +6,7 @@ namespace mitosis::serialization {
 
 namespace {
 
-constexpr std::array<type_info, 16> types = {{
+constexpr std::array<type_info, 19> types = {{
   {wire_type::boot, "boot", false},
   {wire_type::call_request, "call_request", false},
   {wire_type::call_reply, "call_reply", true},
@@ -23,6 +23,9 @@ constexpr std::array<type_info, 16> types = {{
   {wire_type::rules_update, "rules_update", false},
   {wire_type::file_request, "file_request", false},
   {wire_type::file_chunk, "file_chunk", true},
+  {wire_type::module_request, "module_request", false},
+  {wire_type::module_data, "module_data", true},
+  {wire_type::module_push, "module_push", false},
 }};
 
 static_assert([] {

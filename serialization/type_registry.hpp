@@ -24,6 +24,9 @@ enum class wire_type : std::uint32_t {
   rules_update = 14,
   file_request = 15,
   file_chunk = 16,
+  module_request = 17,
+  module_data = 18,
+  module_push = 19,
 };
 
 /// One registered wire type.

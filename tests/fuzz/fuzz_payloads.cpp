@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto* p = reinterpret_cast<const char*>(data + 1);
   auto n = size - 1;
   try {
-    switch (data[0] % 14) {
+    switch (data[0] % 15) {
       case 0: decode_as<boot_info>(p, n); break;
       case 1: decode_as<call_error_info>(p, n); break;
       case 2: decode_as<dead_info>(p, n); break;
@@ -52,6 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 11: decode_as<std::vector<std::string>>(p, n); break;
       case 12: decode_as<file_request_info>(p, n); break;
       case 13: decode_as<file_chunk_info>(p, n); break;
+      case 14: decode_as<module_info>(p, n); break;
     }
   } catch (const decode_error&) {
   }

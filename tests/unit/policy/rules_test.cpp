@@ -219,3 +219,17 @@ TEST_CASE("rules: a per-context override replaces the direction's types", "[rule
   CHECK_THROWS_WITH(rules::parse("types_from_context.x = dead"),
                     Catch::Matchers::Contains("types_from_context.<context id>"));
 }
+
+TEST_CASE("rules: import policy like Mitogen's (blocks, then overrides as an allow-list)", "[rules]") {
+  rules r;
+  CHECK(r.import_refusal("anything").empty());
+  r.import_blocks = {"bad"};
+  CHECK(r.import_refusal("bad") == "import_blocks");
+  CHECK(r.import_refusal("good").empty());
+  r.import_overrides = {"good"};
+  CHECK(r.import_refusal("good").empty());
+  CHECK(r.import_refusal("other") == "import_overrides");
+  auto parsed = rules::parse("import_overrides = good, fine\nimport_blocks = bad\n");
+  CHECK(parsed.import_overrides == std::set<std::string>{"good", "fine"});
+  CHECK(rules::decode(parsed.encode()).import_blocks == std::set<std::string>{"bad"});
+}

@@ -310,7 +310,7 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
   CHECK(type_registry::find(type_registry::max_id() + 1) == nullptr);
   CHECK(type_registry::find(0xffffffffu) == nullptr);
   CHECK(type_registry::name(0) == "unknown");
-  CHECK(type_registry::max_id() == to_u32(wire_type::file_chunk));
+  CHECK(type_registry::max_id() == to_u32(wire_type::module_push));
 
   struct expected_entry {
     wire_type id;
@@ -334,6 +334,9 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
     {wire_type::rules_update, "rules_update", false},
     {wire_type::file_request, "file_request", false},
     {wire_type::file_chunk, "file_chunk", true},
+    {wire_type::module_request, "module_request", false},
+    {wire_type::module_data, "module_data", true},
+    {wire_type::module_push, "module_push", false},
   };
   CHECK(std::size(all) == type_registry::max_id());
   for (const auto& x : all) {

@@ -1,0 +1,86 @@
+// Plugin modules across two hops: fetched on first use from the parent,
+// cached at the intermediate, refused by import_blocks and by
+// import_overrides, preloaded down a subtree.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <string>
+
+#include "captured_log.hpp"
+#include "mitosis/actors/runtime.hpp"
+#include "mitosis/mitosis.hpp"
+#include "test_functions.hpp"
+
+namespace {
+const mitosis::remote<int(std::string)> count_lines{"inventory", "count_lines"};
+const mitosis::remote<std::string()> plugin_version{"inventory", "plugin_version"};
+} // namespace
+
+TEST_CASE("a grandchild fetches a plugin through its parent which caches it") {
+  mitosis::master m{0, nullptr};
+  m.add_plugin("inventory", MITOSIS_SAMPLE_PLUGIN);
+  auto mid = m.local({.name = "plug.mid"});
+  auto gc1 = m.local({.name = "plug.gc1", .via = mid});
+  auto gc2 = m.local({.name = "plug.gc2", .via = mid});
+  std::ofstream{"/tmp/mitosis-plugin-lines.txt"} << "a\nb\nc\n";
+  CHECK(gc1.call(count_lines, "/tmp/mitosis-plugin-lines.txt") == 3);
+  CHECK(gc1.call(plugin_version) == "inventory 1.0");
+  CHECK(gc2.call(plugin_version) == "inventory 1.0");
+  // The master sent the module once: the intermediate served gc2 itself.
+  CHECK(m.runtime().modules_served() == 1);
+  // The master never loaded it: only the contexts that needed it did.
+  CHECK(mid.call(plugin_version) == "inventory 1.0");
+  CHECK(m.runtime().modules_served() == 1);
+}
+
+TEST_CASE("import_blocks refuses a plugin with module_denied naming the module and rule") {
+  captured_log log;
+  mitosis::master m{0, nullptr};
+  m.add_plugin("inventory", MITOSIS_SAMPLE_PLUGIN);
+  auto r = mitosis::policy::rules::defaults();
+  r.import_blocks.insert("inventory");
+  m.set_policy(r);
+  auto mid = m.local({.name = "blocked.mid"});
+  auto gc = m.local({.name = "blocked.gc", .via = mid});
+  try {
+    gc.call(plugin_version);
+    FAIL("no exception");
+  } catch (const mitosis::module_denied& e) {
+    CHECK(std::string{e.what()}.find("module 'inventory' refused by import_blocks") != std::string::npos);
+    CHECK(e.code() == mitosis::errc::module_denied);
+  }
+  CHECK(log.wait_for("refused by import_blocks"));
+  CHECK(m.runtime().modules_served() == 0);
+}
+
+TEST_CASE("a non-empty import_overrides serves only the modules it names") {
+  mitosis::master m{0, nullptr};
+  m.add_plugin("inventory", MITOSIS_SAMPLE_PLUGIN);
+  auto r = mitosis::policy::rules::defaults();
+  r.import_overrides.insert("something_else");
+  m.set_policy(r);
+  auto c = m.local({.name = "overrides.c"});
+  CHECK_THROWS_WITH(c.call(plugin_version),
+                    Catch::Matchers::Contains("refused by import_overrides"));
+  r.import_overrides.insert("inventory");
+  m.set_policy(r);
+  CHECK(c.call(plugin_version) == "inventory 1.0");
+}
+
+TEST_CASE("a preloaded plugin reaches the whole subtree before any call") {
+  mitosis::master m{0, nullptr};
+  m.add_plugin("inventory", MITOSIS_SAMPLE_PLUGIN);
+  auto mid = m.local({.name = "pre.mid"});
+  auto gc = m.local({.name = "pre.gc", .via = mid});
+  m.preload_plugin(mid, "inventory");
+  CHECK(gc.call(plugin_version) == "inventory 1.0");
+  CHECK(mid.call(plugin_version) == "inventory 1.0");
+  CHECK(m.runtime().modules_served() == 0);
+}
+
+TEST_CASE("a function of an unknown module fails with a clear error") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "nomod"});
+  const mitosis::remote<int()> ghost{"nosuchmodule", "f"};
+  CHECK_THROWS_WITH(c.call(ghost), Catch::Matchers::Contains("no plugin module 'nosuchmodule'"));
+}
