@@ -165,6 +165,7 @@ master::master(int argc, char** argv, master_options opts) {
   ro.connect_timeout = opts.connect_timeout;
   ro.max_frame = opts.max_frame;
   ro.max_routes_per_child = opts.max_routes_per_child;
+  ro.max_violations = opts.max_violations;
   rt_ = std::make_unique<actors::runtime>(ro);
 }
 

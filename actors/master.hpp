@@ -28,6 +28,8 @@ struct master_options {
   std::uint32_t max_frame = serialization::default_max_frame_size;
   /// Contexts one child may announce behind itself (a route flood bound).
   std::uint32_t max_routes_per_child = 1u << 16;
+  /// Policy violations from one child before its stream is cut.
+  std::uint32_t max_violations = 8;
 };
 
 /// Options of the `local` connection method.

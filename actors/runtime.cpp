@@ -20,6 +20,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "mitosis/actors/context.hpp"
 #include "mitosis/actors/errors.hpp"
 #include "mitosis/actors/function_registry.hpp"
 #include "mitosis/bootstrap/spawner_actor.hpp"
@@ -818,12 +819,21 @@ void runtime::push_module(router::context_id to, const std::string& name) {
       throw error(errc::file_error, this->name(), "no plugin module '" + name + "' to push");
     m = i->second;
   }
+  // A request: `to` answers once it has loaded the module and passed it
+  // on, so calls made after preload_plugin returns find it in place.
+  auto h = pending_.next_handle();
   auto wire = serialization::frame_builder{serialization::make_header(wire_type::module_push, to,
-                                                                      self())}
+                                                                      self(), 0, h)}
                 .add(m)
                 .finish();
-  if (auto err = router_.send(to, std::move(wire)); err != errc::none)
-    throw context_lost(name_of(to), to_string(err));
+  auto fut = request(to, h, std::move(wire));
+  if (fut.wait_for(opts_.connect_timeout) != std::future_status::ready) {
+    pending_.forget(h);
+    throw timeout_error(name_of(to), "no answer to the preload of module '" + name + "'");
+  }
+  auto f = fut.get();
+  if (f.hdr.type != to_u32(wire_type::call_reply))
+    mitosis::detail::throw_reply(f, name_of(to));
 }
 
 void runtime::run_module_push(frame&& f) {
@@ -845,7 +855,8 @@ void runtime::run_module_push(frame&& f) {
   }
   if (auto err = load_module(name); err.first != errc::none)
     lg()->warn("[{}] preloading module '{}' failed: {}", this->name(), name, err.second);
-  // Down the subtree: every child gets it too.
+  // Down the subtree: every child gets it too, ahead of anything we
+  // forward to it after answering.
   for (auto sid : router_.child_streams())
     if (auto info = router_.stream_info(sid)) {
       auto wire = serialization::frame_builder{serialization::make_header(
@@ -854,6 +865,8 @@ void runtime::run_module_push(frame&& f) {
                     .finish();
       router_.send_on(sid, std::move(wire));
     }
+  if (f.hdr.reply_to != 0)
+    reply(f.hdr, wire_type::call_reply, serialization::buffer(frame_header::size));
 }
 
 void runtime::handle_id_request(const frame& f) {

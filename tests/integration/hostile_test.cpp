@@ -83,3 +83,17 @@ TEST_CASE("a flood of route announcements stops at the limit and cuts the child"
   CHECK_THROWS_AS(bad.call(add, 1, 1), mitosis::context_lost);
   others_still_served(a, b);
 }
+
+TEST_CASE("a decode bomb (a huge count in a small payload) allocates nothing and is refused") {
+  captured_log log;
+  mitosis::master m{0, nullptr};
+  auto bad = m.local({.name = "bomber"});
+  auto a = m.local({.name = "calm1"});
+  auto b = m.local({.name = "calm2"});
+  auto before = own_rss_kb();
+  for (int i = 0; i < 5; ++i)
+    CHECK(bad.call(send_count_bomb));
+  CHECK(log.wait_for("undecodable log record from context", "collection count larger than"));
+  others_still_served(a, b);
+  CHECK(own_rss_kb() - before < 32 * 1024);
+}

@@ -178,3 +178,19 @@ std::string fetch_from(unsigned id, std::string remote, std::string local) {
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 MITOSIS_REMOTE(fetch_from);
+
+// Sends a log_record whose first string claims 2^40 bytes in a 64-byte
+// payload: a decode bomb, if the decoder trusted the count.
+bool send_count_bomb() {
+  auto* rt = mitosis::actors::runtime::agent();
+  auto h = mitosis::serialization::make_header(mitosis::serialization::wire_type::log_record, 0,
+                                               rt->self());
+  mitosis::serialization::frame_builder fb{h};
+  std::uint64_t huge = std::uint64_t{1} << 40;
+  fb.add_raw(reinterpret_cast<const char*>(&huge), sizeof(huge));
+  std::string filler(56, 'b');
+  fb.add_raw(filler.data(), filler.size());
+  auto wire = fb.finish();
+  return mitosis::detail::send_raw_to_parent(wire.data(), wire.size());
+}
+MITOSIS_REMOTE(send_count_bomb);

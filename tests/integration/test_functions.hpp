@@ -28,3 +28,4 @@ int flood_calls(int count);
 std::string call_sibling(unsigned id);
 int flood_routes(unsigned first, int count);
 std::string fetch_from(unsigned id, std::string remote, std::string local);
+bool send_count_bomb();
