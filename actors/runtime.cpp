@@ -477,11 +477,12 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
       return;
     }
     case wire_type::module_push:
-      if (d == policy::direction::from_parent)
+      // Only the parent itself, not whatever reaches us from its side.
+      if (d == policy::direction::from_parent && f.hdr.src == router_.config().parent_id)
         on_pool(f.hdr, [this, f = std::move(f)]() mutable { run_module_push(std::move(f)); });
       return;
     case wire_type::rules_update:
-      if (d == policy::direction::from_parent)
+      if (d == policy::direction::from_parent && f.hdr.src == router_.config().parent_id)
         apply_rules_update(f);
       return;
     default:
