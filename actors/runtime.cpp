@@ -515,7 +515,7 @@ void runtime::run_call(frame&& f, policy::direction d, router::stream_id from) {
     }
     serialization::plain_reader in{p, n};
     in.get(fn);
-    if (!router_.rules()->allows_call(d, fn)) {
+    if (!router_.rules()->allows_call(d, h.src, fn)) {
       auto detail = "call to '" + fn + "' from " + policy::to_string(d) + " "
                     + std::to_string(h.src) + " not allowed by policy";
       if (from != 0)

@@ -31,6 +31,12 @@ bool rules::allows_type(direction d, std::uint32_t src, std::uint32_t type) cons
   return allows_type(d, type);
 }
 
+bool rules::allows_call(direction d, std::uint32_t src, std::string_view function) const {
+  if (auto i = callable_by_context.find(src); i != callable_by_context.end())
+    return i->second.count("*") != 0 || i->second.count(std::string{function}) != 0;
+  return allows_call(d, function);
+}
+
 std::string rules::import_refusal(const std::string& name) const {
   if (import_blocks.count(name))
     return "import_blocks";
@@ -69,7 +75,7 @@ std::vector<char> rules::encode() const {
   std::vector<char> out;
   serialization::encode_into(out, types_from_parent, types_from_child, parent_may_call,
                              child_callable, sibling_routing, types_from_context,
-                             import_overrides, import_blocks);
+                             import_overrides, import_blocks, callable_by_context);
   return out;
 }
 
@@ -77,7 +83,7 @@ rules rules::decode(const std::vector<char>& bytes) {
   rules r;
   serialization::decode_exact(bytes.data(), bytes.size(), r.types_from_parent,
                               r.types_from_child, r.parent_may_call, r.child_callable, r.sibling_routing, r.types_from_context,
-                              r.import_overrides, r.import_blocks);
+                              r.import_overrides, r.import_blocks, r.callable_by_context);
   return r;
 }
 
@@ -163,6 +169,13 @@ rules rules::parse(const std::string& text) {
       r.types_from_parent = parse_types(value, where);
     } else if (key == "types_from_child") {
       r.types_from_child = parse_types(value, where);
+    } else if (key.rfind("callable_by_context.", 0) == 0) {
+      auto id = key.substr(std::string{"callable_by_context."}.size());
+      if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
+        throw std::invalid_argument(where + ": expected callable_by_context.<context id>");
+      auto names = split_list(value);
+      r.callable_by_context[static_cast<std::uint32_t>(std::stoul(id))] = {names.begin(),
+                                                                          names.end()};
     } else if (key.rfind("types_from_context.", 0) == 0) {
       auto id = key.substr(std::string{"types_from_context."}.size());
       if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)

@@ -36,6 +36,10 @@ struct rules {
   /// (Mitogen's ImportPolicy): a blocked module is refused; when overrides
   /// is not empty, only the modules in it are served.
   std::set<std::string> import_overrides;
+  /// Per-context call rights: calls whose source is one of these contexts
+  /// may reach exactly the functions named ("*" = all), whatever the
+  /// direction's rule says.
+  std::map<std::uint32_t, std::set<std::string>> callable_by_context;
   std::set<std::string> import_blocks;
 
   /// Returns whether a frame of wire type `type` may be decoded from `d`.
@@ -47,6 +51,10 @@ struct rules {
 
   /// Returns whether `function` may be called by a peer in direction `d`.
   bool allows_call(direction d, std::string_view function) const;
+
+  /// Returns whether context `src` (arriving from `d`) may call
+  /// `function`: its per-context entry if any, else the direction's rule.
+  bool allows_call(direction d, std::uint32_t src, std::string_view function) const;
 
   /// Returns an empty string when module `name` may be served to a
   /// child, else the rule that refuses it ("import_blocks" or
@@ -71,6 +79,7 @@ struct rules {
   ///   types_from_child = type, type, ...
   ///   types_from_context.<id> = type, ...  (override for one context)
   ///   import_overrides = module, ...       import_blocks = module, ...
+  ///   callable_by_context.<id> = name, ...  (call rights of one context)
   /// '#' starts a comment. Throws std::invalid_argument naming the line.
   static rules parse(const std::string& text);
 

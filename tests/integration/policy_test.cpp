@@ -125,3 +125,14 @@ TEST_CASE("one child can be trusted with fewer message types than its siblings")
   CHECK(log.text.str().find("from-quiet") == std::string::npos);
   CHECK(quiet.call(add, 2, 3) == 5);
 }
+
+TEST_CASE("call rights per peer: one child may call the master and its sibling may not") {
+  mitosis::master m{0, nullptr};
+  auto trusted = m.local({.name = "trusted"});
+  auto other = m.local({.name = "untrusted"});
+  auto r = mitosis::policy::rules::defaults();
+  r.callable_by_context[trusted.id()] = {"echo"};
+  m.set_policy(r);
+  CHECK(trusted.call(call_parent_echo) == "allowed: x");
+  CHECK(other.call(call_parent_echo).rfind("refused: ", 0) == 0);
+}

@@ -233,3 +233,17 @@ TEST_CASE("rules: import policy like Mitogen's (blocks, then overrides as an all
   CHECK(parsed.import_overrides == std::set<std::string>{"good", "fine"});
   CHECK(rules::decode(parsed.encode()).import_blocks == std::set<std::string>{"bad"});
 }
+
+TEST_CASE("rules: per-context call rights override the direction's", "[rules]") {
+  auto r = rules::parse("callable_by_context.5 = echo\ncallable_by_context.6 = *\n");
+  CHECK(r.allows_call(direction::from_child, 5, "echo"));
+  CHECK_FALSE(r.allows_call(direction::from_child, 5, "add"));
+  CHECK(r.allows_call(direction::from_child, 6, "anything"));
+  CHECK_FALSE(r.allows_call(direction::from_child, 7, "echo"));
+  CHECK(rules::decode(r.encode()).callable_by_context == r.callable_by_context);
+  // An entry can also take rights away from the parent's direction.
+  rules p;
+  p.callable_by_context[0] = {};
+  CHECK_FALSE(p.allows_call(direction::from_parent, 0, "echo"));
+  CHECK(p.allows_call(direction::from_parent, 9, "echo"));
+}
