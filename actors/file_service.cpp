@@ -80,7 +80,8 @@ file_service::result file_service::read(const std::string& path, std::uint64_t o
   if (!served(resolved))
     return refuse(errc::file_not_allowed, resolved == path ? "not a served path"
                                                            : "resolves outside the served paths");
-  router::unique_fd fd{::open(resolved.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)};
+  // O_NONBLOCK: opening a FIFO must not wait for a writer.
+  router::unique_fd fd{::open(resolved.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)};
   if (fd.get() < 0)
     return refuse(errc::file_error, std::strerror(errno));
   struct stat st {};

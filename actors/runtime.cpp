@@ -464,7 +464,8 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
       return;
     }
     case wire_type::shutdown:
-      request_shutdown();
+      if (d == policy::direction::from_parent && f.hdr.src == router_.config().parent_id)
+        request_shutdown();
       return;
     case wire_type::file_request: {
       auto hdr = f.hdr;
@@ -476,11 +477,25 @@ void runtime::deliver(frame&& f, policy::direction d, router::stream_id from) {
       on_pool(hdr, [this, f = std::move(f)]() mutable { run_module_request(std::move(f)); });
       return;
     }
-    case wire_type::module_push:
+    case wire_type::module_push: {
       // Only the parent itself, not whatever reaches us from its side.
-      if (d == policy::direction::from_parent && f.hdr.src == router_.config().parent_id)
-        on_pool(f.hdr, [this, f = std::move(f)]() mutable { run_module_push(std::move(f)); });
+      if (d != policy::direction::from_parent || f.hdr.src != router_.config().parent_id) {
+        router_.reply_dead(f.hdr, errc::protocol_error, "module_push only from the parent");
+        return;
+      }
+      serialization::module_info m;
+      if (!decode_or_refuse(f, m))
+        return;
+      // Known before any later call is handled, so that a call right after
+      // a preload waits for it instead of fetching (see load_module).
+      {
+        std::lock_guard<std::mutex> guard{push_mtx_};
+        pushes_in_flight_.insert(m.name);
+      }
+      auto hdr = f.hdr;
+      on_pool(hdr, [this, hdr, m = std::move(m)]() mutable { run_module_push(hdr, std::move(m)); });
       return;
+    }
     case wire_type::rules_update:
       if (d == policy::direction::from_parent && f.hdr.src == router_.config().parent_id)
         apply_rules_update(f);
@@ -612,6 +627,9 @@ void runtime::fetch_file(router::context_id from, const std::string& from_name,
     return request(from, h, std::move(wire));
   };
   auto take = [&](std::future<frame> fut) {
+    if (fut.wait_for(opts_.connect_timeout) != std::future_status::ready)
+      throw timeout_error(from_name, "no chunk of " + remote + " within "
+                                       + std::to_string(opts_.connect_timeout.count()) + " ms");
     auto f = fut.get();
     if (f.hdr.type != to_u32(wire_type::file_chunk)) {
       serialization::dead_info d;
@@ -653,6 +671,7 @@ void runtime::fetch_file(router::context_id from, const std::string& from_name,
     // Keep `window` chunk requests in flight: the server never has more
     // than that many chunks queued for us (flow control by credit).
     std::deque<std::future<frame>> inflight;
+    window = std::max(window, 1);
     std::uint64_t next = first.bytes.size();
     while (next < size || !inflight.empty()) {
       while (next < size && static_cast<int>(inflight.size()) < window) {
@@ -699,6 +718,9 @@ std::string plugin_dir(std::string& error) {
 } // namespace
 
 void runtime::add_module(const std::string& name, const std::string& path) {
+  if (name.empty() || name.find_first_of("|/ \t\n") != std::string::npos)
+    throw error(errc::protocol_error, this->name(),
+                "bad plugin module name '" + name + "': empty, or with '|', '/' or blanks");
   std::ifstream f{path, std::ios::binary};
   if (!f)
     throw error(errc::file_error, this->name(), "cannot read plugin " + path);
@@ -707,6 +729,10 @@ void runtime::add_module(const std::string& name, const std::string& path) {
   m.bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   m.sha256 = serialization::sha256_hex(m.bytes.data(), m.bytes.size());
   std::lock_guard<std::mutex> guard{modules_mtx_};
+  for (const auto& [other, known] : modules_)
+    if (other != name && known.sha256 == m.sha256)
+      throw error(errc::protocol_error, this->name(),
+                  "plugin " + path + " is already module '" + other + "'");
   modules_[name] = std::move(m);
 }
 
@@ -748,7 +774,11 @@ std::pair<errc, std::string> runtime::module_bytes(const std::string& name,
   }
 }
 
-std::pair<errc, std::string> runtime::load_module(const std::string& name) {
+std::pair<errc, std::string> runtime::load_module(const std::string& name, bool wait_for_push) {
+  if (wait_for_push) {
+    std::unique_lock<std::mutex> guard{push_mtx_};
+    push_cv_.wait_for(guard, opts_.connect_timeout, [&] { return !pushes_in_flight_.count(name); });
+  }
   std::lock_guard<std::mutex> guard{modules_mtx_};
   if (loaded_modules_.count(name))
     return {errc::none, {}};
@@ -812,6 +842,13 @@ void runtime::run_module_request(frame&& f) {
 }
 
 void runtime::push_module(router::context_id to, const std::string& name) {
+  bool direct = false;
+  for (auto sid : router_.child_streams())
+    if (auto info = router_.stream_info(sid); info && info->peer_id == to)
+      direct = true;
+  if (!direct)
+    throw error(errc::no_route, name_of(to),
+                "preload_plugin needs a direct child; its subtree gets the module from it");
   serialization::module_info m;
   {
     std::lock_guard<std::mutex> guard{modules_mtx_};
@@ -837,27 +874,33 @@ void runtime::push_module(router::context_id to, const std::string& name) {
     mitosis::detail::throw_reply(f, name_of(to));
 }
 
-void runtime::run_module_push(frame&& f) {
-  serialization::module_info m;
-  try {
-    serialization::decode_exact(f.payload.data(), f.payload.size(), m);
-  } catch (const serialization::decode_error& e) {
-    lg()->warn("[{}] undecodable module_push: {}", this->name(), e.what());
-    return;
-  }
-  if (serialization::sha256_hex(m.bytes.data(), m.bytes.size()) != m.sha256) {
-    lg()->warn("[{}] module_push of '{}' arrived damaged", this->name(), m.name);
-    return;
-  }
-  auto name = m.name;
+void runtime::run_module_push(const frame_header& req, serialization::module_info m) {
+  auto finish = [&](errc code, const std::string& reason) {
+    {
+      std::lock_guard<std::mutex> guard{push_mtx_};
+      pushes_in_flight_.erase(m.name);
+    }
+    push_cv_.notify_all();
+    if (code != errc::none) {
+      lg()->warn("[{}] preload of module '{}' failed: {}", this->name(), m.name, reason);
+      router_.reply_dead(req, code, reason);
+    } else if (req.reply_to != 0) {
+      reply(req, wire_type::call_reply, serialization::buffer(frame_header::size));
+    }
+  };
+  if (serialization::sha256_hex(m.bytes.data(), m.bytes.size()) != m.sha256)
+    return finish(errc::protocol_error, "module '" + m.name + "' arrived damaged");
+  // A pushed module is loaded under the same import policy as a fetched one.
+  if (auto rule = router_.rules()->import_refusal(m.name); !rule.empty())
+    return finish(errc::module_denied, "module '" + m.name + "' refused by " + rule
+                                         + " at context '" + this->name() + "'");
   {
     std::lock_guard<std::mutex> guard{modules_mtx_};
-    modules_[name] = m;
+    modules_[m.name] = m;
   }
-  if (auto err = load_module(name); err.first != errc::none)
-    lg()->warn("[{}] preloading module '{}' failed: {}", this->name(), name, err.second);
-  // Down the subtree: every child gets it too, ahead of anything we
-  // forward to it after answering.
+  if (auto err = load_module(m.name, false); err.first != errc::none)
+    return finish(err.first, err.second);
+  // Down the subtree, ahead of anything we forward to a child afterwards.
   for (auto sid : router_.child_streams())
     if (auto info = router_.stream_info(sid)) {
       auto wire = serialization::frame_builder{serialization::make_header(
@@ -866,8 +909,7 @@ void runtime::run_module_push(frame&& f) {
                     .finish();
       router_.send_on(sid, std::move(wire));
     }
-  if (f.hdr.reply_to != 0)
-    reply(f.hdr, wire_type::call_reply, serialization::buffer(frame_header::size));
+  finish(errc::none, {});
 }
 
 void runtime::handle_id_request(const frame& f) {

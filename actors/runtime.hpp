@@ -161,11 +161,11 @@ private:
   void run_spawn_request(serialization::frame&& f);
   void run_file_request(serialization::frame&& f);
   void run_module_request(serialization::frame&& f);
-  void run_module_push(serialization::frame&& f);
+  void run_module_push(const serialization::frame_header& req, serialization::module_info m);
   /// Empty on success, else (code, reason).
   std::pair<errc, std::string> module_bytes(const std::string& name,
                                             serialization::module_info& out);
-  std::pair<errc, std::string> load_module(const std::string& name);
+  std::pair<errc, std::string> load_module(const std::string& name, bool wait_for_push = true);
   /// Runs `job` on the pool, or answers `req` dead when shutting down.
   void on_pool(const serialization::frame_header& req, std::function<void()> job);
   /// Decodes `f`'s payload into `x`, or answers it dead and returns false.
@@ -190,6 +190,10 @@ private:
   std::map<std::string, serialization::module_info> modules_;
   std::set<std::string> loaded_modules_;
   std::atomic<int> modules_served_{0};
+  // Modules whose push has been read but not yet loaded.
+  std::mutex push_mtx_;
+  std::condition_variable push_cv_;
+  std::set<std::string> pushes_in_flight_;
 
   // Ids: the master cuts blocks; every process numbers its children.
   std::optional<router::block_source> blocks_;

@@ -7,6 +7,9 @@
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/set.hpp>
 #include <boost/serialization/string.hpp>
+#include <charconv>
+#include <climits>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -110,6 +113,16 @@ std::vector<std::string> split_list(const std::string& v) {
   return out;
 }
 
+std::uint32_t parse_context_id(const std::string& key, const std::string& prefix,
+                               const std::string& where) {
+  auto id = key.substr(prefix.size());
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), v);
+  if (id.empty() || ec != std::errc{} || end != id.data() + id.size() || v > UINT32_MAX)
+    throw std::invalid_argument(where + ": expected " + prefix + "<context id>");
+  return static_cast<std::uint32_t>(v);
+}
+
 bool parse_bool(const std::string& v, const std::string& where) {
   if (v == "true")
     return true;
@@ -170,17 +183,12 @@ rules rules::parse(const std::string& text) {
     } else if (key == "types_from_child") {
       r.types_from_child = parse_types(value, where);
     } else if (key.rfind("callable_by_context.", 0) == 0) {
-      auto id = key.substr(std::string{"callable_by_context."}.size());
-      if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
-        throw std::invalid_argument(where + ": expected callable_by_context.<context id>");
+      auto id = parse_context_id(key, "callable_by_context.", where);
       auto names = split_list(value);
-      r.callable_by_context[static_cast<std::uint32_t>(std::stoul(id))] = {names.begin(),
-                                                                          names.end()};
+      r.callable_by_context[id] = {names.begin(), names.end()};
     } else if (key.rfind("types_from_context.", 0) == 0) {
-      auto id = key.substr(std::string{"types_from_context."}.size());
-      if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
-        throw std::invalid_argument(where + ": expected types_from_context.<context id>");
-      r.types_from_context[static_cast<std::uint32_t>(std::stoul(id))] = parse_types(value, where);
+      r.types_from_context[parse_context_id(key, "types_from_context.", where)]
+        = parse_types(value, where);
     } else {
       throw std::invalid_argument(where + ": unknown setting '" + key + "'");
     }

@@ -86,3 +86,23 @@ TEST_CASE("a function of an unknown module fails with a clear error") {
   const mitosis::remote<int()> ghost{"nosuchmodule", "f"};
   CHECK_THROWS_WITH(c.call(ghost), Catch::Matchers::Contains("no plugin module 'nosuchmodule'"));
 }
+
+TEST_CASE("a preload obeys the import policy and needs a direct child") {
+  mitosis::master m{0, nullptr};
+  m.add_plugin("inventory", MITOSIS_SAMPLE_PLUGIN);
+  CHECK_THROWS_AS(m.add_plugin("inventory2", MITOSIS_SAMPLE_PLUGIN), mitosis::error);
+  CHECK_THROWS_AS(m.add_plugin("bad|name", MITOSIS_SAMPLE_PLUGIN), mitosis::error);
+  auto r = mitosis::policy::rules::defaults();
+  r.import_blocks.insert("inventory");
+  m.set_policy(r);
+  auto mid = m.local({.name = "prepol.mid"});
+  auto gc = m.local({.name = "prepol.gc", .via = mid});
+  CHECK_THROWS_AS(m.preload_plugin(mid, "inventory"), mitosis::module_denied);
+  CHECK_THROWS_AS(gc.call(plugin_version), mitosis::module_denied);
+  try {
+    m.preload_plugin(gc, "inventory");
+    FAIL("no exception");
+  } catch (const mitosis::error& e) {
+    CHECK(e.code() == mitosis::errc::no_route);
+  }
+}

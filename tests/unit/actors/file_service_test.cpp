@@ -76,3 +76,13 @@ TEST_CASE("file_service: what is not served is refused", "[file_service]") {
   CHECK(none.read(t.root + "/small.txt", 0, 0).code == errc::file_not_allowed);
   CHECK_THROWS_AS(none.serve("/nonexistent/dir"), std::invalid_argument);
 }
+
+TEST_CASE("file_service: a FIFO in a served directory is refused at once", "[file_service]") {
+  temp_tree t;
+  REQUIRE(::mkfifo((t.root + "/pipe").c_str(), 0600) == 0);
+  file_service fs;
+  fs.serve(t.root);
+  auto r = fs.read(t.root + "/pipe", 0, 0); // must not wait for a writer
+  CHECK(r.code == errc::file_error);
+  CHECK(r.reason.find("not a regular file") != std::string::npos);
+}

@@ -247,3 +247,10 @@ TEST_CASE("rules: per-context call rights override the direction's", "[rules]") 
   CHECK_FALSE(p.allows_call(direction::from_parent, 0, "echo"));
   CHECK(p.allows_call(direction::from_parent, 9, "echo"));
 }
+
+TEST_CASE("rules: a context id that does not fit is refused naming the line", "[rules]") {
+  CHECK_THROWS_WITH(rules::parse("callable_by_context.4294967296 = *"),
+                    Catch::Matchers::Contains("line 1"));
+  CHECK_THROWS_WITH(rules::parse("types_from_context.123456789012345678901 = dead"),
+                    Catch::Matchers::Contains("types_from_context.<context id>"));
+}
