@@ -70,12 +70,13 @@ file_service::result file_service::read(const std::string& path, std::uint64_t o
     return refuse(errc::file_not_allowed, "'..' is not allowed");
   std::string resolved;
   if (!resolve(path, resolved)) {
+    auto why = std::string{std::strerror(errno)};
     // Say only whether it is served, not whether it exists elsewhere.
     auto dir = path.substr(0, path.rfind('/'));
     std::string rdir;
     if (!resolve(dir.empty() ? "/" : dir, rdir) || !served(rdir))
       return refuse(errc::file_not_allowed, "not a served path");
-    return refuse(errc::file_error, std::strerror(errno));
+    return refuse(errc::file_error, why);
   }
   if (!served(resolved))
     return refuse(errc::file_not_allowed, resolved == path ? "not a served path"

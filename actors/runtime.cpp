@@ -390,9 +390,9 @@ void runtime::apply_rules_update(const frame& f) {
     return;
   }
   // Publish here, on the reading thread, so the frames after this one are
-  // judged by the new rules; the policy actor learns of them too.
+  // judged by the new rules. (Not through the policy actor: its publish
+  // would come later and could put back older rules after a newer update.)
   router_.set_rules(r);
-  caf::anon_send(caf_->policy, policy::set_rules_atom::value, encoded);
   send_rules_to_children(encoded);
 }
 
@@ -799,11 +799,16 @@ std::pair<errc, std::string> runtime::load_module(const std::string& name, bool 
     {
       std::ofstream out{tmp, std::ios::binary | std::ios::trunc};
       out.write(m.bytes.data(), static_cast<std::streamsize>(m.bytes.size()));
-      if (!out)
+      if (!out) {
+        ::unlink(tmp.c_str());
         return {errc::file_error, "cannot write " + tmp};
+      }
     }
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-      return {errc::file_error, "cannot install " + path + ": " + std::strerror(errno)};
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      auto why = std::string{std::strerror(errno)};
+      ::unlink(tmp.c_str());
+      return {errc::file_error, "cannot install " + path + ": " + why};
+    }
   }
   actors::function_registry::set_loading_module(&name);
   void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
