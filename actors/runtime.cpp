@@ -1,5 +1,6 @@
 #include "mitosis/actors/runtime.hpp"
 
+#include <algorithm>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
@@ -363,20 +364,18 @@ void runtime::set_rules(const policy::rules& r) {
 
 void runtime::set_subtree_rules(const policy::rules& r) {
   set_rules(r);
-  send_rules_to_children(r.encode());
+  send_to_children(wire_type::rules_update, r.encode());
 }
 
-void runtime::send_rules_to_children(const std::vector<char>& encoded) {
-  for (auto sid : router_.child_streams()) {
-    auto info = router_.stream_info(sid);
-    if (!info)
-      continue;
-    auto wire = serialization::frame_builder{serialization::make_header(
-                                               wire_type::rules_update, info->peer_id, self())}
-                  .add(encoded)
-                  .finish();
-    router_.send_on(sid, std::move(wire));
-  }
+template <class... Ts>
+void runtime::send_to_children(wire_type t, const Ts&... payload) {
+  for (auto sid : router_.child_streams())
+    if (auto info = router_.stream_info(sid)) {
+      serialization::frame_builder fb{serialization::make_header(t, info->peer_id, self())};
+      if constexpr (sizeof...(Ts) > 0)
+        fb.add(payload...);
+      router_.send_on(sid, fb.finish());
+    }
 }
 
 void runtime::apply_rules_update(const frame& f) {
@@ -393,7 +392,7 @@ void runtime::apply_rules_update(const frame& f) {
   // judged by the new rules. (Not through the policy actor: its publish
   // would come later and could put back older rules after a newer update.)
   router_.set_rules(r);
-  send_rules_to_children(encoded);
+  send_to_children(wire_type::rules_update, encoded);
 }
 
 void runtime::reply(const frame_header& req, wire_type t, serialization::buffer&& wire) {
@@ -631,20 +630,8 @@ void runtime::fetch_file(router::context_id from, const std::string& from_name,
       throw timeout_error(from_name, "no chunk of " + remote + " within "
                                        + std::to_string(opts_.connect_timeout.count()) + " ms");
     auto f = fut.get();
-    if (f.hdr.type != to_u32(wire_type::file_chunk)) {
-      serialization::dead_info d;
-      try {
-        serialization::decode_exact(f.payload.data(), f.payload.size(), d);
-      } catch (const serialization::decode_error&) {
-      }
-      auto code = static_cast<errc>(d.code);
-      if (code == errc::file_not_allowed)
-        throw policy_error(code, from_name, d.reason);
-      if (code == errc::context_lost || code == errc::shutting_down)
-        throw context_lost(from_name, d.reason);
-      throw error(code, from_name, "fetching " + remote + " from '" + from_name + "' failed: "
-                                     + d.reason);
-    }
+    if (f.hdr.type != to_u32(wire_type::file_chunk))
+      mitosis::detail::throw_reply(f, from_name); // policy_error, context_lost, error
     serialization::file_chunk_info c;
     serialization::decode_exact(f.payload.data(), f.payload.size(), c);
     return c;
@@ -847,11 +834,8 @@ void runtime::run_module_request(frame&& f) {
 }
 
 void runtime::push_module(router::context_id to, const std::string& name) {
-  bool direct = false;
-  for (auto sid : router_.child_streams())
-    if (auto info = router_.stream_info(sid); info && info->peer_id == to)
-      direct = true;
-  if (!direct)
+  auto children = router_.known_contexts();
+  if (std::find(children.begin(), children.end(), to) == children.end())
     throw error(errc::no_route, name_of(to),
                 "preload_plugin needs a direct child; its subtree gets the module from it");
   serialization::module_info m;
@@ -906,14 +890,7 @@ void runtime::run_module_push(const frame_header& req, serialization::module_inf
   if (auto err = load_module(m.name, false); err.first != errc::none)
     return finish(err.first, err.second);
   // Down the subtree, ahead of anything we forward to a child afterwards.
-  for (auto sid : router_.child_streams())
-    if (auto info = router_.stream_info(sid)) {
-      auto wire = serialization::frame_builder{serialization::make_header(
-                                                 wire_type::module_push, info->peer_id, self())}
-                    .add(m)
-                    .finish();
-      router_.send_on(sid, std::move(wire));
-    }
+  send_to_children(wire_type::module_push, m);
   finish(errc::none, {});
 }
 
@@ -996,15 +973,7 @@ void runtime::shutdown() {
   }
   stop_cv_.notify_all();
   // Ask every direct child to stop its subtree and exit.
-  for (auto sid : router_.child_streams()) {
-    auto info = router_.stream_info(sid);
-    if (!info)
-      continue;
-    auto wire = serialization::frame_builder{serialization::make_header(
-                                               wire_type::shutdown, info->peer_id, self())}
-                  .finish();
-    router_.send_on(sid, std::move(wire));
-  }
+  send_to_children(wire_type::shutdown);
   std::vector<int> pids;
   {
     std::lock_guard<std::mutex> guard{mtx_};

@@ -174,7 +174,9 @@ private:
   void handle_id_request(const serialization::frame& f);
   void handle_log(const serialization::frame& f);
   void apply_rules_update(const serialization::frame& f);
-  void send_rules_to_children(const std::vector<char>& encoded);
+  /// Sends a frame of type `t` carrying `payload...` to every direct child.
+  template <class... Ts>
+  void send_to_children(serialization::wire_type t, const Ts&... payload);
   router::context_id allocate_id();
   void request_shutdown();
   void reply(const serialization::frame_header& req, serialization::wire_type t,
