@@ -255,11 +255,9 @@ std::vector<stream_id> router::child_streams() const {
 }
 
 std::optional<stream_options> router::stream_info(stream_id id) const {
-  std::shared_lock<std::shared_mutex> guard{mtx_};
-  auto i = streams_.find(id);
-  if (i == streams_.end())
-    return std::nullopt;
-  return i->second->options();
+  if (auto s = find_stream(id))
+    return s->options();
+  return std::nullopt;
 }
 
 void router::announce_route(context_id id, const std::string& name, bool add) {
