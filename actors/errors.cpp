@@ -29,8 +29,35 @@ module_denied::module_denied(std::string context, const std::string& reason)
   : policy_error(errc::module_denied, std::move(context), reason) {
 }
 
-connect_error::connect_error(std::string context, const std::string& reason)
-  : error(errc::spawn_failed, context, "cannot start context '" + context + "': " + reason) {
+connect_error::connect_error(std::string context, const std::string& reason, errc code)
+  : error(code, context, "cannot start context '" + context + "': " + reason) {
+}
+
+host_key_error::host_key_error(std::string context, const std::string& reason)
+  : connect_error(std::move(context), reason, errc::host_key_rejected) {
+}
+
+auth_error::auth_error(std::string context, const std::string& reason, errc code)
+  : connect_error(std::move(context), reason, code) {
+}
+
+void throw_connect_error(errc code, std::string context, const std::string& reason) {
+  switch (code) {
+    case errc::host_key_rejected:
+      throw host_key_error(std::move(context), reason);
+    case errc::auth_failed:
+    case errc::become_denied:
+      throw auth_error(std::move(context), reason, code);
+    case errc::timeout:
+    case errc::unreachable:
+    case errc::bootstrap_failed:
+    case errc::handshake_mismatch:
+    case errc::handshake_failed:
+    case errc::context_lost:
+      throw connect_error(std::move(context), reason, code);
+    default:
+      throw connect_error(std::move(context), reason);
+  }
 }
 
 } // namespace mitosis

@@ -66,10 +66,30 @@ public:
   module_denied(std::string context, const std::string& reason);
 };
 
-/// A context could not be started or handshaken.
+/// A context could not be started or handshaken. context() names the hop
+/// chain ("ssh:h4 via ssh:h1"); code() tells the cause (spawn_failed,
+/// timeout, unreachable, bootstrap_failed, ...).
 class connect_error : public error {
 public:
-  connect_error(std::string context, const std::string& reason);
+  connect_error(std::string context, const std::string& reason,
+                errc code = errc::spawn_failed);
 };
+
+/// The target's host key is unknown or changed (known_hosts check); what()
+/// names host, port and the key's SHA-256 fingerprint.
+class host_key_error : public connect_error {
+public:
+  host_key_error(std::string context, const std::string& reason);
+};
+
+/// Authentication was refused: wrong password, no accepted key, or (code
+/// become_denied) the user may not become the target user.
+class auth_error : public connect_error {
+public:
+  auth_error(std::string context, const std::string& reason, errc code = errc::auth_failed);
+};
+
+/// Throws the connect_error subclass that matches `code`.
+[[noreturn]] void throw_connect_error(errc code, std::string context, const std::string& reason);
 
 } // namespace mitosis

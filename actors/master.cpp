@@ -188,6 +188,62 @@ context master::local(local_options opts) {
   return context{rt_.get(), c.id, c.name};
 }
 
+context master::connect(const bootstrap::method_spec& spec, const std::optional<context>& via,
+                        std::chrono::milliseconds connect_timeout) {
+  auto timeout = connect_timeout.count() ? connect_timeout : rt_->options().connect_timeout;
+  actors::child_info c;
+  if (via && via->id() != rt_->self())
+    c = rt_->start_via(via->id(), via->name(), spec, timeout);
+  else
+    c = rt_->start(spec, timeout);
+  if (c.pid) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    pids_.emplace_back(c.id, c.pid);
+  }
+  return context{rt_.get(), c.id, c.name};
+}
+
+std::future<context> master::connect_async(bootstrap::method_spec spec,
+                                           std::optional<context> via,
+                                           std::chrono::milliseconds connect_timeout) {
+  return std::async(std::launch::async, [this, spec = std::move(spec), via = std::move(via),
+                                         connect_timeout] {
+    return connect(spec, via, connect_timeout);
+  });
+}
+
+bootstrap::method_spec master::spec_for(bootstrap::method_kind k, const hop_options& h) {
+  bootstrap::method_spec s;
+  s.kind = k;
+  s.name = h.name;
+  s.cache_dir = h.cache_dir;
+  return s;
+}
+
+context master::ssh(ssh_options o, hop_options h) {
+  return start_with(bootstrap::method_kind::ssh, &bootstrap::method_spec::ssh, std::move(o), h);
+}
+
+context master::become(bootstrap::method_kind k, become_options o, hop_options h) {
+  return start_with(k, &bootstrap::method_spec::become, std::move(o), h);
+}
+
+context master::chroot(const std::string& path, hop_options h) {
+  return start_with(bootstrap::method_kind::chroot, &bootstrap::method_spec::chroot_path, path, h);
+}
+
+context master::setns(setns_options o, hop_options h) {
+  return start_with(bootstrap::method_kind::setns, &bootstrap::method_spec::ns, std::move(o), h);
+}
+
+context master::container(bootstrap::method_kind k, container_options o, hop_options h) {
+  return start_with(k, &bootstrap::method_spec::container, std::move(o), h);
+}
+
+context master::shell(hop_options h) {
+  return connect(spec_for(bootstrap::method_kind::shell, h), h.via, h.connect_timeout);
+}
+
 std::future<context> master::local_async(local_options opts) {
   return std::async(std::launch::async, [this, opts = std::move(opts)] { return local(opts); });
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mitosis/actors/context.hpp"
+#include "mitosis/bootstrap/method.hpp"
 #include "mitosis/policy/rules.hpp"
 #include "mitosis/serialization/frame_header.hpp"
 
@@ -44,6 +45,25 @@ struct local_options {
   bool pipes = false;
 };
 
+/// What every method but `local` shares (the second argument of ssh(),
+/// sudo(), ...).
+struct hop_options {
+  /// The context's name (default "<method>:<target>.<id>").
+  std::string name{};
+  /// Start it from this context (which then owns the connection).
+  std::optional<context> via{};
+  /// Connect + auth + bootstrap + handshake. Zero: the master's default.
+  std::chrono::milliseconds connect_timeout{0};
+  /// Bundle cache on the target ("" = $HOME/.cache/mitosis, else
+  /// /tmp/mitosis-<uid>).
+  std::string cache_dir{};
+};
+
+using ssh_options = bootstrap::ssh_settings;
+using become_options = bootstrap::become_settings;
+using setns_options = bootstrap::setns_settings;
+using container_options = bootstrap::container_settings;
+
 class master {
 public:
   /// Starts the master runtime. If this process is a started copy (agent
@@ -62,6 +82,39 @@ public:
 
   /// Starts a local context in the background.
   std::future<context> local_async(local_options opts = {});
+
+  /// Starts a context on another host over SSH; it installs this
+  /// program's bundle there if needed. Throws connect_error,
+  /// host_key_error, auth_error.
+  context ssh(ssh_options o, hop_options h = {});
+  /// Starts a context as another user through sudo, su or doas (k).
+  context become(bootstrap::method_kind k, become_options o, hop_options h = {});
+  context sudo(become_options o = {}, hop_options h = {}) {
+    return become(bootstrap::method_kind::sudo, std::move(o), std::move(h));
+  }
+  context su(become_options o = {}, hop_options h = {}) {
+    return become(bootstrap::method_kind::su, std::move(o), std::move(h));
+  }
+  context doas(become_options o = {}, hop_options h = {}) {
+    return become(bootstrap::method_kind::doas, std::move(o), std::move(h));
+  }
+  /// Starts a context inside the chroot `path` (needs root).
+  context chroot(const std::string& path, hop_options h = {});
+  /// Starts a context inside other namespaces (needs root).
+  context setns(setns_options o, hop_options h = {});
+  /// Starts a context inside a running container (k: docker or podman).
+  context container(bootstrap::method_kind k, container_options o, hop_options h = {});
+  /// Starts a context through /bin/sh and stage-1 on this host, running
+  /// from the installed bundle (as a remote host would).
+  context shell(hop_options h = {});
+
+  /// Any method, as a plain spec (what the typed calls above build).
+  context connect(const bootstrap::method_spec& spec, const std::optional<context>& via = {},
+                  std::chrono::milliseconds connect_timeout = {});
+  /// connect() in the background.
+  std::future<context> connect_async(bootstrap::method_spec spec,
+                                     std::optional<context> via = {},
+                                     std::chrono::milliseconds connect_timeout = {});
 
   /// Returns the master's own context (calls run in this process).
   context self();
@@ -95,6 +148,15 @@ public:
   }
 
 private:
+  static bootstrap::method_spec spec_for(bootstrap::method_kind k, const hop_options& h);
+  template <class T>
+  context start_with(bootstrap::method_kind k, T bootstrap::method_spec::*part, T value,
+                     const hop_options& h) {
+    auto s = spec_for(k, h);
+    s.*part = std::move(value);
+    return connect(s, h.via, h.connect_timeout);
+  }
+
   std::unique_ptr<actors::runtime> rt_;
   mutable std::mutex mtx_;
   std::vector<std::pair<router::context_id, int>> pids_;

@@ -24,7 +24,12 @@
 #include "mitosis/actors/context.hpp"
 #include "mitosis/actors/errors.hpp"
 #include "mitosis/actors/function_registry.hpp"
+#include "mitosis/bootstrap/bundle.hpp"
+#include "mitosis/bootstrap/local_method.hpp"
+#include "mitosis/bootstrap/process_method.hpp"
 #include "mitosis/bootstrap/spawner_actor.hpp"
+#include "mitosis/bootstrap/ssh_method.hpp"
+#include "mitosis/bootstrap/stage1.hpp"
 #include "mitosis/policy/policy_actor.hpp"
 #include "mitosis/serialization/log.hpp"
 #include "mitosis/serialization/plain_codec.hpp"
@@ -251,11 +256,36 @@ router::context_id runtime::allocate_id() {
 
 child_info runtime::start_local(const std::string& wanted, std::chrono::milliseconds timeout,
                                 bool pipes) {
+  bootstrap::method_spec spec;
+  spec.name = wanted;
+  spec.pipes = pipes;
+  return start(spec, timeout);
+}
+
+namespace {
+
+std::string default_name(const bootstrap::method_spec& spec, router::context_id id) {
+  using bootstrap::method_kind;
+  switch (spec.kind) {
+    case method_kind::local:
+      return "local." + std::to_string(id);
+    case method_kind::ssh:
+      return "ssh:" + spec.ssh.host + "." + std::to_string(id);
+    default:
+      return bootstrap::describe(spec) + "." + std::to_string(id);
+  }
+}
+
+} // namespace
+
+child_info runtime::start(const bootstrap::method_spec& spec, std::chrono::milliseconds timeout) {
+  using bootstrap::method_kind;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
   auto id = allocate_id();
   serialization::boot_info boot;
   boot.id = id;
   boot.parent_id = self();
-  boot.name = wanted.empty() ? "local." + std::to_string(id) : wanted;
+  boot.name = spec.name.empty() ? default_name(spec, id) : spec.name;
   boot.max_frame = opts_.max_frame;
   boot.log_level = opts_.log_level;
   boot.rules = router_.rules()->encode();
@@ -265,62 +295,127 @@ child_info runtime::start_local(const std::string& wanted, std::chrono::millisec
     hs = handshakes_[id].get_future();
     names_[id] = boot.name;
   }
-  std::vector<char> encoded;
-  serialization::encode_into(encoded, boot);
-  std::uint32_t sid = 0;
-  std::int32_t pid = 0;
-  std::string err;
-  {
-    caf::scoped_actor self_actor{*caf_->sys};
-    self_actor->request(caf_->spawner, caf::infinite, bootstrap::spawn_atom::value, encoded,
-                        pipes)
-      .receive(
-        [&](std::uint32_t s, std::int32_t p, std::string& e) {
-          sid = s;
-          pid = p;
-          err = std::move(e);
-        },
-        [&](caf::error& e) { err = caf_->sys->render(e); });
-  }
   auto forget_handshake = [&] {
     std::lock_guard<std::mutex> guard{mtx_};
     handshakes_.erase(id);
   };
-  if (!err.empty()) {
-    forget_handshake();
-    throw connect_error(boot.name, err);
+  std::uint32_t sid = 0;
+  std::int32_t pid = 0;
+  if (spec.kind == method_kind::local) {
+    std::vector<char> encoded;
+    serialization::encode_into(encoded, boot);
+    std::string err;
+    {
+      caf::scoped_actor self_actor{*caf_->sys};
+      self_actor->request(caf_->spawner, caf::infinite, bootstrap::spawn_atom::value, encoded,
+                          spec.pipes)
+        .receive(
+          [&](std::uint32_t s, std::int32_t p, std::string& e) {
+            sid = s;
+            pid = p;
+            err = std::move(e);
+          },
+          [&](caf::error& e) { err = caf_->sys->render(e); });
+    }
+    if (!err.empty()) {
+      forget_handshake();
+      throw connect_error(boot.name, err);
+    }
+  } else {
+    try {
+      auto [s, p] = start_stage1(spec, boot, deadline);
+      sid = s;
+      pid = p;
+    } catch (const bootstrap::method_error& e) {
+      forget_handshake();
+      throw_connect_error(e.code(), boot.name, e.what());
+    } catch (const std::exception& e) {
+      forget_handshake();
+      throw connect_error(boot.name, e.what());
+    }
   }
-  {
+  if (pid) {
     std::lock_guard<std::mutex> guard{mtx_};
     child_pids_.push_back(pid);
   }
-  if (hs.wait_for(timeout) != std::future_status::ready) {
+  auto left = std::max(std::chrono::milliseconds{1},
+                       std::chrono::duration_cast<std::chrono::milliseconds>(
+                         deadline - std::chrono::steady_clock::now()));
+  if (hs.wait_for(left) != std::future_status::ready) {
     forget_handshake();
-    ::kill(pid, SIGKILL);
+    if (pid)
+      ::kill(pid, SIGKILL);
     router_.close_stream(sid, "no hello in time");
-    throw connect_error(boot.name, "no hello within " + std::to_string(timeout.count())
-                                     + " ms (pid " + std::to_string(pid) + ")");
+    throw connect_error(boot.name, "no hello within " + std::to_string(timeout.count()) + " ms"
+                                     + (pid ? " (pid " + std::to_string(pid) + ")" : ""),
+                        errc::timeout);
   }
   if (auto e = hs.get(); !e.empty())
-    throw connect_error(boot.name, e);
-  lg()->debug("[{}] started local context '{}' id {} pid {}", name(), boot.name, id, pid);
+    throw connect_error(boot.name, e, errc::handshake_failed);
+  lg()->debug("[{}] started {} context '{}' id {} pid {}", name(), bootstrap::to_string(spec.kind),
+              boot.name, id, pid);
   return {id, boot.name, pid};
+}
+
+std::pair<std::uint32_t, std::int32_t> runtime::start_stage1(const bootstrap::method_spec& spec,
+                                                            const serialization::boot_info& boot,
+                                                            std::chrono::steady_clock::time_point deadline) {
+  using bootstrap::method_kind;
+  const auto& b = bootstrap::own_bundle();
+  bool quiet = spec.kind == method_kind::su;
+  auto script = bootstrap::stage1_script(b, spec.cache_dir, "mitosis:" + boot.name, quiet);
+  bootstrap::transport t =
+    spec.kind == method_kind::ssh
+      ? bootstrap::start_ssh(spec, "/bin/sh -c " + bootstrap::sh_quote(script), deadline)
+      : bootstrap::start_process(spec, script);
+  int wfd = t.wfd.get() >= 0 ? t.wfd.get() : t.rfd.get();
+  auto r = bootstrap::run_stage1(t.rfd.get(), wfd, b, t.prompts, deadline, t.stderr_text);
+  if (r.code != errc::none) {
+    if (t.pid) {
+      ::kill(t.pid, SIGKILL);
+      ::waitpid(t.pid, nullptr, 0);
+    }
+    throw bootstrap::method_error(r.code, r.reason);
+  }
+  if (r.installed)
+    lg()->info("[{}] installed bundle {} ({} bytes) for '{}'", name(), b.sha256.substr(0, 12),
+               b.size, boot.name);
+  bootstrap::send_boot(wfd, boot);
+  bootstrap::drain_lines(std::move(t.tty), boot.name);
+  router_.announce_route(boot.id, boot.name, true);
+  router::stream_options opts;
+  opts.peer_name = boot.name;
+  opts.peer_id = boot.id;
+  opts.pid = t.pid;
+  auto sid = router_.add_stream(std::move(t.rfd), std::move(t.wfd), std::move(opts));
+  return {sid, t.pid};
 }
 
 child_info runtime::start_local_via(router::context_id via, const std::string& via_name,
                                     const std::string& wanted, std::chrono::milliseconds timeout,
                                     bool pipes) {
+  bootstrap::method_spec spec;
+  spec.name = wanted;
+  spec.pipes = pipes;
+  return start_via(via, via_name, spec, timeout);
+}
+
+child_info runtime::start_via(router::context_id via, const std::string& via_name,
+                              const bootstrap::method_spec& spec,
+                              std::chrono::milliseconds timeout) {
   auto h = pending_.next_handle();
+  serialization::spawn_info si{spec.name, static_cast<std::uint32_t>(timeout.count()), spec.pipes, {}};
+  if (spec.kind != bootstrap::method_kind::local)
+    serialization::encode_into(si.spec, spec);
   auto wire = serialization::frame_builder{serialization::make_header(
                                              wire_type::spawn_request, via, self(), 0, h)}
-                .add(serialization::spawn_info{wanted, static_cast<std::uint32_t>(timeout.count()),
-                                             pipes})
+                .add(si)
                 .finish();
   auto fut = request(via, h, std::move(wire));
-  auto label = (wanted.empty() ? std::string{"new context"} : wanted) + " via " + via_name;
+  auto label = (spec.name.empty() ? bootstrap::describe(spec) : spec.name) + " via " + via_name;
   if (fut.wait_for(timeout + std::chrono::seconds{1}) != std::future_status::ready) {
     pending_.forget(h);
-    throw connect_error(label, "no answer from '" + via_name + "' in time");
+    throw connect_error(label, "no answer from '" + via_name + "' in time", errc::timeout);
   }
   auto f = fut.get();
   try {
@@ -329,15 +424,28 @@ child_info runtime::start_local_via(router::context_id via, const std::string& v
       serialization::decode_exact(f.payload.data(), f.payload.size(), si);
       std::lock_guard<std::mutex> guard{mtx_};
       names_[si.id] = si.name;
+      chains_[si.id] = si.name + " via " + chain_of_locked(via, via_name);
       return {si.id, si.name, si.pid};
     }
     serialization::dead_info d;
     if (f.hdr.type == to_u32(wire_type::dead))
       serialization::decode_exact(f.payload.data(), f.payload.size(), d);
-    throw connect_error(label, d.reason.empty() ? "unexpected reply" : d.reason);
+    std::string chain;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      chain = chain_of_locked(via, via_name);
+    }
+    label = (spec.name.empty() ? bootstrap::describe(spec) : spec.name) + " via " + chain;
+    throw_connect_error(static_cast<errc>(d.code), label,
+                        d.reason.empty() ? "unexpected reply" : d.reason);
   } catch (const serialization::decode_error& e) {
     throw connect_error(label, std::string{"undecodable answer from '"} + via_name + "': " + e.what());
   }
+}
+
+std::string runtime::chain_of_locked(router::context_id id, const std::string& fallback) const {
+  auto i = chains_.find(id);
+  return i == chains_.end() ? fallback : i->second;
 }
 
 std::optional<std::string> runtime::lost_reason(router::context_id id) const {
@@ -591,10 +699,20 @@ void runtime::run_spawn_request(frame&& f) {
   try {
     serialization::decode_exact(f.payload.data(), f.payload.size(), si);
     auto timeout = si.timeout_ms ? std::chrono::milliseconds{si.timeout_ms} : opts_.connect_timeout;
-    auto child = start_local(si.name, timeout, si.pipes);
+    bootstrap::method_spec spec;
+    spec.name = si.name;
+    spec.pipes = si.pipes;
+    if (!si.spec.empty()) {
+      serialization::decode_exact(si.spec.data(), si.spec.size(), spec);
+      if (auto bad = bootstrap::validate(spec); !bad.empty())
+        throw serialization::decode_error(errc::protocol_error, bad);
+    }
+    auto child = start(spec, timeout);
     serialization::buffer out(frame_header::size);
     serialization::encode_into(out, serialization::spawned_info{child.id, child.name, child.pid});
     reply(f.hdr, wire_type::spawn_reply, std::move(out));
+  } catch (const error& e) {
+    router_.reply_dead(f.hdr, e.code(), e.what());
   } catch (const std::exception& e) {
     router_.reply_dead(f.hdr, errc::spawn_failed, e.what());
   }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mitosis/actors/dispatcher.hpp"
+#include "mitosis/bootstrap/method.hpp"
 #include "mitosis/actors/file_service.hpp"
 #include "mitosis/actors/pending_calls.hpp"
 #include "mitosis/policy/rules.hpp"
@@ -96,6 +97,16 @@ public:
   child_info start_local(const std::string& name, std::chrono::milliseconds timeout,
                          bool pipes = false);
 
+  /// Starts a context by any connection method and waits for its hello;
+  /// `timeout` covers connect, auth, bootstrap and handshake. Throws
+  /// connect_error (host_key_error, auth_error).
+  child_info start(const bootstrap::method_spec& spec, std::chrono::milliseconds timeout);
+
+  /// Asks context `via` to start a context by `spec` from there. Throws
+  /// connect_error naming the hop chain.
+  child_info start_via(router::context_id via, const std::string& via_name,
+                       const bootstrap::method_spec& spec, std::chrono::milliseconds timeout);
+
   /// Asks context `via` to start a local child of its own. Throws.
   child_info start_local_via(router::context_id via, const std::string& via_name,
                              const std::string& name, std::chrono::milliseconds timeout,
@@ -159,6 +170,12 @@ private:
   void init_common(policy::rules initial);
   void run_call(serialization::frame&& f, policy::direction d, router::stream_id from);
   void run_spawn_request(serialization::frame&& f);
+  /// Runs stage-1 by a non-local method and registers the stream; returns
+  /// (stream id, local pid or 0). Throws method_error / std::exception.
+  std::pair<std::uint32_t, std::int32_t> start_stage1(const bootstrap::method_spec& spec,
+                                                      const serialization::boot_info& boot,
+                                                      std::chrono::steady_clock::time_point deadline);
+  std::string chain_of_locked(router::context_id id, const std::string& fallback) const;
   void run_file_request(serialization::frame&& f);
   void run_module_request(serialization::frame&& f);
   void run_module_push(const serialization::frame_header& req, serialization::module_info m);
@@ -204,6 +221,8 @@ private:
 
   mutable std::mutex mtx_;
   std::unordered_map<router::context_id, std::string> names_;
+  // "h4 via ssh:h1 via ..." for contexts started through others.
+  std::unordered_map<router::context_id, std::string> chains_;
   std::unordered_map<router::context_id, std::promise<std::string>> handshakes_;
   std::vector<int> child_pids_;
   // Contexts known to be gone, and why: later calls fail at once.

@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "mitosis/bootstrap/bundle.hpp"
 #include "mitosis/bootstrap/local_method.hpp"
 #include "mitosis/router/stream.hpp"
 #include "mitosis/serialization/frame.hpp"
@@ -55,6 +56,7 @@ bool read_exact(int fd, char* p, std::size_t n, clock::time_point deadline, std:
 
 agent_boot read_boot(int in_fd, int out_fd, std::chrono::milliseconds timeout) {
   agent_boot res;
+  installed_bundle_dir(); // read MITOSIS_BUNDLE before anything else runs
   if (auto pp = std::getenv(parent_pid_env)) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != std::atoi(pp)) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "mitosis/bootstrap/bundle.hpp"
 #include "mitosis/serialization/frame.hpp"
 #include "mitosis/serialization/handshake.hpp"
 
@@ -74,27 +75,41 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
   std::vector<std::string> env_store;
   for (char** e = environ; e && *e; ++e) {
     if (std::strncmp(*e, "MITOSIS_AGENT=", 14) == 0
-        || std::strncmp(*e, "MITOSIS_PARENT_PID=", 19) == 0)
+        || std::strncmp(*e, "MITOSIS_PARENT_PID=", 19) == 0
+        || std::strncmp(*e, "MITOSIS_BUNDLE=", 15) == 0)
       continue;
     env_store.emplace_back(*e);
   }
   env_store.push_back(std::string{agent_env}.append("=1"));
   env_store.push_back(std::string{parent_pid_env}.append("=").append(std::to_string(::getpid())));
+  // A copy running from an installed bundle starts its children the same
+  // way: through the bundle's loader (there may be no /proc here).
+  if (!installed_bundle_dir().empty())
+    env_store.push_back(std::string{bundle_env}.append("=").append(installed_bundle_dir()));
   std::vector<char*> envp;
   for (auto& s : env_store)
     envp.push_back(s.data());
   envp.push_back(nullptr);
 
+  auto cmd = self_command("mitosis:" + boot.name);
   std::string arg0 = "mitosis:" + boot.name;
-  char* argv[] = {arg0.data(), nullptr};
+  std::vector<char*> argv;
+  argv.push_back(cmd.size() == 1 ? arg0.data() : cmd[0].data());
+  for (std::size_t i = 1; i < cmd.size(); ++i)
+    argv.push_back(cmd[i].data());
+  argv.push_back(nullptr);
   pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, self_exe().c_str(), &fa, nullptr, argv, envp.data());
+  int rc = ::posix_spawn(&pid, cmd[0].c_str(), &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0)
-    throw std::system_error(rc, std::generic_category(), "posix_spawn " + self_exe());
+    throw std::system_error(rc, std::generic_category(), "posix_spawn " + cmd[0]);
   child_in.reset();
   child_out.reset();
+  send_boot(write_fd, boot);
+  return started_child{pid, std::move(ours_r), std::move(ours_w)};
+}
 
+void send_boot(int write_fd, const serialization::boot_info& boot) {
   // Our hello and the boot frame go first; the socket buffer holds them
   // until the child reads, so this never waits on the child.
   std::byte hello[serialization::hello::size];
@@ -106,7 +121,6 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
                 .add(boot)
                 .finish();
   write_all(write_fd, wire.data(), wire.size());
-  return started_child{pid, std::move(ours_r), std::move(ours_w)};
 }
 
 } // namespace mitosis::bootstrap

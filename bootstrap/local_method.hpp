@@ -40,6 +40,10 @@ struct started_child {
 started_child start_local(const serialization::boot_info& boot,
                           local_transport transport = local_transport::socketpair);
 
+/// Writes our hello and the boot frame for `boot` to a new child's stream.
+/// Throws std::system_error.
+void send_boot(int write_fd, const serialization::boot_info& boot);
+
 /// Returns the path of this executable, resolved once at start-up.
 const std::string& self_exe();
 

@@ -29,6 +29,11 @@ const char* to_string(errc code) noexcept {
     case errc::file_not_allowed: return "path not served (file rights)";
     case errc::file_error: return "file cannot be read";
     case errc::module_denied: return "module refused by the import policy";
+    case errc::host_key_rejected: return "host key not trusted";
+    case errc::auth_failed: return "authentication failed";
+    case errc::become_denied: return "user not allowed to become the target user";
+    case errc::unreachable: return "host unreachable";
+    case errc::bootstrap_failed: return "bootstrap failed on the target";
   }
   return "unknown error";
 }

@@ -34,6 +34,11 @@ enum class errc : std::uint8_t {
   file_not_allowed,
   file_error,
   module_denied,
+  host_key_rejected,
+  auth_failed,
+  become_denied,
+  unreachable,
+  bootstrap_failed,
 };
 
 /// Returns the fixed message for `code`.

@@ -84,6 +84,8 @@ struct spawn_info {
   std::uint32_t timeout_ms = 0;
   /// Connect the child over two pipes instead of a socketpair.
   bool pipes = false;
+  /// An encoded bootstrap::method_spec; empty: a local child.
+  std::vector<char> spec;
 };
 
 /// Answer to spawn_request.
@@ -92,6 +94,12 @@ struct spawned_info {
   std::string name;
   std::int32_t pid = 0;
 };
+
+/// Serialises every field in order: serialize() bodies are one line.
+template <class Ar, class... Ts>
+void fields(Ar& ar, Ts&... xs) {
+  (void)(ar & ... & xs);
+}
 
 template <class Ar>
 void serialize(Ar& ar, boot_info& x, unsigned) {
@@ -162,6 +170,7 @@ void serialize(Ar& ar, spawn_info& x, unsigned) {
   ar& x.name;
   ar& x.timeout_ms;
   ar& x.pipes;
+  ar& x.spec;
 }
 
 template <class Ar>

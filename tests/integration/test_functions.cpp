@@ -2,6 +2,7 @@
 #include "test_functions.hpp"
 
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "mitosis/actors/runtime.hpp"
+#include "mitosis/bootstrap/bundle.hpp"
 #include "mitosis/mitosis.hpp"
 
 namespace {
@@ -194,3 +196,35 @@ bool send_count_bomb() {
   return mitosis::detail::send_raw_to_parent(wire.data(), wire.size());
 }
 MITOSIS_REMOTE(send_count_bomb);
+
+int my_uid() {
+  return static_cast<int>(::getuid());
+}
+MITOSIS_REMOTE(my_uid);
+
+std::string my_bundle_dir() {
+  return mitosis::bootstrap::installed_bundle_dir();
+}
+MITOSIS_REMOTE(my_bundle_dir);
+
+// "net:[4026531840]" for kind "net": which namespace this process is in.
+std::string ns_of(std::string kind) {
+  char buf[128];
+  auto n = ::readlink(("/proc/self/ns/" + kind).c_str(), buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string{"?"};
+}
+MITOSIS_REMOTE(ns_of);
+
+std::string read_text(std::string path) {
+  std::ifstream f{path};
+  if (!f)
+    throw std::runtime_error("cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+MITOSIS_REMOTE(read_text);
+
+std::string env_of(std::string name) {
+  auto v = std::getenv(name.c_str());
+  return v ? v : "";
+}
+MITOSIS_REMOTE(env_of);

@@ -29,3 +29,8 @@ std::string call_sibling(unsigned id);
 int flood_routes(unsigned first, int count);
 std::string fetch_from(unsigned id, std::string remote, std::string local);
 bool send_count_bomb();
+int my_uid();
+std::string my_bundle_dir();
+std::string ns_of(std::string kind);
+std::string read_text(std::string path);
+std::string env_of(std::string name);

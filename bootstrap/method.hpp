@@ -1,0 +1,158 @@
+// What a connection method needs to start a context: one plain struct that
+// travels in a spawn_request, so that any context can start the next hop.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/vector.hpp>
+
+#include "mitosis/serialization/messages.hpp"
+
+namespace mitosis::bootstrap {
+
+enum class method_kind : std::uint8_t {
+  local = 0,
+  ssh,
+  sudo,
+  su,
+  doas,
+  chroot,
+  setns,
+  docker,
+  podman,
+  /// Stage-1 through a plain local /bin/sh: installs the bundle as a remote
+  /// host would, without any login in between (tests, and users who want a
+  /// copy that runs from the installed bundle).
+  shell,
+};
+
+/// Returns "local", "ssh", ...
+const char* to_string(method_kind k) noexcept;
+
+/// How the known_hosts check treats the target's host key.
+enum class host_key_mode : std::uint8_t {
+  /// Unknown or changed keys are refused (default).
+  enforce = 0,
+  /// Unknown keys are added to known_hosts; changed keys are refused.
+  accept_new,
+  /// No check at all (tests, throw-away hosts).
+  ignore,
+};
+
+/// Options of the ssh method (libssh; no OpenSSH client involved).
+struct ssh_settings {
+  std::string host{};
+  /// 0: 22, or the ssh config's Port.
+  std::uint16_t port = 0;
+  /// "": the current user, or the ssh config's User.
+  std::string user{};
+  /// A private key file; "" tries ssh-agent and ~/.ssh/id_*.
+  std::string identity_file{};
+  /// Password; also answers keyboard-interactive and unlocks the key.
+  std::string password{};
+  /// "": ~/.ssh/known_hosts.
+  std::string known_hosts{};
+  host_key_mode host_keys = host_key_mode::enforce;
+  /// Apply ~/.ssh/config (or ssh_config_file) Host entries: HostName,
+  /// User, Port, IdentityFile.
+  bool use_ssh_config = false;
+  std::string ssh_config_file{};
+  /// Try keys from ssh-agent (SSH_AUTH_SOCK) when present.
+  bool use_agent = true;
+  /// Seconds between keepalives; 0: none.
+  std::uint32_t keepalive_s = 0;
+};
+
+/// Options of sudo, su and doas.
+struct become_settings {
+  /// Target user.
+  std::string user = "root";
+  /// Answers the password prompt if one appears; without one, a prompt is
+  /// an auth_error at once.
+  std::string password{};
+  /// sudo -E.
+  bool preserve_env = false;
+  /// Extra arguments to the program, before the command.
+  std::vector<std::string> extra_args{};
+};
+
+/// Options of setns: a network namespace (a name made by `ip netns add`,
+/// or a path), a mount namespace path, or every namespace of a pid.
+struct setns_settings {
+  std::string net{};
+  std::string mount{};
+  std::int32_t pid = 0;
+};
+
+/// Options of docker exec / podman exec.
+struct container_settings {
+  std::string container{};
+  /// exec -u.
+  std::string user{};
+  /// The client program ("" = docker or podman on PATH).
+  std::string program{};
+};
+
+/// Everything a method needs; each method reads its own part.
+struct method_spec {
+  method_kind kind = method_kind::local;
+  /// Name of the new context ("" picks "<method>:<target>.<id>").
+  std::string name;
+  std::uint32_t timeout_ms = 0;
+  /// local: two pipes instead of a socketpair.
+  bool pipes = false;
+  /// Cache directory on the target ("" = $HOME/.cache/mitosis, else
+  /// /tmp/mitosis-<uid>).
+  std::string cache_dir;
+  ssh_settings ssh;
+  become_settings become;
+  /// chroot: the directory.
+  std::string chroot_path;
+  setns_settings ns;
+  container_settings container;
+};
+
+template <class Ar>
+void serialize(Ar& ar, ssh_settings& x, unsigned) {
+  serialization::fields(ar, x.host, x.port, x.user, x.identity_file, x.password, x.known_hosts,
+                        x.host_keys, x.use_ssh_config, x.ssh_config_file, x.use_agent,
+                        x.keepalive_s);
+}
+
+template <class Ar>
+void serialize(Ar& ar, become_settings& x, unsigned) {
+  serialization::fields(ar, x.user, x.password, x.preserve_env, x.extra_args);
+}
+
+template <class Ar>
+void serialize(Ar& ar, setns_settings& x, unsigned) {
+  serialization::fields(ar, x.net, x.mount, x.pid);
+}
+
+template <class Ar>
+void serialize(Ar& ar, container_settings& x, unsigned) {
+  serialization::fields(ar, x.container, x.user, x.program);
+}
+
+template <class Ar>
+void serialize(Ar& ar, method_spec& x, unsigned) {
+  serialization::fields(ar, x.kind, x.name, x.timeout_ms, x.pipes, x.cache_dir, x.ssh, x.become,
+                        x.chroot_path, x.ns, x.container);
+}
+
+/// Checks the enums of a decoded spec; returns "" or what is wrong.
+std::string validate(const method_spec& s);
+
+/// A short label of the hop: "ssh:root@h1:22", "sudo:postgres", ...
+std::string describe(const method_spec& s);
+
+} // namespace mitosis::bootstrap
+
+MITOSIS_WIRE_STRUCT(mitosis::bootstrap::ssh_settings)
+MITOSIS_WIRE_STRUCT(mitosis::bootstrap::become_settings)
+MITOSIS_WIRE_STRUCT(mitosis::bootstrap::setns_settings)
+MITOSIS_WIRE_STRUCT(mitosis::bootstrap::container_settings)
+MITOSIS_WIRE_STRUCT(mitosis::bootstrap::method_spec)
