@@ -36,7 +36,7 @@ log() { [ -n "${MITOSIS_CLUSTER_QUIET:-}" ] || echo "cluster: $*" >&2; }
 usage() {
   cat >&2 <<EOF
 usage: $0 up [N]             start N hosts (default 4, 2..30)
-       $0 down               remove everything
+       $0 down [--check]     remove everything (--check: fail if anything is left)
        $0 exec <ns> cmd...   run cmd in namespace ctl, h1 .. hN
        $0 status             show the cluster; exit 1 if not up
 EOF
@@ -205,6 +205,8 @@ teardown() {
 }
 
 cmd_down() {
+  check=0
+  [ "${1:-}" = --check ] && { check=1; shift; }
   [ $# -eq 0 ] || usage
   check_dir; need_root
   command -v ip >/dev/null 2>&1 || die "'ip' not found (apt-get install iproute2)"
@@ -214,6 +216,10 @@ cmd_down() {
     log "down"
   else
     log "nothing to remove"
+  fi
+  # --check: fail when anything of ours is still there.
+  if [ "$check" = 1 ] && anything_present; then
+    die "down left something behind (namespaces, users, sudoers or state dir)"
   fi
 }
 

@@ -1,0 +1,62 @@
+// The test cluster's description, read from $MITOSIS_CLUSTER_DIR/env
+// (written by scripts/cluster.sh up).
+#pragma once
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+#include "mitosis/mitosis.hpp"
+
+struct cluster_env {
+  std::map<std::string, std::string> vars;
+
+  static const cluster_env& get() {
+    static cluster_env e = [] {
+      cluster_env c;
+      auto dir = std::getenv("MITOSIS_CLUSTER_DIR");
+      std::string path = std::string{dir ? dir : "/tmp/mitosis-cluster"} + "/env";
+      std::ifstream f{path};
+      if (!f)
+        throw std::runtime_error("the test cluster is not up: no " + path
+                                 + " (run scripts/cluster.sh up)");
+      std::string line;
+      while (std::getline(f, line)) {
+        auto eq = line.find('=');
+        if (line.empty() || line[0] == '#' || eq == std::string::npos)
+          continue;
+        auto v = line.substr(eq + 1);
+        if (v.size() >= 2 && v.front() == '"' && v.back() == '"')
+          v = v.substr(1, v.size() - 2);
+        c.vars[line.substr(0, eq)] = v;
+      }
+      return c;
+    }();
+    return e;
+  }
+
+  const std::string& operator[](const std::string& k) const {
+    auto i = vars.find(k);
+    if (i == vars.end())
+      throw std::runtime_error("cluster env has no " + k);
+    return i->second;
+  }
+
+  std::string addr(const std::string& host) const {
+    return (*this)["CLUSTER_ADDR_" + host];
+  }
+
+  /// ssh options for `host` as root with the cluster key, enforcing
+  /// known_hosts.
+  mitosis::ssh_options ssh(const std::string& host, const std::string& user = "root") const {
+    mitosis::ssh_options o;
+    o.host = addr(host);
+    o.user = user;
+    o.identity_file = (*this)["CLUSTER_KEY"];
+    o.known_hosts = (*this)["CLUSTER_KNOWN_HOSTS"];
+    o.use_agent = false;
+    return o;
+  }
+};
