@@ -377,9 +377,11 @@ std::pair<std::uint32_t, std::int32_t> runtime::start_stage1(const bootstrap::me
     }
     throw bootstrap::method_error(r.code, r.reason);
   }
-  if (r.installed)
+  if (r.installed) {
+    ++bundles_sent_;
     lg()->info("[{}] installed bundle {} ({} bytes) for '{}'", name(), b.sha256.substr(0, 12),
                b.size, boot.name);
+  }
   bootstrap::send_boot(wfd, boot);
   bootstrap::drain_lines(std::move(t.tty), boot.name);
   router_.announce_route(boot.id, boot.name, true);

@@ -145,6 +145,12 @@ public:
   /// to its own children.
   void push_module(router::context_id to, const std::string& name);
 
+  /// How many times this process sent its bundle to a target (cold
+  /// starts); a start that found the bundle cached does not count.
+  int bundles_sent() const noexcept {
+    return bundles_sent_.load();
+  }
+
   /// How many module requests this context has answered with the module.
   int modules_served() const noexcept {
     return modules_served_.load();
@@ -209,6 +215,7 @@ private:
   std::map<std::string, serialization::module_info> modules_;
   std::set<std::string> loaded_modules_;
   std::atomic<int> modules_served_{0};
+  std::atomic<int> bundles_sent_{0};
   // Modules whose push has been read but not yet loaded.
   std::mutex push_mtx_;
   std::condition_variable push_cv_;

@@ -276,6 +276,10 @@ EOF
 
 write_sshd_config() {
   hd=$1; shift
+  # h2 takes passwords only through keyboard-interactive (PAM), so that
+  # both password kinds are tested.
+  pwauth=yes
+  [ "$(basename "$hd")" = h2 ] && pwauth=no
   {
     echo "$MARK sshd for $(basename "$hd")"
     echo "Port 22"
@@ -288,7 +292,7 @@ MaxStartups 200:30:400
 MaxSessions 200
 UseDNS no
 PermitRootLogin yes
-PasswordAuthentication yes
+PasswordAuthentication $pwauth
 KbdInteractiveAuthentication yes
 UsePAM yes
 StrictModes no
