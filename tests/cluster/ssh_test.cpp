@@ -15,6 +15,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "../integration/temp_dir.hpp"
 #include "../integration/test_functions.hpp"
 #include "cluster_env.hpp"
 #include "mitosis/actors/runtime.hpp"
@@ -31,19 +32,6 @@ int bundles_sent_here() {
   return rt ? rt->bundles_sent() : -1;
 }
 MITOSIS_REMOTE(bundles_sent_here);
-
-// A fresh directory, removed afterwards.
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/mitosis-ssh-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 std::string slurp(const std::string& path) {
   std::ifstream f{path};
@@ -98,8 +86,7 @@ TEST_CASE("a second ssh start to a host reuses the installed bundle") {
 TEST_CASE("ssh refuses an unknown host key and names host port and fingerprint") {
   const auto& env = cluster_env::get();
   temp_dir d;
-  auto kh = d.path + "/known_hosts";
-  std::ofstream{kh}.close();
+  auto kh = d.file("known_hosts");
   mitosis::master m{0, nullptr};
   auto o = env.ssh("h2");
   o.known_hosts = kh;
@@ -148,8 +135,7 @@ TEST_CASE("ssh refuses a changed host key") {
 TEST_CASE("ssh accept-new records an unknown key and ignore skips the check") {
   const auto& env = cluster_env::get();
   temp_dir d;
-  auto kh = d.path + "/known_hosts";
-  std::ofstream{kh}.close();
+  auto kh = d.file("known_hosts");
   mitosis::master m{0, nullptr};
   auto o = env.ssh("h3");
   o.known_hosts = kh;
@@ -162,8 +148,7 @@ TEST_CASE("ssh accept-new records an unknown key and ignore skips the check") {
   CHECK(m.ssh(o, {.name = "enforce-after"}).call(add, 2, 2) == 4);
 
   auto o2 = env.ssh("h2");
-  o2.known_hosts = d.path + "/empty";
-  std::ofstream{o2.known_hosts}.close();
+  o2.known_hosts = d.file("empty");
   o2.host_keys = mitosis::bootstrap::host_key_mode::ignore;
   CHECK(m.ssh(o2, {.name = "ignore"}).call(add, 3, 3) == 6);
   CHECK(slurp(o2.known_hosts).empty());
