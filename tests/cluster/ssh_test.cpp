@@ -14,12 +14,14 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include "../integration/temp_dir.hpp"
 #include "../integration/test_functions.hpp"
 #include "cluster_env.hpp"
 #include "mitosis/actors/runtime.hpp"
 #include "mitosis/bootstrap/bundle.hpp"
+#include "mitosis/bootstrap/ssh_method.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -356,4 +358,41 @@ TEST_CASE("a failure deep in a via chain names the whole chain") {
     CHECK(what.find("back via inner via gw") != std::string::npos);
     CHECK(e.code() == mitosis::errc::auth_failed);
   }
+}
+
+namespace {
+
+int thread_count() {
+  int n = 0;
+  for ([[maybe_unused]] auto& e : fs::directory_iterator("/proc/self/task"))
+    ++n;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("many ssh sessions share one pump thread") {
+  const auto& env = cluster_env::get();
+  mitosis::master m{0, nullptr};
+  auto first = m.ssh(env.ssh("h2"), {.name = "t0"});
+  REQUIRE(first.call(add, 0, 0) == 0);
+  auto threads = thread_count();
+  std::vector<mitosis::context> more;
+  for (int i = 1; i <= 6; ++i)
+    more.push_back(m.ssh(env.ssh(i % 2 ? "h3" : "h1"), {.name = "t" + std::to_string(i)}));
+  for (auto& c : more)
+    CHECK(c.call(add, 1, 1) == 2);
+  CHECK(thread_count() == threads);
+  CHECK(mitosis::bootstrap::ssh_pump_threads() == 1);
+}
+
+TEST_CASE("an ssh context with keepalives stays usable while idle") {
+  const auto& env = cluster_env::get();
+  mitosis::master m{0, nullptr};
+  auto o = env.ssh("h3");
+  o.keepalive_s = 1;
+  auto c = m.ssh(o, {.name = "keepalive"});
+  CHECK(c.call(add, 1, 2) == 3);
+  std::this_thread::sleep_for(2500ms);
+  CHECK(c.call(add, 2, 3) == 5);
 }
