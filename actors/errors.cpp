@@ -30,7 +30,7 @@ module_denied::module_denied(std::string context, const std::string& reason)
 }
 
 connect_error::connect_error(std::string context, const std::string& reason, errc code)
-  : error(code, context, "cannot start context '" + context + "': " + reason) {
+  : error(code, context, "cannot start context '" + context + "': " + reason), reason_(reason) {
 }
 
 host_key_error::host_key_error(std::string context, const std::string& reason)

@@ -73,6 +73,13 @@ class connect_error : public error {
 public:
   connect_error(std::string context, const std::string& reason,
                 errc code = errc::spawn_failed);
+  /// The cause alone, without "cannot start context '...'".
+  const std::string& reason() const noexcept {
+    return reason_;
+  }
+
+private:
+  std::string reason_;
 };
 
 /// The target's host key is unknown or changed (known_hosts check); what()

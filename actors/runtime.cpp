@@ -713,6 +713,9 @@ void runtime::run_spawn_request(frame&& f) {
     serialization::buffer out(frame_header::size);
     serialization::encode_into(out, serialization::spawned_info{child.id, child.name, child.pid});
     reply(f.hdr, wire_type::spawn_reply, std::move(out));
+  } catch (const connect_error& e) {
+    // The asker names the hop chain; the reason is the cause alone.
+    router_.reply_dead(f.hdr, e.code(), e.reason());
   } catch (const error& e) {
     router_.reply_dead(f.hdr, e.code(), e.what());
   } catch (const std::exception& e) {
@@ -1111,6 +1114,9 @@ void runtime::shutdown() {
     ::waitpid(pid, nullptr, 0);
   }
   router_.stop();
+  // The ssh pump closes the sessions of the streams just dropped; wait for
+  // it, so that no session is torn down while the process exits.
+  bootstrap::ssh_wait_idle(opts_.shutdown_grace);
   pending_.fail_all("context '" + name() + "' is shutting down");
   if (pool_)
     pool_->stop();

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 
+#include "mitosis/serialization/errc.hpp"
 #include "mitosis/serialization/messages.hpp"
 
 namespace mitosis::bootstrap {
@@ -80,7 +82,9 @@ struct become_settings {
 };
 
 /// Options of setns: a network namespace (a name made by `ip netns add`,
-/// or a path), a mount namespace path, or every namespace of a pid.
+/// or a path) and/or a mount namespace path; or, with `pid`, the ipc, uts,
+/// net and mount namespaces of that process (not its pid, user or cgroup
+/// namespaces). `pid` excludes `net` and `mount`.
 struct setns_settings {
   std::string net{};
   std::string mount{};
@@ -94,6 +98,8 @@ struct container_settings {
   std::string user{};
   /// The client program ("" = docker or podman on PATH).
   std::string program{};
+  /// Extra arguments to `exec`, before the container name.
+  std::vector<std::string> extra_args{};
 };
 
 /// Everything a method needs; each method reads its own part.
@@ -101,7 +107,6 @@ struct method_spec {
   method_kind kind = method_kind::local;
   /// Name of the new context ("" picks "<method>:<target>.<id>").
   std::string name;
-  std::uint32_t timeout_ms = 0;
   /// local: two pipes instead of a socketpair.
   bool pipes = false;
   /// Cache directory on the target ("" = $HOME/.cache/mitosis, else
@@ -134,17 +139,29 @@ void serialize(Ar& ar, setns_settings& x, unsigned) {
 
 template <class Ar>
 void serialize(Ar& ar, container_settings& x, unsigned) {
-  serialization::fields(ar, x.container, x.user, x.program);
+  serialization::fields(ar, x.container, x.user, x.program, x.extra_args);
 }
 
 template <class Ar>
 void serialize(Ar& ar, method_spec& x, unsigned) {
-  serialization::fields(ar, x.kind, x.name, x.timeout_ms, x.pipes, x.cache_dir, x.ssh, x.become,
+  serialization::fields(ar, x.kind, x.name, x.pipes, x.cache_dir, x.ssh, x.become,
                         x.chroot_path, x.ns, x.container);
 }
 
 /// Checks the enums of a decoded spec; returns "" or what is wrong.
 std::string validate(const method_spec& s);
+
+/// A connection method failed for a known cause (host key, auth, ...).
+class method_error : public std::runtime_error {
+public:
+  method_error(errc code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  errc code() const noexcept {
+    return code_;
+  }
+
+private:
+  errc code_;
+};
 
 /// A short label of the hop: "ssh:root@h1:22", "sudo:postgres", ...
 std::string describe(const method_spec& s);

@@ -119,7 +119,7 @@ std::vector<std::string> process_argv(const method_spec& s, const std::string& s
       argv = {c.program.empty() ? to_string(s.kind) : c.program, "exec", "-i"};
       if (!c.user.empty())
         argv.insert(argv.end(), {"-u", c.user});
-      argv.insert(argv.end(), s.become.extra_args.begin(), s.become.extra_args.end());
+      argv.insert(argv.end(), c.extra_args.begin(), c.extra_args.end());
       argv.insert(argv.end(), {c.container, "/bin/sh", "-c", script});
       break;
     }
@@ -142,6 +142,8 @@ transport start_process(const method_spec& s, const std::string& script) {
     throw std::runtime_error("chroot needs a directory");
   if (s.kind == method_kind::setns && s.ns.net.empty() && s.ns.mount.empty() && !s.ns.pid)
     throw std::runtime_error("setns needs a namespace (net, mount or pid)");
+  if (s.kind == method_kind::setns && s.ns.pid && !(s.ns.net.empty() && s.ns.mount.empty()))
+    throw std::runtime_error("setns takes either a pid or net/mount paths, not both");
 
   // Namespaces are opened here, where errors can still be reported.
   std::vector<ns_fd> nss;
@@ -215,12 +217,32 @@ transport start_process(const method_spec& s, const std::string& script) {
     argv.push_back(a.data());
   argv.push_back(nullptr);
 
+  // Methods without a tty: stderr through a pipe, read for error messages
+  // during stage-1 and logged afterwards.
+  router::unique_fd child_err;
+  if (!uses_tty(s.kind)) {
+    int ep[2];
+    if (::pipe2(ep, O_CLOEXEC) != 0)
+      throw std::system_error(errno, std::generic_category(), "pipe");
+    t.tty.reset(ep[0]);
+    child_err.reset(ep[1]);
+    ::fcntl(ep[0], F_SETFL, O_NONBLOCK);
+    t.stderr_text = [fd = ep[0], text = std::make_shared<std::string>()] {
+      char buf[1024];
+      ssize_t r;
+      while ((r = ::read(fd, buf, sizeof(buf))) > 0)
+        text->append(buf, static_cast<std::size_t>(r));
+      return *text;
+    };
+  }
+
   int status[2];
   if (::pipe2(status, O_CLOEXEC) != 0)
     throw std::system_error(errno, std::generic_category(), "pipe");
   router::unique_fd status_r{status[0]}, status_w{status[1]};
   int io = uses_full_pty(s.kind) ? child_tty.get() : child_io.get();
   int tty = child_tty.get();
+  int err = child_err.get();
   bool chroot_into = s.kind == method_kind::chroot;
   const char* root = s.chroot_path.c_str();
   const char* path = prog.c_str();
@@ -240,6 +262,8 @@ transport start_process(const method_spec& s, const std::string& script) {
       child_fail(sw, st_dup);
     if (tty >= 0 && ::dup2(tty, 2) < 0)
       child_fail(sw, st_dup);
+    if (err >= 0 && ::dup2(err, 2) < 0)
+      child_fail(sw, st_dup);
     for (auto& n : nss)
       if (::setns(n.fd.get(), n.type) != 0)
         child_fail(sw, st_setns);
@@ -253,6 +277,7 @@ transport start_process(const method_spec& s, const std::string& script) {
   status_w.reset();
   child_io.reset();
   child_tty.reset();
+  child_err.reset();
   int msg[2] = {0, 0};
   ssize_t n;
   while ((n = ::read(status_r.get(), msg, sizeof(msg))) < 0 && errno == EINTR) {
@@ -260,6 +285,9 @@ transport start_process(const method_spec& s, const std::string& script) {
   if (n == static_cast<ssize_t>(sizeof(msg))) {
     int st = 0;
     ::waitpid(pid, &st, 0);
+    // No /bin/sh on the target: stage-1 cannot run there.
+    if (msg[0] == st_exec && msg[1] == ENOENT && prog == "/bin/sh")
+      throw method_error(errc::bootstrap_failed, describe_failure(msg[0], msg[1], s, path));
     throw std::runtime_error(describe_failure(msg[0], msg[1], s, path));
   }
   t.pid = pid;

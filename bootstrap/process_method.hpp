@@ -20,12 +20,14 @@ struct transport {
   router::unique_fd rfd;
   /// Unset: rfd is both ends (socketpair, pty).
   router::unique_fd wfd;
-  /// A pty master where become programs print prompts and errors; read
-  /// for the whole life of the context (see drain_lines).
+  /// Where the started program's stderr arrives: a pty master (become
+  /// programs print prompts and errors there) or a pipe (other methods);
+  /// logged for the whole life of the context (see drain_lines).
   router::unique_fd tty;
   /// Prompts to answer during stage-1.
   prompt_answerer prompts;
-  /// Text the target wrote to stderr so far (ssh), for error messages.
+  /// Text the target wrote to stderr so far (ssh, pipe methods), for
+  /// error messages.
   std::function<std::string()> stderr_text;
   /// Stage-1 must keep the agent's stderr off the stream (full pty).
   bool quiet_stderr = false;

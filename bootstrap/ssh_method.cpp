@@ -238,6 +238,7 @@ public:
 
   void add(std::unique_ptr<conn> c) {
     std::lock_guard<std::mutex> guard{mtx_};
+    ++live_;
     incoming_.push_back(std::move(c));
     if (!started_) {
       started_ = true;
@@ -253,6 +254,13 @@ public:
 
   int threads() const noexcept {
     return threads_.load();
+  }
+
+  /// Waits until every session has been closed (their router ends are
+  /// gone), or `timeout` passed.
+  bool wait_idle(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock{mtx_};
+    return idle_cv_.wait_for(lock, timeout, [&] { return live_ == 0; });
   }
 
 private:
@@ -298,7 +306,13 @@ private:
       }
       for (std::size_t i = 0; i < conns.size(); ++i)
         service(*conns[i], pfds[1 + 2 * i], pfds[2 + 2 * i], buf);
-      std::erase_if(conns, [](const std::unique_ptr<conn>& c) { return c->done; });
+      auto gone = std::erase_if(conns, [](const std::unique_ptr<conn>& c) { return c->done; });
+      if (gone > 0) {
+        std::lock_guard<std::mutex> guard{mtx_};
+        live_ -= static_cast<int>(gone);
+        if (live_ == 0)
+          idle_cv_.notify_all();
+      }
     }
   }
 
@@ -417,6 +431,8 @@ private:
   std::vector<std::unique_ptr<conn>> incoming_;
   bool started_ = false;
   std::atomic<int> threads_{0};
+  int live_ = 0; // sessions added and not yet closed, mtx_
+  std::condition_variable idle_cv_;
   int wake_[2] = {-1, -1};
   std::shared_ptr<spdlog::logger> lg_;
 };
@@ -430,6 +446,10 @@ long seconds_left(clock::time_point deadline) {
 
 int ssh_pump_threads() noexcept {
   return pump::instance().threads();
+}
+
+bool ssh_wait_idle(std::chrono::milliseconds timeout) {
+  return pump::instance().wait_idle(timeout);
 }
 
 transport start_ssh(const method_spec& spec, const std::string& command,

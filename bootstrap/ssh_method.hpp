@@ -14,18 +14,6 @@
 
 namespace mitosis::bootstrap {
 
-/// A connection method failed for a known cause (host key, auth, ...).
-class method_error : public std::runtime_error {
-public:
-  method_error(errc code, const std::string& what) : std::runtime_error(what), code_(code) {}
-  errc code() const noexcept {
-    return code_;
-  }
-
-private:
-  errc code_;
-};
-
 /// Connects to s.host, authenticates and runs `command` there. Blocks the
 /// calling thread until `deadline` at most; at most a fixed number of
 /// connects run at once. Throws method_error (host_key_rejected naming host,
@@ -35,5 +23,10 @@ transport start_ssh(const method_spec& s, const std::string& command,
 
 /// Threads the ssh pump uses (1 once any session exists, else 0).
 int ssh_pump_threads() noexcept;
+
+/// Waits up to `timeout` until the pump has closed every session whose
+/// stream the router dropped (at shutdown, so that no session is torn
+/// down while the process exits). Returns false on timeout.
+bool ssh_wait_idle(std::chrono::milliseconds timeout);
 
 } // namespace mitosis::bootstrap

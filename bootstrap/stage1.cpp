@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <vector>
 
@@ -29,7 +30,7 @@ std::string stage1_script(const bundle& b, const std::string& cache_dir, const s
   // Kept short: it crosses the wire on every start. E fails with a line the
   // parent reports; c takes a directory if it is (made) private and ours.
   std::string dirs = cache_dir.empty()
-                       ? "c \"${HOME:-/nonexistent}/.cache/mitosis\"||c /tmp/mitosis-`id -u`"
+                       ? "[ \"$HOME\" ]&&c \"$HOME/.cache/mitosis\"||c /tmp/mitosis-`id -u`"
                        : "c " + sh_quote(cache_dir);
   return "umask 077;H=" + b.sha256 + ";N=" + std::to_string(b.size)
          + ";E(){ echo \"MXERR $*\";exit 1;}\n"
@@ -93,7 +94,8 @@ stage1_result classify(const std::string& text, const std::string& who) {
     r.code = errc::auth_failed;
     r.reason = (who.empty() ? "" : who + ": ") + "wrong password (" + tail(text) + ")";
   } else if (has("not in the sudoers") || has("is not allowed") || has("may not run")
-             || has("operation not permitted") || has("not permitted")) {
+             || has("operation not permitted") || has("not permitted")
+             || has("unknown user") || has("does not exist")) {
     r.code = errc::become_denied;
     r.reason = (who.empty() ? "" : who + ": ") + "not allowed (" + tail(text) + ")";
   } else if ((has("/bin/sh") && (has("not found") || has("no such file")))) {
@@ -149,6 +151,41 @@ bool send_file(int wfd, const bundle& b, clock::time_point deadline, std::string
   }
   ::close(fd);
   return ok;
+}
+
+// After a failed upload: ends our side of the stream (the script then sees
+// a short bundle) and returns what the script said last (an MXERR line,
+// without the prefix), or "". The script removes its temporary files
+// before it answers, so a caller that kills the target after this leaves
+// nothing half-installed. Waits at most a couple of seconds.
+std::string last_word(int rfd, int wfd) {
+  ::shutdown(wfd, SHUT_WR); // a pty or pipe: no effect, the script may still answer
+  auto until = clock::now() + std::chrono::seconds{2};
+  std::string text;
+  for (;;) {
+    for (std::size_t nl; (nl = text.find('\n')) != std::string::npos; text.erase(0, nl + 1))
+      if (text.rfind("MXERR ", 0) == 0) {
+        auto said = text.substr(6, nl - 6);
+        if (!said.empty() && said.back() == '\r')
+          said.pop_back();
+        return said;
+      }
+    if (text.size() > 8192)
+      text.clear();
+    pollfd pfd{rfd, POLLIN, 0};
+    int rc = ::poll(&pfd, 1, ms_left(until));
+    if (rc < 0 && errno == EINTR)
+      continue;
+    if (rc <= 0)
+      return {};
+    char buf[512];
+    auto n = ::read(rfd, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+      continue;
+    if (n <= 0)
+      return {};
+    text.append(buf, static_cast<std::size_t>(n));
+  }
 }
 
 } // namespace
@@ -259,7 +296,9 @@ stage1_result run_stage1(int rfd, int wfd, const bundle& b, const prompt_answere
       std::string err;
       if (!send_file(wfd, b, deadline, err)) {
         res.code = errc::bootstrap_failed;
-        res.reason = err;
+        // The script knows better why (disk full, short bundle).
+        auto said = last_word(rfd, wfd);
+        res.reason = said.empty() ? err : "stage-1: " + said + " (" + err + ")";
         return res;
       }
       res.installed = true;

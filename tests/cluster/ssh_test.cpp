@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../integration/temp_dir.hpp"
+#include "../unit/errc_string_maker.hpp"
 #include "../integration/test_functions.hpp"
 #include "cluster_env.hpp"
 #include "mitosis/actors/runtime.hpp"

@@ -4,14 +4,17 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 
 struct temp_dir {
   std::string path;
 
-  temp_dir() {
-    char tmpl[] = "/tmp/mitosis-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
+  explicit temp_dir(const std::string& prefix = "/tmp/mitosis-test-") {
+    std::string tmpl = prefix + "XXXXXX";
+    if (!::mkdtemp(tmpl.data()))
+      throw std::runtime_error("mkdtemp " + tmpl + " failed");
+    path = tmpl;
   }
   ~temp_dir() {
     std::error_code ec;
