@@ -382,7 +382,21 @@ std::pair<std::uint32_t, std::int32_t> runtime::start_stage1(const bootstrap::me
     lg()->info("[{}] installed bundle {} ({} bytes) for '{}'", name(), b.sha256.substr(0, 12),
                b.size, boot.name);
   }
-  bootstrap::send_boot(wfd, boot);
+  try {
+    bootstrap::send_boot(wfd, boot);
+  } catch (const std::exception& e) {
+    // Stage-1 said MXOK but the agent is not there: it could not be
+    // executed (a noexec cache, a broken loader); its shell said why.
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    auto said = t.stderr_text ? t.stderr_text() : std::string{};
+    if (t.pid) {
+      ::kill(t.pid, SIGKILL);
+      ::waitpid(t.pid, nullptr, 0);
+    }
+    throw bootstrap::method_error(errc::bootstrap_failed,
+                                  std::string{"the agent did not start ("} + e.what() + ")"
+                                    + (said.empty() ? "" : ": " + said));
+  }
   bootstrap::drain_lines(std::move(t.tty), boot.name);
   router_.announce_route(boot.id, boot.name, true);
   router::stream_options opts;

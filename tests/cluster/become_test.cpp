@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <iterator>
 #include <pwd.h>
 #include <string>
@@ -110,6 +111,83 @@ void require_doas() {
 
 constexpr auto timeout = 10s;
 
+using mitosis::bootstrap::method_kind;
+using mitosis::errc;
+
+// Every byte value once, `times` over.
+std::string every_byte(int times) {
+  std::string once;
+  for (int i = 0; i < 256; ++i)
+    once += static_cast<char>(i);
+  std::string all;
+  for (int t = 0; t < times; ++t)
+    all += once;
+  return all;
+}
+
+// The stream to `c` is 8-bit clean (`times` over every byte value), and a
+// large reply arrives whole.
+void expect_clean_stream(const mitosis::context& c, int times) {
+  auto all = every_byte(times);
+  CHECK(c.call(echo, all) == all);
+  CHECK(c.call(grow, 1 << 20).size() == (1u << 20));
+}
+
+// `c` runs as `uid` and echoes `text`.
+void expect_answers(const mitosis::context& c, int uid, const std::string& text) {
+  CHECK(c.call(my_uid) == uid);
+  CHECK(c.call(echo, text) == text);
+}
+
+// The context a failed start went through still answers.
+void expect_unharmed(const mitosis::context& via) {
+  CHECK(via.call(echo, "still here") == "still here");
+}
+
+// A failed start threw an auth_error with `code` in under `limit`
+// seconds, and its message names each of `in_what`.
+void expect_auth_failure(const failure& f, errc code, double limit,
+                         std::initializer_list<const char*> in_what) {
+  INFO(f.what);
+  REQUIRE(f.is_auth);
+  CHECK(f.code == code);
+  CHECK(seconds(f.took) < limit);
+  for (const char* fragment : in_what) {
+    INFO("the message should name: " << fragment);
+    CHECK(f.what.find(fragment) != std::string::npos);
+  }
+}
+
+// A master and, started from it by sudo, a context as the cluster user
+// `user_var` names: the via of the starts a test makes.
+struct from_user {
+  const cluster_env& env = cluster_env::get();
+  mitosis::master m{0, nullptr};
+  mitosis::context via;
+  // How long the last start() took.
+  clk::duration took{};
+
+  from_user(const char* user_var, const char* name)
+    : via(m.sudo({.user = env[user_var]}, {.name = name})) {}
+
+  mitosis::hop_options hop(const char* name) const {
+    return {.name = name, .via = via, .connect_timeout = timeout};
+  }
+
+  // Starts `name` through `via` with `kind`.
+  mitosis::context start(method_kind kind, mitosis::become_options o, const char* name) {
+    auto t0 = clk::now();
+    auto c = m.become(kind, std::move(o), hop(name));
+    took = clk::now() - t0;
+    return c;
+  }
+
+  // Starts `name` through `via` with `kind`, expecting it to fail.
+  failure refused(method_kind kind, mitosis::become_options o, const char* name) {
+    return start_failure([&] { m.become(kind, std::move(o), hop(name)); });
+  }
+};
+
 } // namespace
 
 // --- sudo ----------------------------------------------------------------
@@ -118,16 +196,11 @@ TEST_CASE("sudo from root starts a context as mitosis-user without a password") 
   const auto& env = cluster_env::get();
   mitosis::master m{0, nullptr};
   auto u = m.sudo({.user = env["CLUSTER_USER"]}, {.name = "as-user"});
-  CHECK(u.call(my_uid) == uid_of(env["CLUSTER_USER"]));
-  CHECK(u.call(echo, "hello from sudo") == "hello from sudo");
+  expect_answers(u, uid_of(env["CLUSTER_USER"]), "hello from sudo");
   CHECK(u.call(add, 40, 2) == 42);
   // sudo (use_pty in Debian's sudoers) relays the stream: 8-bit clean, and
   // a large reply arrives whole.
-  std::string all;
-  for (int i = 0; i < 256; ++i)
-    all += static_cast<char>(i);
-  CHECK(u.call(echo, all) == all);
-  CHECK(u.call(grow, 1 << 20).size() == (1u << 20));
+  expect_clean_stream(u, 1);
   // sudo resets the environment: HOME is the target user's, and the
   // bundle went to its ~/.cache/mitosis.
   CHECK(u.call(env_of, "HOME") == "/home/" + env["CLUSTER_USER"]);
@@ -135,67 +208,36 @@ TEST_CASE("sudo from root starts a context as mitosis-user without a password") 
 }
 
 TEST_CASE("sudo answers the password prompt through a via chain") {
-  const auto& env = cluster_env::get();
-  mitosis::master m{0, nullptr};
-  auto admin = m.sudo({.user = env["CLUSTER_ADMIN"]}, {.name = "admin"});
-  REQUIRE(admin.call(my_uid) == uid_of(env["CLUSTER_ADMIN"]));
-  auto t0 = clk::now();
-  auto r = m.sudo({.user = "root", .password = env["CLUSTER_ADMIN_PW"]},
-                  {.name = "root-again", .via = admin, .connect_timeout = timeout});
-  CHECK(seconds(clk::now() - t0) < 5.0);
-  CHECK(r.call(my_uid) == 0);
-  CHECK(r.call(echo, "through admin") == "through admin");
+  from_user s{"CLUSTER_ADMIN", "admin"};
+  REQUIRE(s.via.call(my_uid) == uid_of(s.env["CLUSTER_ADMIN"]));
+  auto r = s.start(method_kind::sudo, {.user = "root", .password = s.env["CLUSTER_ADMIN_PW"]},
+                   "root-again");
+  CHECK(seconds(s.took) < 5.0);
+  expect_answers(r, 0, "through admin");
 }
 
 TEST_CASE("sudo with a wrong password is an auth_error naming the context") {
-  const auto& env = cluster_env::get();
-  mitosis::master m{0, nullptr};
-  auto admin = m.sudo({.user = env["CLUSTER_ADMIN"]}, {.name = "admin"});
-  auto f = start_failure([&] {
-    m.sudo({.user = "root", .password = "wrong"},
-           {.name = "bad-pw", .via = admin, .connect_timeout = timeout});
-  });
-  INFO(f.what);
-  REQUIRE(f.is_auth);
-  CHECK(f.code == mitosis::errc::auth_failed);
-  CHECK(seconds(f.took) < seconds(timeout));
-  CHECK(f.what.find("bad-pw") != std::string::npos);
-  CHECK(f.what.find("admin") != std::string::npos);
+  from_user s{"CLUSTER_ADMIN", "admin"};
+  auto f = s.refused(method_kind::sudo, {.user = "root", .password = "wrong"}, "bad-pw");
+  expect_auth_failure(f, errc::auth_failed, seconds(timeout), {"bad-pw", "admin"});
   CHECK(f.context.find("bad-pw") != std::string::npos);
   // The via context is unharmed.
-  CHECK(admin.call(echo, "still here") == "still here");
+  expect_unharmed(s.via);
 }
 
 TEST_CASE("sudo asking for a password when none was given fails at once") {
-  const auto& env = cluster_env::get();
-  mitosis::master m{0, nullptr};
-  auto admin = m.sudo({.user = env["CLUSTER_ADMIN"]}, {.name = "admin"});
-  auto f = start_failure([&] {
-    m.sudo({.user = "root"}, {.name = "no-pw", .via = admin, .connect_timeout = timeout});
-  });
-  INFO(f.what);
-  REQUIRE(f.is_auth);
-  CHECK(f.code == mitosis::errc::auth_failed);
-  CHECK(seconds(f.took) < 2.0);
-  CHECK(f.what.find("no-pw") != std::string::npos);
-  CHECK(f.what.find("none was given") != std::string::npos);
-  CHECK(admin.call(echo, "still here") == "still here");
+  from_user s{"CLUSTER_ADMIN", "admin"};
+  auto f = s.refused(method_kind::sudo, {.user = "root"}, "no-pw");
+  expect_auth_failure(f, errc::auth_failed, 2.0, {"no-pw", "none was given"});
+  expect_unharmed(s.via);
 }
 
 TEST_CASE("sudo by a user without sudo rights is become_denied") {
-  const auto& env = cluster_env::get();
-  mitosis::master m{0, nullptr};
-  auto user = m.sudo({.user = env["CLUSTER_USER"]}, {.name = "plain-user"});
-  auto f = start_failure([&] {
-    m.sudo({.user = "root", .password = env["CLUSTER_USER_PW"]},
-           {.name = "not-allowed", .via = user, .connect_timeout = timeout});
-  });
-  INFO(f.what);
-  REQUIRE(f.is_auth);
-  CHECK(f.code == mitosis::errc::become_denied);
-  CHECK(seconds(f.took) < seconds(timeout));
-  CHECK(f.what.find("not-allowed") != std::string::npos);
-  CHECK(user.call(echo, "still here") == "still here");
+  from_user s{"CLUSTER_USER", "plain-user"};
+  auto f = s.refused(method_kind::sudo, {.user = "root", .password = s.env["CLUSTER_USER_PW"]},
+                     "not-allowed");
+  expect_auth_failure(f, errc::become_denied, seconds(timeout), {"not-allowed"});
+  expect_unharmed(s.via);
 }
 
 TEST_CASE("sudo preserve_env keeps the caller's environment and falls back to /tmp for the cache") {
@@ -232,119 +274,66 @@ TEST_CASE("su from root starts a context as mitosis-user") {
   const auto& env = cluster_env::get();
   mitosis::master m{0, nullptr};
   auto u = m.su({.user = env["CLUSTER_USER"]}, {.name = "su-user", .connect_timeout = timeout});
-  CHECK(u.call(my_uid) == uid_of(env["CLUSTER_USER"]));
-  CHECK(u.call(echo, "over a full pty") == "over a full pty");
+  expect_answers(u, uid_of(env["CLUSTER_USER"]), "over a full pty");
   // 8-bit clean over the pty: every byte value round-trips.
-  std::string all;
-  for (int i = 0; i < 256; ++i)
-    all += static_cast<char>(i);
-  all += all;
-  CHECK(u.call(echo, all) == all);
-  auto big = u.call(grow, 1 << 20);
-  CHECK(big.size() == (1u << 20));
+  expect_clean_stream(u, 2);
 }
 
 TEST_CASE("su answers the password prompt through a via chain") {
-  const auto& env = cluster_env::get();
-  mitosis::master m{0, nullptr};
-  auto user = m.sudo({.user = env["CLUSTER_USER"]}, {.name = "plain-user"});
-  auto t0 = clk::now();
-  auto admin = m.su({.user = env["CLUSTER_ADMIN"], .password = env["CLUSTER_ADMIN_PW"]},
-                    {.name = "su-admin", .via = user, .connect_timeout = timeout});
-  CHECK(seconds(clk::now() - t0) < 5.0);
-  CHECK(admin.call(my_uid) == uid_of(env["CLUSTER_ADMIN"]));
-  CHECK(admin.call(echo, "su via") == "su via");
+  from_user s{"CLUSTER_USER", "plain-user"};
+  const auto& admin_user = s.env["CLUSTER_ADMIN"];
+  auto admin = s.start(method_kind::su, {.user = admin_user, .password = s.env["CLUSTER_ADMIN_PW"]},
+                       "su-admin");
+  CHECK(seconds(s.took) < 5.0);
+  expect_answers(admin, uid_of(admin_user), "su via");
 }
 
 TEST_CASE("su with a wrong password is an auth_error within the timeout") {
-  const auto& env = cluster_env::get();
-  mitosis::master m{0, nullptr};
-  auto user = m.sudo({.user = env["CLUSTER_USER"]}, {.name = "plain-user"});
-  auto f = start_failure([&] {
-    m.su({.user = env["CLUSTER_ADMIN"], .password = "wrong"},
-         {.name = "su-bad-pw", .via = user, .connect_timeout = timeout});
-  });
-  INFO(f.what);
-  REQUIRE(f.is_auth);
-  CHECK(f.code == mitosis::errc::auth_failed);
-  CHECK(seconds(f.took) < seconds(timeout));
-  CHECK(f.what.find("su-bad-pw") != std::string::npos);
-  CHECK(user.call(echo, "still here") == "still here");
+  from_user s{"CLUSTER_USER", "plain-user"};
+  const auto& admin_user = s.env["CLUSTER_ADMIN"];
+  auto f = s.refused(method_kind::su, {.user = admin_user, .password = "wrong"}, "su-bad-pw");
+  expect_auth_failure(f, errc::auth_failed, seconds(timeout), {"su-bad-pw"});
+  expect_unharmed(s.via);
 
-  auto g = start_failure([&] {
-    m.su({.user = env["CLUSTER_ADMIN"]}, {.name = "su-no-pw", .via = user, .connect_timeout = timeout});
-  });
-  INFO(g.what);
-  REQUIRE(g.is_auth);
-  CHECK(g.code == mitosis::errc::auth_failed);
-  CHECK(seconds(g.took) < 2.0);
+  auto g = s.refused(method_kind::su, {.user = admin_user}, "su-no-pw");
+  expect_auth_failure(g, errc::auth_failed, 2.0, {});
 }
 
 // --- doas ----------------------------------------------------------------
 
 TEST_CASE("doas without a password from a nopass user gives root") {
   require_doas();
-  const auto& env = cluster_env::get();
-  mitosis::master m{0, nullptr};
-  auto nopw = m.sudo({.user = env["CLUSTER_NOPW"]}, {.name = "nopw"});
-  REQUIRE(nopw.call(my_uid) == uid_of(env["CLUSTER_NOPW"]));
-  auto r = m.doas({.user = "root"}, {.name = "doas-root", .via = nopw, .connect_timeout = timeout});
-  CHECK(r.call(my_uid) == 0);
-  CHECK(r.call(echo, "doas") == "doas");
+  from_user s{"CLUSTER_NOPW", "nopw"};
+  REQUIRE(s.via.call(my_uid) == uid_of(s.env["CLUSTER_NOPW"]));
+  expect_answers(s.start(method_kind::doas, {.user = "root"}, "doas-root"), 0, "doas");
 }
 
 TEST_CASE("doas answers the password prompt through a via chain") {
   require_doas();
-  const auto& env = cluster_env::get();
-  mitosis::master m{0, nullptr};
-  auto admin = m.sudo({.user = env["CLUSTER_ADMIN"]}, {.name = "admin"});
-  auto t0 = clk::now();
-  auto r = m.doas({.user = "root", .password = env["CLUSTER_ADMIN_PW"]},
-                  {.name = "doas-pw", .via = admin, .connect_timeout = timeout});
-  CHECK(seconds(clk::now() - t0) < 5.0);
-  CHECK(r.call(my_uid) == 0);
-  CHECK(r.call(echo, "doas via") == "doas via");
+  from_user s{"CLUSTER_ADMIN", "admin"};
+  auto r = s.start(method_kind::doas, {.user = "root", .password = s.env["CLUSTER_ADMIN_PW"]},
+                   "doas-pw");
+  CHECK(seconds(s.took) < 5.0);
+  expect_answers(r, 0, "doas via");
 }
 
 TEST_CASE("doas with a wrong or missing password is an auth_error") {
   require_doas();
-  const auto& env = cluster_env::get();
-  mitosis::master m{0, nullptr};
-  auto admin = m.sudo({.user = env["CLUSTER_ADMIN"]}, {.name = "admin"});
-  auto f = start_failure([&] {
-    m.doas({.user = "root", .password = "wrong"},
-           {.name = "doas-bad-pw", .via = admin, .connect_timeout = timeout});
-  });
-  INFO(f.what);
-  REQUIRE(f.is_auth);
-  CHECK(f.code == mitosis::errc::auth_failed);
-  CHECK(seconds(f.took) < seconds(timeout));
-  CHECK(f.what.find("doas-bad-pw") != std::string::npos);
+  from_user s{"CLUSTER_ADMIN", "admin"};
+  auto f = s.refused(method_kind::doas, {.user = "root", .password = "wrong"}, "doas-bad-pw");
+  expect_auth_failure(f, errc::auth_failed, seconds(timeout), {"doas-bad-pw"});
 
-  auto g = start_failure([&] {
-    m.doas({.user = "root"}, {.name = "doas-no-pw", .via = admin, .connect_timeout = timeout});
-  });
-  INFO(g.what);
-  REQUIRE(g.is_auth);
-  CHECK(g.code == mitosis::errc::auth_failed);
-  CHECK(seconds(g.took) < 2.0);
-  CHECK(admin.call(echo, "still here") == "still here");
+  auto g = s.refused(method_kind::doas, {.user = "root"}, "doas-no-pw");
+  expect_auth_failure(g, errc::auth_failed, 2.0, {});
+  expect_unharmed(s.via);
 }
 
 TEST_CASE("doas by a user without a doas rule is become_denied") {
   require_doas();
-  const auto& env = cluster_env::get();
-  mitosis::master m{0, nullptr};
-  auto user = m.sudo({.user = env["CLUSTER_USER"]}, {.name = "plain-user"});
-  auto f = start_failure([&] {
-    m.doas({.user = "root", .password = env["CLUSTER_USER_PW"]},
-           {.name = "doas-denied", .via = user, .connect_timeout = timeout});
-  });
-  INFO(f.what);
-  REQUIRE(f.is_auth);
-  CHECK(f.code == mitosis::errc::become_denied);
-  CHECK(seconds(f.took) < 2.0);
-  CHECK(f.what.find("doas-denied") != std::string::npos);
+  from_user s{"CLUSTER_USER", "plain-user"};
+  auto f = s.refused(method_kind::doas, {.user = "root", .password = s.env["CLUSTER_USER_PW"]},
+                     "doas-denied");
+  expect_auth_failure(f, errc::become_denied, 2.0, {"doas-denied"});
 }
 
 // --- lifetime --------------------------------------------------------------
