@@ -421,9 +421,13 @@ private:
     if ((ssh_channel_is_eof(c.channel) || ssh_channel_is_closed(c.channel)
          || !ssh_is_connected(ss))
         && c.to_local_off >= c.to_local.size()) {
-      int n = ssh_channel_read_nonblocking(c.channel, buf.data(), 1, 0);
+      int n = ssh_channel_read_nonblocking(c.channel, buf.data(),
+                                           static_cast<uint32_t>(buf.size()), 0);
       if (n <= 0)
         return finish(c, "remote end closed");
+      // Late data before the close: deliver it first.
+      c.to_local.assign(buf.data(), buf.data() + n);
+      c.to_local_off = 0;
     }
   }
 
