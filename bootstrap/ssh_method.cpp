@@ -324,19 +324,23 @@ private:
     c.local.reset();
   }
 
-  void service(conn& c, const pollfd& remote, const pollfd& local, std::vector<char>& buf) {
-    auto* ss = c.session.get();
-    if (remote.revents & POLLOUT)
-      ssh_blocking_flush(ss, 0);
-    // channel -> local
+  // Moves what the channel holds to the router's end, until libssh's
+  // buffer is empty or that end is full. Returns the bytes moved, or -1
+  // when the connection is finished.
+  long drain_channel(conn& c, std::vector<char>& buf) {
+    long moved = 0;
     while (c.to_local_off >= c.to_local.size()) {
       int n = ssh_channel_read_nonblocking(c.channel, buf.data(),
                                            static_cast<uint32_t>(buf.size()), 0);
       if (n <= 0) {
-        if (n < 0 && n != SSH_AGAIN)
-          return finish(c, "channel read failed or EOF");
-        break;
+        if (n < 0 && n != SSH_AGAIN) {
+          read_stderr(c, buf);
+          finish(c, "channel read failed or EOF");
+          return -1;
+        }
+        return moved;
       }
+      moved += n;
       const char* p = buf.data();
       auto left = static_cast<std::size_t>(n);
       while (left > 0) {
@@ -348,25 +352,28 @@ private:
           c.to_local_off = 0;
           break;
         }
-        if (w <= 0)
-          return finish(c, "router end closed");
+        if (w <= 0) {
+          finish(c, "router end closed");
+          return -1;
+        }
         p += w;
         left -= static_cast<std::size_t>(w);
       }
+      // A short read emptied libssh's buffer: whatever comes next arrives
+      // on the socket, and poll() sees it. (Each further read would cost a
+      // poll() inside libssh.)
+      if (static_cast<std::size_t>(n) < buf.size())
+        return moved;
     }
-    if (local.revents & POLLOUT && c.to_local_off < c.to_local.size()) {
-      auto w = ::send(c.local.get(), c.to_local.data() + c.to_local_off,
-                      c.to_local.size() - c.to_local_off, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (w > 0)
-        c.to_local_off += static_cast<std::size_t>(w);
-      else if (w < 0 && errno != EAGAIN && errno != EINTR)
-        return finish(c, "router end closed");
-    }
-    // stderr of the remote command: kept for error messages, logged.
+    return moved;
+  }
+
+  // stderr of the remote command: kept for error messages, logged.
+  void read_stderr(conn& c, std::vector<char>& buf) {
     for (;;) {
       int n = ssh_channel_read_nonblocking(c.channel, buf.data(), 4096, 1);
       if (n <= 0)
-        break;
+        return;
       c.err_partial.append(buf.data(), static_cast<std::size_t>(n));
       {
         std::lock_guard<std::mutex> guard{c.err->mtx};
@@ -382,6 +389,37 @@ private:
       }
       if (c.err_partial.size() > 4096)
         c.err_partial.clear();
+    }
+  }
+
+  void service(conn& c, const pollfd& remote, const pollfd& local, std::vector<char>& buf) {
+    auto* ss = c.session.get();
+    bool keepalive_due = c.keepalive.count() && clock::now() >= c.next_keepalive;
+    // Connections with nothing to do cost nothing: a fleet of idle
+    // contexts does not slow the busy one down.
+    if (!remote.revents && !local.revents && c.to_remote_off >= c.to_remote.size()
+        && c.to_local_off >= c.to_local.size() && !keepalive_due)
+      return;
+    if (remote.revents & POLLOUT)
+      ssh_blocking_flush(ss, 0);
+    // channel -> local
+    if (remote.revents & (POLLIN | POLLHUP | POLLERR)) {
+      auto got = drain_channel(c, buf);
+      if (got < 0)
+        return;
+      if (got == 0)
+        read_stderr(c, buf); // the socket spoke, but not on stdout
+    }
+    if (local.revents & POLLOUT && c.to_local_off < c.to_local.size()) {
+      auto w = ::send(c.local.get(), c.to_local.data() + c.to_local_off,
+                      c.to_local.size() - c.to_local_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (w > 0)
+        c.to_local_off += static_cast<std::size_t>(w);
+      else if (w < 0 && errno != EAGAIN && errno != EINTR)
+        return finish(c, "router end closed");
+      // The router's end has room again: what libssh kept back follows.
+      if (c.to_local_off >= c.to_local.size() && drain_channel(c, buf) < 0)
+        return;
     }
     // local -> channel
     if ((local.revents & (POLLIN | POLLHUP)) && c.to_remote_off >= c.to_remote.size()
@@ -401,6 +439,7 @@ private:
         }
       }
     }
+    bool wrote = false;
     while (c.to_remote_off < c.to_remote.size()) {
       auto window = ssh_channel_window_size(c.channel);
       if (window == 0)
@@ -412,9 +451,15 @@ private:
         return finish(c, "channel write failed");
       if (w == 0)
         break;
+      wrote = true;
       c.to_remote_off += static_cast<std::size_t>(w);
     }
-    if (c.keepalive.count() && clock::now() >= c.next_keepalive) {
+    // Writing may have made libssh read the socket and buffer channel data
+    // (a reply already on its way): move it now, or poll() would wait for
+    // a socket that has nothing more to say.
+    if (wrote && drain_channel(c, buf) < 0)
+      return;
+    if (keepalive_due) {
       ssh_send_keepalive(ss);
       c.next_keepalive = clock::now() + c.keepalive;
     }
@@ -423,8 +468,10 @@ private:
         && c.to_local_off >= c.to_local.size()) {
       int n = ssh_channel_read_nonblocking(c.channel, buf.data(),
                                            static_cast<uint32_t>(buf.size()), 0);
-      if (n <= 0)
+      if (n <= 0) {
+        read_stderr(c, buf);
         return finish(c, "remote end closed");
+      }
       // Late data before the close: deliver it first.
       c.to_local.assign(buf.data(), buf.data() + n);
       c.to_local_off = 0;
