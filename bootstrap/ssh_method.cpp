@@ -324,8 +324,10 @@ private:
     c.local.reset();
   }
 
-  // Moves what the channel holds to the router's end, until libssh's
-  // buffer is empty or that end is full. Returns the bytes moved, or -1
+  // Moves what the channel holds to the router's end, until a read finds
+  // nothing (reading may itself make libssh take more packets off the
+  // socket: a short read does not prove the buffer empty) or that end is
+  // full. Returns the bytes moved, or -1
   // when the connection is finished.
   long drain_channel(conn& c, std::vector<char>& buf) {
     long moved = 0;
@@ -359,11 +361,6 @@ private:
         p += w;
         left -= static_cast<std::size_t>(w);
       }
-      // A short read emptied libssh's buffer: whatever comes next arrives
-      // on the socket, and poll() sees it. (Each further read would cost a
-      // poll() inside libssh.)
-      if (static_cast<std::size_t>(n) < buf.size())
-        return moved;
     }
     return moved;
   }
@@ -400,8 +397,13 @@ private:
     if (!remote.revents && !local.revents && c.to_remote_off >= c.to_remote.size()
         && c.to_local_off >= c.to_local.size() && !keepalive_due)
       return;
-    if (remote.revents & POLLOUT)
+    // Any libssh call may read the socket and buffer channel data that
+    // poll() will then never announce; after one, the channel is drained.
+    bool touched = false;
+    if (remote.revents & POLLOUT) {
       ssh_blocking_flush(ss, 0);
+      touched = true;
+    }
     // channel -> local
     if (remote.revents & (POLLIN | POLLHUP | POLLERR)) {
       auto got = drain_channel(c, buf);
@@ -439,7 +441,6 @@ private:
         }
       }
     }
-    bool wrote = false;
     while (c.to_remote_off < c.to_remote.size()) {
       auto window = ssh_channel_window_size(c.channel);
       if (window == 0)
@@ -451,18 +452,19 @@ private:
         return finish(c, "channel write failed");
       if (w == 0)
         break;
-      wrote = true;
+      touched = true;
       c.to_remote_off += static_cast<std::size_t>(w);
     }
-    // Writing may have made libssh read the socket and buffer channel data
-    // (a reply already on its way): move it now, or poll() would wait for
-    // a socket that has nothing more to say.
-    if (wrote && drain_channel(c, buf) < 0)
-      return;
     if (keepalive_due) {
       ssh_send_keepalive(ss);
       c.next_keepalive = clock::now() + c.keepalive;
+      touched = true;
     }
+    // A write (or flush, or keepalive) may have made libssh read the socket
+    // and buffer channel data (a reply already on its way): move it now, or
+    // poll() would wait for a socket that has nothing more to say.
+    if (touched && drain_channel(c, buf) < 0)
+      return;
     if ((ssh_channel_is_eof(c.channel) || ssh_channel_is_closed(c.channel)
          || !ssh_is_connected(ss))
         && c.to_local_off >= c.to_local.size()) {

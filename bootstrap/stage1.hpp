@@ -15,9 +15,10 @@ namespace mitosis::bootstrap {
 /// Returns the stage-1 script (the argument of `/bin/sh -c`): find bundle
 /// `b` by hash in the cache directory (`cache_dir`, or $HOME/.cache/mitosis,
 /// else /tmp/mitosis-<uid>; mode 0700, ours), or say MXNEED, read exactly
-/// b.size bytes, verify the sha256, unpack into a temporary directory and
-/// rename it into place; then say MXOK and exec the agent through the
-/// bundle's loader.
+/// b.size bytes, unpack them into a temporary directory while their sha256
+/// is computed alongside, and rename the directory into place only if the
+/// hash matches; then say MXOK and exec the agent through the bundle's
+/// loader. Nothing runs from the temporary directory.
 /// With `quiet_stderr` the agent's stderr goes to /dev/null (when stderr
 /// is the stream itself, as under su's full pty).
 std::string stage1_script(const bundle& b, const std::string& cache_dir, const std::string& arg0,

@@ -397,3 +397,19 @@ TEST_CASE("an ssh context with keepalives stays usable while idle") {
   std::this_thread::sleep_for(2500ms);
   CHECK(c.call(add, 2, 3) == 5);
 }
+
+TEST_CASE("twenty thousand round trips over ssh all get their reply") {
+  // A reply that libssh has buffered while poll() sees an empty socket is
+  // a reply nobody delivers: this caught two such paths in the ssh pump.
+  const auto& env = cluster_env::get();
+  mitosis::master m{0, nullptr};
+  auto c = m.ssh(env.ssh("h2"), {.name = "many"});
+  const std::string s(64, 'x');
+  int answered = 0;
+  for (int i = 0; i < 20000; ++i) {
+    if (c.call_for(3s, echo, s) != s)
+      break;
+    ++answered;
+  }
+  CHECK(answered == 20000);
+}
