@@ -330,6 +330,10 @@ private:
   // full. Returns the bytes moved, or -1
   // when the connection is finished.
   long drain_channel(conn& c, std::vector<char>& buf) {
+    // stderr first: reading it can take stdout data off the socket too,
+    // and the stdout reads below then find it. (The other way round,
+    // stdout data could be left behind in libssh's buffer.)
+    read_stderr(c, buf);
     long moved = 0;
     while (c.to_local_off >= c.to_local.size()) {
       int n = ssh_channel_read_nonblocking(c.channel, buf.data(),
@@ -405,13 +409,8 @@ private:
       touched = true;
     }
     // channel -> local
-    if (remote.revents & (POLLIN | POLLHUP | POLLERR)) {
-      auto got = drain_channel(c, buf);
-      if (got < 0)
-        return;
-      if (got == 0)
-        read_stderr(c, buf); // the socket spoke, but not on stdout
-    }
+    if ((remote.revents & (POLLIN | POLLHUP | POLLERR)) && drain_channel(c, buf) < 0)
+      return;
     if (local.revents & POLLOUT && c.to_local_off < c.to_local.size()) {
       auto w = ::send(c.local.get(), c.to_local.data() + c.to_local_off,
                       c.to_local.size() - c.to_local_off, MSG_DONTWAIT | MSG_NOSIGNAL);
