@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "cluster_env.hpp"
 #include "mitosis/mitosis.hpp"
 
 namespace {
@@ -52,22 +53,6 @@ std::string host_facts() {
   return addrs + " pid " + std::to_string(::getpid()) + " uid " + std::to_string(::getuid());
 }
 MITOSIS_REMOTE(host_facts);
-
-std::map<std::string, std::string> read_env(const std::string& path) {
-  std::map<std::string, std::string> vars;
-  std::ifstream f{path};
-  std::string line;
-  while (std::getline(f, line)) {
-    auto eq = line.find('=');
-    if (line.empty() || line[0] == '#' || eq == std::string::npos)
-      continue;
-    auto v = line.substr(eq + 1);
-    if (v.size() >= 2 && v.front() == '"')
-      v = v.substr(1, v.size() - 2);
-    vars[line.substr(0, eq)] = v;
-  }
-  return vars;
-}
 
 struct node {
   std::string host;
@@ -115,7 +100,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("cluster of %d hosts up in %.0f ms\n", hosts, ms_since(t_up));
-  auto env = read_env("/tmp/mitosis-cluster/env");
+  auto env = cluster::read_env("/tmp/mitosis-cluster/env");
   // Join the control host's network namespace while this process has one
   // thread: every context started from here connects from 10.77.0.1.
   int ns = ::open("/run/netns/mitosis-ctl", O_RDONLY | O_CLOEXEC);

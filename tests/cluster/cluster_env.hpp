@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "../../samples/cluster/cluster_env.hpp"
 #include "mitosis/mitosis.hpp"
 
 struct cluster_env {
@@ -18,20 +19,10 @@ struct cluster_env {
       cluster_env c;
       auto dir = std::getenv("MITOSIS_CLUSTER_DIR");
       std::string path = std::string{dir ? dir : "/tmp/mitosis-cluster"} + "/env";
-      std::ifstream f{path};
-      if (!f)
+      if (!std::ifstream{path})
         throw std::runtime_error("the test cluster is not up: no " + path
                                  + " (run scripts/cluster.sh up)");
-      std::string line;
-      while (std::getline(f, line)) {
-        auto eq = line.find('=');
-        if (line.empty() || line[0] == '#' || eq == std::string::npos)
-          continue;
-        auto v = line.substr(eq + 1);
-        if (v.size() >= 2 && v.front() == '"' && v.back() == '"')
-          v = v.substr(1, v.size() - 2);
-        c.vars[line.substr(0, eq)] = v;
-      }
+      c.vars = cluster::read_env(path);
       return c;
     }();
     return e;
