@@ -9,7 +9,6 @@
 //
 // Usage: mitosis-bench-local [rtt_calls] [mib_calls] [starts] [fanout]
 // The same binary is re-executed as the agent: mitosis::master comes first.
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -27,18 +26,11 @@
 // a std::vector<char> parameter does not compile.
 #include <boost/serialization/vector.hpp>
 
-std::string echo(std::string s) {
-  return s;
-}
-MITOSIS_REMOTE(echo);
+// echo and sink (1 MiB as a mitosis::blob) come from here ...
+#include "bench_util.hpp"
 
-// Bulk data as the framework means it to travel (mitosis::blob) ...
-std::uint64_t sink(mitosis::blob v) {
-  return v.size();
-}
-MITOSIS_REMOTE(sink);
-
-// ... and as a plain std::vector<char> (one copy on the receiving side).
+// ... and sink_vector: the same as a plain std::vector<char> (one copy on the
+// receiving side).
 std::uint64_t sink_vector(std::vector<char> v) {
   return v.size();
 }
@@ -46,17 +38,7 @@ MITOSIS_REMOTE(sink_vector);
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  auto n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
-double ms_since(clock_type::time_point t0) {
-  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-}
+using namespace bench;
 
 // VmRSS of `pid` in KiB, or -1.
 long rss_kb(int pid) {
@@ -72,10 +54,6 @@ mitosis::local_options named(std::string name) {
   mitosis::local_options o;
   o.name = std::move(name);
   return o;
-}
-
-int arg_or(int argc, char** argv, int i, int dflt) {
-  return argc > i ? std::atoi(argv[i]) : dflt;
 }
 
 } // namespace
@@ -103,21 +81,12 @@ int main(int argc, char** argv) {
     {
       auto c = m.local(named("rtt"));
       const std::string s(64, 'x');
-      for (int i = 0; i < 2000; ++i)  // warm-up
+      auto one = [&] {
         if (c.call(echo, s).size() != s.size())
           throw std::runtime_error("echo returned something else");
-      constexpr int batch = 1000;
-      std::vector<double> per_batch;
-      for (int done = 0; done < rtt_calls; done += batch) {
-        auto t0 = clock_type::now();
-        for (int i = 0; i < batch; ++i)
-          if (c.call(echo, s).size() != s.size())
-            throw std::runtime_error("echo returned something else");
-        per_batch.push_back(ms_since(t0) * 1000.0 / batch);
-      }
-      std::printf("rtt_us=%.3f\n", median(per_batch));
-      std::printf("rtt_min_us=%.3f\n", *std::min_element(per_batch.begin(), per_batch.end()));
-      std::printf("rtt_max_us=%.3f\n", *std::max_element(per_batch.begin(), per_batch.end()));
+      };
+      // 2000 warm-up calls, then batches of 1000
+      print_spread("rtt", "us", batches(2000, rtt_calls, 1000, one, us_per_call));
       std::printf("rtt_calls=%d\n", rtt_calls);
     }
 
@@ -125,19 +94,12 @@ int main(int argc, char** argv) {
     {
       auto c = m.local(named("sink"));
       auto measure = [&](auto fn, const auto& mib) {
-        for (int i = 0; i < 10; ++i)  // warm-up
+        auto one = [&] {
           if (c.call(fn, mib) != mib.size())
             throw std::runtime_error("sink returned a wrong size");
-        constexpr int batch = 20;
-        std::vector<double> per_batch;
-        for (int done = 0; done < mib_calls; done += batch) {
-          auto t0 = clock_type::now();
-          for (int i = 0; i < batch; ++i)
-            if (c.call(fn, mib) != mib.size())
-              throw std::runtime_error("sink returned a wrong size");
-          per_batch.push_back(batch / (ms_since(t0) / 1000.0));
-        }
-        return median(per_batch);
+        };
+        // 10 warm-up calls, then batches of 20
+        return median(batches(10, mib_calls, 20, one, per_second));
       };
       mitosis::blob mib_blob(1024 * 1024, 'y');
       const std::vector<char> mib_vector(1024 * 1024, 'y');
@@ -149,15 +111,9 @@ int main(int argc, char** argv) {
 
     // -- start_ms: m.local() on a fresh context each time -------------------
     {
-      std::vector<double> ms;
-      for (int i = 0; i < starts; ++i) {
-        auto t0 = clock_type::now();
-        auto c = m.local(named("start." + std::to_string(i)));
-        ms.push_back(ms_since(t0));
-      }
-      std::printf("start_ms=%.3f\n", median(ms));
-      std::printf("start_min_ms=%.3f\n", *std::min_element(ms.begin(), ms.end()));
-      std::printf("start_max_ms=%.3f\n", *std::max_element(ms.begin(), ms.end()));
+      print_spread("start", "ms", ms_each(starts, [&](int i) {
+                     return m.local(named("start." + std::to_string(i)));
+                   }));
       std::printf("starts=%d\n", starts);
     }
 
@@ -169,13 +125,7 @@ int main(int argc, char** argv) {
       fs.reserve(static_cast<std::size_t>(fanout));
       for (int i = 0; i < fanout; ++i)
         fs.push_back(m.local_async(named("fan." + std::to_string(i))));
-      std::vector<mitosis::future<std::string>> calls;
-      calls.reserve(fs.size());
-      for (auto& f : fs)
-        calls.push_back(f.get().call_async(echo, s));
-      for (auto& c : calls)
-        if (c.get() != s)
-          throw std::runtime_error("echo returned something else");
+      call_each(fs, echo, s);
       std::printf("fanout%d_ms=%.3f\n", fanout, ms_since(t0));
     }
     std::fflush(stdout);

@@ -11,9 +11,9 @@ Usage: mitogen_bench.py [rtt_calls] [starts] [mib_calls]
 echo and sink live in this module: Mitogen serves the __main__ module's
 source to its children, so they can import and run them.
 """
+import os
 import statistics
 import sys
-import time
 
 import mitogen.core
 import mitogen.master
@@ -28,65 +28,31 @@ def sink(b):
     return len(b)
 
 
-def _arg(i, default):
-    return int(sys.argv[i]) if len(sys.argv) > i else default
-
-
-def bench_rtt(router, calls, batch=200):
+def bench_rtt(router, calls):
     ctx = router.local(name="rtt")
-    s = "x" * 64
-    for _ in range(200):  # warm-up (also loads the module in the child)
-        assert ctx.call(echo, s) == s
-    per_batch = []
-    done = 0
-    while done < calls:
-        t0 = time.perf_counter()
-        for _ in range(batch):
-            ctx.call(echo, s)
-        per_batch.append((time.perf_counter() - t0) * 1e6 / batch)
-        done += batch
+    per_batch = bench_util.rtt_batches(ctx, echo, calls)
     ctx.shutdown(wait=True)
     return per_batch
-
-
-def bench_start(router, starts):
-    ms = []
-    for i in range(starts):
-        t0 = time.perf_counter()
-        ctx = router.local(name="start.%d" % i)
-        ms.append((time.perf_counter() - t0) * 1e3)
-        ctx.shutdown(wait=True)
-    return ms
 
 
 def bench_mib(router, calls, batch=5):
     ctx = router.local(name="sink")
     data = b"y" * (1024 * 1024)
-    for _ in range(3):  # warm-up
-        assert ctx.call(sink, data) == len(data)
-    per_batch = []
-    done = 0
-    while done < calls:
-        t0 = time.perf_counter()
-        for _ in range(batch):
-            ctx.call(sink, data)
-        per_batch.append(batch / (time.perf_counter() - t0))
-        done += batch
+    per_batch = bench_util.call_batches(ctx, sink, data, len(data), calls, batch,
+                                        3, bench_util.per_second)  # 3 warm-up calls
     ctx.shutdown(wait=True)
     return per_batch
 
 
 def main(router):
-    rtt_calls = _arg(1, 2000)
-    starts = _arg(2, 10)
-    mib_calls = _arg(3, 20)
+    rtt_calls = bench_util.int_arg(sys.argv, 1, 2000)
+    starts = bench_util.int_arg(sys.argv, 2, 10)
+    mib_calls = bench_util.int_arg(sys.argv, 3, 20)
     rtt = bench_rtt(router, rtt_calls)
-    print("mitogen_rtt_us=%.3f" % statistics.median(rtt))
-    print("mitogen_rtt_min_us=%.3f" % min(rtt))
+    bench_util.print_median_min("mitogen_rtt", "us", rtt)
     print("mitogen_rtt_calls=%d" % rtt_calls)
-    start = bench_start(router, starts)
-    print("mitogen_start_ms=%.3f" % statistics.median(start))
-    print("mitogen_start_min_ms=%.3f" % min(start))
+    start = bench_util.start_ms(starts, lambda i: router.local(name="start.%d" % i))
+    bench_util.print_median_min("mitogen_start", "ms", start)
     print("mitogen_starts=%d" % starts)
     mib = bench_mib(router, mib_calls)
     print("mitogen_mib_s=%.1f" % statistics.median(mib))
@@ -95,4 +61,8 @@ def main(router):
 
 
 if __name__ == "__main__":
+    # Imported only here: Mitogen serves this module's source to its
+    # children cut at this guard, so they never import (or fetch) it.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_util
     mitogen.utils.run_with_router(main)

@@ -18,7 +18,7 @@ lines.
 echo lives in this module: Mitogen serves the __main__ module's source to
 its children, so they can import and run it.
 """
-import statistics
+import os
 import sys
 import threading
 import time
@@ -45,47 +45,24 @@ def ssh_kwargs(host, port, key, known_hosts):
                 python_path=PYTHON)
 
 
-def rtt_batches(ctx, calls, batch=200):
-    s = "x" * 64
-    for _ in range(200):  # warm-up (also loads the module in the child)
-        assert ctx.call(echo, s) == s
-    per_batch = []
-    done = 0
-    while done < calls:
-        t0 = time.perf_counter()
-        for _ in range(batch):
-            ctx.call(echo, s)
-        per_batch.append((time.perf_counter() - t0) * 1e6 / batch)
-        done += batch
-    return per_batch
-
-
 def loopback(router, args):
     port, key, kh = int(args[0]), args[1], args[2]
-    starts = int(args[3]) if len(args) > 3 else 10
-    rtt_calls = int(args[4]) if len(args) > 4 else 2000
+    starts = bench_util.int_arg(args, 3, 10)
+    rtt_calls = bench_util.int_arg(args, 4, 2000)
     kw = ssh_kwargs("127.0.0.1", port, key, kh)
 
     first = router.ssh(name="warm", **kw)  # untimed: first use of everything
     assert first.call(echo, "w") == "w"
 
-    ms = []
-    for i in range(starts):
-        t0 = time.perf_counter()
-        ctx = router.ssh(name="start.%d" % i, **kw)
-        ms.append((time.perf_counter() - t0) * 1e3)
-        ctx.shutdown(wait=True)
-    print("mitogen_start_ms=%.3f" % statistics.median(ms))
-    print("mitogen_start_min_ms=%.3f" % min(ms))
+    ms = bench_util.start_ms(starts, lambda i: router.ssh(name="start.%d" % i, **kw))
+    bench_util.print_median_min("mitogen_start", "ms", ms)
     print("mitogen_starts=%d" % starts)
 
-    rtt = rtt_batches(first, rtt_calls)
-    print("mitogen_rtt_us=%.3f" % statistics.median(rtt))
-    print("mitogen_rtt_min_us=%.3f" % min(rtt))
+    rtt = bench_util.rtt_batches(first, echo, rtt_calls)
+    bench_util.print_median_min("mitogen_rtt", "us", rtt)
     second = router.ssh(name="hop2", via=first, **kw)
-    rtt2 = rtt_batches(second, rtt_calls)
-    print("mitogen_rtt2_us=%.3f" % statistics.median(rtt2))
-    print("mitogen_rtt2_min_us=%.3f" % min(rtt2))
+    rtt2 = bench_util.rtt_batches(second, echo, rtt_calls)
+    bench_util.print_median_min("mitogen_rtt2", "us", rtt2)
     print("mitogen_rtt_calls=%d" % rtt_calls)
     second.shutdown(wait=True)
     first.shutdown(wait=True)
@@ -121,9 +98,7 @@ def fanout(router, args):
         ms.append((time.perf_counter() - t0) * 1e3)
         for c in ctxs:
             c.shutdown(wait=True)
-    n = len(hosts)
-    print("mitogen_fanout%d_ms=%.3f" % (n, statistics.median(ms)))
-    print("mitogen_fanout%d_min_ms=%.3f" % (n, min(ms)))
+    bench_util.print_median_min("mitogen_fanout%d" % len(hosts), "ms", ms)
 
 
 def main(router):
@@ -141,4 +116,8 @@ def main(router):
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
+    # Imported only here: Mitogen serves this module's source to its
+    # children cut at this guard, so they never import (or fetch) it.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_util
     mitogen.utils.run_with_router(main)

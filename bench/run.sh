@@ -273,29 +273,15 @@ PYEOF
   # -- report -----------------------------------------------------------------------
   BENCH_PIN_LIST="$pin" "$py" - "$out"/env.* "$out"/ours.* "$out"/openssh.* "$out"/mitogen.* \
     "$out"/fanout.* "$out"/pssh.* "$out"/mitogen_fanout.* <<'PYEOF'
-import json
 import os
-import statistics
 import sys
+
+sys.path.insert(0, "bench")  # run from the repository root
+from bench_util import json_value, num, print_json, print_table, read_rounds, require
 
 pin = os.environ.get("BENCH_PIN_LIST", "none")
 
-samples = {}
-text = {}
-for path in sys.argv[1:]:
-    with open(path) as f:
-        for line in f:
-            key, sep, val = line.strip().partition("=")
-            if not sep:
-                continue
-            text[key] = val
-            try:
-                x = float(val)
-            except ValueError:
-                continue  # e.g. mitogen_version
-            samples.setdefault(key, []).append(x)
-v = {k: statistics.median(xs) for k, xs in samples.items()}
-v["cpu_busy_pct"] = max(samples["cpu_busy_pct"])  # the worst round
+samples, text, v = read_rounds(sys.argv[1:])
 for k in ("rtt_stalls", "rtt2_stalls"):
     if k in samples:
         v[k] = sum(samples[k])  # every stall, not a median
@@ -305,10 +291,7 @@ required = ["start_cached_ms", "start_cold_ms", "ssh_true_ms", "mitogen_start_ms
             "rtt_us", "rtt2_us", "ssh_echo_rtt_us", "mitogen_rtt_us", "mitogen_rtt2_us",
             "mib_s", "ssh_cat_mib_s", "fanout20_ms", "pssh20_ms", "mitogen_fanout20_ms",
             "cached_start_bytes", "ssh_true_bytes"]
-missing = [k for k in required if k not in v]
-if missing:
-    sys.stderr.write("bench: missing figures: %s\n" % ", ".join(missing))
-    sys.exit(1)
+require(v, required)
 
 ratios = {
     "start_cached_vs_ssh_true": v["start_cached_ms"] / v["ssh_true_ms"],
@@ -362,22 +345,9 @@ if "rtt_busy_us" in v:
                  v["ssh_echo_rtt_us"], "%.2fx" % (v["rtt_busy_us"] / v["ssh_echo_rtt_us"]),
                  "-", None))
 
-def num(x):
-    if x is None:
-        return "-"
-    if float(x).is_integer():
-        return "%d" % x
-    return "%.1f" % x if abs(x) >= 100 else "%.3g" % x
-
-table = [("metric", "ours", "baseline", "ratio", "target", "result")]
-for name, ours, bname, base, ratio, target, ok in rows:
-    table.append((name, num(ours), "%s (%s)" % (num(base), bname), ratio, target,
-                  "-" if ok is None else ("pass" if ok else "FAIL")))
-widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-for i, r in enumerate(table):
-    print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    if i == 0:
-        print("  ".join("-" * w for w in widths))
+print_table([(name, num(ours), "%s (%s)" % (num(base), bname), ratio, target,
+              "-" if ok is None else ("pass" if ok else "FAIL"))
+             for name, ours, bname, base, ratio, target, ok in rows])
 
 failed = [r[0] for r in rows if r[6] is False]
 print()
@@ -407,14 +377,10 @@ keys = required + ["ssh_true_c25519_ms", "rtt_busy_us", "start_cached_min_ms", "
                    "fanout20_first_ms", "cached_start_bytes_up", "cached_start_bytes_down",
                    "cached_start_first_call_bytes", "ssh_true_bytes_up",
                    "ssh_true_bytes_down", "cpu_busy_pct", "cpus"]
-result = {k: int(v[k]) if float(v[k]).is_integer() else round(v[k], 3)
-          for k in keys if k in v}
+result = {k: json_value(v[k]) for k in keys if k in v}
 for k, x in ratios.items():
-    result[k] = int(x) if float(x).is_integer() else round(x, 3)
-result["rounds"] = rounds
-result["pinned"] = 0 if pin == "none" else 1
-result["targets_failed"] = len(failed)
-print(json.dumps(result, separators=(",", ":")))
+    result[k] = json_value(x)
+print_json(result, rounds, pin, failed)
 PYEOF
   exit 0
 fi
@@ -438,38 +404,21 @@ done
 
 # -- report -------------------------------------------------------------------------
 BENCH_PIN_LIST="$pin" "$py" - "$out"/env.* "$out"/socketpair.* "$out"/mitosis.* "$out"/mitogen.* <<'PYEOF'
-import json
 import os
-import statistics
 import sys
+
+sys.path.insert(0, "bench")  # run from the repository root
+from bench_util import json_value, num, print_json, print_table, read_rounds, require
 
 pin = os.environ.get("BENCH_PIN_LIST", "none")
 
-samples = {}
-text = {}
-for path in sys.argv[1:]:
-    with open(path) as f:
-        for line in f:
-            key, sep, val = line.strip().partition("=")
-            if not sep:
-                continue
-            text[key] = val
-            try:
-                x = float(val)
-            except ValueError:
-                continue  # e.g. mitogen_version
-            samples.setdefault(key, []).append(x)
-v = {k: statistics.median(xs) for k, xs in samples.items()}
-v["cpu_busy_pct"] = max(samples["cpu_busy_pct"])  # the worst round
+samples, text, v = read_rounds(sys.argv[1:])
 rounds = len(samples.get("rtt_us", []))
 
 required = ["rtt_us", "socketpair_rtt_us", "mitogen_rtt_us", "mib_s",
             "socketpair_mib_s", "start_ms", "mitogen_start_ms",
             "fanout100_ms", "rss_kb"]
-missing = [k for k in required if k not in v]
-if missing:
-    sys.stderr.write("bench: missing figures: %s\n" % ", ".join(missing))
-    sys.exit(1)
+require(v, required)
 
 # (metric, ours, baseline name, baseline, ratio, target text, pass)
 rows = [
@@ -491,24 +440,11 @@ rows = [
      v["rss_kb"] <= 8192),
 ]
 
-def num(x):
-    if x is None:
-        return "-"
-    if float(x).is_integer():
-        return "%d" % x
-    return "%.1f" % x if abs(x) >= 100 else "%.3g" % x
-
-table = [("metric", "ours", "baseline", "ratio", "target", "result")]
-for name, ours, bname, base, ratio, target, ok in rows:
-    table.append((name, num(ours),
-                  "-" if base is None else "%s (%s)" % (num(base), bname),
-                  "-" if ratio is None else "%.2fx" % ratio,
-                  target, "pass" if ok else "FAIL"))
-widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-for i, r in enumerate(table):
-    print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    if i == 0:
-        print("  ".join("-" * w for w in widths))
+print_table([(name, num(ours),
+              "-" if base is None else "%s (%s)" % (num(base), bname),
+              "-" if ratio is None else "%.2fx" % ratio,
+              target, "pass" if ok else "FAIL")
+             for name, ours, bname, base, ratio, target, ok in rows])
 
 failed = [r[0] for r in rows if not r[6]]
 print()
@@ -530,10 +466,6 @@ if busy > 20:
 keys = required + ["mib_s_vector", "mitogen_mib_s", "rss_after_mib_kb", "master_rss_kb",
                    "rtt_min_us", "socketpair_rtt_min_us", "start_min_ms",
                    "mitogen_start_min_ms", "cpu_busy_pct", "cpus"]
-result = {k: int(v[k]) if v[k].is_integer() else round(v[k], 3)
-          for k in keys if k in v}
-result["rounds"] = rounds
-result["pinned"] = 0 if pin == "none" else 1
-result["targets_failed"] = len(failed)
-print(json.dumps(result, separators=(",", ":")))
+result = {k: json_value(v[k]) for k in keys if k in v}
+print_json(result, rounds, pin, failed)
 PYEOF

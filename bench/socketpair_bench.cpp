@@ -7,9 +7,7 @@
 // Output: key=value lines (socketpair_rtt_us, socketpair_mib_s, ...).
 //
 // Usage: socketpair-pingpong [rtt_iterations] [mib_messages]
-#include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -19,9 +17,11 @@
 #include <unistd.h>
 #include <vector>
 
+#include "bench_util.hpp"
+
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using namespace bench;
 
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "socketpair-pingpong: %s: %s\n", what, std::strerror(errno));
@@ -30,40 +30,15 @@ using clock_type = std::chrono::steady_clock;
 
 // Reads exactly n bytes; false on EOF.
 bool read_exact(int fd, char* p, std::size_t n) {
-  while (n > 0) {
-    auto r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      die("read");
-    if (r == 0)
-      return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
+  auto r = read_full(fd, p, n);
+  if (r < 0)
+    die("read");
+  return r > 0;
 }
 
 void write_exact(int fd, const char* p, std::size_t n) {
-  while (n > 0) {
-    auto w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      die("write");
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  auto n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
-double seconds_since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
+  if (write_full(fd, p, n) <= 0)
+    die("write");
 }
 
 // Forks a child that runs `serve(fd)` on its end of a fresh socketpair and
@@ -95,12 +70,8 @@ void reap(int fd, pid_t pid) {
 constexpr std::size_t ping_size = 64;
 constexpr std::size_t mib = 1024 * 1024;
 
-// (a) Median over batches of the mean round trip, in microseconds.
-struct rtt_result {
-  double median_us, min_us, max_us;
-};
-
-rtt_result ping_pong(int iterations, int batch) {
+// (a) Mean round trip of each batch, in microseconds.
+std::vector<double> ping_pong(int iterations, int batch) {
   pid_t pid = 0;
   int fd = fork_child(
     [](int c) {
@@ -116,18 +87,10 @@ rtt_result ping_pong(int iterations, int batch) {
     if (!read_exact(fd, buf, sizeof buf))
       die("ping-pong child went away");
   };
-  for (int i = 0; i < 2000; ++i)  // warm-up
-    one();
-  std::vector<double> per_batch;
-  for (int done = 0; done < iterations; done += batch) {
-    auto t0 = clock_type::now();
-    for (int i = 0; i < batch; ++i)
-      one();
-    per_batch.push_back(seconds_since(t0) * 1e6 / batch);
-  }
+  auto per_batch = batches(2000, iterations, batch, one,  // 2000 warm-up round trips
+                           [](auto t0, int n) { return seconds_since(t0) * 1e6 / n; });
   reap(fd, pid);
-  return {median(per_batch), *std::min_element(per_batch.begin(), per_batch.end()),
-          *std::max_element(per_batch.begin(), per_batch.end())};
+  return per_batch;
 }
 
 // (b) 1 MiB messages, each acknowledged with 8 bytes: median over batches,
@@ -151,15 +114,8 @@ double stream_mib_s(int messages, int batch) {
     if (!read_exact(fd, reinterpret_cast<char*>(&ack), sizeof ack) || ack != mib)
       die("stream child went away");
   };
-  for (int i = 0; i < 10; ++i)  // warm-up
-    one();
-  std::vector<double> per_batch;
-  for (int done = 0; done < messages; done += batch) {
-    auto t0 = clock_type::now();
-    for (int i = 0; i < batch; ++i)
-      one();
-    per_batch.push_back(batch / seconds_since(t0));
-  }
+  auto per_batch = batches(10, messages, batch, one,  // 10 warm-up messages
+                           [](auto t0, int n) { return n / seconds_since(t0); });
   reap(fd, pid);
   return median(per_batch);
 }
@@ -167,13 +123,11 @@ double stream_mib_s(int messages, int batch) {
 } // namespace
 
 int main(int argc, char** argv) {
-  int iterations = argc > 1 ? std::atoi(argv[1]) : 20000;
-  int messages = argc > 2 ? std::atoi(argv[2]) : 200;
+  int iterations = arg_or(argc, argv, 1, 20000);
+  int messages = arg_or(argc, argv, 2, 200);
   auto rtt = ping_pong(iterations, 1000);
   auto mib_s = stream_mib_s(messages, 20);
-  std::printf("socketpair_rtt_us=%.3f\n", rtt.median_us);
-  std::printf("socketpair_rtt_min_us=%.3f\n", rtt.min_us);
-  std::printf("socketpair_rtt_max_us=%.3f\n", rtt.max_us);
+  print_spread("socketpair_rtt", "us", rtt);
   std::printf("socketpair_rtt_iterations=%d\n", iterations);
   std::printf("socketpair_mib_s=%.1f\n", mib_s);
   std::printf("socketpair_mib_messages=%d\n", messages);

@@ -61,37 +61,13 @@
 
 #include <mitosis/mitosis.hpp>
 
+#include "bench_util.hpp"  // with the remote functions echo and sink
+
 extern char** environ;
-
-std::string echo(std::string s) {
-  return s;
-}
-MITOSIS_REMOTE(echo);
-
-std::uint64_t sink(mitosis::blob v) {
-  return v.size();
-}
-MITOSIS_REMOTE(sink);
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  if (v.empty())
-    return 0;
-  std::sort(v.begin(), v.end());
-  auto n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
-double ms_since(clock_type::time_point t0) {
-  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-}
-
-int arg_or(int argc, char** argv, int i, int dflt) {
-  return argc > i ? std::atoi(argv[i]) : dflt;
-}
+using namespace bench;
 
 [[noreturn]] void fail(const std::string& what) {
   throw std::runtime_error(what + (errno ? std::string{": "} + std::strerror(errno) : ""));
@@ -260,28 +236,19 @@ int wait_exit(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// Runs args with stdin and stdout on /dev/null; its exit status.
+int run(const std::vector<std::string>& args) {
+  return wait_exit(spawn(args, false, false).pid);
+}
+
 void write_all(int fd, const char* p, std::size_t n) {
-  while (n > 0) {
-    auto w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      fail("write to ssh");
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
+  if (write_full(fd, p, n) <= 0)
+    fail("write to ssh");
 }
 
 void read_all(int fd, char* p, std::size_t n) {
-  while (n > 0) {
-    auto r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      fail("read from ssh (closed early)");
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
+  if (read_full(fd, p, n) <= 0)
+    fail("read from ssh (closed early)");
 }
 
 // The OpenSSH client command line both baselines use.
@@ -314,17 +281,7 @@ std::vector<double> echo_batches(const mitosis::context& c, int calls, int& stal
     if (clock_type::now() - t > std::chrono::milliseconds{100})
       ++stalls;
   };
-  for (int i = 0; i < 500; ++i)  // warm-up
-    one();
-  constexpr int batch = 250;
-  std::vector<double> per_batch;
-  for (int done = 0; done < calls; done += batch) {
-    auto t0 = clock_type::now();
-    for (int i = 0; i < batch; ++i)
-      one();
-    per_batch.push_back(ms_since(t0) * 1000.0 / batch);
-  }
-  return per_batch;
+  return batches(500, calls, 250, one, us_per_call);  // 500 warm-up calls
 }
 
 // -- modes ------------------------------------------------------------------------------
@@ -348,51 +305,30 @@ int mode_loopback(mitosis::master& m, int argc, char** argv) {
   // -- rtt_us / rtt2_us: the master has this one ssh connection ------------
   int stalls = 0, stalls2 = 0;
   {
-    auto per = echo_batches(first, rtt_calls, stalls);
-    std::printf("rtt_us=%.3f\n", median(per));
-    std::printf("rtt_min_us=%.3f\n", *std::min_element(per.begin(), per.end()));
-    std::printf("rtt_max_us=%.3f\n", *std::max_element(per.begin(), per.end()));
+    print_spread("rtt", "us", echo_batches(first, rtt_calls, stalls));
     auto second = m.ssh(o, {.name = "hop2", .via = first, .cache_dir = cached_dir});
-    auto per2 = echo_batches(second, rtt_calls, stalls2);
-    std::printf("rtt2_us=%.3f\n", median(per2));
-    std::printf("rtt2_min_us=%.3f\n", *std::min_element(per2.begin(), per2.end()));
-    std::printf("rtt2_max_us=%.3f\n", *std::max_element(per2.begin(), per2.end()));
+    print_spread("rtt2", "us", echo_batches(second, rtt_calls, stalls2));
     std::printf("rtt_calls=%d\n", rtt_calls);
   }
 
   // -- mib_s: sink(1 MiB blob), one call at a time ---------------------------
   {
     mitosis::blob mib(1024 * 1024, 'y');
-    for (int i = 0; i < 5; ++i)
+    auto one = [&] {
       if (first.call(sink, mib) != mib.size())
         throw std::runtime_error("sink returned a wrong size");
-    constexpr int batch = 10;
-    std::vector<double> per_batch;
-    for (int done = 0; done < mib_calls; done += batch) {
-      auto t0 = clock_type::now();
-      for (int i = 0; i < batch; ++i)
-        if (first.call(sink, mib) != mib.size())
-          throw std::runtime_error("sink returned a wrong size");
-      per_batch.push_back(batch / (ms_since(t0) / 1000.0));
-    }
-    std::printf("mib_s=%.1f\n", median(per_batch));
+    };
+    // 5 warm-up calls, then batches of 10
+    std::printf("mib_s=%.1f\n", median(batches(5, mib_calls, 10, one, per_second)));
     std::printf("mib_calls=%d\n", mib_calls);
   }
   std::fflush(stdout);
 
   // The contexts started below stay up (idle) until the process ends.
   // -- start_cached_ms ----------------------------------------------------------
-  {
-    std::vector<double> ms;
-    for (int i = 0; i < starts; ++i) {
-      auto t0 = clock_type::now();
-      auto c = m.ssh(o, {.name = "cached." + std::to_string(i), .cache_dir = cached_dir});
-      ms.push_back(ms_since(t0));
-    }
-    std::printf("start_cached_ms=%.3f\n", median(ms));
-    std::printf("start_cached_min_ms=%.3f\n", *std::min_element(ms.begin(), ms.end()));
-    std::printf("start_cached_max_ms=%.3f\n", *std::max_element(ms.begin(), ms.end()));
-  }
+  print_spread("start_cached", "ms", ms_each(starts, [&](int i) {
+                 return m.ssh(o, {.name = "cached." + std::to_string(i), .cache_dir = cached_dir});
+               }));
 
   // -- start_cold_ms: an empty cache dir each time ----------------------------
   {
@@ -404,9 +340,7 @@ int mode_loopback(mitosis::master& m, int argc, char** argv) {
       auto c = m.ssh(o, {.name = "cold." + std::to_string(i), .cache_dir = dir});
       ms.push_back(ms_since(t0));
     }
-    std::printf("start_cold_ms=%.3f\n", median(ms));
-    std::printf("start_cold_min_ms=%.3f\n", *std::min_element(ms.begin(), ms.end()));
-    std::printf("start_cold_max_ms=%.3f\n", *std::max_element(ms.begin(), ms.end()));
+    print_spread("start_cold", "ms", ms);
     std::printf("starts=%d\n", starts);
   }
   std::fflush(stdout);
@@ -460,18 +394,12 @@ int mode_openssh(int argc, char** argv) {
   auto time_true = [&](const char* name, std::vector<std::string> extra) {
     auto cmd = ssh_cmd(port, key, kh, "true");
     cmd.insert(cmd.begin() + 1, extra.begin(), extra.end());
-    if (int rc = wait_exit(spawn(cmd, false, false).pid); rc != 0)
-      throw std::runtime_error("ssh ... true exited with " + std::to_string(rc));
-    std::vector<double> ms;
-    for (int i = 0; i < runs; ++i) {
-      auto t0 = clock_type::now();
-      int rc = wait_exit(spawn(cmd, false, false).pid);
-      ms.push_back(ms_since(t0));
+    auto check = [](int rc) {
       if (rc != 0)
         throw std::runtime_error("ssh ... true exited with " + std::to_string(rc));
-    }
-    std::printf("%s_ms=%.3f\n", name, median(ms));
-    std::printf("%s_min_ms=%.3f\n", name, *std::min_element(ms.begin(), ms.end()));
+    };
+    check(run(cmd));
+    print_spread(name, "ms", ms_each(runs, [&](int) { return run(cmd); }, check), false);
   };
   time_true("ssh_true", {});
   time_true("ssh_true_c25519", {"-o", "KexAlgorithms=curve25519-sha256"});
@@ -486,21 +414,12 @@ int mode_openssh(int argc, char** argv) {
       write_all(c.in, out, sizeof(out));
       read_all(c.out, in, sizeof(in));
     };
-    for (int i = 0; i < 500; ++i)  // the first one waits for the login
-      trip();
-    constexpr int batch = 250;
-    std::vector<double> per_batch;
-    for (int done = 0; done < rtt_calls; done += batch) {
-      auto t0 = clock_type::now();
-      for (int i = 0; i < batch; ++i)
-        trip();
-      per_batch.push_back(ms_since(t0) * 1000.0 / batch);
-    }
+    // 500 warm-up trips (the first one waits for the login), then batches of 250
+    auto per_batch = batches(500, rtt_calls, 250, trip, us_per_call);
     ::close(c.in);
     ::close(c.out);
     wait_exit(c.pid);
-    std::printf("ssh_echo_rtt_us=%.3f\n", median(per_batch));
-    std::printf("ssh_echo_rtt_min_us=%.3f\n", *std::min_element(per_batch.begin(), per_batch.end()));
+    print_spread("ssh_echo_rtt", "us", per_batch, false);
   }
 
   // -- ssh_cat_mib_s: cat_mib MiB into ssh ... 'cat >/dev/null' ----------------
@@ -528,7 +447,7 @@ int mode_openssh(int argc, char** argv) {
   // -- ssh_true_bytes: a whole ssh ... true connection through the proxy -----
   {
     byte_proxy proxy(static_cast<std::uint16_t>(proxy_port), static_cast<std::uint16_t>(port));
-    int rc = wait_exit(spawn(ssh_cmd(proxy_port, key, kh, "true"), false, false).pid);
+    int rc = run(ssh_cmd(proxy_port, key, kh, "true"));
     if (rc != 0)
       throw std::runtime_error("ssh ... true through the proxy exited with " + std::to_string(rc));
     proxy.wait_closed();
@@ -558,12 +477,7 @@ int mode_fanout(mitosis::master& m, int argc, char** argv) {
       spec.ssh = ssh_to(hosts[i], 22, key, kh);
       fs.push_back(m.connect_async(spec));
     }
-    std::vector<mitosis::future<std::string>> calls;
-    for (auto& f : fs)
-      calls.push_back(f.get().call_async(echo, s));
-    for (auto& c : calls)
-      if (c.get() != s)
-        throw std::runtime_error("echo returned something else");
+    call_each(fs, echo, s);
     return ms_since(t0);
   };
   if (repeats <= 0) {
@@ -594,16 +508,11 @@ int mode_pssh(int argc, char** argv) {
                                "-l", "root", "-x", "-i " + key + " -o BatchMode=yes",
                                "-O", "UserKnownHostsFile=" + kh, "-O", "LogLevel=ERROR",
                                "-H", list, "true"};
-  std::vector<double> ms;
-  for (int r = 0; r < repeats; ++r) {
-    auto t0 = clock_type::now();
-    int rc = wait_exit(spawn(cmd, false, false).pid);
-    ms.push_back(ms_since(t0));
+  auto ms = ms_each(repeats, [&](int) { return run(cmd); }, [](int rc) {
     if (rc != 0)
       throw std::runtime_error("parallel-ssh exited with " + std::to_string(rc));
-  }
-  std::printf("pssh%zu_ms=%.3f\n", hosts.size(), median(ms));
-  std::printf("pssh%zu_min_ms=%.3f\n", hosts.size(), *std::min_element(ms.begin(), ms.end()));
+  });
+  print_spread("pssh" + std::to_string(hosts.size()), "ms", ms, false);
   std::fflush(stdout);
   return 0;
 }

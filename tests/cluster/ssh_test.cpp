@@ -66,6 +66,16 @@ clk::duration expect_refused(mitosis::master& m, const mitosis::ssh_options& o,
   return clk::now() - t0;
 }
 
+// Starts the gateway (h1) and, through it, the hidden host: (h1, hidden).
+std::pair<mitosis::context, mitosis::context> through_gateway(mitosis::master& m,
+                                                              const std::string& gw_name,
+                                                              const std::string& hidden_name) {
+  const auto& env = cluster_env::get();
+  auto h1 = m.ssh(env.ssh(env["CLUSTER_GATEWAY"]), {.name = gw_name});
+  auto hidden = m.ssh(env.ssh(env["CLUSTER_HIDDEN"]), {.name = hidden_name, .via = h1});
+  return {h1, hidden};
+}
+
 int uid_of(const char* user) {
   auto* pw = ::getpwnam(user);
   REQUIRE(pw != nullptr);
@@ -73,6 +83,13 @@ int uid_of(const char* user) {
 }
 
 // Runs a shell command; returns its exit status.
+int thread_count() {
+  int n = 0;
+  for ([[maybe_unused]] auto& e : fs::directory_iterator("/proc/self/task"))
+    ++n;
+  return n;
+}
+
 int sh(const std::string& cmd) {
   int st = std::system(cmd.c_str());
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -112,10 +129,9 @@ TEST_CASE("a second ssh start to a host reuses the installed bundle") {
 TEST_CASE("ssh refuses an unknown host key and names host port and fingerprint") {
   const auto& env = cluster_env::get();
   temp_dir d;
-  auto kh = d.file("known_hosts");
-  mitosis::master m{0, nullptr};
   auto o = env.ssh("h2");
-  o.known_hosts = kh;
+  o.known_hosts = d.file("known_hosts"); // empty: nobody is known
+  mitosis::master m{0, nullptr};
   expect_refused<mitosis::host_key_error>(
     m, o, {.name = "nokey"}, {mitosis::errc::host_key_rejected},
     {"'nokey'", env.addr("h2") + ":22", "SHA256:", "unknown host key"});
@@ -284,8 +300,7 @@ TEST_CASE("the hidden host is reached only through a via chain") {
 TEST_CASE("killing an intermediate reports everything behind it lost within a second") {
   const auto& env = cluster_env::get();
   mitosis::master m{0, nullptr};
-  auto h1 = m.ssh(env.ssh("h1"), {.name = "mid"});
-  auto h4 = m.ssh(env.ssh(env["CLUSTER_HIDDEN"]), {.name = "behind", .via = h1});
+  auto [h1, h4] = through_gateway(m, "mid", "behind");
   auto leaf = m.local({.name = "behind.leaf", .via = h4});
   REQUIRE(leaf.call(add, 1, 1) == 2);
   auto pending = h4.call_async(sleep_ms, 5000);
@@ -337,8 +352,7 @@ TEST_CASE("a hop dying mid-bootstrap is a connect_error naming the chain") {
 TEST_CASE("a failure deep in a via chain names the whole chain") {
   const auto& env = cluster_env::get();
   mitosis::master m{0, nullptr};
-  auto h1 = m.ssh(env.ssh("h1"), {.name = "gw"});
-  auto h4 = m.ssh(env.ssh(env["CLUSTER_HIDDEN"]), {.name = "inner", .via = h1});
+  auto [h1, h4] = through_gateway(m, "gw", "inner");
   auto bad = env.ssh("h1", env["CLUSTER_USER"]);
   bad.host = env["CLUSTER_GATEWAY_INNER"];
   bad.identity_file.clear();
@@ -346,17 +360,6 @@ TEST_CASE("a failure deep in a via chain names the whole chain") {
   expect_refused<mitosis::auth_error>(m, bad, {.name = "back", .via = h4, .connect_timeout = 8s},
                                       {mitosis::errc::auth_failed}, {"back via inner via gw"});
 }
-
-namespace {
-
-int thread_count() {
-  int n = 0;
-  for ([[maybe_unused]] auto& e : fs::directory_iterator("/proc/self/task"))
-    ++n;
-  return n;
-}
-
-} // namespace
 
 TEST_CASE("many ssh sessions share one pump thread") {
   const auto& env = cluster_env::get();
@@ -390,8 +393,7 @@ TEST_CASE("twenty thousand round trips over one and two ssh hops all get their r
   // (after a write, after a short read, after a stderr read).
   const auto& env = cluster_env::get();
   mitosis::master m{0, nullptr};
-  auto h1 = m.ssh(env.ssh("h1"), {.name = "many"});
-  auto h4 = m.ssh(env.ssh(env["CLUSTER_HIDDEN"]), {.name = "many2", .via = h1});
+  auto [h1, h4] = through_gateway(m, "many", "many2");
   const std::string s(64, 'x');
   for (auto* c : {&h1, &h4}) {
     int answered = 0;
