@@ -329,11 +329,13 @@ private:
   // socket: a short read does not prove the buffer empty) or that end is
   // full. Returns the bytes moved, or -1
   // when the connection is finished.
-  long drain_channel(conn& c, std::vector<char>& buf) {
+  long drain_channel(conn& c, std::vector<char>& buf, bool with_stderr = true) {
     // stderr first: reading it can take stdout data off the socket too,
     // and the stdout reads below then find it. (The other way round,
-    // stdout data could be left behind in libssh's buffer.)
-    read_stderr(c, buf);
+    // stdout data could be left behind in libssh's buffer.) Without it,
+    // stderr data a stdout read took in waits for the next wake-up.
+    if (with_stderr)
+      read_stderr(c, buf);
     long moved = 0;
     while (c.to_local_off >= c.to_local.size()) {
       int n = ssh_channel_read_nonblocking(c.channel, buf.data(),
@@ -462,7 +464,7 @@ private:
     // A write (or flush, or keepalive) may have made libssh read the socket
     // and buffer channel data (a reply already on its way): move it now, or
     // poll() would wait for a socket that has nothing more to say.
-    if (touched && drain_channel(c, buf) < 0)
+    if (touched && drain_channel(c, buf, false) < 0)
       return;
     if ((ssh_channel_is_eof(c.channel) || ssh_channel_is_closed(c.channel)
          || !ssh_is_connected(ss))
