@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "mitosis/bootstrap/local_method.hpp"
+#include "mitosis/bootstrap/ssh_method.hpp"
 #include "mitosis/serialization/handshake.hpp"
 #include "mitosis/serialization/sha256.hpp"
 
@@ -117,6 +118,9 @@ bundle build_own(const std::string& dir) {
       }
     }
   }
+  // libssh is loaded on demand: load it now, so that the bundle carries it
+  // (and libcrypto) and a copy can start ssh hops of its own.
+  load_libssh();
   // A staging directory of symlinks, packed with dereference: exe (without
   // its debug sections, which keeps the build-id), ld.so and every library
   // under the name the loader looks for.

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include <dlfcn.h>
 #include <libssh/libssh.h>
 #include <libssh/server.h> // ssh_send_keepalive, usable by clients too
 
@@ -27,6 +28,86 @@ namespace mitosis::bootstrap {
 namespace {
 
 using clock = std::chrono::steady_clock;
+
+// libssh is loaded on first use, not linked: a context that never starts
+// an ssh hop (most of them) does not map libssh, libcrypto and Kerberos,
+// which would add about 2.5 MB to every agent's RSS.
+#define MITOSIS_LIBSSH_FUNCS(X) \
+  X(ssh_blocking_flush) \
+  X(ssh_channel_close) \
+  X(ssh_channel_free) \
+  X(ssh_channel_is_closed) \
+  X(ssh_channel_is_eof) \
+  X(ssh_channel_new) \
+  X(ssh_channel_open_session) \
+  X(ssh_channel_read_nonblocking) \
+  X(ssh_channel_request_exec) \
+  X(ssh_channel_send_eof) \
+  X(ssh_channel_window_size) \
+  X(ssh_channel_write) \
+  X(ssh_clean_pubkey_hash) \
+  X(ssh_connect) \
+  X(ssh_disconnect) \
+  X(ssh_free) \
+  X(ssh_get_error) \
+  X(ssh_get_fd) \
+  X(ssh_get_fingerprint_hash) \
+  X(ssh_get_poll_flags) \
+  X(ssh_get_publickey_hash) \
+  X(ssh_get_server_publickey) \
+  X(ssh_is_connected) \
+  X(ssh_key_free) \
+  X(ssh_key_type) \
+  X(ssh_key_type_to_char) \
+  X(ssh_new) \
+  X(ssh_options_get) \
+  X(ssh_options_get_port) \
+  X(ssh_options_parse_config) \
+  X(ssh_options_set) \
+  X(ssh_pki_import_privkey_file) \
+  X(ssh_send_keepalive) \
+  X(ssh_session_is_known_server) \
+  X(ssh_session_update_known_hosts) \
+  X(ssh_set_blocking) \
+  X(ssh_string_free_char) \
+  X(ssh_userauth_agent) \
+  X(ssh_userauth_kbdint) \
+  X(ssh_userauth_kbdint_getnprompts) \
+  X(ssh_userauth_kbdint_setanswer) \
+  X(ssh_userauth_list) \
+  X(ssh_userauth_none) \
+  X(ssh_userauth_password) \
+  X(ssh_userauth_publickey) \
+  X(ssh_userauth_publickey_auto)
+
+struct libssh_api {
+#define MITOSIS_LIBSSH_DECLARE(f) decltype(&::f) f = nullptr;
+  MITOSIS_LIBSSH_FUNCS(MITOSIS_LIBSSH_DECLARE)
+#undef MITOSIS_LIBSSH_DECLARE
+  /// Why libssh could not be loaded, or "".
+  std::string error;
+};
+
+const libssh_api& lib() {
+  static const libssh_api api = [] {
+    libssh_api a;
+    // Global: libssh's own dependencies resolve as if linked.
+    void* h = ::dlopen("libssh.so.4", RTLD_NOW | RTLD_GLOBAL);
+    if (!h) {
+      a.error = ::dlerror();
+      return a;
+    }
+#define MITOSIS_LIBSSH_LOAD(f)                                                 \
+  a.f = reinterpret_cast<decltype(&::f)>(::dlsym(h, #f));                      \
+  if (!a.f && a.error.empty())                                                 \
+    a.error = "libssh.so.4 has no " #f;
+    MITOSIS_LIBSSH_FUNCS(MITOSIS_LIBSSH_LOAD)
+#undef MITOSIS_LIBSSH_LOAD
+    return a;
+  }();
+  return api;
+}
+
 
 // At most this many connects (TCP + key exchange + auth) at once per
 // process; further callers wait their turn.
@@ -62,8 +143,8 @@ connect_slots& slots() {
 struct session_deleter {
   void operator()(ssh_session s) const noexcept {
     if (s) {
-      ssh_disconnect(s);
-      ssh_free(s);
+      lib().ssh_disconnect(s);
+      lib().ssh_free(s);
     }
   }
 };
@@ -71,34 +152,34 @@ using session_ptr = std::unique_ptr<ssh_session_struct, session_deleter>;
 
 std::string fingerprint(ssh_session s) {
   ssh_key key = nullptr;
-  if (ssh_get_server_publickey(s, &key) != SSH_OK)
+  if (lib().ssh_get_server_publickey(s, &key) != SSH_OK)
     return "(no key)";
   unsigned char* hash = nullptr;
   size_t len = 0;
   std::string out = "(unknown)";
-  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &len) == 0) {
-    char* fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, len);
+  if (lib().ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &len) == 0) {
+    char* fp = lib().ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, len);
     if (fp) {
       out = fp;
-      ssh_string_free_char(fp);
+      lib().ssh_string_free_char(fp);
     }
-    ssh_clean_pubkey_hash(&hash);
+    lib().ssh_clean_pubkey_hash(&hash);
   }
-  out = std::string{ssh_key_type_to_char(ssh_key_type(key))} + " " + out;
-  ssh_key_free(key);
+  out = std::string{lib().ssh_key_type_to_char(lib().ssh_key_type(key))} + " " + out;
+  lib().ssh_key_free(key);
   return out;
 }
 
 std::string where(const ssh_settings& s, ssh_session ss) {
   unsigned int port = 22;
-  ssh_options_get_port(ss, &port);
+  lib().ssh_options_get_port(ss, &port);
   return s.host + ":" + std::to_string(port);
 }
 
 void check_host_key(const ssh_settings& s, ssh_session ss) {
   if (s.host_keys == host_key_mode::ignore)
     return;
-  auto state = ssh_session_is_known_server(ss);
+  auto state = lib().ssh_session_is_known_server(ss);
   switch (state) {
     case SSH_KNOWN_HOSTS_OK:
       return;
@@ -110,10 +191,10 @@ void check_host_key(const ssh_settings& s, ssh_session ss) {
     case SSH_KNOWN_HOSTS_NOT_FOUND:
     case SSH_KNOWN_HOSTS_UNKNOWN:
       if (s.host_keys == host_key_mode::accept_new) {
-        if (ssh_session_update_known_hosts(ss) != SSH_OK)
+        if (lib().ssh_session_update_known_hosts(ss) != SSH_OK)
           throw method_error(errc::host_key_rejected,
                              "cannot record the host key of " + where(s, ss) + ": "
-                               + ssh_get_error(ss));
+                               + lib().ssh_get_error(ss));
         return;
       }
       throw method_error(errc::host_key_rejected,
@@ -124,59 +205,59 @@ void check_host_key(const ssh_settings& s, ssh_session ss) {
     default:
       throw method_error(errc::host_key_rejected,
                          "cannot check the host key of " + where(s, ss) + ": "
-                           + ssh_get_error(ss));
+                           + lib().ssh_get_error(ss));
   }
 }
 
 bool kbdint(ssh_session ss, const std::string& password) {
-  int rc = ssh_userauth_kbdint(ss, nullptr, nullptr);
+  int rc = lib().ssh_userauth_kbdint(ss, nullptr, nullptr);
   for (int round = 0; rc == SSH_AUTH_INFO && round < 4; ++round) {
-    int n = ssh_userauth_kbdint_getnprompts(ss);
+    int n = lib().ssh_userauth_kbdint_getnprompts(ss);
     for (int i = 0; i < n; ++i)
-      ssh_userauth_kbdint_setanswer(ss, static_cast<unsigned>(i), password.c_str());
-    rc = ssh_userauth_kbdint(ss, nullptr, nullptr);
+      lib().ssh_userauth_kbdint_setanswer(ss, static_cast<unsigned>(i), password.c_str());
+    rc = lib().ssh_userauth_kbdint(ss, nullptr, nullptr);
   }
   return rc == SSH_AUTH_SUCCESS;
 }
 
 void authenticate(const ssh_settings& s, ssh_session ss) {
-  int rc = ssh_userauth_none(ss, nullptr);
+  int rc = lib().ssh_userauth_none(ss, nullptr);
   if (rc == SSH_AUTH_SUCCESS)
     return;
   if (rc == SSH_AUTH_ERROR)
     throw method_error(errc::unreachable, "ssh to " + where(s, ss) + " failed during auth: "
-                                            + ssh_get_error(ss));
-  int methods = ssh_userauth_list(ss, nullptr);
+                                            + lib().ssh_get_error(ss));
+  int methods = lib().ssh_userauth_list(ss, nullptr);
   std::vector<std::string> tried;
   if (methods & SSH_AUTH_METHOD_PUBLICKEY) {
     if (!s.identity_file.empty()) {
       tried.push_back("key " + s.identity_file);
       ssh_key key = nullptr;
-      if (ssh_pki_import_privkey_file(s.identity_file.c_str(),
+      if (lib().ssh_pki_import_privkey_file(s.identity_file.c_str(),
                                       s.password.empty() ? nullptr : s.password.c_str(),
                                       nullptr, nullptr, &key)
           != SSH_OK)
         throw method_error(errc::auth_failed, "cannot read identity file " + s.identity_file);
-      rc = ssh_userauth_publickey(ss, nullptr, key);
-      ssh_key_free(key);
+      rc = lib().ssh_userauth_publickey(ss, nullptr, key);
+      lib().ssh_key_free(key);
       if (rc == SSH_AUTH_SUCCESS)
         return;
     }
     if (s.use_agent && std::getenv("SSH_AUTH_SOCK")) {
       tried.push_back("ssh-agent");
-      if (ssh_userauth_agent(ss, nullptr) == SSH_AUTH_SUCCESS)
+      if (lib().ssh_userauth_agent(ss, nullptr) == SSH_AUTH_SUCCESS)
         return;
     }
     if (s.identity_file.empty()) {
       tried.push_back("default keys");
-      if (ssh_userauth_publickey_auto(ss, nullptr, nullptr) == SSH_AUTH_SUCCESS)
+      if (lib().ssh_userauth_publickey_auto(ss, nullptr, nullptr) == SSH_AUTH_SUCCESS)
         return;
     }
   }
   if (!s.password.empty()) {
     if (methods & SSH_AUTH_METHOD_PASSWORD) {
       tried.push_back("password");
-      if (ssh_userauth_password(ss, nullptr, s.password.c_str()) == SSH_AUTH_SUCCESS)
+      if (lib().ssh_userauth_password(ss, nullptr, s.password.c_str()) == SSH_AUTH_SUCCESS)
         return;
     }
     if (methods & SSH_AUTH_METHOD_INTERACTIVE) {
@@ -189,10 +270,10 @@ void authenticate(const ssh_settings& s, ssh_session ss) {
   for (auto& t : tried)
     list += (list.empty() ? "" : ", ") + t;
   char* user = nullptr;
-  ssh_options_get(ss, SSH_OPTIONS_USER, &user);
+  lib().ssh_options_get(ss, SSH_OPTIONS_USER, &user);
   std::string u = user ? user : "?";
   if (user)
-    ssh_string_free_char(user);
+    lib().ssh_string_free_char(user);
   throw method_error(errc::auth_failed, "authentication refused for " + u + "@" + where(s, ss)
                                           + " (tried: " + (list.empty() ? "nothing" : list)
                                           + ")");
@@ -223,8 +304,8 @@ struct conn {
 
   ~conn() {
     if (channel) {
-      ssh_channel_close(channel);
-      ssh_channel_free(channel);
+      lib().ssh_channel_close(channel);
+      lib().ssh_channel_free(channel);
     }
   }
 };
@@ -281,9 +362,9 @@ private:
       auto now = clock::now();
       for (auto& c : conns) {
         short ev = POLLIN;
-        if (ssh_get_poll_flags(c->session.get()) & SSH_WRITE_PENDING)
+        if (lib().ssh_get_poll_flags(c->session.get()) & SSH_WRITE_PENDING)
           ev |= POLLOUT;
-        pfds.push_back({ssh_get_fd(c->session.get()), ev, 0});
+        pfds.push_back({lib().ssh_get_fd(c->session.get()), ev, 0});
         short lev = 0;
         if (c->to_remote_off >= c->to_remote.size() && !c->local_eof)
           lev |= POLLIN;
@@ -338,7 +419,7 @@ private:
       read_stderr(c, buf);
     long moved = 0;
     while (c.to_local_off >= c.to_local.size()) {
-      int n = ssh_channel_read_nonblocking(c.channel, buf.data(),
+      int n = lib().ssh_channel_read_nonblocking(c.channel, buf.data(),
                                            static_cast<uint32_t>(buf.size()), 0);
       if (n <= 0) {
         if (n < 0 && n != SSH_AGAIN) {
@@ -374,7 +455,7 @@ private:
   // stderr of the remote command: kept for error messages, logged.
   void read_stderr(conn& c, std::vector<char>& buf) {
     for (;;) {
-      int n = ssh_channel_read_nonblocking(c.channel, buf.data(), 4096, 1);
+      int n = lib().ssh_channel_read_nonblocking(c.channel, buf.data(), 4096, 1);
       if (n <= 0)
         return;
       c.err_partial.append(buf.data(), static_cast<std::size_t>(n));
@@ -407,7 +488,7 @@ private:
     // poll() will then never announce; after one, the channel is drained.
     bool touched = false;
     if (remote.revents & POLLOUT) {
-      ssh_blocking_flush(ss, 0);
+      lib().ssh_blocking_flush(ss, 0);
       touched = true;
     }
     // channel -> local
@@ -437,17 +518,17 @@ private:
         c.to_remote_off = 0;
         if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
           c.local_eof = true;
-          ssh_channel_send_eof(c.channel);
+          lib().ssh_channel_send_eof(c.channel);
           return finish(c, "router closed the stream");
         }
       }
     }
     while (c.to_remote_off < c.to_remote.size()) {
-      auto window = ssh_channel_window_size(c.channel);
+      auto window = lib().ssh_channel_window_size(c.channel);
       if (window == 0)
         break;
       auto n = std::min<std::size_t>(window, c.to_remote.size() - c.to_remote_off);
-      int w = ssh_channel_write(c.channel, c.to_remote.data() + c.to_remote_off,
+      int w = lib().ssh_channel_write(c.channel, c.to_remote.data() + c.to_remote_off,
                                 static_cast<uint32_t>(n));
       if (w < 0)
         return finish(c, "channel write failed");
@@ -457,7 +538,7 @@ private:
       c.to_remote_off += static_cast<std::size_t>(w);
     }
     if (keepalive_due) {
-      ssh_send_keepalive(ss);
+      lib().ssh_send_keepalive(ss);
       c.next_keepalive = clock::now() + c.keepalive;
       touched = true;
     }
@@ -466,10 +547,10 @@ private:
     // poll() would wait for a socket that has nothing more to say.
     if (touched && drain_channel(c, buf, false) < 0)
       return;
-    if ((ssh_channel_is_eof(c.channel) || ssh_channel_is_closed(c.channel)
-         || !ssh_is_connected(ss))
+    if ((lib().ssh_channel_is_eof(c.channel) || lib().ssh_channel_is_closed(c.channel)
+         || !lib().ssh_is_connected(ss))
         && c.to_local_off >= c.to_local.size()) {
-      int n = ssh_channel_read_nonblocking(c.channel, buf.data(),
+      int n = lib().ssh_channel_read_nonblocking(c.channel, buf.data(),
                                            static_cast<uint32_t>(buf.size()), 0);
       if (n <= 0) {
         read_stderr(c, buf);
@@ -498,6 +579,10 @@ long seconds_left(clock::time_point deadline) {
 
 } // namespace
 
+std::string load_libssh() {
+  return lib().error;
+}
+
 int ssh_pump_threads() noexcept {
   return pump::instance().threads();
 }
@@ -511,6 +596,8 @@ transport start_ssh(const method_spec& spec, const std::string& command,
   const auto& s = spec.ssh;
   if (s.host.empty())
     throw method_error(errc::spawn_failed, "ssh needs a host");
+  if (auto why = load_libssh(); !why.empty())
+    throw method_error(errc::spawn_failed, "cannot load libssh: " + why);
   auto label = describe(spec);
   slots().acquire(deadline, label);
   struct release_slot {
@@ -519,19 +606,19 @@ transport start_ssh(const method_spec& spec, const std::string& command,
     }
   } slot_guard;
 
-  session_ptr ss{ssh_new()};
+  session_ptr ss{lib().ssh_new()};
   if (!ss)
     throw method_error(errc::spawn_failed, "ssh_new failed");
   auto* raw = ss.get();
   auto set = [&](ssh_options_e opt, const void* v, const char* what) {
-    if (ssh_options_set(raw, opt, v) != SSH_OK)
+    if (lib().ssh_options_set(raw, opt, v) != SSH_OK)
       throw method_error(errc::spawn_failed, std::string{"bad ssh option "} + what + ": "
-                                               + ssh_get_error(raw));
+                                               + lib().ssh_get_error(raw));
   };
   set(SSH_OPTIONS_HOST, s.host.c_str(), "host");
   int no = 0, yes = 1;
   if (s.use_ssh_config) {
-    if (ssh_options_parse_config(raw, s.ssh_config_file.empty() ? nullptr
+    if (lib().ssh_options_parse_config(raw, s.ssh_config_file.empty() ? nullptr
                                                                  : s.ssh_config_file.c_str())
         != SSH_OK)
       throw method_error(errc::spawn_failed, "cannot read ssh config "
@@ -551,8 +638,8 @@ transport start_ssh(const method_spec& spec, const std::string& command,
   long timeout = seconds_left(deadline);
   set(SSH_OPTIONS_TIMEOUT, &timeout, "timeout");
   set(SSH_OPTIONS_NODELAY, &yes, "nodelay");
-  if (ssh_connect(raw) != SSH_OK) {
-    std::string err = ssh_get_error(raw);
+  if (lib().ssh_connect(raw) != SSH_OK) {
+    std::string err = lib().ssh_get_error(raw);
     auto code = clock::now() >= deadline || err.find("imeout") != std::string::npos
                   ? errc::timeout
                   : errc::unreachable;
@@ -562,20 +649,20 @@ transport start_ssh(const method_spec& spec, const std::string& command,
   authenticate(s, raw);
   if (clock::now() >= deadline)
     throw method_error(errc::timeout, "ssh to " + where(s, raw) + ": connect timeout during auth");
-  ssh_channel ch = ssh_channel_new(raw);
-  if (!ch || ssh_channel_open_session(ch) != SSH_OK
-      || ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) {
-    std::string err = ssh_get_error(raw);
+  ssh_channel ch = lib().ssh_channel_new(raw);
+  if (!ch || lib().ssh_channel_open_session(ch) != SSH_OK
+      || lib().ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) {
+    std::string err = lib().ssh_get_error(raw);
     if (ch)
-      ssh_channel_free(ch);
+      lib().ssh_channel_free(ch);
     throw method_error(errc::bootstrap_failed, "cannot run stage-1 on " + where(s, raw) + ": " + err);
   }
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    ssh_channel_free(ch);
+    lib().ssh_channel_free(ch);
     throw method_error(errc::spawn_failed, std::string{"socketpair: "} + std::strerror(errno));
   }
-  ssh_set_blocking(raw, 0);
+  lib().ssh_set_blocking(raw, 0);
   auto c = std::make_unique<conn>();
   c->label = label;
   c->channel = ch;

@@ -21,6 +21,10 @@ namespace mitosis::bootstrap {
 transport start_ssh(const method_spec& s, const std::string& command,
                     std::chrono::steady_clock::time_point deadline);
 
+/// Loads libssh.so.4 (once; it is not linked, so that contexts that never
+/// start an ssh hop do not map it). Returns "" or why it failed.
+std::string load_libssh();
+
 /// Threads the ssh pump uses (1 once any session exists, else 0).
 int ssh_pump_threads() noexcept;
 
