@@ -343,8 +343,10 @@ child_info runtime::start(const bootstrap::method_spec& spec, std::chrono::milli
                          deadline - std::chrono::steady_clock::now()));
   if (hs.wait_for(left) != std::future_status::ready) {
     forget_handshake();
-    if (pid)
+    if (pid) {
       ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
     router_.close_stream(sid, "no hello in time");
     throw connect_error(boot.name, "no hello within " + std::to_string(timeout.count()) + " ms"
                                      + (pid ? " (pid " + std::to_string(pid) + ")" : ""),

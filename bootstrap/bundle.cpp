@@ -135,10 +135,11 @@ bundle build_own(const std::string& dir) {
     " strip --strip-debug -o \"$S/exe\" \"$3\" 2>/dev/null || ln -sf \"$3\" \"$S/exe\";"
     " ln -s \"$4\" \"$S/ld.so\"; shift 4;"
     " for l; do ln -sf \"$l\" \"$S/${l##*/}\"; done;"
-    " (cd \"$S\" && tar -chf - --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 .)"
-    " | gzip -n -1 > \"$T\"; rm -rf \"$S\"";
+    " (cd \"$S\" && tar -chf \"$T.tar\" --sort=name --owner=0 --group=0 --numeric-owner"
+    " --mtime=@0 .); gzip -n -1 -c \"$T.tar\" > \"$T\"; rm -rf \"$S\" \"$T.tar\"";
   if (int rc = run_sh(script, args); rc != 0) {
     ::unlink(tmp.c_str());
+    ::unlink((tmp + ".tar").c_str());
     throw std::runtime_error("building the agent bundle in " + dir + " failed (tar/gzip exit "
                              + std::to_string(rc) + ")");
   }

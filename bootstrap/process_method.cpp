@@ -172,9 +172,9 @@ transport start_process(const method_spec& s, const std::string& script) {
   router::unique_fd child_io, child_tty;
   if (uses_full_pty(s.kind) || uses_tty(s.kind)) {
     int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    t.tty.reset(master);
     if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0)
       throw std::system_error(errno, std::generic_category(), "cannot open a pty");
-    t.tty.reset(master);
     char name[128];
     if (::ptsname_r(master, name, sizeof(name)) != 0)
       throw std::system_error(errno, std::generic_category(), "ptsname");

@@ -165,7 +165,8 @@ std::string fingerprint(ssh_session s) {
     }
     lib().ssh_clean_pubkey_hash(&hash);
   }
-  out = std::string{lib().ssh_key_type_to_char(lib().ssh_key_type(key))} + " " + out;
+  const char* type = lib().ssh_key_type_to_char(lib().ssh_key_type(key));
+  out = std::string{type ? type : "?"} + " " + out;
   lib().ssh_key_free(key);
   return out;
 }
@@ -301,6 +302,9 @@ struct conn {
   std::chrono::seconds keepalive{0};
   clock::time_point next_keepalive{};
   bool done = false;
+  // Drain once on arrival: set-up (the exec request) may already have
+  // taken the first output off the socket into libssh's buffer.
+  bool kick = true;
 
   ~conn() {
     if (channel) {
@@ -319,11 +323,13 @@ public:
 
   void add(std::unique_ptr<conn> c) {
     std::lock_guard<std::mutex> guard{mtx_};
+    if (!started_ && ::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0)
+      throw method_error(errc::spawn_failed,
+                         std::string{"ssh pump: pipe: "} + std::strerror(errno));
     ++live_;
     incoming_.push_back(std::move(c));
     if (!started_) {
       started_ = true;
-      ::pipe2(wake_, O_CLOEXEC | O_NONBLOCK);
       std::thread{[this] { run(); }}.detach();
       threads_ = 1;
     } else {
@@ -361,7 +367,9 @@ private:
       pfds.assign(1, pollfd{wake_[0], POLLIN, 0});
       auto now = clock::now();
       for (auto& c : conns) {
-        short ev = POLLIN;
+        // While the router's end is full, the remote is not read (its
+        // data stays in the kernel, and poll() would report it forever).
+        short ev = c->to_local_off < c->to_local.size() ? 0 : POLLIN;
         if (lib().ssh_get_poll_flags(c->session.get()) & SSH_WRITE_PENDING)
           ev |= POLLOUT;
         pfds.push_back({lib().ssh_get_fd(c->session.get()), ev, 0});
@@ -371,8 +379,10 @@ private:
         if (c->to_local_off < c->to_local.size())
           lev |= POLLOUT;
         pfds.push_back({c->local.get(), lev, 0});
-        if (c->to_remote_off < c->to_remote.size())
-          timeout = 5; // waiting for the remote window to open
+        if (c->kick)
+          timeout = 0; // a new session: drain it at once
+        else if (c->to_remote_off < c->to_remote.size())
+          timeout = timeout < 0 ? 5 : std::min(timeout, 5); // waiting for the remote window
         if (c->keepalive.count()) {
           auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(c->next_keepalive - now);
           int m = static_cast<int>(std::max<long long>(0, ms.count()));
@@ -482,8 +492,14 @@ private:
     // Connections with nothing to do cost nothing: a fleet of idle
     // contexts does not slow the busy one down.
     if (!remote.revents && !local.revents && c.to_remote_off >= c.to_remote.size()
-        && c.to_local_off >= c.to_local.size() && !keepalive_due)
+        && c.to_local_off >= c.to_local.size() && !keepalive_due && !c.kick)
       return;
+    // The router dropped its end while data for the remote was queued:
+    // nothing will read POLLHUP away, so end here instead of spinning.
+    if ((local.revents & (POLLHUP | POLLERR)) && c.to_remote_off < c.to_remote.size()) {
+      lib().ssh_channel_send_eof(c.channel);
+      return finish(c, "router closed the stream");
+    }
     // Any libssh call may read the socket and buffer channel data that
     // poll() will then never announce; after one, the channel is drained.
     bool touched = false;
@@ -492,8 +508,9 @@ private:
       touched = true;
     }
     // channel -> local
-    if ((remote.revents & (POLLIN | POLLHUP | POLLERR)) && drain_channel(c, buf) < 0)
+    if ((c.kick || (remote.revents & (POLLIN | POLLHUP | POLLERR))) && drain_channel(c, buf) < 0)
       return;
+    c.kick = false;
     if (local.revents & POLLOUT && c.to_local_off < c.to_local.size()) {
       auto w = ::send(c.local.get(), c.to_local.data() + c.to_local_off,
                       c.to_local.size() - c.to_local_off, MSG_DONTWAIT | MSG_NOSIGNAL);

@@ -31,14 +31,16 @@ std::string stage1_script(const bundle& b, const std::string& cache_dir, const s
   // parent reports; c takes a directory if it is (made) private and ours.
   // k is the fast path of a cached start: builtins only, no process is
   // started before the agent itself.
+  // (&& and || group left to right in sh: the braces keep c from running
+  // after k succeeded.)
   std::string dirs = cache_dir.empty()
-                       ? "[ \"$HOME\" ]&&k \"$HOME/.cache/mitosis\"||[ \"$HOME\" ]&&c "
-                         "\"$HOME/.cache/mitosis\"||c /tmp/mitosis-`id -u`"
+                       ? "{ [ \"$HOME\" ]&&{ k \"$HOME/.cache/mitosis\"||c "
+                         "\"$HOME/.cache/mitosis\";};}||c /tmp/mitosis-`id -u`"
                        : "k " + sh_quote(cache_dir) + "||c " + sh_quote(cache_dir);
   return "umask 077;H=" + b.sha256 + ";N=" + std::to_string(b.size)
          + ";E(){ echo \"MXERR $*\";exit 1;}\n"
-           "k(){ [ -O \"$1\" ]&&[ -O \"$1/$H\" ]&&D=$1;}\n"
-           "c(){ mkdir -p \"$1\" 2>/dev/null&&chmod 700 \"$1\"&&[ -O \"$1\" ]&&[ -w \"$1\" ]&&D=$1;}\n"
+           "k(){ [ ! -h \"$1\" ]&&[ -O \"$1\" ]&&[ ! -h \"$1/$H\" ]&&[ -O \"$1/$H\" ]&&D=$1;}\n"
+           "c(){ [ ! -h \"$1\" ]&&mkdir -p \"$1\" 2>/dev/null&&[ ! -h \"$1\" ]&&chmod 700 \"$1\"&&[ -O \"$1\" ]&&[ -w \"$1\" ]&&D=$1;}\n"
          + dirs
          + "||E 'no writable cache directory'\n"
            "B=$D/$H\n"

@@ -350,3 +350,18 @@ TEST_CASE("the stage-1 script stays under 1500 bytes") {
     CHECK(std::system(cmd.c_str()) == 0);
   }
 }
+
+TEST_CASE("stage-1 refuses a cache directory that is a symlink") {
+  // Someone else's symlink at the cache path could be re-pointed between
+  // the check and the exec: it is never used, even towards a dir of ours.
+  temp_dir tmp;
+  auto b = make_bundle(tmp.path);
+  auto real = tmp.path + "/real";
+  REQUIRE(::mkdir(real.c_str(), 0700) == 0);
+  auto link = tmp.path + "/link";
+  REQUIRE(::symlink(real.c_str(), link.c_str()) == 0);
+  auto o = run(b, link);
+  CHECK(o.r.code == errc::bootstrap_failed);
+  CHECK_THAT(o.r.reason, Contains("no writable cache directory"));
+  CHECK(entries(real).empty());
+}
