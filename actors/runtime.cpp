@@ -215,7 +215,7 @@ std::future<frame> runtime::request(router::context_id dst, std::uint32_t handle
   return fut;
 }
 
-router::context_id runtime::allocate_id() {
+router::context_id runtime::allocate_id(std::chrono::steady_clock::time_point deadline) {
   std::lock_guard<std::mutex> guard{id_mtx_};
   if (auto id = ids_.next())
     return *id;
@@ -234,7 +234,7 @@ router::context_id runtime::allocate_id() {
                 .add(serialization::id_block_info{0, opts_.id_block})
                 .finish();
   auto fut = request(router::master_id, h, std::move(wire));
-  if (fut.wait_for(opts_.connect_timeout) != std::future_status::ready) {
+  if (fut.wait_until(deadline) != std::future_status::ready) {
     pending_.forget(h);
     throw connect_error(name(), "no id block from the master in time");
   }
@@ -281,7 +281,7 @@ std::string default_name(const bootstrap::method_spec& spec, router::context_id 
 child_info runtime::start(const bootstrap::method_spec& spec, std::chrono::milliseconds timeout) {
   using bootstrap::method_kind;
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto id = allocate_id();
+  auto id = allocate_id(deadline);
   serialization::boot_info boot;
   boot.id = id;
   boot.parent_id = self();

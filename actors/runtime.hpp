@@ -200,7 +200,9 @@ private:
   /// Sends a frame of type `t` carrying `payload...` to every direct child.
   template <class... Ts>
   void send_to_children(serialization::wire_type t, const Ts&... payload);
-  router::context_id allocate_id();
+  /// Next id for a child; may ask the master for a block, waiting until
+  /// `deadline` at most (the start's own deadline).
+  router::context_id allocate_id(std::chrono::steady_clock::time_point deadline);
   void request_shutdown();
   void reply(const serialization::frame_header& req, serialization::wire_type t,
              serialization::buffer&& payload_wire);
