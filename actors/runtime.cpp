@@ -371,12 +371,15 @@ std::pair<std::uint32_t, std::int32_t> runtime::start_stage1(const bootstrap::me
       ? bootstrap::start_ssh(spec, "/bin/sh -c " + bootstrap::sh_quote(script), deadline)
       : bootstrap::start_process(spec, script);
   int wfd = t.wfd.get() >= 0 ? t.wfd.get() : t.rfd.get();
-  auto r = bootstrap::run_stage1(t.rfd.get(), wfd, b, t.prompts, deadline, t.stderr_text);
-  if (r.code != errc::none) {
+  auto stop_program = [&t] {
     if (t.pid) {
       ::kill(t.pid, SIGKILL);
       ::waitpid(t.pid, nullptr, 0);
     }
+  };
+  auto r = bootstrap::run_stage1(t.rfd.get(), wfd, b, t.prompts, deadline, t.stderr_text);
+  if (r.code != errc::none) {
+    stop_program();
     throw bootstrap::method_error(r.code, r.reason);
   }
   if (r.installed) {
@@ -391,21 +394,13 @@ std::pair<std::uint32_t, std::int32_t> runtime::start_stage1(const bootstrap::me
     // executed (a noexec cache, a broken loader); its shell said why.
     std::this_thread::sleep_for(std::chrono::milliseconds{20});
     auto said = t.stderr_text ? t.stderr_text() : std::string{};
-    if (t.pid) {
-      ::kill(t.pid, SIGKILL);
-      ::waitpid(t.pid, nullptr, 0);
-    }
+    stop_program();
     throw bootstrap::method_error(errc::bootstrap_failed,
                                   std::string{"the agent did not start ("} + e.what() + ")"
                                     + (said.empty() ? "" : ": " + said));
   }
   bootstrap::drain_lines(std::move(t.tty), boot.name);
-  router_.announce_route(boot.id, boot.name, true);
-  router::stream_options opts;
-  opts.peer_name = boot.name;
-  opts.peer_id = boot.id;
-  opts.pid = t.pid;
-  auto sid = router_.add_stream(std::move(t.rfd), std::move(t.wfd), std::move(opts));
+  auto sid = bootstrap::attach_child(router_, boot, t.pid, std::move(t.rfd), std::move(t.wfd));
   return {sid, t.pid};
 }
 
@@ -430,7 +425,8 @@ child_info runtime::start_via(router::context_id via, const std::string& via_nam
                 .add(si)
                 .finish();
   auto fut = request(via, h, std::move(wire));
-  auto label = (spec.name.empty() ? bootstrap::describe(spec) : spec.name) + " via " + via_name;
+  auto wanted = spec.name.empty() ? bootstrap::describe(spec) : spec.name;
+  auto label = wanted + " via " + via_name;
   if (fut.wait_for(timeout + std::chrono::seconds{1}) != std::future_status::ready) {
     pending_.forget(h);
     throw connect_error(label, "no answer from '" + via_name + "' in time", errc::timeout);
@@ -453,7 +449,7 @@ child_info runtime::start_via(router::context_id via, const std::string& via_nam
       std::lock_guard<std::mutex> guard{mtx_};
       chain = chain_of_locked(via, via_name);
     }
-    label = (spec.name.empty() ? bootstrap::describe(spec) : spec.name) + " via " + chain;
+    label = wanted + " via " + chain;
     throw_connect_error(static_cast<errc>(d.code), label,
                         d.reason.empty() ? "unexpected reply" : d.reason);
   } catch (const serialization::decode_error& e) {
@@ -819,30 +815,6 @@ void runtime::fetch_file(router::context_id from, const std::string& from_name,
     throw error(errc::file_error, name(), "cannot rename " + tmp + ": " + std::strerror(errno));
 }
 
-namespace {
-
-// The per-user directory plugins are stored in, by content hash (0700,
-// ours, or refused).
-std::string plugin_dir(std::string& error) {
-  auto base = "/tmp/mitosis-" + std::to_string(::getuid());
-  auto dir = base + "/plugins";
-  for (const auto& d : {base, dir}) {
-    if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) {
-      error = "cannot create " + d + ": " + std::strerror(errno);
-      return {};
-    }
-    struct stat st {};
-    if (::lstat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid()
-        || (st.st_mode & 077) != 0) {
-      error = d + " is not a private directory of ours";
-      return {};
-    }
-  }
-  return dir;
-}
-
-} // namespace
-
 void runtime::add_module(const std::string& name, const std::string& path) {
   if (name.empty() || name.find_first_of("|/ \t\n") != std::string::npos)
     throw error(errc::protocol_error, this->name(),
@@ -911,10 +883,12 @@ std::pair<errc, std::string> runtime::load_module(const std::string& name, bool 
   serialization::module_info m;
   if (auto err = module_bytes(name, m); err.first != errc::none)
     return err;
-  std::string why;
-  auto dir = plugin_dir(why);
-  if (dir.empty())
-    return {errc::file_error, why};
+  std::string dir;
+  try {
+    dir = bootstrap::private_dir("plugins");
+  } catch (const std::exception& e) {
+    return {errc::file_error, e.what()};
+  }
   // Stored and loaded by content hash; written under a temporary name and
   // renamed, so a half-written file is never loaded.
   auto path = dir + "/" + m.sha256 + ".so";

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mitosis/bootstrap/bundle.hpp"
+#include "mitosis/router/router.hpp"
 #include "mitosis/serialization/frame.hpp"
 #include "mitosis/serialization/handshake.hpp"
 
@@ -107,6 +108,16 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
   child_out.reset();
   send_boot(write_fd, boot);
   return started_child{pid, std::move(ours_r), std::move(ours_w)};
+}
+
+std::uint32_t attach_child(router::router& r, const serialization::boot_info& boot, int pid,
+                           router::unique_fd rfd, router::unique_fd wfd) {
+  r.announce_route(boot.id, boot.name, true);
+  router::stream_options opts;
+  opts.peer_name = boot.name;
+  opts.peer_id = boot.id;
+  opts.pid = pid;
+  return r.add_stream(std::move(rfd), std::move(wfd), std::move(opts));
 }
 
 void send_boot(int write_fd, const serialization::boot_info& boot) {

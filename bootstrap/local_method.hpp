@@ -6,6 +6,10 @@
 #include <string>
 
 #include "mitosis/router/stream.hpp"
+
+namespace mitosis::router {
+class router;
+}
 #include "mitosis/serialization/messages.hpp"
 
 namespace mitosis::bootstrap {
@@ -39,6 +43,14 @@ struct started_child {
 /// created the child.
 started_child start_local(const serialization::boot_info& boot,
                           local_transport transport = local_transport::socketpair);
+
+/// Registers a new child's stream with the router, after announcing its
+/// route up the tree: whatever it sends (a log line, say) then reaches our
+/// parent after the route_add, never as an unknown source. A failed
+/// handshake drops the stream, which sends the route_del. Returns the
+/// stream id.
+std::uint32_t attach_child(router::router& r, const serialization::boot_info& boot, int pid,
+                           router::unique_fd rfd, router::unique_fd wfd);
 
 /// Writes our hello and the boot frame for `boot` to a new child's stream.
 /// Throws std::system_error.

@@ -19,16 +19,7 @@ spawner_actor::behavior_type spawner_behavior(spawner_actor::pointer, router::ro
         serialization::decode_exact(encoded.data(), encoded.size(), boot);
         auto child = start_local(boot, pipes ? local_transport::pipes
                                              : local_transport::socketpair);
-        // Announce the route before the child's stream is read: whatever it
-        // sends up (a log line, say) then reaches our parent after the
-        // route_add, never as an unknown source. A failed handshake drops
-        // the stream, which sends the route_del.
-        r->announce_route(boot.id, boot.name, true);
-        router::stream_options opts;
-        opts.peer_name = boot.name;
-        opts.peer_id = boot.id;
-        opts.pid = child.pid;
-        auto sid = r->add_stream(std::move(child.rfd), std::move(child.wfd), std::move(opts));
+        auto sid = attach_child(*r, boot, child.pid, std::move(child.rfd), std::move(child.wfd));
         return {sid, child.pid, std::string{}};
       } catch (const std::exception& e) {
         return {0u, 0, std::string{e.what()}};
