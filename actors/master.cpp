@@ -174,18 +174,10 @@ master::~master() {
 }
 
 context master::local(local_options opts) {
-  auto timeout = opts.connect_timeout.count() ? opts.connect_timeout
-                                              : rt_->options().connect_timeout;
-  actors::child_info c;
-  if (opts.via && opts.via->id() != rt_->self())
-    c = rt_->start_local_via(opts.via->id(), opts.via->name(), opts.name, timeout, opts.pipes);
-  else
-    c = rt_->start_local(opts.name, timeout, opts.pipes);
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    pids_.emplace_back(c.id, c.pid);
-  }
-  return context{rt_.get(), c.id, c.name};
+  bootstrap::method_spec spec;
+  spec.name = opts.name;
+  spec.pipes = opts.pipes;
+  return connect(spec, opts.via, opts.connect_timeout);
 }
 
 context master::connect(const bootstrap::method_spec& spec, const std::optional<context>& via,

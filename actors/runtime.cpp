@@ -254,14 +254,6 @@ router::context_id runtime::allocate_id(std::chrono::steady_clock::time_point de
   return *id;
 }
 
-child_info runtime::start_local(const std::string& wanted, std::chrono::milliseconds timeout,
-                                bool pipes) {
-  bootstrap::method_spec spec;
-  spec.name = wanted;
-  spec.pipes = pipes;
-  return start(spec, timeout);
-}
-
 namespace {
 
 std::string default_name(const bootstrap::method_spec& spec, router::context_id id) {
@@ -402,15 +394,6 @@ std::pair<std::uint32_t, std::int32_t> runtime::start_stage1(const bootstrap::me
   bootstrap::drain_lines(std::move(t.tty), boot.name);
   auto sid = bootstrap::attach_child(router_, boot, t.pid, std::move(t.rfd), std::move(t.wfd));
   return {sid, t.pid};
-}
-
-child_info runtime::start_local_via(router::context_id via, const std::string& via_name,
-                                    const std::string& wanted, std::chrono::milliseconds timeout,
-                                    bool pipes) {
-  bootstrap::method_spec spec;
-  spec.name = wanted;
-  spec.pipes = pipes;
-  return start_via(via, via_name, spec, timeout);
 }
 
 child_info runtime::start_via(router::context_id via, const std::string& via_name,

@@ -92,11 +92,6 @@ public:
   std::future<serialization::frame> request(router::context_id dst, std::uint32_t handle,
                                             serialization::outgoing&& wire);
 
-  /// Starts a local child of this process and waits for its hello.
-  /// Throws connect_error.
-  child_info start_local(const std::string& name, std::chrono::milliseconds timeout,
-                         bool pipes = false);
-
   /// Starts a context by any connection method and waits for its hello;
   /// `timeout` covers connect, auth, bootstrap and handshake. Throws
   /// connect_error (host_key_error, auth_error).
@@ -106,11 +101,6 @@ public:
   /// connect_error naming the hop chain.
   child_info start_via(router::context_id via, const std::string& via_name,
                        const bootstrap::method_spec& spec, std::chrono::milliseconds timeout);
-
-  /// Asks context `via` to start a local child of its own. Throws.
-  child_info start_local_via(router::context_id via, const std::string& via_name,
-                             const std::string& name, std::chrono::milliseconds timeout,
-                             bool pipes = false);
 
   /// Returns why `id` was lost, if it was.
   std::optional<std::string> lost_reason(router::context_id id) const;
