@@ -60,4 +60,27 @@ void throw_connect_error(errc code, std::string context, const std::string& reas
   }
 }
 
+void throw_failure(failure f, const std::string& context) {
+  auto who = f.context.empty() ? context : f.context;
+  switch (f.code) {
+    case errc::context_lost:
+    case errc::shutting_down:
+      throw context_lost(std::move(who), f.reason);
+    case errc::timeout:
+      throw timeout_error(std::move(who), f.reason);
+    case errc::module_denied:
+      throw module_denied(std::move(who), f.reason);
+    case errc::call_not_allowed:
+    case errc::routing_not_allowed:
+    case errc::file_not_allowed:
+    case errc::type_not_allowed:
+    case errc::source_mismatch:
+      throw policy_error(f.code, std::move(who), f.reason);
+    default: {
+      auto what = "context '" + who + "': " + f.reason;
+      throw error(f.code, std::move(who), what);
+    }
+  }
+}
+
 } // namespace mitosis

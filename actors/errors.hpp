@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "mitosis/serialization/errc.hpp"
+#include "mitosis/serialization/expected.hpp"
 
 namespace mitosis {
 
@@ -98,5 +98,10 @@ public:
 
 /// Throws the connect_error subclass that matches `code`.
 [[noreturn]] void throw_connect_error(errc code, std::string context, const std::string& reason);
+
+/// Throws the exception the failure `f` stands for, about `context` (or
+/// f.context when set): context_lost, timeout_error, module_denied,
+/// policy_error, or error.
+[[noreturn]] void throw_failure(failure f, const std::string& context);
 
 } // namespace mitosis

@@ -12,99 +12,6 @@
 
 namespace mitosis {
 
-namespace detail {
-
-const std::string& remote_name(actors::fn_key key) {
-  auto* n = actors::function_registry::instance().name_of(key);
-  if (!n)
-    throw error(errc::unknown_function, "",
-                "function is not registered: add MITOSIS_REMOTE(fn) next to its definition");
-  return *n;
-}
-
-namespace {
-
-// Decodes the payload of reply `f` into `x`; an undecodable reply is an
-// error naming the context.
-template <class T>
-void decode_reply(const serialization::frame& f, const std::string& context, T& x) {
-  try {
-    serialization::decode_exact(f.payload.data(), f.payload.size(), x);
-  } catch (const serialization::decode_error& e) {
-    throw error(e.code(), context,
-                "undecodable " + std::string{serialization::type_registry::name(f.hdr.type)}
-                  + " from '" + context + "': " + e.what());
-  }
-}
-
-} // namespace
-
-[[noreturn]] void throw_reply(const serialization::frame& f, const std::string& context) {
-  using serialization::wire_type;
-  if (f.hdr.type == serialization::to_u32(wire_type::call_error)) {
-    serialization::call_error_info ce;
-    decode_reply(f, context, ce);
-    throw call_error(ce.context.empty() ? context : ce.context, ce.type, ce.message);
-  }
-  if (f.hdr.type == serialization::to_u32(wire_type::dead)) {
-    serialization::dead_info d;
-    decode_reply(f, context, d);
-    auto code = static_cast<errc>(d.code);
-    switch (code) {
-      case errc::context_lost:
-      case errc::shutting_down:
-        throw context_lost(context, d.reason);
-      case errc::module_denied:
-        throw module_denied(context, d.reason);
-      case errc::call_not_allowed:
-      case errc::routing_not_allowed:
-      case errc::file_not_allowed:
-      case errc::type_not_allowed:
-      case errc::source_mismatch:
-        throw policy_error(code, context, d.reason);
-      default:
-        throw error(code, context, "call to '" + context + "' failed: " + d.reason);
-    }
-  }
-  throw error(errc::protocol_error, context,
-              "unexpected " + std::string{serialization::type_registry::name(f.hdr.type)}
-                + " reply from '" + context + "'");
-}
-
-serialization::frame_header call_header(actors::runtime& rt, router::context_id dst) {
-  return serialization::make_header(serialization::wire_type::call_request, dst, rt.self(), 0,
-                                    rt.pending().next_handle());
-}
-
-std::future<serialization::frame> send_call(actors::runtime& rt, router::context_id dst,
-                                            serialization::frame_builder&& fb) {
-  auto handle = fb.header().reply_to;
-  return rt.request(dst, handle, fb.finish_outgoing());
-}
-
-void send_no_reply(actors::runtime& rt, router::context_id dst, const std::string& context,
-                   serialization::frame_builder&& fb) {
-  if (auto reason = rt.lost_reason(dst))
-    throw context_lost(context, *reason);
-  if (auto err = rt.routes().send(dst, fb.finish_outgoing()); err != errc::none)
-    throw_reply(actors::make_dead(err, to_string(err)), context);
-}
-
-void forget_call(actors::runtime& rt, std::uint32_t handle) {
-  rt.pending().forget(handle);
-}
-
-void await_reply(actors::runtime& rt, router::context_id dst,
-                 std::future<serialization::frame>& f,
-                 std::chrono::steady_clock::time_point until) {
-  auto ready = [&f] { return f.wait_for(std::chrono::seconds{0}) == std::future_status::ready; };
-  if (ready())
-    return;
-  if (auto hop = rt.routes().next_hop(dst))
-    rt.routes().read_until(*hop, ready, -1, until);
-}
-
-} // namespace detail
 
 namespace {
 
@@ -126,8 +33,7 @@ namespace {
   }
   ::dup2(2, 1);
   {
-    actors::runtime_options opts;
-    actors::runtime rt{opts, boot.info, std::move(in), std::move(out)};
+    actors::runtime rt{router::options{}, boot.info, std::move(in), std::move(out)};
     rt.wait_for_shutdown();
     rt.shutdown();
   }
@@ -158,15 +64,7 @@ void serve_if_agent(int, char**) {
 
 master::master(int argc, char** argv, master_options opts) {
   serve_if_agent(argc, argv);
-  actors::runtime_options ro;
-  ro.name = opts.name;
-  ro.pool_threads = opts.pool_threads;
-  ro.log_level = opts.log_level;
-  ro.connect_timeout = opts.connect_timeout;
-  ro.max_frame = opts.max_frame;
-  ro.max_routes_per_child = opts.max_routes_per_child;
-  ro.max_violations = opts.max_violations;
-  rt_ = std::make_unique<actors::runtime>(ro);
+  rt_ = std::make_unique<actors::runtime>(std::move(opts));
 }
 
 master::~master() {
@@ -183,11 +81,12 @@ context master::local(local_options opts) {
 context master::connect(const bootstrap::method_spec& spec, const std::optional<context>& via,
                         std::chrono::milliseconds connect_timeout) {
   auto timeout = connect_timeout.count() ? connect_timeout : rt_->options().connect_timeout;
-  actors::child_info c;
-  if (via && via->id() != rt_->self())
-    c = rt_->start_via(via->id(), via->name(), spec, timeout);
-  else
-    c = rt_->start(spec, timeout);
+  auto started = via && via->id() != rt_->self()
+                   ? rt_->starts().start_via(via->id(), via->name(), spec, timeout)
+                   : rt_->starts().start(spec, timeout);
+  if (!started)
+    throw_connect_error(started.error().code, started.error().context, started.error().reason);
+  auto& c = *started;
   if (c.pid) {
     std::lock_guard<std::mutex> guard{mtx_};
     pids_.emplace_back(c.id, c.pid);
@@ -245,27 +144,27 @@ context master::self() {
 }
 
 void master::set_policy(const policy::rules& r) {
-  rt_->set_rules(r);
+  if (auto done = rt_->rules().set(r); !done)
+    throw_failure(std::move(done).error(), rt_->name());
 }
 
 void master::add_plugin(const std::string& name, const std::string& path) {
-  rt_->add_module(name, path);
+  if (auto done = rt_->modules().add(name, path); !done)
+    throw_failure(std::move(done).error(), rt_->name());
 }
 
 void master::preload_plugin(const context& c, const std::string& name) {
-  rt_->push_module(c.id(), name);
+  if (auto done = rt_->modules().push(c.id(), name); !done)
+    throw_failure(std::move(done).error(), c.name());
 }
 
 void master::serve_files(const std::string& path) {
-  rt_->files().serve(path);
-}
-
-void context::fetch_file(const std::string& remote_path, const std::string& local_path) const {
-  rt_->fetch_file(id_, name_, remote_path, local_path);
+  rt_->files().store().serve(path);
 }
 
 void master::set_subtree_policy(const policy::rules& r) {
-  rt_->set_subtree_rules(r);
+  if (auto done = rt_->rules().set_subtree(r); !done)
+    throw_failure(std::move(done).error(), rt_->name());
 }
 
 int master::pid_of(const context& c) const {

@@ -13,25 +13,14 @@
 #include "mitosis/actors/context.hpp"
 #include "mitosis/bootstrap/method.hpp"
 #include "mitosis/policy/rules.hpp"
-#include "mitosis/serialization/frame_header.hpp"
+#include "mitosis/router/options.hpp"
 
 namespace mitosis {
 
-/// Settings of the master process.
-struct master_options {
-  std::string name = "master";
-  /// Threads that run calls arriving here.
-  std::size_t pool_threads = 4;
-  /// spdlog level for every context (2 = info).
-  int log_level = 2;
-  /// Default connect timeout (process start + handshake) per context.
-  std::chrono::milliseconds connect_timeout{10000};
-  std::uint32_t max_frame = serialization::default_max_frame_size;
-  /// Contexts one child may announce behind itself (a route flood bound).
-  std::uint32_t max_routes_per_child = 1u << 16;
-  /// Policy violations from one child before its stream is cut.
-  std::uint32_t max_violations = 8;
-};
+/// Settings of the master process: every setting of a runtime (name, pool
+/// threads, log level, connect and request timeouts, frame and violation
+/// limits, ...), passed down unchanged to the router and the services.
+using master_options = router::options;
 
 /// Options of the `local` connection method.
 struct local_options {

@@ -30,12 +30,6 @@ std::uint64_t token(stream_id s, bool write_side) {
   return (std::uint64_t{s} << 1) | (write_side ? 1u : 0u);
 }
 
-void set_nonblocking(int fd) {
-  int fl = ::fcntl(fd, F_GETFL);
-  if (fl >= 0)
-    ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 const auto& lg() {
   static auto l = log::get("router");
   return l;
@@ -59,8 +53,9 @@ std::chrono::nanoseconds spin_budget() {
 
 } // namespace
 
-router::router(router_config cfg, delivery& out)
+router::router(router_config cfg, const options& opts, delivery& out)
   : cfg_(std::move(cfg)),
+    opts_(opts),
     spin_(spin_budget()),
     out_(out),
     table_(cfg_.self, cfg_.has_parent ? std::optional<stream_id>{parent_stream}
@@ -103,7 +98,7 @@ stream_id router::add_stream(unique_fd rfd, unique_fd wfd, stream_options opts) 
   set_nonblocking(rfd.get());
   if (wfd.get() >= 0)
     set_nonblocking(wfd.get());
-  opts.max_frame = cfg_.max_frame;
+  opts.max_frame = opts_.max_frame;
   const auto peer = opts.peer_id;
   const bool is_parent = opts.is_parent;
   stream_id id;
@@ -146,7 +141,7 @@ std::shared_ptr<stream> router::find_stream(stream_id s) const {
 }
 
 errc router::send(context_id dst, serialization::outgoing&& wire) {
-  if (wire.size() - frame_header::size > cfg_.max_frame)
+  if (wire.size() - frame_header::size > opts_.max_frame)
     return errc::frame_too_large;
   std::shared_ptr<stream> s;
   {
@@ -159,7 +154,7 @@ errc router::send(context_id dst, serialization::outgoing&& wire) {
       auto flat = std::move(wire).flatten();
       auto hdr = serialization::decode_header(reinterpret_cast<const std::byte*>(flat.data()));
       frame f{hdr, serialization::buffer(flat.begin() + frame_header::size, flat.end())};
-      out_.deliver(std::move(f), policy::direction::from_parent, 0);
+      dispatch(std::move(f), policy::direction::from_parent, 0);
       return errc::none;
     }
     auto i = streams_.find(r.via);
@@ -210,6 +205,25 @@ void router::reply_dead(const frame_header& req, errc code, const std::string& r
   send(req.src, std::move(wire));
 }
 
+void router::reply(const frame_header& req, wire_type t, serialization::buffer&& wire) {
+  auto h = serialization::make_header(t, req.src, cfg_.self, req.reply_to);
+  h.length = static_cast<std::uint32_t>(wire.size() - frame_header::size);
+  serialization::encode(h, reinterpret_cast<std::byte*>(wire.data()));
+  if (auto err = send(req.src, std::move(wire)); err == errc::frame_too_large)
+    reply_dead(req, err, serialization::type_registry::name(serialization::to_u32(t)).data()
+                           + std::string{" larger than the maximum frame size"});
+}
+
+void router::dispatch(frame&& f, policy::direction d, stream_id from) {
+  if (auto* h = handlers_.find(f.hdr.type)) {
+    (*h)(std::move(f), d, from);
+    return;
+  }
+  lg()->warn("[{}] unexpected {} frame from context {}", cfg_.name,
+             serialization::type_registry::name(f.hdr.type), f.hdr.src);
+  reply_dead(f.hdr, errc::protocol_error, "unexpected message type");
+}
+
 void router::report_violation(stream_id sid, errc code, const frame_header& req,
                               const std::string& detail) {
   reply_dead(req, code, std::string{to_string(code)} + ": " + detail);
@@ -219,8 +233,8 @@ void router::report_violation(stream_id sid, errc code, const frame_header& req,
   auto n = s->add_violation();
   lg()->warn("[{}] refused {} from context {} on stream to '{}': {}: {} ({} of {})", cfg_.name,
              serialization::type_registry::name(req.type), req.src, s->options().peer_name,
-             to_string(code), detail, n, cfg_.max_violations);
-  if (n == cfg_.max_violations)
+             to_string(code), detail, n, opts_.max_violations);
+  if (n == opts_.max_violations)
     close_stream(sid, "cut: " + std::to_string(n) + " policy violations");
 }
 
@@ -542,12 +556,12 @@ void router::violation(stream& s, errc code, const frame_header& h, const std::s
   lg()->warn("[{}] refused {} frame from context {} on stream to '{}': {}{} ({} of {})",
              cfg_.name, serialization::type_registry::name(h.type), h.src,
              s.options().peer_name, to_string(code), detail.empty() ? "" : ": " + detail, n,
-             cfg_.max_violations);
+             opts_.max_violations);
   // A forged source names a third party: answering it would send our dead
   // reply to a context that never wrote the frame.
   if (code != errc::source_mismatch)
     reply_dead(h, code, std::string{to_string(code)} + (detail.empty() ? "" : ": " + detail));
-  if (n >= cfg_.max_violations)
+  if (n >= opts_.max_violations)
     s.cut("cut: " + std::to_string(n) + " policy violations");
 }
 
@@ -582,7 +596,7 @@ void router::on_frame(stream& s, frame&& f) {
         on_route_frame(s, std::move(f), info->id == wire_type::route_add);
         return;
       }
-      out_.deliver(std::move(f), dir, s.id());
+      dispatch(std::move(f), dir, s.id());
       return;
     }
     case route::stream:
@@ -627,10 +641,10 @@ void router::on_route_frame(stream& s, frame&& f, bool add) {
   bool changed = false;
   {
     std::unique_lock<std::shared_mutex> guard{mtx_};
-    if (add && s.routes_ >= cfg_.max_routes_per_child) {
+    if (add && s.routes_ >= opts_.max_routes_per_child) {
       guard.unlock();
       violation(s, errc::protocol_error, f.hdr,
-                "route limit of " + std::to_string(cfg_.max_routes_per_child)
+                "route limit of " + std::to_string(opts_.max_routes_per_child)
                   + " contexts behind one child reached");
       return;
     }

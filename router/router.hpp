@@ -15,19 +15,20 @@
 #include <vector>
 
 #include "mitosis/policy/rules.hpp"
+#include "mitosis/router/handler_table.hpp"
+#include "mitosis/router/options.hpp"
 #include "mitosis/router/routing_table.hpp"
 #include "mitosis/router/stream.hpp"
 #include "mitosis/serialization/frame.hpp"
 
 namespace mitosis::router {
 
-/// What the router hands to the rest of the process. Called on the I/O
-/// thread: implementations must not block.
+/// The events of the router's streams the rest of the process hears of
+/// (frames go to the handler table instead). Called on the I/O thread or a
+/// parked reader: implementations must not block.
 class delivery {
 public:
   virtual ~delivery() = default;
-  /// A frame for this process that passed the framing, source and type checks.
-  virtual void deliver(serialization::frame&& f, policy::direction d, stream_id from) = 0;
   /// Contexts that can no longer be reached.
   virtual void lost(const std::vector<context_id>& ids, const std::string& reason) = 0;
   /// The stream to the parent is gone.
@@ -36,17 +37,13 @@ public:
   virtual void handshake_done(stream_id s, context_id peer, const std::string& error) = 0;
 };
 
+/// Who this process is in the tree.
 struct router_config {
   context_id self = master_id;
   std::string name = "master";
   /// Parent's context id; meaningful only when has_parent.
   context_id parent_id = master_id;
   bool has_parent = false;
-  std::uint32_t max_frame = serialization::default_max_frame_size;
-  /// Violations from one stream before it is cut.
-  std::uint32_t max_violations = 8;
-  /// Contexts a child stream may announce behind itself (route_add).
-  std::uint32_t max_routes_per_child = 1u << 16;
 };
 
 /// The stream id always used for the parent.
@@ -54,7 +51,9 @@ inline constexpr stream_id parent_stream = 1;
 
 class router {
 public:
-  router(router_config cfg, delivery& out);
+  /// Uses the limits of `opts` (max_frame, max_violations,
+  /// max_routes_per_child).
+  router(router_config cfg, const options& opts, delivery& out);
   ~router();
 
   router(const router&) = delete;
@@ -89,6 +88,24 @@ public:
   /// Sends directly on stream `s` (handshake replies, boot frames).
   bool send_on(stream_id s, serialization::outgoing&& wire);
 
+  /// Answers the request `req` with the frame in `wire` (header space
+  /// first, then the payload) of type `t`. A reply too large for the
+  /// frame limit becomes a dead reply saying so.
+  void reply(const serialization::frame_header& req, serialization::wire_type t,
+             serialization::buffer&& wire);
+
+  /// Sends a frame of type `t` carrying `payload...` to every direct child.
+  template <class... Ts>
+  void send_to_children(serialization::wire_type t, const Ts&... payload) {
+    for (auto sid : child_streams())
+      if (auto info = stream_info(sid)) {
+        serialization::frame_builder fb{serialization::make_header(t, info->peer_id, cfg_.self)};
+        if constexpr (sizeof...(Ts) > 0)
+          fb.add(payload...);
+        send_on(sid, fb.finish());
+      }
+  }
+
   /// Answers the request `req` with a dead reply carrying `code` and
   /// `reason`, if the sender waits for one.
   void reply_dead(const serialization::frame_header& req, errc code, const std::string& reason);
@@ -120,6 +137,15 @@ public:
   const router_config& config() const noexcept {
     return cfg_;
   }
+  const options& opts() const noexcept {
+    return opts_;
+  }
+
+  /// The handlers of frames for this process, by wire type. Fill it before
+  /// start(); it is read without a lock afterwards.
+  handler_table& handlers() noexcept {
+    return handlers_;
+  }
 
   /// Announces `id` (a new child of ours) to the parent.
   void announce_route(context_id id, const std::string& name, bool add);
@@ -136,6 +162,8 @@ private:
   void watch(stream& s, bool want_write);
   void update_interest(stream& s);
   void rearm_idle_streams();
+  /// Hands a frame for this process to the handler of its type.
+  void dispatch(serialization::frame&& f, policy::direction d, stream_id from);
   void drop(stream_id s, const std::string& reason);
   /// Counts, logs and (unless the source is forged) answers a refused
   /// frame; cuts the stream at the limit.
@@ -145,8 +173,10 @@ private:
   std::shared_ptr<stream> find_stream(stream_id s) const;
 
   router_config cfg_;
+  options opts_;
   std::chrono::nanoseconds spin_;
   delivery& out_;
+  handler_table handlers_;
   int epfd_ = -1;
   int evfd_ = -1;
   std::thread thread_;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include "mitosis/router/fd.hpp"
 #include "mitosis/router/routing_table.hpp"
 #include "mitosis/serialization/frame.hpp"
 #include "mitosis/serialization/handshake.hpp"
@@ -16,34 +17,6 @@
 namespace mitosis::router {
 
 class router;
-
-/// An owned file descriptor.
-class unique_fd {
-public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) noexcept : fd_(fd) {}
-  unique_fd(unique_fd&& other) noexcept : fd_(other.release()) {}
-  unique_fd& operator=(unique_fd&& other) noexcept;
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd();
-  int get() const noexcept {
-    return fd_;
-  }
-  int release() noexcept {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset(int fd = -1) noexcept;
-
-private:
-  int fd_ = -1;
-};
-
-/// Writes all `n` bytes to a blocking or non-blocking `fd`, waiting for it
-/// to drain when needed. Returns false on an error (errno is kept).
-bool write_fully(int fd, const char* p, std::size_t n) noexcept;
 
 /// What a stream is connected to.
 struct stream_options {

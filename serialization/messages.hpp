@@ -21,6 +21,8 @@ struct boot_info {
   int log_level = 2;
   /// Encoded policy::rules granted to the child.
   std::vector<char> rules;
+  /// Encoded router::options: the child runs with its parent's settings.
+  std::vector<char> options;
 };
 
 /// Reply to a failed call: the remote exception.
@@ -109,6 +111,7 @@ void serialize(Ar& ar, boot_info& x, unsigned) {
   ar& x.max_frame;
   ar& x.log_level;
   ar& x.rules;
+  ar& x.options;
 }
 
 template <class Ar>

@@ -1,4 +1,4 @@
-#include "mitosis/actors/file_service.hpp"
+#include "mitosis/actors/services/file_store.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -11,7 +11,7 @@
 
 #include "mitosis/router/stream.hpp"
 
-namespace mitosis::actors {
+namespace mitosis::actors::services {
 
 namespace {
 
@@ -38,7 +38,7 @@ bool has_dotdot(const std::string& path) {
 
 } // namespace
 
-void file_service::serve(const std::string& path) {
+void file_store::serve(const std::string& path) {
   std::string resolved;
   if (!resolve(path, resolved))
     throw std::invalid_argument("cannot serve " + path + ": " + std::strerror(errno));
@@ -46,7 +46,7 @@ void file_service::serve(const std::string& path) {
   roots_.push_back(resolved);
 }
 
-bool file_service::served(const std::string& resolved) const {
+bool file_store::served(const std::string& resolved) const {
   std::lock_guard<std::mutex> guard{mtx_};
   for (const auto& root : roots_)
     if (resolved == root
@@ -56,14 +56,10 @@ bool file_service::served(const std::string& resolved) const {
   return false;
 }
 
-file_service::result file_service::read(const std::string& path, std::uint64_t offset,
-                                        std::uint32_t max) const {
-  result r;
-  auto refuse = [&](errc code, std::string why) {
-    r.code = code;
-    r.reason = "'" + path + "': " + why;
-    return r;
-  };
+expected<serialization::file_chunk_info> file_store::read(const std::string& path,
+                                                          std::uint64_t offset,
+                                                          std::uint32_t max) const {
+  auto refuse = [&](errc code, std::string why) { return fail(code, "'" + path + "': " + why); };
   if (path.empty() || path[0] != '/')
     return refuse(errc::file_not_allowed, "not an absolute path");
   if (has_dotdot(path))
@@ -89,16 +85,17 @@ file_service::result file_service::read(const std::string& path, std::uint64_t o
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
     return refuse(errc::file_error, "not a regular file");
   auto size = static_cast<std::uint64_t>(st.st_size);
-  r.chunk.size = size;
-  r.chunk.offset = offset;
+  serialization::file_chunk_info chunk;
+  chunk.size = size;
+  chunk.offset = offset;
   if (offset >= size)
-    return r;
+    return chunk;
   auto want = static_cast<std::size_t>(std::min<std::uint64_t>(
     {size - offset, max == 0 ? max_chunk : max, max_chunk}));
-  r.chunk.bytes.resize(want);
+  chunk.bytes.resize(want);
   std::size_t got = 0;
   while (got < want) {
-    auto n = ::pread(fd.get(), r.chunk.bytes.data() + got, want - got,
+    auto n = ::pread(fd.get(), chunk.bytes.data() + got, want - got,
                      static_cast<off_t>(offset + got));
     if (n < 0 && errno == EINTR)
       continue;
@@ -106,8 +103,8 @@ file_service::result file_service::read(const std::string& path, std::uint64_t o
       break;
     got += static_cast<std::size_t>(n);
   }
-  r.chunk.bytes.resize(got);
-  return r;
+  chunk.bytes.resize(got);
+  return chunk;
 }
 
-} // namespace mitosis::actors
+} // namespace mitosis::actors::services

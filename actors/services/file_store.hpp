@@ -1,4 +1,4 @@
-// The file service: reads chunks of the paths a context has registered, and
+// The paths a context serves to others (file rights): reads chunks of the paths a context has registered, and
 // nothing else (no '..', no symlink leading out of a registered path).
 #pragma once
 
@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "mitosis/serialization/errc.hpp"
+#include "mitosis/serialization/expected.hpp"
 #include "mitosis/serialization/messages.hpp"
 
-namespace mitosis::actors {
+namespace mitosis::actors::services {
 
-class file_service {
+class file_store {
 public:
   /// Largest chunk one file_chunk frame carries.
   static constexpr std::uint32_t max_chunk = 256 * 1024;
@@ -21,16 +21,10 @@ public:
   /// Throws std::invalid_argument when it does not exist.
   void serve(const std::string& path);
 
-  /// The outcome of read().
-  struct result {
-    errc code = errc::none;
-    std::string reason;
-    serialization::file_chunk_info chunk;
-  };
-
   /// Returns up to `max` (at most max_chunk) bytes of `path` from
   /// `offset`, or file_not_allowed / file_error with the reason.
-  result read(const std::string& path, std::uint64_t offset, std::uint32_t max) const;
+  expected<serialization::file_chunk_info> read(const std::string& path, std::uint64_t offset,
+                                                std::uint32_t max) const;
 
 private:
   bool served(const std::string& resolved) const;
@@ -39,4 +33,4 @@ private:
   std::vector<std::string> roots_;
 };
 
-} // namespace mitosis::actors
+} // namespace mitosis::actors::services

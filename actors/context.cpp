@@ -1,0 +1,90 @@
+#include "mitosis/actors/context.hpp"
+
+#include "mitosis/actors/runtime.hpp"
+
+namespace mitosis {
+
+namespace detail {
+
+const std::string& remote_name(actors::fn_key key) {
+  auto* n = actors::function_registry::instance().name_of(key);
+  if (!n)
+    throw error(errc::unknown_function, "",
+                "function is not registered: add MITOSIS_REMOTE(fn) next to its definition");
+  return *n;
+}
+
+namespace {
+
+// Decodes the payload of reply `f` into `x`; an undecodable reply is an
+// error naming the context.
+template <class T>
+void decode_reply(const serialization::frame& f, const std::string& context, T& x) {
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), x);
+  } catch (const serialization::decode_error& e) {
+    throw error(e.code(), context,
+                "undecodable " + std::string{serialization::type_registry::name(f.hdr.type)}
+                  + " from '" + context + "': " + e.what());
+  }
+}
+
+} // namespace
+
+[[noreturn]] void throw_reply(const serialization::frame& f, const std::string& context) {
+  using serialization::wire_type;
+  if (f.hdr.type == serialization::to_u32(wire_type::call_error)) {
+    serialization::call_error_info ce;
+    decode_reply(f, context, ce);
+    throw call_error(ce.context.empty() ? context : ce.context, ce.type, ce.message);
+  }
+  if (f.hdr.type == serialization::to_u32(wire_type::dead)) {
+    serialization::dead_info d;
+    decode_reply(f, context, d);
+    throw_failure(fail(static_cast<errc>(d.code), d.reason), context);
+  }
+  throw error(errc::protocol_error, context,
+              "unexpected " + std::string{serialization::type_registry::name(f.hdr.type)}
+                + " reply from '" + context + "'");
+}
+
+serialization::frame_header call_header(actors::runtime& rt, router::context_id dst) {
+  return serialization::make_header(serialization::wire_type::call_request, dst, rt.self(), 0,
+                                    rt.pending().next_handle());
+}
+
+std::future<serialization::frame> send_call(actors::runtime& rt, router::context_id dst,
+                                            serialization::frame_builder&& fb) {
+  auto handle = fb.header().reply_to;
+  return rt.core().request(dst, handle, fb.finish_outgoing());
+}
+
+void send_no_reply(actors::runtime& rt, router::context_id dst, const std::string& context,
+                   serialization::frame_builder&& fb) {
+  if (auto reason = rt.core().lost_reason(dst))
+    throw context_lost(context, *reason);
+  if (auto err = rt.routes().send(dst, fb.finish_outgoing()); err != errc::none)
+    throw_reply(actors::make_dead(err, to_string(err)), context);
+}
+
+void forget_call(actors::runtime& rt, std::uint32_t handle) {
+  rt.pending().forget(handle);
+}
+
+void await_reply(actors::runtime& rt, router::context_id dst,
+                 std::future<serialization::frame>& f,
+                 std::chrono::steady_clock::time_point until) {
+  auto ready = [&f] { return f.wait_for(std::chrono::seconds{0}) == std::future_status::ready; };
+  if (ready())
+    return;
+  if (auto hop = rt.routes().next_hop(dst))
+    rt.routes().read_until(*hop, ready, -1, until);
+}
+
+} // namespace detail
+
+void context::fetch_file(const std::string& remote_path, const std::string& local_path) const {
+  rt_->files().fetch(id_, name_, remote_path, local_path);
+}
+
+} // namespace mitosis

@@ -1,0 +1,119 @@
+#include "mitosis/actors/services/call_service.hpp"
+
+#include <cstring>
+#include <cxxabi.h>
+#include <memory>
+#include <spdlog/spdlog.h>
+
+#include "mitosis/actors/function_registry.hpp"
+#include "mitosis/serialization/log.hpp"
+#include "mitosis/serialization/plain_codec.hpp"
+
+namespace mitosis::actors::services {
+
+using serialization::frame;
+using serialization::frame_header;
+using serialization::wire_type;
+
+namespace {
+
+std::string demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> p{abi::__cxa_demangle(name, nullptr, nullptr, &status),
+                                           std::free};
+  return status == 0 && p ? std::string{p.get()} : std::string{name};
+}
+
+} // namespace
+
+call_service::call_service(core& c, module_service& modules) : core_(c), modules_(modules) {
+  c.routes().handlers().add(wire_type::call_request,
+                            [this](frame&& f, policy::direction d, router::stream_id from) {
+                              auto hdr = f.hdr;
+                              core_.on_pool(hdr, [this, d, from, f = std::move(f)]() mutable {
+                                run(std::move(f), d, from);
+                              });
+                            });
+}
+
+void call_service::run(frame&& f, policy::direction d, router::stream_id from) {
+  auto& r = core_.routes();
+  const auto& h = f.hdr;
+  const bool want_reply = h.reply_to != 0 && !(h.flags & serialization::frame_flags::no_reply);
+  std::string fn;
+  try {
+    // With a blob first: [blob][name][other arguments][u64 blob length].
+    call_args args;
+    const char* p = f.payload.data();
+    std::size_t n = f.payload.size();
+    if (h.flags & serialization::frame_flags::blob_first) {
+      std::uint64_t blob = 0;
+      if (n < sizeof(blob))
+        throw serialization::decode_error(errc::truncated_payload, "blob length");
+      std::memcpy(&blob, p + n - sizeof(blob), sizeof(blob));
+      if (blob > n - sizeof(blob))
+        throw serialization::decode_error(errc::count_exceeds_payload, "blob length");
+      args.blob_payload = &f.payload;
+      args.blob_len = static_cast<std::size_t>(blob);
+      p += blob;
+      n -= blob + sizeof(blob);
+    }
+    serialization::plain_reader in{p, n};
+    in.get(fn);
+    if (!r.rules()->allows_call(d, h.src, fn)) {
+      auto detail = "call to '" + fn + "' from " + policy::to_string(d) + " "
+                    + std::to_string(h.src) + " not allowed by policy";
+      if (from != 0)
+        r.report_violation(from, errc::call_not_allowed, h, detail);
+      else
+        r.reply_dead(h, errc::call_not_allowed, detail);
+      return;
+    }
+    auto* entry = function_registry::instance().find(fn);
+    if (!entry && fn.find('|') != std::string::npos) {
+      // A plugin function we lack: fetch its module from our parent.
+      if (auto loaded = modules_.load(fn.substr(0, fn.find('|'))); !loaded) {
+        r.reply_dead(h, loaded.error().code, loaded.error().reason);
+        return;
+      }
+      entry = function_registry::instance().find(fn);
+    }
+    if (!entry) {
+      r.reply_dead(h, errc::unknown_function, "function '" + fn + "' is not registered");
+      return;
+    }
+    serialization::buffer out(frame_header::size);
+    std::string ex_type, ex_what;
+    try {
+      args.data = in.position();
+      args.size = in.remaining();
+      entry->invoke(args, out);
+    } catch (const serialization::decode_error&) {
+      throw;
+    } catch (const std::exception& e) {
+      ex_type = demangle(typeid(e).name());
+      ex_what = e.what();
+    } catch (...) {
+      ex_type = "unknown exception";
+      ex_what = "(not a std::exception)";
+    }
+    if (!ex_type.empty()) {
+      if (!want_reply) {
+        lg()->warn("[{}] {} threw {}: {}", core_.name(), fn, ex_type, ex_what);
+        return;
+      }
+      serialization::buffer err(frame_header::size);
+      serialization::encode_into(err, serialization::call_error_info{ex_type, ex_what, core_.name()});
+      r.reply(h, wire_type::call_error, std::move(err));
+      return;
+    }
+    if (want_reply)
+      r.reply(h, wire_type::call_reply, std::move(out));
+  } catch (const serialization::decode_error& e) {
+    lg()->warn("[{}] undecodable call{} from context {}: {}", core_.name(),
+                             fn.empty() ? "" : " to '" + fn + "'", h.src, e.what());
+    r.reply_dead(h, e.code(), e.what());
+  }
+}
+
+} // namespace mitosis::actors::services

@@ -1,0 +1,129 @@
+#include "mitosis/actors/services/core.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "mitosis/serialization/log.hpp"
+
+namespace mitosis::actors::services {
+
+using serialization::frame;
+using serialization::wire_type;
+
+const std::shared_ptr<spdlog::logger>& lg() {
+  static auto l = log::get("actors");
+  return l;
+}
+
+core::core(router::router& r, pending_calls& p, dispatcher& pool)
+  : router_(r), pending_(p), pool_(pool) {
+  for (auto t : {wire_type::call_reply, wire_type::call_error, wire_type::dead, wire_type::id_grant,
+                 wire_type::file_chunk, wire_type::module_data, wire_type::spawn_reply})
+    router_.handlers().add(t, [this](frame&& f, policy::direction, router::stream_id from) {
+      on_reply(std::move(f), from);
+    });
+}
+
+void core::on_reply(frame&& f, router::stream_id from) {
+  auto handle = f.hdr.handle;
+  if (f.hdr.type == serialization::to_u32(wire_type::dead) && from != 0) {
+    // Any hop on the way may answer dead, but only a hop on the way: a dead
+    // reply must come in on the stream the request went out on.
+    auto dst = pending_.destination(handle);
+    if (dst && f.hdr.src != *dst && router_.next_hop(*dst) != from) {
+      lg()->warn("[{}] ignored a dead reply for handle {} from context {}: not on the path to "
+                 "context {}",
+                 name(), handle, f.hdr.src, *dst);
+      return;
+    }
+  }
+  if (!pending_.complete(handle, std::move(f)))
+    lg()->debug("[{}] reply for handle {} nobody waits for", name(), handle);
+}
+
+std::future<frame> core::request(router::context_id dst, std::uint32_t handle,
+                                 serialization::outgoing&& wire) {
+  auto fut = pending_.expect(handle, dst);
+  if (auto reason = lost_reason(dst)) {
+    pending_.complete(handle, make_dead(errc::context_lost, *reason));
+    return fut;
+  }
+  if (auto err = router_.send(dst, std::move(wire)); err != errc::none)
+    pending_.complete(handle, make_dead(err, std::string{to_string(err)} + " (context "
+                                               + std::to_string(dst) + ")"));
+  return fut;
+}
+
+expected<frame> core::ask_frame(router::context_id dst, wire_type t, wire_type answer,
+                                clock::time_point deadline,
+                                const std::function<void(serialization::frame_builder&)>& fill) {
+  auto h = pending_.next_handle();
+  serialization::frame_builder fb{serialization::make_header(t, dst, self(), 0, h)};
+  fill(fb);
+  auto fut = request(dst, h, fb.finish());
+  if (fut.wait_until(deadline) != std::future_status::ready) {
+    pending_.forget(h);
+    return fail(errc::timeout, "no answer to " + std::string{serialization::type_registry::name(
+                                                   serialization::to_u32(t))}
+                                 + " from " + name_of(dst) + " in time");
+  }
+  auto f = fut.get();
+  if (f.hdr.type == serialization::to_u32(answer))
+    return f;
+  if (f.hdr.type == serialization::to_u32(wire_type::dead)) {
+    serialization::dead_info d;
+    try {
+      serialization::decode_exact(f.payload.data(), f.payload.size(), d);
+    } catch (const serialization::decode_error& e) {
+      return fail(e.code(), "undecodable dead reply from " + name_of(dst) + ": " + e.what());
+    }
+    return fail(static_cast<errc>(d.code), std::move(d.reason));
+  }
+  return fail(errc::protocol_error,
+              "unexpected " + std::string{serialization::type_registry::name(f.hdr.type)}
+                + " answer from " + name_of(dst));
+}
+
+void core::on_pool(const serialization::frame_header& req, std::function<void()> job) {
+  if (!pool_.submit(std::move(job)))
+    router_.reply_dead(req, errc::shutting_down, "context is shutting down");
+}
+
+void core::remember(router::context_id id, const std::string& name, const std::string& chain) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  names_[id] = name;
+  if (!chain.empty())
+    chains_[id] = chain;
+}
+
+std::string core::name_of(router::context_id id) const {
+  if (id == self())
+    return name();
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = names_.find(id);
+  return i == names_.end() ? "context " + std::to_string(id) : i->second;
+}
+
+std::string core::chain_of(router::context_id id, const std::string& fallback) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = chains_.find(id);
+  return i == chains_.end() ? fallback : i->second;
+}
+
+std::optional<std::string> core::lost_reason(router::context_id id) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = lost_.find(id);
+  if (i == lost_.end())
+    return std::nullopt;
+  return i->second;
+}
+
+void core::mark_lost(const std::vector<router::context_id>& ids, const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto id : ids)
+      lost_.emplace(id, reason);
+  }
+  pending_.fail(ids, reason);
+}
+
+} // namespace mitosis::actors::services

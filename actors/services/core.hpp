@@ -1,0 +1,149 @@
+// What every service of a process shares: the router, the requests in
+// flight, the worker pool, the options, and what is known of the other
+// contexts (names, hop chains, losses). It owns the reply wire types: one
+// ask() sends a request and waits for its answer, for every service.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "mitosis/actors/dispatcher.hpp"
+#include "mitosis/actors/pending_calls.hpp"
+#include "mitosis/router/router.hpp"
+#include "mitosis/serialization/expected.hpp"
+#include "mitosis/serialization/messages.hpp"
+
+namespace spdlog {
+class logger;
+} // namespace spdlog
+
+namespace mitosis::actors::services {
+
+using clock = std::chrono::steady_clock;
+
+/// The logger of the services ("mitosis.actors").
+const std::shared_ptr<spdlog::logger>& lg();
+
+class core {
+public:
+  /// Registers the handlers of every reply type (they complete requests).
+  core(router::router& r, pending_calls& p, dispatcher& pool);
+
+  core(const core&) = delete;
+  core& operator=(const core&) = delete;
+
+  router::router& routes() noexcept {
+    return router_;
+  }
+  pending_calls& pending() noexcept {
+    return pending_;
+  }
+  const router::options& opts() const noexcept {
+    return router_.opts();
+  }
+  router::context_id self() const noexcept {
+    return router_.config().self;
+  }
+  const std::string& name() const noexcept {
+    return router_.config().name;
+  }
+  /// The deadline of an internal request made now (options::request_timeout).
+  clock::time_point request_deadline() const noexcept {
+    return clock::now() + opts().request_timeout;
+  }
+
+  /// Sends a request frame and returns the future of its reply. A frame that
+  /// cannot leave this process resolves at once with a dead reply.
+  std::future<serialization::frame> request(router::context_id dst, std::uint32_t handle,
+                                            serialization::outgoing&& wire);
+
+  /// Sends a request of type `t` carrying `payload...` to `dst` and waits
+  /// until `deadline` for the answer. Returns the answer's payload decoded
+  /// as Reply when it is of type `answer` (Reply = void: no payload), else
+  /// the failure: the code and reason of a dead reply, timeout, or a
+  /// protocol_error for an undecodable or unexpected answer.
+  template <class Reply, class... Ts>
+  expected<Reply> ask(router::context_id dst, serialization::wire_type t,
+                      serialization::wire_type answer, clock::time_point deadline,
+                      const Ts&... payload) {
+    auto f = ask_frame(dst, t, answer, deadline, [&](serialization::frame_builder& fb) {
+      if constexpr (sizeof...(Ts) > 0)
+        fb.add(payload...);
+    });
+    if (!f)
+      return std::move(f).error();
+    if constexpr (std::is_void_v<Reply>) {
+      return {};
+    } else {
+      Reply r{};
+      try {
+        serialization::decode_exact(f->payload.data(), f->payload.size(), r);
+      } catch (const serialization::decode_error& e) {
+        return fail(e.code(), "undecodable "
+                                + std::string{serialization::type_registry::name(f->hdr.type)}
+                                + " from context " + std::to_string(dst) + ": " + e.what());
+      }
+      return r;
+    }
+  }
+
+  /// Runs `job` on the pool, or answers `req` dead when shutting down.
+  void on_pool(const serialization::frame_header& req, std::function<void()> job);
+
+  /// Decodes `f`'s payload into `x`, or answers it dead and returns false.
+  template <class T>
+  bool decode_or_refuse(const serialization::frame& f, T& x) {
+    try {
+      serialization::decode_exact(f.payload.data(), f.payload.size(), x);
+      return true;
+    } catch (const serialization::decode_error& e) {
+      router_.reply_dead(f.hdr, e.code(), e.what());
+      return false;
+    }
+  }
+
+  // -- what is known of other contexts ---------------------------------------
+
+  /// Records `id`'s name and, for a context started through others, its
+  /// hop chain ("h4 via ssh:h1 via ...").
+  void remember(router::context_id id, const std::string& name, const std::string& chain = {});
+
+  /// Returns the name recorded for `id`, or "context <id>".
+  std::string name_of(router::context_id id) const;
+
+  /// Returns the hop chain recorded for `id`, or `fallback`.
+  std::string chain_of(router::context_id id, const std::string& fallback) const;
+
+  /// Returns why `id` was lost, if it was.
+  std::optional<std::string> lost_reason(router::context_id id) const;
+
+  /// Records `ids` as lost and fails every request waiting on them.
+  void mark_lost(const std::vector<router::context_id>& ids, const std::string& reason);
+
+private:
+  expected<serialization::frame> ask_frame(router::context_id dst, serialization::wire_type t,
+                                           serialization::wire_type answer,
+                                           clock::time_point deadline,
+                                           const std::function<void(serialization::frame_builder&)>& fill);
+  void on_reply(serialization::frame&& f, router::stream_id from);
+
+  router::router& router_;
+  pending_calls& pending_;
+  dispatcher& pool_;
+
+  mutable std::mutex mtx_;
+  std::unordered_map<router::context_id, std::string> names_;
+  std::unordered_map<router::context_id, std::string> chains_;
+  // Contexts known to be gone, and why: later requests fail at once.
+  std::unordered_map<router::context_id, std::string> lost_;
+};
+
+} // namespace mitosis::actors::services

@@ -1,0 +1,114 @@
+#include "mitosis/actors/services/file_service.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "mitosis/actors/context.hpp"
+#include "mitosis/actors/errors.hpp"
+#include "mitosis/router/fd.hpp"
+#include "mitosis/serialization/log.hpp"
+
+namespace mitosis::actors::services {
+
+using serialization::frame;
+using serialization::wire_type;
+
+file_service::file_service(core& c) : core_(c) {
+  c.routes().handlers().add(wire_type::file_request,
+                            [this](frame&& f, policy::direction, router::stream_id) {
+                              auto hdr = f.hdr;
+                              core_.on_pool(hdr, [this, f = std::move(f)]() mutable {
+                                on_request(std::move(f));
+                              });
+                            });
+}
+
+void file_service::on_request(frame&& f) {
+  serialization::file_request_info req;
+  if (!core_.decode_or_refuse(f, req))
+    return;
+  auto chunk = store_.read(req.path, req.offset, req.max);
+  if (!chunk) {
+    lg()->warn("[{}] refused file {} to context {}: {}", core_.name(), req.path,
+                             f.hdr.src, chunk.error().reason);
+    core_.routes().reply_dead(f.hdr, chunk.error().code, chunk.error().reason);
+    return;
+  }
+  serialization::buffer out(serialization::frame_header::size);
+  serialization::encode_into(out, *chunk);
+  core_.routes().reply(f.hdr, wire_type::file_chunk, std::move(out));
+}
+
+void file_service::fetch(router::context_id from, const std::string& from_name,
+                         const std::string& remote, const std::string& local, int window) {
+  const auto wait = core_.opts().request_timeout;
+  auto ask = [&](std::uint64_t offset) {
+    auto h = core_.pending().next_handle();
+    auto wire = serialization::frame_builder{serialization::make_header(
+                                               wire_type::file_request, from, core_.self(), 0, h)}
+                  .add(serialization::file_request_info{remote, offset, file_store::max_chunk})
+                  .finish();
+    return core_.request(from, h, std::move(wire));
+  };
+  auto take = [&](std::future<frame> fut) {
+    if (fut.wait_for(wait) != std::future_status::ready)
+      throw timeout_error(from_name, "no chunk of " + remote + " within "
+                                       + std::to_string(wait.count()) + " ms");
+    auto f = fut.get();
+    if (f.hdr.type != serialization::to_u32(wire_type::file_chunk))
+      mitosis::detail::throw_reply(f, from_name); // policy_error, context_lost, error
+    serialization::file_chunk_info c;
+    serialization::decode_exact(f.payload.data(), f.payload.size(), c);
+    return c;
+  };
+  const auto& me = core_.name();
+  auto tmp = local + ".mitosis-part";
+  router::unique_fd out{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+  if (out.get() < 0)
+    throw error(errc::file_error, me, "cannot write " + tmp + ": " + std::strerror(errno));
+  auto write_chunk = [&](const serialization::file_chunk_info& c) {
+    std::size_t done = 0;
+    while (done < c.bytes.size()) {
+      auto n = ::pwrite(out.get(), c.bytes.data() + done, c.bytes.size() - done,
+                        static_cast<off_t>(c.offset + done));
+      if (n <= 0 && errno != EINTR)
+        throw error(errc::file_error, me, "cannot write " + tmp + ": " + std::strerror(errno));
+      if (n > 0)
+        done += static_cast<std::size_t>(n);
+    }
+  };
+  try {
+    auto first = take(ask(0));
+    write_chunk(first);
+    const auto size = first.size;
+    // Keep `window` chunk requests in flight: the server never has more
+    // than that many chunks queued for us (flow control by credit).
+    std::deque<std::future<frame>> inflight;
+    window = std::max(window, 1);
+    std::uint64_t next = first.bytes.size();
+    while (next < size || !inflight.empty()) {
+      while (next < size && static_cast<int>(inflight.size()) < window) {
+        inflight.push_back(ask(next));
+        next += file_store::max_chunk;
+      }
+      auto c = take(std::move(inflight.front()));
+      inflight.pop_front();
+      if (c.size != size)
+        throw error(errc::file_error, from_name, remote + " changed size while being fetched");
+      write_chunk(c);
+    }
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  out.reset();
+  if (::rename(tmp.c_str(), local.c_str()) != 0)
+    throw error(errc::file_error, me, "cannot rename " + tmp + ": " + std::strerror(errno));
+}
+
+} // namespace mitosis::actors::services

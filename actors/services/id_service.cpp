@@ -1,0 +1,69 @@
+#include "mitosis/actors/services/id_service.hpp"
+
+#include <algorithm>
+
+namespace mitosis::actors::services {
+
+using serialization::wire_type;
+
+id_service::id_service(core& c) : core_(c) {
+  if (!c.routes().config().has_parent) {
+    blocks_.emplace(c.opts().id_block, 1);
+    ids_.refill(*blocks_->next());
+  }
+  c.routes().handlers().add(wire_type::id_request,
+                            [this](serialization::frame&& f, policy::direction, router::stream_id) {
+                              on_request(f);
+                            });
+}
+
+expected<router::context_id> id_service::allocate(clock::time_point deadline) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (auto id = ids_.next())
+    return *id;
+  if (blocks_) {
+    auto b = blocks_->next();
+    if (!b)
+      return fail(errc::spawn_failed, "context id space exhausted");
+    ids_.refill(*b);
+    return *ids_.next();
+  }
+  // One round trip per block, not per child.
+  auto b = core_.ask<serialization::id_block_info>(router::master_id, wire_type::id_request,
+                                                   wire_type::id_grant, deadline,
+                                                   serialization::id_block_info{
+                                                     0, core_.opts().id_block});
+  if (!b)
+    return fail(b.error().code, "no id block from the master: " + b.error().reason);
+  ids_.refill({b->first, b->count});
+  if (auto id = ids_.next())
+    return *id;
+  return fail(errc::protocol_error, "the master granted an empty id block");
+}
+
+void id_service::on_request(const serialization::frame& f) {
+  auto& r = core_.routes();
+  if (!blocks_) {
+    r.reply_dead(f.hdr, errc::protocol_error, "only the master hands out id blocks");
+    return;
+  }
+  serialization::id_block_info want;
+  if (!core_.decode_or_refuse(f, want))
+    return;
+  // At most one block per request: a child cannot take the id space in a few requests.
+  const auto most = core_.opts().id_block;
+  std::optional<router::id_block> b;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    b = blocks_->next(std::min(want.count == 0 ? most : want.count, most));
+  }
+  if (!b) {
+    r.reply_dead(f.hdr, errc::spawn_failed, "context id space exhausted");
+    return;
+  }
+  serialization::buffer out(serialization::frame_header::size);
+  serialization::encode_into(out, serialization::id_block_info{b->first, b->count});
+  r.reply(f.hdr, wire_type::id_grant, std::move(out));
+}
+
+} // namespace mitosis::actors::services

@@ -1,0 +1,33 @@
+// Context ids: the master cuts the id space into blocks; every process
+// numbers its own children from a block, asking the master for the next
+// block only when one runs out (id_request / id_grant).
+#pragma once
+
+#include <mutex>
+#include <optional>
+
+#include "mitosis/actors/services/core.hpp"
+#include "mitosis/router/id_allocator.hpp"
+
+namespace mitosis::actors::services {
+
+class id_service {
+public:
+  /// In the master (no parent) the service cuts blocks and answers
+  /// id_request; elsewhere it asks the master.
+  explicit id_service(core& c);
+
+  /// Returns the next id for a child of this process; may ask the master for
+  /// a block, waiting until `deadline` at most (the start's own deadline).
+  expected<router::context_id> allocate(clock::time_point deadline);
+
+private:
+  void on_request(const serialization::frame& f);
+
+  core& core_;
+  std::optional<router::block_source> blocks_; // the master's only
+  std::mutex mtx_;
+  router::id_allocator ids_;
+};
+
+} // namespace mitosis::actors::services

@@ -1,0 +1,50 @@
+#include "mitosis/actors/services/rules_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "mitosis/serialization/log.hpp"
+
+namespace mitosis::actors::services {
+
+using serialization::wire_type;
+
+rules_service::rules_service(core& c, setter set) : core_(c), set_(std::move(set)) {
+  c.routes().handlers().add(wire_type::rules_update,
+                            [this](serialization::frame&& f, policy::direction d,
+                                   router::stream_id) { on_update(f, d); });
+}
+
+expected<void> rules_service::set(const policy::rules& r) {
+  return set_(r);
+}
+
+expected<void> rules_service::set_subtree(const policy::rules& r) {
+  if (auto done = set(r); !done)
+    return done;
+  core_.routes().send_to_children(wire_type::rules_update, r.encode());
+  return {};
+}
+
+void rules_service::on_update(const serialization::frame& f, policy::direction d) {
+  auto& r = core_.routes();
+  // Only the parent itself may give us rules, not whatever reaches us from its side.
+  if (d != policy::direction::from_parent || f.hdr.src != r.config().parent_id)
+    return;
+  std::vector<char> encoded;
+  std::shared_ptr<const policy::rules> next;
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), encoded);
+    next = std::make_shared<const policy::rules>(policy::rules::decode(encoded));
+  } catch (const serialization::decode_error& e) {
+    lg()->warn("[{}] undecodable rules_update from context {}: {}", core_.name(),
+                             f.hdr.src, e.what());
+    return;
+  }
+  // Published here, on the reading thread, so the frames after this one are
+  // judged by the new rules. (Not through the policy actor: its publish
+  // would come later and could put back older rules after a newer update.)
+  r.set_rules(next);
+  r.send_to_children(wire_type::rules_update, encoded);
+}
+
+} // namespace mitosis::actors::services

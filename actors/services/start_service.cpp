@@ -1,0 +1,246 @@
+#include "mitosis/actors/services/start_service.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <thread>
+
+#include "mitosis/bootstrap/bundle.hpp"
+#include "mitosis/bootstrap/local_method.hpp"
+#include "mitosis/bootstrap/process_method.hpp"
+#include "mitosis/bootstrap/ssh_method.hpp"
+#include "mitosis/bootstrap/stage1.hpp"
+#include "mitosis/serialization/log.hpp"
+
+namespace mitosis::actors::services {
+
+using serialization::frame;
+using serialization::wire_type;
+
+namespace {
+
+std::string default_name(const bootstrap::method_spec& spec, router::context_id id) {
+  using bootstrap::method_kind;
+  switch (spec.kind) {
+    case method_kind::local:
+      return "local." + std::to_string(id);
+    case method_kind::ssh:
+      return "ssh:" + spec.ssh.host + "." + std::to_string(id);
+    default:
+      return bootstrap::describe(spec) + "." + std::to_string(id);
+  }
+}
+
+void stop_program(int pid) {
+  if (pid) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+}
+
+} // namespace
+
+start_service::start_service(core& c, id_service& ids, local_starter start_local)
+  : core_(c), ids_(ids), start_local_(std::move(start_local)) {
+  c.routes().handlers().add(wire_type::spawn_request,
+                            [this](frame&& f, policy::direction, router::stream_id) {
+                              auto hdr = f.hdr;
+                              core_.on_pool(hdr, [this, f = std::move(f)]() mutable {
+                                on_spawn_request(std::move(f));
+                              });
+                            });
+}
+
+expected<child_info> start_service::start(const bootstrap::method_spec& spec,
+                                          std::chrono::milliseconds timeout) {
+  auto deadline = clock::now() + timeout;
+  auto id = ids_.allocate(deadline);
+  if (!id) {
+    auto f = std::move(id).error();
+    f.context = spec.name.empty() ? bootstrap::describe(spec) : spec.name;
+    return f;
+  }
+  serialization::boot_info boot;
+  boot.id = *id;
+  boot.parent_id = core_.self();
+  boot.name = spec.name.empty() ? default_name(spec, *id) : spec.name;
+  boot.max_frame = core_.opts().max_frame;
+  boot.log_level = core_.opts().log_level;
+  boot.rules = core_.routes().rules()->encode();
+  boot.options = router::encode(core_.opts());
+  std::future<expected<void>> hello;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    hello = handshakes_[*id].get_future();
+  }
+  core_.remember(*id, boot.name);
+  auto refuse = [&](failure f) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      handshakes_.erase(*id);
+    }
+    f.context = boot.name;
+    return f;
+  };
+  auto child = spec.kind == bootstrap::method_kind::local ? start_local_(boot, spec.pipes)
+                                                          : start_stage1(spec, boot, deadline);
+  if (!child)
+    return refuse(std::move(child).error());
+  if (child->pid) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    child_pids_.push_back(child->pid);
+  }
+  if (hello.wait_until(deadline) != std::future_status::ready) {
+    stop_program(child->pid);
+    core_.routes().close_stream(child->stream, "no hello in time");
+    return refuse(fail(errc::timeout,
+                       "no hello within " + std::to_string(timeout.count()) + " ms"
+                         + (child->pid ? " (pid " + std::to_string(child->pid) + ")" : "")));
+  }
+  if (auto said = hello.get(); !said) {
+    auto f = std::move(said).error();
+    f.context = boot.name;
+    return f;
+  }
+  lg()->debug("[{}] started {} context '{}' id {} pid {}", core_.name(),
+              bootstrap::to_string(spec.kind), boot.name, *id, child->pid);
+  return child_info{*id, boot.name, child->pid};
+}
+
+expected<local_child> start_service::start_stage1(const bootstrap::method_spec& spec,
+                                                  const serialization::boot_info& boot,
+                                                  clock::time_point deadline) {
+  using bootstrap::method_kind;
+  // The connection methods report a known cause as method_error and
+  // anything else as std::exception; both stop here.
+  try {
+    const auto& b = bootstrap::own_bundle();
+    bool quiet = spec.kind == method_kind::su;
+    auto script = bootstrap::stage1_script(b, spec.cache_dir, "mitosis:" + boot.name, quiet);
+    bootstrap::transport t =
+      spec.kind == method_kind::ssh
+        ? bootstrap::start_ssh(spec, "/bin/sh -c " + bootstrap::sh_quote(script), deadline)
+        : bootstrap::start_process(spec, script);
+    int wfd = t.wfd.get() >= 0 ? t.wfd.get() : t.rfd.get();
+    auto r = bootstrap::run_stage1(t.rfd.get(), wfd, b, t.prompts, deadline, t.stderr_text);
+    if (r.code != errc::none) {
+      stop_program(t.pid);
+      return fail(r.code, r.reason);
+    }
+    if (r.installed) {
+      ++bundles_sent_;
+      lg()->info("[{}] installed bundle {} ({} bytes) for '{}'", core_.name(),
+                 b.sha256.substr(0, 12), b.size, boot.name);
+    }
+    try {
+      bootstrap::send_boot(wfd, boot);
+    } catch (const std::exception& e) {
+      // Stage-1 said MXOK but the agent is not there: it could not be
+      // executed (a noexec cache, a broken loader); its shell said why.
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+      auto said = t.stderr_text ? t.stderr_text() : std::string{};
+      stop_program(t.pid);
+      return fail(errc::bootstrap_failed, std::string{"the agent did not start ("} + e.what() + ")"
+                                            + (said.empty() ? "" : ": " + said));
+    }
+    bootstrap::drain_lines(std::move(t.tty), boot.name);
+    auto sid = bootstrap::attach_child(core_.routes(), boot, t.pid, std::move(t.rfd),
+                                       std::move(t.wfd));
+    return local_child{sid, t.pid};
+  } catch (const bootstrap::method_error& e) {
+    return fail(e.code(), e.what());
+  } catch (const std::exception& e) {
+    return fail(errc::spawn_failed, e.what());
+  }
+}
+
+expected<child_info> start_service::start_via(router::context_id via, const std::string& via_name,
+                                              const bootstrap::method_spec& spec,
+                                              std::chrono::milliseconds timeout) {
+  serialization::spawn_info si{spec.name, static_cast<std::uint32_t>(timeout.count()), spec.pipes,
+                               {}};
+  if (spec.kind != bootstrap::method_kind::local)
+    serialization::encode_into(si.spec, spec);
+  auto wanted = spec.name.empty() ? bootstrap::describe(spec) : spec.name;
+  // The hop answers within `timeout` itself; a second more for the way back.
+  auto done = core_.ask<serialization::spawned_info>(via, wire_type::spawn_request,
+                                                     wire_type::spawn_reply,
+                                                     clock::now() + timeout + std::chrono::seconds{1},
+                                                     si);
+  if (!done) {
+    auto f = std::move(done).error();
+    if (f.code == errc::timeout)
+      f.reason = "no answer from '" + via_name + "' in time";
+    f.context = wanted + " via " + core_.chain_of(via, via_name);
+    return f;
+  }
+  core_.remember(done->id, done->name, done->name + " via " + core_.chain_of(via, via_name));
+  return child_info{done->id, done->name, done->pid};
+}
+
+void start_service::on_spawn_request(frame&& f) {
+  auto& r = core_.routes();
+  serialization::spawn_info si;
+  if (!core_.decode_or_refuse(f, si))
+    return;
+  auto timeout = si.timeout_ms ? std::chrono::milliseconds{si.timeout_ms}
+                               : core_.opts().connect_timeout;
+  bootstrap::method_spec spec;
+  spec.name = si.name;
+  spec.pipes = si.pipes;
+  if (!si.spec.empty()) {
+    try {
+      serialization::decode_exact(si.spec.data(), si.spec.size(), spec);
+    } catch (const serialization::decode_error& e) {
+      r.reply_dead(f.hdr, e.code(), e.what());
+      return;
+    }
+    if (auto bad = bootstrap::validate(spec); !bad.empty()) {
+      r.reply_dead(f.hdr, errc::protocol_error, bad);
+      return;
+    }
+  }
+  auto child = start(spec, timeout);
+  if (!child) {
+    // The asker names the hop chain; the reason is the cause alone.
+    r.reply_dead(f.hdr, child.error().code, child.error().reason);
+    return;
+  }
+  serialization::buffer out(serialization::frame_header::size);
+  serialization::encode_into(out, serialization::spawned_info{child->id, child->name, child->pid});
+  r.reply(f.hdr, wire_type::spawn_reply, std::move(out));
+}
+
+void start_service::handshake_done(router::context_id peer, const std::string& error) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = handshakes_.find(peer);
+  if (i == handshakes_.end())
+    return;
+  if (error.empty())
+    i->second.set_value({});
+  else
+    i->second.set_value(fail(errc::handshake_failed, error));
+  handshakes_.erase(i);
+}
+
+void start_service::stop_children(std::chrono::milliseconds grace) {
+  core_.routes().send_to_children(wire_type::shutdown);
+  std::vector<int> pids;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    pids.swap(child_pids_);
+  }
+  auto deadline = clock::now() + grace;
+  while (!pids.empty() && clock::now() < deadline) {
+    std::erase_if(pids, [](int pid) { return ::waitpid(pid, nullptr, WNOHANG) != 0; });
+    if (!pids.empty())
+      std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+  for (int pid : pids) {
+    lg()->warn("[{}] child pid {} did not stop in time: killing it", core_.name(), pid);
+    stop_program(pid);
+  }
+}
+
+} // namespace mitosis::actors::services

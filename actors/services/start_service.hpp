@@ -1,0 +1,84 @@
+// Starting contexts: a child of this process by any connection method
+// (local through the spawner actor, every other method through stage-1),
+// a context started by another context on our behalf (via chains:
+// spawn_request / spawn_reply), the wait for each new child's hello, and
+// the children's pids for shutdown.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "mitosis/actors/services/core.hpp"
+#include "mitosis/actors/services/id_service.hpp"
+#include "mitosis/bootstrap/method.hpp"
+
+namespace mitosis::actors::services {
+
+/// A context started by this process (or through it).
+struct child_info {
+  router::context_id id = 0;
+  std::string name;
+  int pid = 0;
+};
+
+/// A local child started and registered with the router, before its hello.
+struct local_child {
+  router::stream_id stream = 0;
+  int pid = 0;
+};
+
+class start_service {
+public:
+  /// Starts a local child for `boot` (over pipes when `pipes`) from a
+  /// long-lived thread (the spawner actor's: PR_SET_PDEATHSIG follows the
+  /// thread that created the child).
+  using local_starter = std::function<expected<local_child>(const serialization::boot_info& boot,
+                                                            bool pipes)>;
+
+  start_service(core& c, id_service& ids, local_starter start_local);
+
+  /// Starts a context by any connection method and waits for its hello;
+  /// `timeout` covers connect, auth, bootstrap and handshake. A failure's
+  /// context is the new context's name, its reason the cause alone.
+  expected<child_info> start(const bootstrap::method_spec& spec, std::chrono::milliseconds timeout);
+
+  /// Asks context `via` to start a context by `spec` from there. A
+  /// failure's context is the hop chain ("h4 via ssh:h1").
+  expected<child_info> start_via(router::context_id via, const std::string& via_name,
+                                 const bootstrap::method_spec& spec,
+                                 std::chrono::milliseconds timeout);
+
+  /// Hello read from (or refused by) the child `peer`.
+  void handshake_done(router::context_id peer, const std::string& error);
+
+  /// How many times this process sent its bundle to a target (cold starts).
+  int bundles_sent() const noexcept {
+    return bundles_sent_.load();
+  }
+
+  /// Asks every direct child to stop, waits up to `grace` for the local
+  /// ones to exit, then kills what remains.
+  void stop_children(std::chrono::milliseconds grace);
+
+private:
+  void on_spawn_request(serialization::frame&& f);
+  /// Runs stage-1 by a non-local method and registers the stream.
+  expected<local_child> start_stage1(const bootstrap::method_spec& spec,
+                                     const serialization::boot_info& boot,
+                                     clock::time_point deadline);
+
+  core& core_;
+  id_service& ids_;
+  local_starter start_local_;
+  std::atomic<int> bundles_sent_{0};
+  std::mutex mtx_;
+  std::unordered_map<router::context_id, std::promise<expected<void>>> handshakes_;
+  std::vector<int> child_pids_;
+};
+
+} // namespace mitosis::actors::services

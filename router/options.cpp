@@ -1,0 +1,44 @@
+#include "mitosis/router/options.hpp"
+
+#include <algorithm>
+
+#include "mitosis/serialization/archive.hpp"
+#include "mitosis/serialization/frame_header.hpp"
+
+namespace mitosis::router {
+
+namespace {
+
+std::int64_t ms(std::chrono::milliseconds d) {
+  return d.count();
+}
+
+} // namespace
+
+std::vector<char> encode(const options& o) {
+  std::vector<char> out;
+  serialization::encode_into(out, static_cast<std::uint64_t>(o.pool_threads), o.log_level,
+                             ms(o.connect_timeout), ms(o.request_timeout), o.max_frame,
+                             o.max_violations, o.max_routes_per_child, o.id_block,
+                             ms(o.shutdown_grace));
+  return out;
+}
+
+options decode_options(const std::vector<char>& bytes) {
+  options o;
+  std::uint64_t pool = 0;
+  std::int64_t connect = 0, request = 0, grace = 0;
+  serialization::decode_exact(bytes.data(), bytes.size(), pool, o.log_level, connect, request,
+                              o.max_frame, o.max_violations, o.max_routes_per_child, o.id_block,
+                              grace);
+  // Bounded, so that a damaged frame cannot ask for a million threads.
+  o.pool_threads = static_cast<std::size_t>(std::clamp<std::uint64_t>(pool, 1, 256));
+  if (o.max_frame == 0)
+    o.max_frame = serialization::default_max_frame_size;
+  o.connect_timeout = std::chrono::milliseconds{connect};
+  o.request_timeout = std::chrono::milliseconds{request};
+  o.shutdown_grace = std::chrono::milliseconds{grace};
+  return o;
+}
+
+} // namespace mitosis::router

@@ -1,0 +1,48 @@
+// Every setting of one process's runtime, in one struct: the master's
+// options travel down unchanged to the router and the services (an agent
+// gets its copy from the boot frame and the defaults).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mitosis/serialization/frame_header.hpp"
+
+namespace mitosis::router {
+
+struct options {
+  /// The master's name (an agent's name comes from its boot frame).
+  std::string name = "master";
+  /// Threads that run calls arriving here (and module and file requests).
+  std::size_t pool_threads = 4;
+  /// spdlog level for every context (2 = info).
+  int log_level = 2;
+  /// Default bound on starting a context: process start, connect, auth,
+  /// bootstrap and handshake.
+  std::chrono::milliseconds connect_timeout{10000};
+  /// Bound on one internal request: an id block, a module fetch or push, a
+  /// file chunk. (Calls have their own deadlines: context::call_for.)
+  std::chrono::milliseconds request_timeout{10000};
+  /// Largest payload accepted or sent; every context gets the master's.
+  std::uint32_t max_frame = serialization::default_max_frame_size;
+  /// Policy violations from one stream before it is cut.
+  std::uint32_t max_violations = 8;
+  /// Contexts one child may announce behind itself (a route flood bound).
+  std::uint32_t max_routes_per_child = 1u << 16;
+  /// Ids per block handed out by the master.
+  std::uint32_t id_block = 1000;
+  /// How long shutdown waits for children before killing them.
+  std::chrono::milliseconds shutdown_grace{1000};
+};
+
+/// Returns every field of `o` but the name, encoded for a boot frame: a
+/// context runs with its master's options.
+std::vector<char> encode(const options& o);
+
+/// Returns the options encoded in `bytes` (name: "master"). Throws
+/// serialization::decode_error.
+options decode_options(const std::vector<char>& bytes);
+
+} // namespace mitosis::router
