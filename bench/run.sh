@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench/run.sh local — the measured targets of DESIGN.md section 9, side by
+# bench/run.sh local — the local targets of docs/benchmarks.md (Targets), side by
 # side in one run: mitosis (mitosis-bench-local), the raw socketpair baseline
 # (socketpair-pingpong) and Mitogen 0.3.3 (mitogen_bench.py).
 #
