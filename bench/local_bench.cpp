@@ -1,4 +1,4 @@
-// mitosis-bench-local: the local-context figures of DESIGN.md section 9,
+// mitosis-bench-local: the local-context figures of docs/benchmarks.md (Targets),
 // printed as key=value lines for bench/run.sh:
 //   rtt_us        call round trip of echo(64-byte string), median of batches
 //   mib_s         throughput of sink(1 MiB mitosis::blob), median of batches

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Mitogen's figures for the local method, the comparison of DESIGN.md s.9.
+"""Mitogen's figures for the local method, the comparison in docs/benchmarks.md.
 
 Run with Debian's python3 and python3-mitogen (0.3.3). Prints key=value lines:
   mitogen_rtt_us    Context.call(echo, 64-byte str) round trip, median of batches

@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench/run.sh local — the measured targets of DESIGN.md section 9, side by
+# bench/run.sh local — the local targets of docs/benchmarks.md (Targets), side by
 # side in one run: mitosis (mitosis-bench-local), the raw socketpair baseline
 # (socketpair-pingpong) and Mitogen 0.3.3 (mitogen_bench.py).
 #
@@ -19,7 +19,7 @@
 # Exit status: 0 when every program ran (whatever the targets say; see
 # "targets_failed" in the JSON), 1 when one failed, 64 for bad usage.
 #
-# bench/run.sh ssh — the ssh targets (issue 3), side by side in one run:
+# bench/run.sh ssh — the ssh targets of docs/benchmarks.md, side by side in one run:
 # mitosis over libssh (mitosis-bench-ssh), the OpenSSH client (`ssh ...
 # true`, `ssh ... cat`), parallel-ssh and Mitogen 0.3.3's ssh()
 # (mitogen_ssh_bench.py). Needs root. It starts its own sshd on a free

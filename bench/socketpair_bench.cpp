@@ -1,5 +1,5 @@
 // socketpair-pingpong: the raw baseline mitosis is measured against
-// (DESIGN.md section 9). Two processes, one AF_UNIX SOCK_STREAM socketpair,
+// (docs/benchmarks.md, Targets). Two processes, one AF_UNIX SOCK_STREAM socketpair,
 // blocking read/write, no threads, no library:
 //   (a) 64-byte ping-pong round trip;
 //   (b) 1 MiB messages, each acknowledged by a small reply (the shape of a

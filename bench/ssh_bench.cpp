@@ -1,4 +1,4 @@
-// mitosis-bench-ssh: the ssh figures of DESIGN.md section 9 (issue 3),
+// mitosis-bench-ssh: the ssh figures of docs/benchmarks.md (Targets),
 // printed as key=value lines for bench/run.sh ssh. One binary, four modes:
 //
 //   loopback PORT PROXY_PORT KEY KNOWN_HOSTS WORKDIR [starts] [rtt_calls] [mib_calls]
