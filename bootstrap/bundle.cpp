@@ -16,7 +16,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mitosis/bootstrap/local_method.hpp"
 #include "mitosis/bootstrap/ssh_method.hpp"
 #include "mitosis/serialization/handshake.hpp"
 #include "mitosis/serialization/sha256.hpp"
@@ -24,6 +23,16 @@
 extern char** environ;
 
 namespace mitosis::bootstrap {
+
+const std::string& self_exe() {
+  static const std::string path = [] {
+    char buf[PATH_MAX];
+    auto n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string{"/proc/self/exe"};
+  }();
+  return path;
+}
+
 
 namespace {
 

@@ -31,6 +31,9 @@ const bundle& own_bundle();
 /// The installed bundle directory this process runs from, or "".
 const std::string& installed_bundle_dir();
 
+/// Returns the path of this executable, resolved once.
+const std::string& self_exe();
+
 /// Returns the argv that starts this program again on this host: the
 /// executable itself, or, when running from a bundle, its loader with
 /// --library-path. argv[0] of the new process is `arg0`.

@@ -19,15 +19,6 @@ extern char** environ;
 
 namespace mitosis::bootstrap {
 
-const std::string& self_exe() {
-  static const std::string path = [] {
-    char buf[PATH_MAX];
-    auto n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string{"/proc/self/exe"};
-  }();
-  return path;
-}
-
 namespace {
 
 constexpr int pipe_buffer = 1 << 20;

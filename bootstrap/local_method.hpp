@@ -56,7 +56,5 @@ std::uint32_t attach_child(router::router& r, const serialization::boot_info& bo
 /// Throws std::system_error.
 void send_boot(int write_fd, const serialization::boot_info& boot);
 
-/// Returns the path of this executable, resolved once at start-up.
-const std::string& self_exe();
 
 } // namespace mitosis::bootstrap

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "mitosis/bootstrap/method.hpp"
-#include "mitosis/bootstrap/process_method.hpp"
+#include "mitosis/bootstrap/transport.hpp"
 #include "mitosis/serialization/errc.hpp"
 
 namespace mitosis::bootstrap {

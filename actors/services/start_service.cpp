@@ -1,16 +1,11 @@
 #include "mitosis/actors/services/start_service.hpp"
 
 #include <algorithm>
-#include <csignal>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <thread>
 
-#include "mitosis/bootstrap/bundle.hpp"
-#include "mitosis/bootstrap/local_method.hpp"
-#include "mitosis/bootstrap/process_method.hpp"
-#include "mitosis/bootstrap/ssh_method.hpp"
-#include "mitosis/bootstrap/stage1.hpp"
+#include "mitosis/bootstrap/transport.hpp"
 #include "mitosis/serialization/log.hpp"
 
 namespace mitosis::actors::services {
@@ -29,13 +24,6 @@ std::string default_name(const bootstrap::method_spec& spec, router::context_id 
       return "ssh:" + spec.ssh.host + "." + std::to_string(id);
     default:
       return bootstrap::describe(spec) + "." + std::to_string(id);
-  }
-}
-
-void stop_program(int pid) {
-  if (pid) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
   }
 }
 
@@ -92,7 +80,7 @@ expected<child_info> start_service::start(const bootstrap::method_spec& spec,
     child_pids_.push_back(child->pid);
   }
   if (hello.wait_until(deadline) != std::future_status::ready) {
-    stop_program(child->pid);
+    bootstrap::stop_program(child->pid);
     core_.routes().close_stream(child->stream, "no hello in time");
     return refuse(fail(errc::timeout,
                        "no hello within " + std::to_string(timeout.count()) + " ms"
@@ -111,48 +99,12 @@ expected<child_info> start_service::start(const bootstrap::method_spec& spec,
 expected<local_child> start_service::start_stage1(const bootstrap::method_spec& spec,
                                                   const serialization::boot_info& boot,
                                                   clock::time_point deadline) {
-  using bootstrap::method_kind;
-  // The connection methods report a known cause as method_error and
-  // anything else as std::exception; both stop here.
-  try {
-    const auto& b = bootstrap::own_bundle();
-    bool quiet = spec.kind == method_kind::su;
-    auto script = bootstrap::stage1_script(b, spec.cache_dir, "mitosis:" + boot.name, quiet);
-    bootstrap::transport t =
-      spec.kind == method_kind::ssh
-        ? bootstrap::start_ssh(spec, "/bin/sh -c " + bootstrap::sh_quote(script), deadline)
-        : bootstrap::start_process(spec, script);
-    int wfd = t.wfd.get() >= 0 ? t.wfd.get() : t.rfd.get();
-    auto r = bootstrap::run_stage1(t.rfd.get(), wfd, b, t.prompts, deadline, t.stderr_text);
-    if (r.code != errc::none) {
-      stop_program(t.pid);
-      return fail(r.code, r.reason);
-    }
-    if (r.installed) {
-      ++bundles_sent_;
-      lg()->info("[{}] installed bundle {} ({} bytes) for '{}'", core_.name(),
-                 b.sha256.substr(0, 12), b.size, boot.name);
-    }
-    try {
-      bootstrap::send_boot(wfd, boot);
-    } catch (const std::exception& e) {
-      // Stage-1 said MXOK but the agent is not there: it could not be
-      // executed (a noexec cache, a broken loader); its shell said why.
-      std::this_thread::sleep_for(std::chrono::milliseconds{20});
-      auto said = t.stderr_text ? t.stderr_text() : std::string{};
-      stop_program(t.pid);
-      return fail(errc::bootstrap_failed, std::string{"the agent did not start ("} + e.what() + ")"
-                                            + (said.empty() ? "" : ": " + said));
-    }
-    bootstrap::drain_lines(std::move(t.tty), boot.name);
-    auto sid = bootstrap::attach_child(core_.routes(), boot, t.pid, std::move(t.rfd),
-                                       std::move(t.wfd));
-    return local_child{sid, t.pid};
-  } catch (const bootstrap::method_error& e) {
-    return fail(e.code(), e.what());
-  } catch (const std::exception& e) {
-    return fail(errc::spawn_failed, e.what());
-  }
+  auto started = bootstrap::start_remote(spec, boot, core_.routes(), deadline);
+  if (!started)
+    return std::move(started).error();
+  if (started->installed)
+    ++bundles_sent_;
+  return local_child{started->stream, started->pid};
 }
 
 expected<child_info> start_service::start_via(router::context_id via, const std::string& via_name,
@@ -239,7 +191,7 @@ void start_service::stop_children(std::chrono::milliseconds grace) {
   }
   for (int pid : pids) {
     lg()->warn("[{}] child pid {} did not stop in time: killing it", core_.name(), pid);
-    stop_program(pid);
+    bootstrap::stop_program(pid);
   }
 }
 
