@@ -18,22 +18,21 @@ namespace rt = mitosis::router;
 
 namespace {
 
-// A thread parked on a stream with router::read_until until `frames`
-// frames were delivered, then running `after`; parked() turns true once it
-// polls.
+// A thread parked on a stream with router::read_until until `done()`,
+// then running `after`; parked() turns true once it polls.
 class parked_reader {
 public:
-  parked_reader(rt::router& r, stream_id s, recording_delivery& out, std::size_t frames,
+  parked_reader(rt::router& r, stream_id s, std::function<bool()> done,
                 std::function<void()> after = {})
-    : thread_{[this, &r, s, &out, frames, after = std::move(after)] {
+    : thread_{[this, &r, s, done = std::move(done), after = std::move(after)] {
         // read_until also refuses while the I/O thread is in the middle of
         // reading the stream: try again, as the dispatcher does.
         const auto give_up = steady::now() + patience;
-        auto done = [&] {
+        auto polled = [&] {
           ++polls_;
-          return out.frame_count() >= frames;
+          return done();
         };
-        while (!(result_ = r.read_until(s, done, -1, steady::now() + 5s))
+        while (!(result_ = r.read_until(s, polled, -1, steady::now() + 5s))
                && steady::now() < give_up)
           std::this_thread::sleep_for(100us);
         left_ = steady::now();
@@ -71,6 +70,11 @@ private:
   std::thread thread_;
 };
 
+// Returns a predicate: `out` delivered at least `n` frames.
+std::function<bool()> frames_at_least(const recording_delivery& out, std::size_t n) {
+  return [&out, n] { return out.frame_count() >= n; };
+}
+
 } // namespace
 
 TEST_CASE("router: read_until refuses an unknown stream and a router not started",
@@ -92,7 +96,7 @@ TEST_CASE("router: a parked reader delivers the frame itself, once, and a second
   master_with_child m;
   const auto io = m.io_thread();
 
-  parked_reader reader{m.r, m.sid, m.out, 2};
+  parked_reader reader{m.r, m.sid, frames_at_least(m.out, 2)};
   REQUIRE(reader.parked());
 
   // Another thread cannot park on the same stream: false, without waiting.
@@ -124,7 +128,7 @@ TEST_CASE("router: after a parked reader leaves, the I/O thread re-arms the stre
   const auto io = m.io_thread();
 
   SECTION("a frame ~5 ms later is read by the I/O thread") {
-    parked_reader reader{m.r, m.sid, m.out, 2};
+    parked_reader reader{m.r, m.sid, frames_at_least(m.out, 2)};
     REQUIRE(reader.parked());
     m.write_reply("parked");
     REQUIRE(reader.join());
@@ -146,7 +150,7 @@ TEST_CASE("router: after a parked reader leaves, the I/O thread re-arms the stre
     for (int i = 0; i < rounds; ++i) {
       const auto base = m.out.frame_count();
       steady::time_point written;
-      parked_reader reader{m.r, m.sid, m.out, base + 1, [&] {
+      parked_reader reader{m.r, m.sid, frames_at_least(m.out, base + 1), [&] {
                              m.peer.write(raw_frame(wire_type::call_reply, rt::master_id,
                                                     child, "lazy" + std::to_string(i)));
                              written = steady::now();
@@ -173,22 +177,11 @@ TEST_CASE("router: after a parked reader leaves, the I/O thread re-arms the stre
 
 TEST_CASE("router: a parked reader that sees the stream close drops it", "[router][read_until]") {
   master_with_child m;
-  std::atomic<bool> result{false};
-  std::atomic<int> polls{0};
-  std::thread t{[&] {
-    result = m.r.read_until(
-      m.sid,
-      [&] {
-        ++polls;
-        return false;
-      },
-      -1, steady::now() + 5s);
-  }};
-  REQUIRE(eventually([&] { return polls.load() > 0; }));
+  parked_reader reader{m.r, m.sid, [] { return false; }};
+  REQUIRE(reader.parked());
   const auto t0 = steady::now();
   ::shutdown(m.peer.fd(), SHUT_WR);
-  t.join();
-  CHECK(result);
+  CHECK(reader.join());
   CHECK(steady::now() - t0 < 1s);
   REQUIRE(m.out.wait_losses(1));
   CHECK(m.out.lost_ids() == std::vector<context_id>{child});
@@ -196,10 +189,43 @@ TEST_CASE("router: a parked reader that sees the stream close drops it", "[route
   CHECK(m.r.child_streams().empty());
 }
 
+TEST_CASE("router: a frame half read by a parked reader is finished by the I/O thread",
+          "[router][read_until]") {
+  master_with_child m{master_config(), true};
+  const auto io = m.io_thread();
+  std::atomic<bool> leave{false};
+  parked_reader reader{m.r, m.sid, [&] { return leave.load(); }};
+  REQUIRE(reader.parked());
+  const auto bytes = raw_frame(wire_type::call_reply, rt::master_id, child,
+                               "half read by one thread, half by the other");
+  const std::size_t half = frame_header::size + 10;
+  REQUIRE(m.peer.write(bytes.data(), half));
+  REQUIRE(m.peer.router_drained()); // by the parked reader
+  leave = true;
+  REQUIRE(reader.join());
+  CHECK(m.out.frame_count() == 1);
+  REQUIRE(m.peer.write(bytes.data() + half, bytes.size() - half));
+  REQUIRE(m.out.wait_frames(2));
+  auto f = m.out.frames()[1];
+  CHECK(f.body() == "half read by one thread, half by the other");
+  CHECK(f.thread == io);
+}
+
+TEST_CASE("router: stop ends a parked reader that has no wake fd", "[router][read_until]") {
+  master_with_child m;
+  parked_reader reader{m.r, m.sid, [] { return false; }};
+  REQUIRE(reader.parked());
+  const auto t0 = steady::now();
+  m.r.stop();
+  CHECK(reader.join());
+  CHECK(steady::now() - t0 < 1s); // its 10 ms look-again, not its 5 s deadline
+}
+
 namespace {
 
-// An agent (context 5 below the master) with its parent and one child
-// (context 6) played by the test; at most three violations per stream.
+// An agent (context 5 below the master) with its parent and two children
+// (contexts 6 and 8) played by the test; at most three violations per
+// stream.
 struct agent_with_child {
   static rt::router_config config() {
     auto c = agent_config(self);
@@ -209,15 +235,29 @@ struct agent_with_child {
   agent_with_child() : r{config(), out} {
     attach(r, parent, parent_options(rt::master_id));
     sid = attach(r, kid, child_options(child));
+    sib_sid = attach(r, sib, child_options(sibling));
     r.start();
   }
   static constexpr context_id self = 5;
+  static constexpr context_id sibling = 8;
   recording_delivery out;
   rt::router r;
   socketpair_peer parent;
   socketpair_peer kid;
+  socketpair_peer sib;
   stream_id sid;
+  stream_id sib_sid;
 };
+
+// Reads the next frame from `p` and checks it is a dead reply to
+// `reply_to` with `code`.
+void expect_dead(socketpair_peer& p, std::uint32_t reply_to, errc code) {
+  auto f = p.read_frame();
+  REQUIRE(f);
+  CHECK(f->hdr.type == to_u32(wire_type::dead));
+  CHECK(f->hdr.handle == reply_to);
+  CHECK(static_cast<errc>(dead_of(*f).code) == code);
+}
 
 } // namespace
 
@@ -244,13 +284,7 @@ TEST_CASE("router: a child sending forbidden types or forged sources gets dead r
 
   // Violation 1: forbidden type, answered with a dead reply to the child.
   REQUIRE(a.kid.write(raw_frame(wire_type::log_record, self, child, "no", 11)));
-  auto dead = a.kid.read_frame();
-  REQUIRE(dead);
-  CHECK(dead->hdr.type == to_u32(wire_type::dead));
-  CHECK(dead->hdr.dst == child);
-  CHECK(dead->hdr.src == self);
-  CHECK(dead->hdr.handle == 11);
-  CHECK(dead_of(*dead).code == static_cast<std::uint8_t>(errc::type_not_allowed));
+  expect_dead(a.kid, 11, errc::type_not_allowed);
 
   // Violation 2: a forged source (the parent). No dead reply anywhere: the
   // next frame on each side is the one that follows.
@@ -271,10 +305,7 @@ TEST_CASE("router: a child sending forbidden types or forged sources gets dead r
   auto after = raw_frame(wire_type::call_request, self, child, "too late", 15);
   bytes.insert(bytes.end(), after.begin(), after.end());
   REQUIRE(a.kid.write(bytes));
-  dead = a.kid.read_frame();
-  REQUIRE(dead);
-  CHECK(dead->hdr.type == to_u32(wire_type::dead));
-  CHECK(dead->hdr.handle == 14);
+  expect_dead(a.kid, 14, errc::type_not_allowed);
   CHECK(a.kid.wait_eof());
   REQUIRE(a.out.wait_losses(1));
   auto losses = a.out.losses();
@@ -282,7 +313,7 @@ TEST_CASE("router: a child sending forbidden types or forged sources gets dead r
   CHECK_THAT(losses[0].reason, Contains("cut: 3 policy violations"));
   CHECK(a.out.lost_ids() == std::vector<context_id>{child, 7});
   CHECK(a.out.frame_count() == 2);
-  CHECK(a.r.child_streams().empty());
+  CHECK(a.r.child_streams() == std::vector<stream_id>{a.sib_sid});
   CHECK(a.r.next_hop(child) == rt::parent_stream);
   CHECK(a.r.next_hop(7) == rt::parent_stream);
 
@@ -296,6 +327,59 @@ TEST_CASE("router: a child sending forbidden types or forged sources gets dead r
   }
   std::sort(deleted.begin(), deleted.end());
   CHECK(deleted == std::vector<context_id>{child, 7});
+}
+
+TEST_CASE("router: an agent forwards down, up, and to a sibling only with sibling_routing",
+          "[router][forward]") {
+  agent_with_child a;
+  constexpr auto self = agent_with_child::self;
+  constexpr auto sibling = agent_with_child::sibling;
+
+  // Down: from the parent to the child, header unchanged.
+  REQUIRE(a.parent.write(raw_frame(wire_type::call_request, child, rt::master_id, "down", 1)));
+  auto f = a.kid.read_frame();
+  REQUIRE(f);
+  CHECK(f->hdr.src == rt::master_id);
+  CHECK(f->hdr.dst == child);
+  CHECK(f->hdr.reply_to == 1);
+  CHECK(std::string(f->payload.data(), f->payload.size()) == "down");
+
+  // Up: from the child to the master.
+  REQUIRE(a.kid.write(raw_frame(wire_type::call_reply, rt::master_id, child, "up")));
+  f = a.parent.read_frame();
+  REQUIRE(f);
+  CHECK(f->hdr.src == child);
+  CHECK(std::string(f->payload.data(), f->payload.size()) == "up");
+
+  // To the sibling: refused by default, then passed once allowed; the
+  // first frame the sibling sees is the allowed one.
+  REQUIRE(a.kid.write(raw_frame(wire_type::call_request, sibling, child, "sib", 2)));
+  expect_dead(a.kid, 2, errc::routing_not_allowed);
+  auto rules = mitosis::policy::rules::defaults();
+  rules.sibling_routing = true;
+  a.r.set_rules(std::make_shared<const mitosis::policy::rules>(rules));
+  REQUIRE(a.kid.write(raw_frame(wire_type::call_request, sibling, child, "sib", 3)));
+  f = a.sib.read_frame();
+  REQUIRE(f);
+  CHECK(f->hdr.reply_to == 3);
+  CHECK(f->hdr.src == child);
+
+  // Back down the stream it came from: a dead reply, no loop.
+  REQUIRE(a.kid.write(route_frame(true, self, child, 7)));
+  REQUIRE(eventually([&] { return a.r.next_hop(7) == a.sid; }));
+  f = a.parent.read_frame(); // the announcement of 7
+  REQUIRE(f);
+  CHECK(f->hdr.type == to_u32(wire_type::route_add));
+  CHECK(route_of(*f).id == 7);
+  REQUIRE(a.kid.write(raw_frame(wire_type::call_request, 7, child, "loop", 4)));
+  expect_dead(a.kid, 4, errc::no_route);
+
+  // From the parent to a context this agent does not know: a dead reply
+  // to the parent, not a bounce back up.
+  REQUIRE(a.parent.write(raw_frame(wire_type::call_request, 99, rt::master_id, "where", 5)));
+  expect_dead(a.parent, 5, errc::no_route);
+  CHECK(a.out.frame_count() == 0);
+  CHECK(a.out.losses().empty());
 }
 
 namespace {

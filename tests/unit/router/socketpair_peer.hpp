@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -188,8 +189,8 @@ inline buffer route_frame(bool add, context_id dst, context_id src, context_id i
     .finish();
 }
 
-/// The far end of a socketpair whose other end a router owns. The test
-/// writes raw bytes into it and reads what the router wrote.
+/// The far end of a socketpair (or of two pipes) whose other end a router
+/// owns. The test writes raw bytes into it and reads what the router wrote.
 class socketpair_peer {
 public:
   /// With `probe`, keeps a duplicate of the router's end so that
@@ -209,13 +210,43 @@ public:
       probe_.reset(::dup(sv[1]));
   }
 
-  /// Hands the router's end over (once), for router::add_stream.
+  /// Asks for two pipes instead of a socketpair.
+  struct pipes_t {};
+  static constexpr pipes_t pipes{};
+
+  /// Two pipes, as a child started with spawn_info::pipes: the router reads
+  /// one and writes the other.
+  explicit socketpair_peer(pipes_t) {
+    std::signal(SIGPIPE, SIG_IGN);
+    int up[2], down[2];
+    if (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0)
+      throw std::runtime_error{std::string{"pipe2: "} + std::strerror(errno)};
+    theirs_.reset(up[0]);
+    mine_w_.reset(up[1]);
+    mine_.reset(down[0]);
+    theirs_w_.reset(down[1]);
+  }
+
+  /// Hands the router's (read) end over (once), for router::add_stream.
   router::unique_fd take_router_end() {
     return std::move(theirs_);
   }
+  /// Hands the router's write end over: none (-1) for a socketpair.
+  router::unique_fd take_router_write_end() {
+    return std::move(theirs_w_);
+  }
 
+  /// The fd this end reads (and for a socketpair also writes).
   int fd() const noexcept {
     return mine_.get();
+  }
+  int write_fd() const noexcept {
+    return mine_w_.get() >= 0 ? mine_w_.get() : mine_.get();
+  }
+
+  /// Pipes: stops reading (the router's writes fail from now on).
+  void close_input() {
+    mine_.reset();
   }
 
   /// Bytes written to the router's end that it has not read yet.
@@ -238,7 +269,7 @@ public:
   /// Writes all `n` bytes (blocking). Returns false when the router's end
   /// is gone (SIGPIPE is ignored).
   bool write(const void* p, std::size_t n) {
-    return router::write_fully(fd(), static_cast<const char*>(p), n);
+    return router::write_fully(write_fd(), static_cast<const char*>(p), n);
   }
   bool write(const buffer& b) {
     return write(b.data(), b.size());
@@ -315,7 +346,9 @@ public:
 
 private:
   router::unique_fd mine_;
+  router::unique_fd mine_w_;
   router::unique_fd theirs_;
+  router::unique_fd theirs_w_;
   router::unique_fd probe_;
   bool eof_ = false;
 };
@@ -355,9 +388,9 @@ inline router::router_config agent_config(context_id self, context_id parent = 0
   return c;
 }
 
-/// Adds `p`'s router end to `r` as a stream (both directions on one fd).
+/// Adds `p`'s router end(s) to `r` as a stream.
 inline stream_id attach(router::router& r, socketpair_peer& p, router::stream_options o) {
-  return r.add_stream(p.take_router_end(), router::unique_fd{}, std::move(o));
+  return r.add_stream(p.take_router_end(), p.take_router_write_end(), std::move(o));
 }
 
 /// Decodes the dead_info of a dead reply.
@@ -383,7 +416,10 @@ inline constexpr context_id child = 6;
 struct master_with_child {
   explicit master_with_child(router::router_config cfg = master_config(), bool probe = false,
                              bool expect_hello = false)
-    : r{std::move(cfg), out}, peer{probe} {
+    : master_with_child(std::move(cfg), socketpair_peer{probe}, expect_hello) {}
+  /// The child played by `p` (e.g. over pipes).
+  master_with_child(router::router_config cfg, socketpair_peer p, bool expect_hello = false)
+    : r{std::move(cfg), out}, peer{std::move(p)} {
     sid = attach(r, peer, child_options(child, expect_hello));
     r.start();
   }
