@@ -150,7 +150,8 @@ TEST_CASE("stream: a wrong hello is refused and closes the stream", "[stream][he
   encode(mitosis::serialization::local_hello(), hello);
   hello[0] = std::byte{'X'};
   REQUIRE(m.peer.write(hello, sizeof(hello)));
-  REQUIRE(m.peer.write(from_child("never")));
+  // May fail: the router can have closed its end already.
+  (void)m.peer.write(from_child("never"));
   CHECK(m.peer.wait_eof());
   REQUIRE(m.out.wait_losses(1));
   auto hs = m.out.handshakes();
