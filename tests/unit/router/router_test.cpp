@@ -487,3 +487,59 @@ TEST_CASE("router: send refuses a frame longer than max_frame and routes the res
   REQUIRE(m.out.frame_count() == 1);
   CHECK(m.out.frames()[0].thread == std::this_thread::get_id());
 }
+
+TEST_CASE("router: a grandchild repeating a route_add does not use up its agent's routes at "
+          "the master",
+          "[router][routes][!mayfail]") {
+  // Known bug, the impact of the one above: an agent forwards every
+  // repeated route_add upwards, the master counts each one against the
+  // agent's stream, and then refuses the routes of the agent's other
+  // children as violations - and cuts the agent with its whole subtree.
+  //   master 0 --- agent 5 --- grandchild 7 (repeats route_add 100)
+  //                        \-- grandchild 8 (announces 200, 201, 202)
+  auto mcfg = master_config();
+  mcfg.max_routes_per_child = 6; // 7, 8, 100, 200, 201, 202
+  mcfg.max_violations = 3;
+  recording_delivery mout;
+  rt::router master{mcfg, mout};
+  auto acfg = agent_config(5);
+  acfg.max_routes_per_child = 4;
+  acfg.max_violations = 3;
+  recording_delivery aout;
+  rt::router agent{acfg, aout};
+  socketpair_peer link, g7, g8;
+  const auto agent_sid = master.add_stream(link.take_own_end(), {}, child_options(5));
+  agent.add_stream(link.take_router_end(), {}, parent_options(rt::master_id));
+  attach(agent, g7, child_options(7));
+  attach(agent, g8, child_options(8));
+  master.start();
+  agent.start();
+  // As the agent's runtime does when it starts a child.
+  agent.announce_route(7, "g7", true);
+  agent.announce_route(8, "g8", true);
+
+  // Frames from a grandchild reach the master in order: once its
+  // call_reply is delivered there, what it sent before was handled.
+  auto sync_from = [&](socketpair_peer& g, context_id id) {
+    const auto n = mout.frame_count();
+    if (!g.write(raw_frame(wire_type::call_reply, rt::master_id, id, "sync")))
+      return false;
+    // (or until the master reports a loss: then it never comes)
+    eventually([&] { return mout.frame_count() > n || !mout.losses().empty(); });
+    return mout.frame_count() > n;
+  };
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(g7.write(route_frame(true, 5, 7, 100)));
+  REQUIRE(sync_from(g7, 7));
+  REQUIRE(master.next_hop(100) == agent_sid);
+
+  for (context_id id : {200u, 201u, 202u})
+    REQUIRE(g8.write(route_frame(true, 5, 8, id)));
+  CHECK(sync_from(g8, 8)); // fails when the master cut the agent
+  CHECK(master.next_hop(200) == agent_sid);
+  CHECK(master.next_hop(202) == agent_sid);
+  CHECK(mout.losses().empty());
+  CHECK(master.child_streams() == std::vector<stream_id>{agent_sid});
+  agent.stop();
+  master.stop();
+}

@@ -231,6 +231,10 @@ public:
   router::unique_fd take_router_end() {
     return std::move(theirs_);
   }
+  /// Hands this end over too (once): to link two routers directly.
+  router::unique_fd take_own_end() {
+    return std::move(mine_);
+  }
   /// Hands the router's write end over: none (-1) for a socketpair.
   router::unique_fd take_router_write_end() {
     return std::move(theirs_w_);
