@@ -392,13 +392,17 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
     std::lock_guard<std::mutex> guard{s->interest_mtx_};
     s->released_at_ = std::chrono::steady_clock::now();
   }
+  // Into lazy_ only after letting go of the read mutex: a re-arm pass that
+  // finds the stream in lazy_ while its read mutex is held takes it out,
+  // trusting the holder to put it back when it leaves; so a reader must
+  // never be seen holding the mutex after its own insert.
+  reading.unlock();
   bool first;
   {
     std::lock_guard<std::mutex> guard{lazy_mtx_};
     first = lazy_.empty();
     lazy_.insert(sid);
   }
-  reading.unlock();
   if (first) {
     std::uint64_t one = 1;
     [[maybe_unused]] auto w = ::write(evfd_, &one, sizeof(one));
@@ -408,8 +412,9 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
 
 void router::rearm_idle_streams() {
   // One pass under lazy_mtx_: a reader that releases a stream inserts it
-  // under the same mutex before it lets go of the read mutex, so a stream
-  // is never left both out of epoll and out of lazy_.
+  // under the same mutex after it lets go of the read mutex, so a stream
+  // whose read mutex is held is either parked on (its reader inserts it
+  // when it leaves) or not yet in lazy_: never left out of both.
   std::lock_guard<std::mutex> lazy_guard{lazy_mtx_};
   auto now = std::chrono::steady_clock::now();
   for (auto i = lazy_.begin(); i != lazy_.end();) {
@@ -649,6 +654,9 @@ void router::on_route_frame(stream& s, frame&& f, bool add) {
       return;
     }
     if (add) {
+      auto known = table_.lookup(ri.id);
+      if (known.kind == route::stream && known.via == s.id())
+        return; // announced again: nothing new to count or pass on
       changed = ri.id != cfg_.parent_id && table_.add(ri.id, s.id());
       if (changed)
         ++s.routes_;
