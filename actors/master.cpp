@@ -18,8 +18,8 @@ namespace {
 // The agent: serve the parent on fds 0/1 until it goes or says stop.
 [[noreturn]] void run_agent() {
   auto boot = bootstrap::read_boot(0, 1, std::chrono::seconds{30});
-  if (!boot.ok) {
-    ::dprintf(2, "mitosis agent: %s\n", boot.error.c_str());
+  if (!boot) {
+    ::dprintf(2, "mitosis agent: %s\n", boot.error().reason.c_str());
     ::_exit(3);
   }
   // Keep the protocol off fds 0/1 so that a user function printing to
@@ -33,7 +33,7 @@ namespace {
   }
   ::dup2(2, 1);
   {
-    actors::runtime rt{router::options{}, boot.info, std::move(in), std::move(out)};
+    actors::runtime rt{router::options{}, *boot, std::move(in), std::move(out)};
     rt.wait_for_shutdown();
     rt.shutdown();
   }

@@ -54,14 +54,15 @@ bool read_exact(int fd, char* p, std::size_t n, clock::time_point deadline, std:
 
 } // namespace
 
-agent_boot read_boot(int in_fd, int out_fd, std::chrono::milliseconds timeout) {
-  agent_boot res;
+expected<serialization::boot_info> read_boot(int in_fd, int out_fd,
+                                             std::chrono::milliseconds timeout) {
+  std::string why;
+  auto refuse = [&](std::string reason) { return fail(errc::handshake_failed, std::move(reason)); };
   installed_bundle_dir(); // read MITOSIS_BUNDLE before anything else runs
   if (auto pp = std::getenv(parent_pid_env)) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != std::atoi(pp)) {
-      res.error = "parent exited before the agent started";
-      return res;
+      return refuse("parent exited before the agent started");
     }
   }
   ::unsetenv(agent_env);
@@ -69,40 +70,34 @@ agent_boot read_boot(int in_fd, int out_fd, std::chrono::milliseconds timeout) {
   std::byte ours[serialization::hello::size];
   serialization::encode(serialization::local_hello(), ours);
   if (!router::write_fully(out_fd, reinterpret_cast<const char*>(ours), sizeof(ours))) {
-    res.error = "cannot write hello to the parent";
-    return res;
+    return refuse("cannot write hello to the parent");
   }
   auto deadline = clock::now() + timeout;
   std::byte theirs[serialization::hello::size];
-  if (!read_exact(in_fd, reinterpret_cast<char*>(theirs), sizeof(theirs), deadline, res.error))
-    return res;
+  if (!read_exact(in_fd, reinterpret_cast<char*>(theirs), sizeof(theirs), deadline, why))
+    return refuse(why);
   auto check = serialization::check_hello(theirs, serialization::local_hello());
-  if (!check.ok) {
-    res.error = check.reason;
-    return res;
-  }
+  if (!check.ok)
+    return refuse(check.reason);
   std::byte hdr_bytes[serialization::frame_header::size];
-  if (!read_exact(in_fd, reinterpret_cast<char*>(hdr_bytes), sizeof(hdr_bytes), deadline,
-                  res.error))
-    return res;
+  if (!read_exact(in_fd, reinterpret_cast<char*>(hdr_bytes), sizeof(hdr_bytes), deadline, why))
+    return refuse(why);
   auto hdr = serialization::decode_header(hdr_bytes);
   if (auto e = hdr.valid(); e != errc::none
       || hdr.type != serialization::to_u32(serialization::wire_type::boot)) {
-    res.error = std::string{"bad boot frame: "}
-                + (e != errc::none ? to_string(e) : "not a boot message");
-    return res;
+    return refuse(std::string{"bad boot frame: "}
+                  + (e != errc::none ? to_string(e) : "not a boot message"));
   }
   serialization::buffer payload(hdr.length);
-  if (!read_exact(in_fd, payload.data(), payload.size(), deadline, res.error))
-    return res;
+  if (!read_exact(in_fd, payload.data(), payload.size(), deadline, why))
+    return refuse(why);
+  serialization::boot_info info;
   try {
-    serialization::decode_exact(payload.data(), payload.size(), res.info);
+    serialization::decode_exact(payload.data(), payload.size(), info);
   } catch (const std::exception& e) {
-    res.error = std::string{"bad boot frame: "} + e.what();
-    return res;
+    return refuse(std::string{"bad boot frame: "} + e.what());
   }
-  res.ok = true;
-  return res;
+  return info;
 }
 
 } // namespace mitosis::bootstrap

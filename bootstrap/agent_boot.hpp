@@ -5,6 +5,7 @@
 #include <chrono>
 #include <string>
 
+#include "mitosis/serialization/expected.hpp"
 #include "mitosis/serialization/messages.hpp"
 
 namespace mitosis::bootstrap {
@@ -12,16 +13,10 @@ namespace mitosis::bootstrap {
 /// Returns whether this process was started as an agent.
 bool is_agent_process() noexcept;
 
-/// The result of the agent's boot exchange.
-struct agent_boot {
-  bool ok = false;
-  std::string error;
-  serialization::boot_info info;
-};
-
 /// Arms PR_SET_PDEATHSIG when the parent pid is known, writes our hello to
 /// `out_fd`, reads and checks the parent's hello and the boot frame from
-/// `in_fd`, within `timeout`.
-agent_boot read_boot(int in_fd, int out_fd, std::chrono::milliseconds timeout);
+/// `in_fd`, within `timeout`. Returns the boot frame, or why not.
+expected<serialization::boot_info> read_boot(int in_fd, int out_fd,
+                                             std::chrono::milliseconds timeout);
 
 } // namespace mitosis::bootstrap

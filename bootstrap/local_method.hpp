@@ -5,11 +5,8 @@
 #include <chrono>
 #include <string>
 
-#include "mitosis/router/stream.hpp"
-
-namespace mitosis::router {
-class router;
-}
+#include "mitosis/router/fd.hpp"
+#include "mitosis/router/fwd.hpp"
 #include "mitosis/serialization/messages.hpp"
 
 namespace mitosis::bootstrap {

@@ -120,33 +120,13 @@ struct method_spec {
   container_settings container;
 };
 
-template <class Ar>
-void serialize(Ar& ar, ssh_settings& x, unsigned) {
-  serialization::fields(ar, x.host, x.port, x.user, x.identity_file, x.password, x.known_hosts,
-                        x.host_keys, x.use_ssh_config, x.ssh_config_file, x.use_agent,
-                        x.keepalive_s);
-}
-
-template <class Ar>
-void serialize(Ar& ar, become_settings& x, unsigned) {
-  serialization::fields(ar, x.user, x.password, x.preserve_env, x.extra_args);
-}
-
-template <class Ar>
-void serialize(Ar& ar, setns_settings& x, unsigned) {
-  serialization::fields(ar, x.net, x.mount, x.pid);
-}
-
-template <class Ar>
-void serialize(Ar& ar, container_settings& x, unsigned) {
-  serialization::fields(ar, x.container, x.user, x.program, x.extra_args);
-}
-
-template <class Ar>
-void serialize(Ar& ar, method_spec& x, unsigned) {
-  serialization::fields(ar, x.kind, x.name, x.pipes, x.cache_dir, x.ssh, x.become,
-                        x.chroot_path, x.ns, x.container);
-}
+MITOSIS_WIRE_FIELDS(ssh_settings, x.host, x.port, x.user, x.identity_file, x.password, x.known_hosts,
+                    x.host_keys, x.use_ssh_config, x.ssh_config_file, x.use_agent, x.keepalive_s)
+MITOSIS_WIRE_FIELDS(become_settings, x.user, x.password, x.preserve_env, x.extra_args)
+MITOSIS_WIRE_FIELDS(setns_settings, x.net, x.mount, x.pid)
+MITOSIS_WIRE_FIELDS(container_settings, x.container, x.user, x.program, x.extra_args)
+MITOSIS_WIRE_FIELDS(method_spec, x.kind, x.name, x.pipes, x.cache_dir, x.ssh, x.become, x.chroot_path,
+                    x.ns, x.container)
 
 /// Checks the enums of a decoded spec; returns "" or what is wrong.
 std::string validate(const method_spec& s);

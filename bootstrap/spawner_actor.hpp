@@ -3,11 +3,9 @@
 
 #include <caf/fwd.hpp>
 
+#include "mitosis/router/fwd.hpp"
 #include "mitosis/bootstrap/interfaces.hpp"
 
-namespace mitosis::router {
-class router;
-} // namespace mitosis::router
 
 namespace mitosis::bootstrap {
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "mitosis/router/fwd.hpp"
 #include "mitosis/bootstrap/method.hpp"
 #include "mitosis/bootstrap/stage1.hpp"
 #include "mitosis/router/fd.hpp"
@@ -15,9 +16,6 @@
 #include "mitosis/serialization/expected.hpp"
 #include "mitosis/serialization/messages.hpp"
 
-namespace mitosis::router {
-class router;
-} // namespace mitosis::router
 
 namespace mitosis::bootstrap {
 

@@ -16,9 +16,9 @@ struct policy_state {
 };
 
 policy_actor::behavior_type policy_behavior(policy_actor::stateful_pointer<policy_state> self,
-                                            publish_fn publish, rules initial) {
-  self->state.current = std::make_shared<const rules>(std::move(initial));
-  publish(self->state.current);
+                                            publish_fn publish,
+                                            std::shared_ptr<const rules> initial) {
+  self->state.current = std::move(initial);
   return {
     [=](set_rules_atom, const std::vector<char>& encoded) -> bool {
       try {
@@ -38,7 +38,13 @@ policy_actor::behavior_type policy_behavior(policy_actor::stateful_pointer<polic
 } // namespace
 
 policy_actor spawn_policy_actor(caf::actor_system& sys, publish_fn publish, rules initial) {
-  return sys.spawn(policy_behavior, std::move(publish), std::move(initial));
+  // Published here, on the caller's thread, before the router starts: the
+  // actor's first run may come much later (an idle scheduler worker sleeps
+  // up to relaxed-sleep-duration), and a publish from there could put the
+  // initial rules back over a rules_update applied in the meantime.
+  auto first = std::make_shared<const rules>(std::move(initial));
+  publish(first);
+  return sys.spawn(policy_behavior, std::move(publish), std::move(first));
 }
 
 } // namespace mitosis::policy

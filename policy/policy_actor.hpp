@@ -15,7 +15,7 @@ namespace mitosis::policy {
 /// set_rules); called from the actor, so it must be thread-safe.
 using publish_fn = std::function<void(std::shared_ptr<const rules>)>;
 
-/// Spawns the policy actor, publishing `initial` at once.
+/// Publishes `initial` (on the calling thread), then spawns the policy actor.
 policy_actor spawn_policy_actor(caf::actor_system& sys, publish_fn publish, rules initial);
 
 } // namespace mitosis::policy

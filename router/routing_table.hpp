@@ -2,6 +2,8 @@
 // router owns one and is the only writer.
 #pragma once
 
+#include "mitosis/router/fwd.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
@@ -9,8 +11,6 @@
 
 namespace mitosis::router {
 
-using context_id = std::uint32_t;
-using stream_id = std::uint32_t;
 
 /// The id of the master context.
 inline constexpr context_id master_id = 0;

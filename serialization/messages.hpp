@@ -103,85 +103,26 @@ void fields(Ar& ar, Ts&... xs) {
   (void)(ar & ... & xs);
 }
 
-template <class Ar>
-void serialize(Ar& ar, boot_info& x, unsigned) {
-  ar& x.id;
-  ar& x.parent_id;
-  ar& x.name;
-  ar& x.max_frame;
-  ar& x.log_level;
-  ar& x.rules;
-  ar& x.options;
-}
+/// Defines serialize() for the struct T of this namespace; the arguments
+/// after T are its fields in wire order, each written as x.field.
+#define MITOSIS_WIRE_FIELDS(T, ...)                                            \
+  template <class Ar>                                                          \
+  void serialize(Ar& ar, T& x, unsigned) {                                     \
+    ::mitosis::serialization::fields(ar, __VA_ARGS__);                         \
+  }
 
-template <class Ar>
-void serialize(Ar& ar, call_error_info& x, unsigned) {
-  ar& x.type;
-  ar& x.message;
-  ar& x.context;
-}
-
-template <class Ar>
-void serialize(Ar& ar, dead_info& x, unsigned) {
-  ar& x.code;
-  ar& x.reason;
-}
-
-template <class Ar>
-void serialize(Ar& ar, route_info& x, unsigned) {
-  ar& x.id;
-  ar& x.name;
-}
-
-template <class Ar>
-void serialize(Ar& ar, log_info& x, unsigned) {
-  ar& x.context;
-  ar& x.logger;
-  ar& x.level;
-  ar& x.text;
-}
-
-template <class Ar>
-void serialize(Ar& ar, id_block_info& x, unsigned) {
-  ar& x.first;
-  ar& x.count;
-}
-
-template <class Ar>
-void serialize(Ar& ar, file_request_info& x, unsigned) {
-  ar& x.path;
-  ar& x.offset;
-  ar& x.max;
-}
-
-template <class Ar>
-void serialize(Ar& ar, file_chunk_info& x, unsigned) {
-  ar& x.size;
-  ar& x.offset;
-  ar& x.bytes;
-}
-
-template <class Ar>
-void serialize(Ar& ar, module_info& x, unsigned) {
-  ar& x.name;
-  ar& x.sha256;
-  ar& x.bytes;
-}
-
-template <class Ar>
-void serialize(Ar& ar, spawn_info& x, unsigned) {
-  ar& x.name;
-  ar& x.timeout_ms;
-  ar& x.pipes;
-  ar& x.spec;
-}
-
-template <class Ar>
-void serialize(Ar& ar, spawned_info& x, unsigned) {
-  ar& x.id;
-  ar& x.name;
-  ar& x.pid;
-}
+MITOSIS_WIRE_FIELDS(boot_info, x.id, x.parent_id, x.name, x.max_frame, x.log_level, x.rules,
+                    x.options)
+MITOSIS_WIRE_FIELDS(call_error_info, x.type, x.message, x.context)
+MITOSIS_WIRE_FIELDS(dead_info, x.code, x.reason)
+MITOSIS_WIRE_FIELDS(route_info, x.id, x.name)
+MITOSIS_WIRE_FIELDS(log_info, x.context, x.logger, x.level, x.text)
+MITOSIS_WIRE_FIELDS(id_block_info, x.first, x.count)
+MITOSIS_WIRE_FIELDS(file_request_info, x.path, x.offset, x.max)
+MITOSIS_WIRE_FIELDS(file_chunk_info, x.size, x.offset, x.bytes)
+MITOSIS_WIRE_FIELDS(module_info, x.name, x.sha256, x.bytes)
+MITOSIS_WIRE_FIELDS(spawn_info, x.name, x.timeout_ms, x.pipes, x.spec)
+MITOSIS_WIRE_FIELDS(spawned_info, x.id, x.name, x.pid)
 
 } // namespace mitosis::serialization
 

@@ -76,13 +76,18 @@ TEST_CASE("router: a stream released by a parked reader while the I/O thread re-
   std::atomic<int> polls{0};
   std::thread reader{[&] {
     armed = true;
-    m.r.read_until(
-      m.sid,
-      [&] {
-        ++polls;
-        return m.out.frame_count() >= 2;
-      },
-      -1, steady::now() + 5s);
+    // read_until returns false at once while the I/O thread holds the read
+    // mutex (it may still be reading the "io" frame): try again until parked.
+    const auto until = steady::now() + 5s;
+    while (!m.r.read_until(
+             m.sid,
+             [&] {
+               ++polls;
+               return m.out.frame_count() >= 2;
+             },
+             -1, until)
+           && steady::now() < until)
+      std::this_thread::sleep_for(100us);
     armed = false;
     returned = true;
   }};
