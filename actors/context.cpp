@@ -1,6 +1,6 @@
-#include "mitosis/actors/context.hpp"
+#include "context.hpp"
 
-#include "mitosis/actors/runtime.hpp"
+#include "runtime.hpp"
 
 namespace mitosis {
 

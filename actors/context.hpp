@@ -9,11 +9,11 @@
 #include <type_traits>
 #include <utility>
 
-#include "mitosis/actors/errors.hpp"
-#include "mitosis/actors/function_registry.hpp"
-#include "mitosis/router/routing_table.hpp"
-#include "mitosis/serialization/frame.hpp"
-#include "mitosis/serialization/plain_codec.hpp"
+#include "errors.hpp"
+#include "function_registry.hpp"
+#include "../router/routing_table.hpp"
+#include "../serialization/frame.hpp"
+#include "../serialization/plain_codec.hpp"
 
 // Boost support for the standard containers most often passed to calls;
 // other types need their own serialize() (see docs/getting-started.md).

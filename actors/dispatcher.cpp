@@ -1,4 +1,4 @@
-#include "mitosis/actors/dispatcher.hpp"
+#include "dispatcher.hpp"
 
 #include <chrono>
 #include <sys/eventfd.h>

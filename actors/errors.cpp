@@ -1,4 +1,4 @@
-#include "mitosis/actors/errors.hpp"
+#include "errors.hpp"
 
 namespace mitosis {
 

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "mitosis/serialization/expected.hpp"
+#include "../serialization/expected.hpp"
 
 namespace mitosis {
 

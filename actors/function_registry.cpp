@@ -1,4 +1,4 @@
-#include "mitosis/actors/function_registry.hpp"
+#include "function_registry.hpp"
 
 namespace mitosis::actors {
 

@@ -9,7 +9,7 @@
 #include <utility>
 #include <unordered_map>
 
-#include "mitosis/serialization/plain_codec.hpp"
+#include "../serialization/plain_codec.hpp"
 
 namespace mitosis::actors {
 

@@ -1,4 +1,4 @@
-#include "mitosis/actors/master.hpp"
+#include "master.hpp"
 
 #include <atomic>
 #include <cstdlib>
@@ -6,9 +6,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include "mitosis/actors/runtime.hpp"
-#include "mitosis/bootstrap/agent_boot.hpp"
-#include "mitosis/serialization/log.hpp"
+#include "runtime.hpp"
+#include "../bootstrap/agent_boot.hpp"
+#include "../serialization/log.hpp"
 
 namespace mitosis {
 

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "mitosis/actors/context.hpp"
-#include "mitosis/bootstrap/method.hpp"
-#include "mitosis/policy/rules.hpp"
-#include "mitosis/router/options.hpp"
+#include "context.hpp"
+#include "../bootstrap/method.hpp"
+#include "../policy/rules.hpp"
+#include "../router/options.hpp"
 
 namespace mitosis {
 

@@ -1,8 +1,8 @@
-#include "mitosis/actors/pending_calls.hpp"
+#include "pending_calls.hpp"
 
 #include <algorithm>
 
-#include "mitosis/serialization/messages.hpp"
+#include "../serialization/messages.hpp"
 
 namespace mitosis::actors {
 

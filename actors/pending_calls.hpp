@@ -9,8 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "mitosis/router/routing_table.hpp"
-#include "mitosis/serialization/frame.hpp"
+#include "../router/routing_table.hpp"
+#include "../serialization/frame.hpp"
 
 namespace mitosis::actors {
 

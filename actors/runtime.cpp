@@ -1,4 +1,4 @@
-#include "mitosis/actors/runtime.hpp"
+#include "runtime.hpp"
 
 #include <atomic>
 #include <caf/actor_system.hpp>
@@ -8,10 +8,10 @@
 #include <csignal>
 #include <spdlog/spdlog.h>
 
-#include "mitosis/bootstrap/spawner_actor.hpp"
-#include "mitosis/bootstrap/ssh_method.hpp"
-#include "mitosis/policy/policy_actor.hpp"
-#include "mitosis/serialization/log.hpp"
+#include "../bootstrap/spawner_actor.hpp"
+#include "../bootstrap/ssh_method.hpp"
+#include "../policy/policy_actor.hpp"
+#include "../serialization/log.hpp"
 
 namespace mitosis::actors {
 

@@ -10,17 +10,17 @@
 #include <optional>
 #include <string>
 
-#include "mitosis/actors/dispatcher.hpp"
-#include "mitosis/actors/pending_calls.hpp"
-#include "mitosis/actors/services/call_service.hpp"
-#include "mitosis/actors/services/core.hpp"
-#include "mitosis/actors/services/file_service.hpp"
-#include "mitosis/actors/services/id_service.hpp"
-#include "mitosis/actors/services/log_service.hpp"
-#include "mitosis/actors/services/module_service.hpp"
-#include "mitosis/actors/services/rules_service.hpp"
-#include "mitosis/actors/services/start_service.hpp"
-#include "mitosis/router/router.hpp"
+#include "dispatcher.hpp"
+#include "pending_calls.hpp"
+#include "services/call_service.hpp"
+#include "services/core.hpp"
+#include "services/file_service.hpp"
+#include "services/id_service.hpp"
+#include "services/log_service.hpp"
+#include "services/module_service.hpp"
+#include "services/rules_service.hpp"
+#include "services/start_service.hpp"
+#include "../router/router.hpp"
 
 namespace mitosis::actors {
 

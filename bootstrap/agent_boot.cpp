@@ -1,4 +1,4 @@
-#include "mitosis/bootstrap/agent_boot.hpp"
+#include "agent_boot.hpp"
 
 #include <cerrno>
 #include <cstdlib>
@@ -8,11 +8,11 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "mitosis/bootstrap/bundle.hpp"
-#include "mitosis/bootstrap/local_method.hpp"
-#include "mitosis/router/stream.hpp"
-#include "mitosis/serialization/frame.hpp"
-#include "mitosis/serialization/handshake.hpp"
+#include "bundle.hpp"
+#include "local_method.hpp"
+#include "../router/stream.hpp"
+#include "../serialization/frame.hpp"
+#include "../serialization/handshake.hpp"
 
 namespace mitosis::bootstrap {
 

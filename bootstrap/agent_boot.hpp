@@ -5,8 +5,8 @@
 #include <chrono>
 #include <string>
 
-#include "mitosis/serialization/expected.hpp"
-#include "mitosis/serialization/messages.hpp"
+#include "../serialization/expected.hpp"
+#include "../serialization/messages.hpp"
 
 namespace mitosis::bootstrap {
 

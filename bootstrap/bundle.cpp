@@ -1,4 +1,4 @@
-#include "mitosis/bootstrap/bundle.hpp"
+#include "bundle.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -16,9 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mitosis/bootstrap/ssh_method.hpp"
-#include "mitosis/serialization/handshake.hpp"
-#include "mitosis/serialization/sha256.hpp"
+#include "ssh_method.hpp"
+#include "../serialization/handshake.hpp"
+#include "../serialization/sha256.hpp"
 
 extern char** environ;
 

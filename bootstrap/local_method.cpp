@@ -1,4 +1,4 @@
-#include "mitosis/bootstrap/local_method.hpp"
+#include "local_method.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -10,10 +10,10 @@
 #include <unistd.h>
 #include <vector>
 
-#include "mitosis/bootstrap/bundle.hpp"
-#include "mitosis/router/router.hpp"
-#include "mitosis/serialization/frame.hpp"
-#include "mitosis/serialization/handshake.hpp"
+#include "bundle.hpp"
+#include "../router/router.hpp"
+#include "../serialization/frame.hpp"
+#include "../serialization/handshake.hpp"
 
 extern char** environ;
 

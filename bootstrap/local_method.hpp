@@ -5,9 +5,9 @@
 #include <chrono>
 #include <string>
 
-#include "mitosis/router/fd.hpp"
-#include "mitosis/router/fwd.hpp"
-#include "mitosis/serialization/messages.hpp"
+#include "../router/fd.hpp"
+#include "../router/fwd.hpp"
+#include "../serialization/messages.hpp"
 
 namespace mitosis::bootstrap {
 

@@ -1,4 +1,4 @@
-#include "mitosis/bootstrap/method.hpp"
+#include "method.hpp"
 
 namespace mitosis::bootstrap {
 

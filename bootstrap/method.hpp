@@ -10,8 +10,8 @@
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 
-#include "mitosis/serialization/errc.hpp"
-#include "mitosis/serialization/messages.hpp"
+#include "../serialization/errc.hpp"
+#include "../serialization/messages.hpp"
 
 namespace mitosis::bootstrap {
 

@@ -1,4 +1,4 @@
-#include "mitosis/bootstrap/process_method.hpp"
+#include "process_method.hpp"
 
 #include <cerrno>
 #include <cstdlib>
@@ -19,7 +19,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "mitosis/serialization/log.hpp"
+#include "../serialization/log.hpp"
 
 extern char** environ;
 

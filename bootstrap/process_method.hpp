@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "mitosis/bootstrap/transport.hpp"
+#include "transport.hpp"
 
 namespace mitosis::bootstrap {
 

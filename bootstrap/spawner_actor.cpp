@@ -1,10 +1,10 @@
-#include "mitosis/bootstrap/spawner_actor.hpp"
+#include "spawner_actor.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "mitosis/bootstrap/local_method.hpp"
-#include "mitosis/router/router.hpp"
+#include "local_method.hpp"
+#include "../router/router.hpp"
 
 namespace mitosis::bootstrap {
 

@@ -3,8 +3,8 @@
 
 #include <caf/fwd.hpp>
 
-#include "mitosis/router/fwd.hpp"
-#include "mitosis/bootstrap/interfaces.hpp"
+#include "../router/fwd.hpp"
+#include "interfaces.hpp"
 
 
 namespace mitosis::bootstrap {

@@ -1,4 +1,4 @@
-#include "mitosis/bootstrap/ssh_method.hpp"
+#include "ssh_method.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -21,7 +21,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "mitosis/serialization/log.hpp"
+#include "../serialization/log.hpp"
 
 namespace mitosis::bootstrap {
 

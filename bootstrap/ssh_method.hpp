@@ -8,9 +8,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "mitosis/bootstrap/method.hpp"
-#include "mitosis/bootstrap/transport.hpp"
-#include "mitosis/serialization/errc.hpp"
+#include "method.hpp"
+#include "transport.hpp"
+#include "../serialization/errc.hpp"
 
 namespace mitosis::bootstrap {
 

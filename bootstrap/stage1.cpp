@@ -1,4 +1,4 @@
-#include "mitosis/bootstrap/stage1.hpp"
+#include "stage1.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "mitosis/router/stream.hpp"
+#include "../router/stream.hpp"
 
 namespace mitosis::bootstrap {
 

@@ -7,8 +7,8 @@
 #include <functional>
 #include <string>
 
-#include "mitosis/bootstrap/bundle.hpp"
-#include "mitosis/serialization/errc.hpp"
+#include "bundle.hpp"
+#include "../serialization/errc.hpp"
 
 namespace mitosis::bootstrap {
 

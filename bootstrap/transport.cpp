@@ -1,15 +1,15 @@
-#include "mitosis/bootstrap/transport.hpp"
+#include "transport.hpp"
 
 #include <csignal>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <thread>
 
-#include "mitosis/bootstrap/bundle.hpp"
-#include "mitosis/bootstrap/local_method.hpp"
-#include "mitosis/bootstrap/process_method.hpp"
-#include "mitosis/bootstrap/ssh_method.hpp"
-#include "mitosis/serialization/log.hpp"
+#include "bundle.hpp"
+#include "local_method.hpp"
+#include "process_method.hpp"
+#include "ssh_method.hpp"
+#include "../serialization/log.hpp"
 
 namespace mitosis::bootstrap {
 

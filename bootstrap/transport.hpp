@@ -8,13 +8,13 @@
 #include <functional>
 #include <string>
 
-#include "mitosis/router/fwd.hpp"
-#include "mitosis/bootstrap/method.hpp"
-#include "mitosis/bootstrap/stage1.hpp"
-#include "mitosis/router/fd.hpp"
-#include "mitosis/router/routing_table.hpp"
-#include "mitosis/serialization/expected.hpp"
-#include "mitosis/serialization/messages.hpp"
+#include "../router/fwd.hpp"
+#include "method.hpp"
+#include "stage1.hpp"
+#include "../router/fd.hpp"
+#include "../router/routing_table.hpp"
+#include "../serialization/expected.hpp"
+#include "../serialization/messages.hpp"
 
 
 namespace mitosis::bootstrap {

@@ -1,10 +1,10 @@
-#include "mitosis/policy/policy_actor.hpp"
+#include "policy_actor.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
-#include "mitosis/serialization/log.hpp"
+#include "../serialization/log.hpp"
 
 namespace mitosis::policy {
 

@@ -3,8 +3,8 @@
 
 #include <caf/fwd.hpp>
 
-#include "mitosis/policy/interfaces.hpp"
-#include "mitosis/policy/rules.hpp"
+#include "interfaces.hpp"
+#include "rules.hpp"
 
 #include <functional>
 #include <memory>

@@ -1,8 +1,8 @@
-#include "mitosis/policy/rules.hpp"
+#include "rules.hpp"
 
 // archive.hpp first: Boost 1.74's set.hpp needs what it includes.
-#include "mitosis/serialization/archive.hpp"
-#include "mitosis/serialization/type_registry.hpp"
+#include "../serialization/archive.hpp"
+#include "../serialization/type_registry.hpp"
 
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/set.hpp>

@@ -1,4 +1,4 @@
-#include "mitosis/router/fd.hpp"
+#include "fd.hpp"
 
 #include <cerrno>
 #include <fcntl.h>

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "mitosis/policy/rules.hpp"
-#include "mitosis/router/routing_table.hpp"
-#include "mitosis/serialization/frame.hpp"
+#include "../policy/rules.hpp"
+#include "routing_table.hpp"
+#include "../serialization/frame.hpp"
 
 namespace mitosis::router {
 

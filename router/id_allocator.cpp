@@ -1,4 +1,4 @@
-#include "mitosis/router/id_allocator.hpp"
+#include "id_allocator.hpp"
 
 #include <limits>
 

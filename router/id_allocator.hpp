@@ -6,7 +6,7 @@
 #include <mutex>
 #include <optional>
 
-#include "mitosis/router/routing_table.hpp"
+#include "routing_table.hpp"
 
 namespace mitosis::router {
 

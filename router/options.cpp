@@ -1,9 +1,9 @@
-#include "mitosis/router/options.hpp"
+#include "options.hpp"
 
 #include <algorithm>
 
-#include "mitosis/serialization/archive.hpp"
-#include "mitosis/serialization/frame_header.hpp"
+#include "../serialization/archive.hpp"
+#include "../serialization/frame_header.hpp"
 
 namespace mitosis::router {
 

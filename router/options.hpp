@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "mitosis/serialization/frame_header.hpp"
+#include "../serialization/frame_header.hpp"
 
 namespace mitosis::router {
 

@@ -1,4 +1,4 @@
-#include "mitosis/router/router.hpp"
+#include "router.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mitosis/serialization/log.hpp"
-#include "mitosis/serialization/messages.hpp"
+#include "../serialization/log.hpp"
+#include "../serialization/messages.hpp"
 
 namespace mitosis::router {
 

@@ -14,12 +14,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include "mitosis/policy/rules.hpp"
-#include "mitosis/router/handler_table.hpp"
-#include "mitosis/router/options.hpp"
-#include "mitosis/router/routing_table.hpp"
-#include "mitosis/router/stream.hpp"
-#include "mitosis/serialization/frame.hpp"
+#include "../policy/rules.hpp"
+#include "handler_table.hpp"
+#include "options.hpp"
+#include "routing_table.hpp"
+#include "stream.hpp"
+#include "../serialization/frame.hpp"
 
 namespace mitosis::router {
 

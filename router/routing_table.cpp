@@ -1,4 +1,4 @@
-#include "mitosis/router/routing_table.hpp"
+#include "routing_table.hpp"
 
 namespace mitosis::router {
 

@@ -2,7 +2,7 @@
 // router owns one and is the only writer.
 #pragma once
 
-#include "mitosis/router/fwd.hpp"
+#include "fwd.hpp"
 
 #include <cstdint>
 #include <optional>

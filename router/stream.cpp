@@ -1,4 +1,4 @@
-#include "mitosis/router/stream.hpp"
+#include "stream.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -8,7 +8,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "mitosis/router/router.hpp"
+#include "router.hpp"
 
 namespace mitosis::router {
 

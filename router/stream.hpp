@@ -9,10 +9,10 @@
 #include <mutex>
 #include <string>
 
-#include "mitosis/router/fd.hpp"
-#include "mitosis/router/routing_table.hpp"
-#include "mitosis/serialization/frame.hpp"
-#include "mitosis/serialization/handshake.hpp"
+#include "fd.hpp"
+#include "routing_table.hpp"
+#include "../serialization/frame.hpp"
+#include "../serialization/handshake.hpp"
 
 namespace mitosis::router {
 

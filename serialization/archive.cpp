@@ -1,4 +1,4 @@
-#include "mitosis/serialization/archive.hpp"
+#include "archive.hpp"
 
 #include <cstring>
 

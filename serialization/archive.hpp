@@ -18,7 +18,7 @@
 // Boost 1.74: set.hpp and others use this type without including it.
 #include <boost/serialization/library_version_type.hpp>
 
-#include "mitosis/serialization/errc.hpp"
+#include "errc.hpp"
 
 namespace mitosis::serialization {
 

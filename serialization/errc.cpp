@@ -1,4 +1,4 @@
-#include "mitosis/serialization/errc.hpp"
+#include "errc.hpp"
 
 namespace mitosis {
 

@@ -8,7 +8,7 @@
 #include <utility>
 #include <variant>
 
-#include "mitosis/serialization/errc.hpp"
+#include "errc.hpp"
 
 namespace mitosis {
 

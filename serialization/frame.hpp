@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <cstring>
 
-#include "mitosis/serialization/archive.hpp"
-#include "mitosis/serialization/frame_header.hpp"
-#include "mitosis/serialization/type_registry.hpp"
+#include "archive.hpp"
+#include "frame_header.hpp"
+#include "type_registry.hpp"
 
 namespace mitosis::serialization {
 

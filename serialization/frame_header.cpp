@@ -1,4 +1,4 @@
-#include "mitosis/serialization/frame_header.hpp"
+#include "frame_header.hpp"
 
 namespace mitosis::serialization {
 

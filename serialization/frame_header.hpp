@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "mitosis/serialization/errc.hpp"
+#include "errc.hpp"
 
 namespace mitosis::serialization {
 

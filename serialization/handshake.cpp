@@ -1,4 +1,4 @@
-#include "mitosis/serialization/handshake.hpp"
+#include "handshake.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "mitosis/serialization/log.hpp"
+#include "log.hpp"
 
 #include <mutex>
 #include <vector>

@@ -11,7 +11,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "mitosis/serialization/archive.hpp"
+#include "archive.hpp"
 
 namespace mitosis::serialization {
 

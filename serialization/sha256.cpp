@@ -1,4 +1,4 @@
-#include "mitosis/serialization/sha256.hpp"
+#include "sha256.hpp"
 
 #include <array>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "mitosis/serialization/type_registry.hpp"
+#include "type_registry.hpp"
 
 #include <array>
 

@@ -1,13 +1,13 @@
-#include "mitosis/actors/services/call_service.hpp"
+#include "call_service.hpp"
 
 #include <cstring>
 #include <cxxabi.h>
 #include <memory>
 #include <spdlog/spdlog.h>
 
-#include "mitosis/actors/function_registry.hpp"
-#include "mitosis/serialization/log.hpp"
-#include "mitosis/serialization/plain_codec.hpp"
+#include "../function_registry.hpp"
+#include "../../serialization/log.hpp"
+#include "../../serialization/plain_codec.hpp"
 
 namespace mitosis::actors::services {
 

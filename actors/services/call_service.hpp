@@ -4,8 +4,8 @@
 // with its module first.
 #pragma once
 
-#include "mitosis/actors/services/core.hpp"
-#include "mitosis/actors/services/module_service.hpp"
+#include "core.hpp"
+#include "module_service.hpp"
 
 namespace mitosis::actors::services {
 

@@ -1,8 +1,8 @@
-#include "mitosis/actors/services/core.hpp"
+#include "core.hpp"
 
 #include <spdlog/spdlog.h>
 
-#include "mitosis/serialization/log.hpp"
+#include "../../serialization/log.hpp"
 
 namespace mitosis::actors::services {
 

@@ -15,11 +15,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "mitosis/actors/dispatcher.hpp"
-#include "mitosis/actors/pending_calls.hpp"
-#include "mitosis/router/router.hpp"
-#include "mitosis/serialization/expected.hpp"
-#include "mitosis/serialization/messages.hpp"
+#include "../dispatcher.hpp"
+#include "../pending_calls.hpp"
+#include "../../router/router.hpp"
+#include "../../serialization/expected.hpp"
+#include "../../serialization/messages.hpp"
 
 namespace spdlog {
 class logger;

@@ -1,4 +1,4 @@
-#include "mitosis/actors/services/file_service.hpp"
+#include "file_service.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -8,10 +8,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include "mitosis/actors/context.hpp"
-#include "mitosis/actors/errors.hpp"
-#include "mitosis/router/fd.hpp"
-#include "mitosis/serialization/log.hpp"
+#include "../context.hpp"
+#include "../errors.hpp"
+#include "../../router/fd.hpp"
+#include "../../serialization/log.hpp"
 
 namespace mitosis::actors::services {
 

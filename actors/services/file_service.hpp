@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "mitosis/actors/services/core.hpp"
-#include "mitosis/actors/services/file_store.hpp"
+#include "core.hpp"
+#include "file_store.hpp"
 
 namespace mitosis::actors::services {
 

@@ -1,4 +1,4 @@
-#include "mitosis/actors/services/file_store.hpp"
+#include "file_store.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mitosis/router/stream.hpp"
+#include "../../router/stream.hpp"
 
 namespace mitosis::actors::services {
 

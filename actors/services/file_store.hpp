@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "mitosis/serialization/expected.hpp"
-#include "mitosis/serialization/messages.hpp"
+#include "../../serialization/expected.hpp"
+#include "../../serialization/messages.hpp"
 
 namespace mitosis::actors::services {
 

@@ -1,4 +1,4 @@
-#include "mitosis/actors/services/id_service.hpp"
+#include "id_service.hpp"
 
 #include <algorithm>
 

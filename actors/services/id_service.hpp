@@ -6,8 +6,8 @@
 #include <mutex>
 #include <optional>
 
-#include "mitosis/actors/services/core.hpp"
-#include "mitosis/router/id_allocator.hpp"
+#include "core.hpp"
+#include "../../router/id_allocator.hpp"
 
 namespace mitosis::actors::services {
 

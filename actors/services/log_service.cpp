@@ -1,11 +1,11 @@
-#include "mitosis/actors/services/log_service.hpp"
+#include "log_service.hpp"
 
 #include <algorithm>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "mitosis/serialization/log.hpp"
+#include "../../serialization/log.hpp"
 
 namespace mitosis::actors::services {
 

@@ -3,7 +3,7 @@
 // context it came from.
 #pragma once
 
-#include "mitosis/actors/services/core.hpp"
+#include "core.hpp"
 
 namespace mitosis::actors::services {
 

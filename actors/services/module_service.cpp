@@ -1,4 +1,4 @@
-#include "mitosis/actors/services/module_service.hpp"
+#include "module_service.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -9,10 +9,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include "mitosis/actors/function_registry.hpp"
-#include "mitosis/bootstrap/bundle.hpp"
-#include "mitosis/serialization/log.hpp"
-#include "mitosis/serialization/sha256.hpp"
+#include "../function_registry.hpp"
+#include "../../bootstrap/bundle.hpp"
+#include "../../serialization/log.hpp"
+#include "../../serialization/sha256.hpp"
 
 namespace mitosis::actors::services {
 

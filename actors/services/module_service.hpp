@@ -11,7 +11,7 @@
 #include <set>
 #include <string>
 
-#include "mitosis/actors/services/core.hpp"
+#include "core.hpp"
 
 namespace mitosis::actors::services {
 

@@ -1,8 +1,8 @@
-#include "mitosis/actors/services/rules_service.hpp"
+#include "rules_service.hpp"
 
 #include <spdlog/spdlog.h>
 
-#include "mitosis/serialization/log.hpp"
+#include "../../serialization/log.hpp"
 
 namespace mitosis::actors::services {
 

@@ -5,8 +5,8 @@
 
 #include <functional>
 
-#include "mitosis/actors/services/core.hpp"
-#include "mitosis/policy/rules.hpp"
+#include "core.hpp"
+#include "../../policy/rules.hpp"
 
 namespace mitosis::actors::services {
 

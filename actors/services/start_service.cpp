@@ -1,12 +1,12 @@
-#include "mitosis/actors/services/start_service.hpp"
+#include "start_service.hpp"
 
 #include <algorithm>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <thread>
 
-#include "mitosis/bootstrap/transport.hpp"
-#include "mitosis/serialization/log.hpp"
+#include "../../bootstrap/transport.hpp"
+#include "../../serialization/log.hpp"
 
 namespace mitosis::actors::services {
 

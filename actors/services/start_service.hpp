@@ -13,9 +13,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "mitosis/actors/services/core.hpp"
-#include "mitosis/actors/services/id_service.hpp"
-#include "mitosis/bootstrap/method.hpp"
+#include "core.hpp"
+#include "id_service.hpp"
+#include "../../bootstrap/method.hpp"
 
 namespace mitosis::actors::services {
 
