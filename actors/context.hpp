@@ -42,9 +42,6 @@ namespace detail {
 /// function was not made callable with MITOSIS_REMOTE.
 const std::string& remote_name(actors::fn_key key);
 
-/// Throws the exception a call_error or dead reply frame stands for.
-[[noreturn]] void throw_reply(const serialization::frame& f, const std::string& context);
-
 /// Sends a prepared call frame; see context::call_async.
 std::future<serialization::frame> send_call(actors::runtime& rt, router::context_id dst,
                                             serialization::frame_builder&& fb);

@@ -1,5 +1,8 @@
 #include "errors.hpp"
 
+#include "../serialization/frame.hpp"
+#include "../serialization/messages.hpp"
+
 namespace mitosis {
 
 error::error(errc code, std::string context, const std::string& what)
@@ -82,5 +85,43 @@ void throw_failure(failure f, const std::string& context) {
     }
   }
 }
+
+namespace detail {
+
+namespace {
+
+// Decodes the payload of reply `f` into `x`; an undecodable reply is an
+// error naming the context.
+template <class T>
+void decode_reply(const serialization::frame& f, const std::string& context, T& x) {
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), x);
+  } catch (const serialization::decode_error& e) {
+    throw error(e.code(), context,
+                "undecodable " + std::string{serialization::type_registry::name(f.hdr.type)}
+                  + " from '" + context + "': " + e.what());
+  }
+}
+
+} // namespace
+
+[[noreturn]] void throw_reply(const serialization::frame& f, const std::string& context) {
+  using serialization::wire_type;
+  if (f.hdr.type == serialization::to_u32(wire_type::call_error)) {
+    serialization::call_error_info ce;
+    decode_reply(f, context, ce);
+    throw call_error(ce.context.empty() ? context : ce.context, ce.type, ce.message);
+  }
+  if (f.hdr.type == serialization::to_u32(wire_type::dead)) {
+    serialization::dead_info d;
+    decode_reply(f, context, d);
+    throw_failure(fail(static_cast<errc>(d.code), d.reason), context);
+  }
+  throw error(errc::protocol_error, context,
+              "unexpected " + std::string{serialization::type_registry::name(f.hdr.type)}
+                + " reply from '" + context + "'");
+}
+
+} // namespace detail
 
 } // namespace mitosis

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "../serialization/expected.hpp"
+#include "../serialization/fwd.hpp"
 
 namespace mitosis {
 
@@ -103,5 +104,10 @@ public:
 /// f.context when set): context_lost, timeout_error, module_denied,
 /// policy_error, or error.
 [[noreturn]] void throw_failure(failure f, const std::string& context);
+
+namespace detail {
+/// Throws the exception a call_error or dead reply frame stands for.
+[[noreturn]] void throw_reply(const serialization::frame& f, const std::string& context);
+} // namespace detail
 
 } // namespace mitosis

@@ -8,7 +8,6 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include "../context.hpp"
 #include "../errors.hpp"
 #include "../../router/fd.hpp"
 #include "../../serialization/log.hpp"
