@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../errc_string_maker.hpp"
+#include "../test_support.hpp"
 
 #include "mitosis/serialization/archive.hpp"
 #include "mitosis/serialization/type_registry.hpp"
@@ -134,12 +135,9 @@ TEST_CASE("rules: encode then decode restores every field", "[rules]") {
 
   SECTION("and the defaults survive too") {
     auto def = rules::defaults();
-    auto e = rules::decode(def.encode());
-    CHECK(e.types_from_parent == def.types_from_parent);
-    CHECK(e.types_from_child == def.types_from_child);
-    CHECK(e.parent_may_call == def.parent_may_call);
-    CHECK(e.child_callable == def.child_callable);
-    CHECK(e.sibling_routing == def.sibling_routing);
+    check_members_equal(rules::decode(def.encode()), def, &rules::types_from_parent,
+                        &rules::types_from_child, &rules::parent_may_call, &rules::child_callable,
+                        &rules::sibling_routing);
   }
 }
 

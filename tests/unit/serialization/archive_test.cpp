@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "../errc_string_maker.hpp"
+#include "../test_support.hpp"
 
 #include "mitosis/policy/rules.hpp"
 #include "mitosis/serialization/frame.hpp"
@@ -122,13 +123,10 @@ TEST_CASE("archive: scalar and container round trips", "[archive]") {
 TEST_CASE("archive: message struct round trips", "[archive]") {
   SECTION("boot_info") {
     auto b = sample_boot();
-    auto d = round_trip(b);
-    CHECK(d.id == b.id);
-    CHECK(d.parent_id == b.parent_id);
-    CHECK(d.name == b.name);
-    CHECK(d.max_frame == b.max_frame);
-    CHECK(d.log_level == b.log_level);
-    CHECK(d.rules == b.rules);
+    b.options = {'o', '\0', 'p'};
+    check_members_equal(round_trip(b), b, &boot_info::id, &boot_info::parent_id, &boot_info::name,
+                        &boot_info::max_frame, &boot_info::log_level, &boot_info::rules,
+                        &boot_info::options);
   }
   SECTION("call_error_info") {
     auto d = round_trip(call_error_info{"std::domain_error", "division by zero", "child"});
