@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 #include <unistd.h>
+#include <utility>
 
 #include "captured_log.hpp"
 #include "mitosis/mitosis.hpp"
@@ -22,36 +23,45 @@ long own_rss_kb() {
   return -1;
 }
 
-void others_still_served(const mitosis::context& a, const mitosis::context& b) {
-  for (int i = 0; i < 20; ++i) {
-    CHECK(a.call(add, i, 1) == i + 1);
-    CHECK(b.call(echo, "ok") == "ok");
+/// The scene of every test here: a master (with `opts`), the offender `bad`
+/// and two calm siblings, `calm1` and `calm2`, that must keep being served.
+struct offender_and_siblings {
+  mitosis::master m;
+  mitosis::context bad;
+  mitosis::context calm1;
+  mitosis::context calm2;
+
+  explicit offender_and_siblings(const char* offender, mitosis::master_options opts = {})
+    : m{0, nullptr, std::move(opts)},
+      bad{m.local({.name = offender})},
+      calm1{m.local({.name = "calm1"})},
+      calm2{m.local({.name = "calm2"})} {}
+
+  void others_still_served() const {
+    for (int i = 0; i < 20; ++i) {
+      CHECK(calm1.call(add, i, 1) == i + 1);
+      CHECK(calm2.call(echo, "ok") == "ok");
+    }
   }
-}
+};
 
 } // namespace
 
 TEST_CASE("a frame length over the limit cuts the sender and nothing else") {
   captured_log log;
-  mitosis::master m{0, nullptr, {.max_frame = 1 << 20}};
-  auto bad = m.local({.name = "oversize"});
-  auto a = m.local({.name = "calm1"});
-  auto b = m.local({.name = "calm2"});
-  bad.call_no_reply(send_header_only, 0xffffffffu, 0u);
+  offender_and_siblings s{"oversize", {.max_frame = 1 << 20}};
+  s.bad.call_no_reply(send_header_only, 0xffffffffu, 0u);
   CHECK(log.wait_for("cut stream to 'oversize'", "frame payload larger than the configured maximum"));
-  CHECK_THROWS_AS(bad.call(add, 1, 1), mitosis::context_lost);
-  others_still_served(a, b);
+  CHECK_THROWS_AS(s.bad.call(add, 1, 1), mitosis::context_lost);
+  s.others_still_served();
 }
 
 TEST_CASE("a frame that never completes holds only its own stream") {
-  mitosis::master m{0, nullptr};
-  auto bad = m.local({.name = "stall"});
-  auto a = m.local({.name = "calm1"});
-  auto b = m.local({.name = "calm2"});
+  offender_and_siblings s{"stall"};
   auto before = own_rss_kb();
   // Announces 8 MiB, sends 1 KiB and stops: the rest never comes.
-  bad.call_no_reply(send_header_only, 8u << 20, 1024u);
-  others_still_served(a, b);
+  s.bad.call_no_reply(send_header_only, 8u << 20, 1024u);
+  s.others_still_served();
   // The master allocated the announced payload (bounded by max_frame) and
   // nothing more while waiting.
   CHECK(own_rss_kb() - before < 32 * 1024);
@@ -59,41 +69,32 @@ TEST_CASE("a frame that never completes holds only its own stream") {
 
 TEST_CASE("a flood of refused calls from a child is cut and bounded") {
   captured_log log;
-  mitosis::master m{0, nullptr};
-  auto bad = m.local({.name = "flooder"});
-  auto a = m.local({.name = "calm1"});
-  auto b = m.local({.name = "calm2"});
+  offender_and_siblings s{"flooder"};
   auto before = own_rss_kb();
-  auto f = bad.call_async(flood_calls, 20000);
+  auto f = s.bad.call_async(flood_calls, 20000);
   CHECK(log.wait_for("cut stream to 'flooder'", "policy violations"));
   CHECK_THROWS_AS(f.get(), mitosis::context_lost);
-  others_still_served(a, b);
+  s.others_still_served();
   CHECK(own_rss_kb() - before < 32 * 1024);
 }
 
 TEST_CASE("a flood of route announcements stops at the limit and cuts the child") {
   captured_log log;
-  mitosis::master m{0, nullptr, {.max_routes_per_child = 100}};
-  auto bad = m.local({.name = "route-flooder"});
-  auto a = m.local({.name = "calm1"});
-  auto b = m.local({.name = "calm2"});
-  bad.call_no_reply(flood_routes, 50000u, 1000);
+  offender_and_siblings s{"route-flooder", {.max_routes_per_child = 100}};
+  s.bad.call_no_reply(flood_routes, 50000u, 1000);
   CHECK(log.wait_for("route limit of 100 contexts behind one child reached",
                      "cut stream to 'route-flooder'"));
-  CHECK_THROWS_AS(bad.call(add, 1, 1), mitosis::context_lost);
-  others_still_served(a, b);
+  CHECK_THROWS_AS(s.bad.call(add, 1, 1), mitosis::context_lost);
+  s.others_still_served();
 }
 
 TEST_CASE("a decode bomb (a huge count in a small payload) allocates nothing and is refused") {
   captured_log log;
-  mitosis::master m{0, nullptr};
-  auto bad = m.local({.name = "bomber"});
-  auto a = m.local({.name = "calm1"});
-  auto b = m.local({.name = "calm2"});
+  offender_and_siblings s{"bomber"};
   auto before = own_rss_kb();
   for (int i = 0; i < 5; ++i)
-    CHECK(bad.call(send_count_bomb));
+    CHECK(s.bad.call(send_count_bomb));
   CHECK(log.wait_for("undecodable log record from context", "collection count larger than"));
-  others_still_served(a, b);
+  s.others_still_served();
   CHECK(own_rss_kb() - before < 32 * 1024);
 }

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "captured_log.hpp"
@@ -12,8 +13,32 @@
 #include "test_functions.hpp"
 
 namespace {
+
 const mitosis::remote<int(std::string)> count_lines{"inventory", "count_lines"};
 const mitosis::remote<std::string()> plugin_version{"inventory", "plugin_version"};
+
+/// A master that offers the sample plugin as "inventory" (under `policy`,
+/// when given), a child `mid` and a grandchild `gc` below it.
+struct plugin_tree {
+  mitosis::master m{0, nullptr};
+  mitosis::context mid;
+  mitosis::context gc;
+
+  plugin_tree(const std::string& mid_name, const std::string& gc_name,
+              const std::optional<mitosis::policy::rules>& policy = std::nullopt)
+    : mid{offer_plugin_then_start(mid_name, policy)},
+      gc{m.local({.name = gc_name, .via = mid})} {}
+
+private:
+  mitosis::context offer_plugin_then_start(const std::string& name,
+                                           const std::optional<mitosis::policy::rules>& policy) {
+    m.add_plugin("inventory", MITOSIS_SAMPLE_PLUGIN);
+    if (policy)
+      m.set_policy(*policy);
+    return m.local({.name = name});
+  }
+};
+
 } // namespace
 
 TEST_CASE("a grandchild fetches a plugin through its parent which caches it") {
@@ -35,49 +60,38 @@ TEST_CASE("a grandchild fetches a plugin through its parent which caches it") {
 
 TEST_CASE("import_blocks refuses a plugin with module_denied naming the module and rule") {
   captured_log log;
-  mitosis::master m{0, nullptr};
-  m.add_plugin("inventory", MITOSIS_SAMPLE_PLUGIN);
   auto r = mitosis::policy::rules::defaults();
   r.import_blocks.insert("inventory");
-  m.set_policy(r);
-  auto mid = m.local({.name = "blocked.mid"});
-  auto gc = m.local({.name = "blocked.gc", .via = mid});
+  plugin_tree t{"blocked.mid", "blocked.gc", r};
   try {
-    gc.call(plugin_version);
+    t.gc.call(plugin_version);
     FAIL("no exception");
   } catch (const mitosis::module_denied& e) {
     CHECK(std::string{e.what()}.find("module 'inventory' refused by import_blocks") != std::string::npos);
     CHECK(e.code() == mitosis::errc::module_denied);
   }
   CHECK(log.wait_for("refused by import_blocks"));
-  CHECK(m.runtime().modules_served() == 0);
+  CHECK(t.m.runtime().modules_served() == 0);
 }
 
 TEST_CASE("a non-empty import_overrides serves only the modules it names") {
-  mitosis::master m{0, nullptr};
-  m.add_plugin("inventory", MITOSIS_SAMPLE_PLUGIN);
   auto r = mitosis::policy::rules::defaults();
   r.import_overrides.insert("something_else");
-  m.set_policy(r);
-  auto c = m.local({.name = "overrides.c"});
-  auto gc = m.local({.name = "overrides.gc", .via = c});
-  CHECK_THROWS_WITH(gc.call(plugin_version),
+  plugin_tree t{"overrides.c", "overrides.gc", r};
+  CHECK_THROWS_WITH(t.gc.call(plugin_version),
                     Catch::Matchers::Contains("refused by import_overrides"));
   // The rules were inherited at boot: change them for the whole tree.
   r.import_overrides.insert("inventory");
-  m.set_subtree_policy(r);
-  CHECK(gc.call(plugin_version) == "inventory 1.0");
+  t.m.set_subtree_policy(r);
+  CHECK(t.gc.call(plugin_version) == "inventory 1.0");
 }
 
 TEST_CASE("a preloaded plugin reaches the whole subtree before any call") {
-  mitosis::master m{0, nullptr};
-  m.add_plugin("inventory", MITOSIS_SAMPLE_PLUGIN);
-  auto mid = m.local({.name = "pre.mid"});
-  auto gc = m.local({.name = "pre.gc", .via = mid});
-  m.preload_plugin(mid, "inventory");
-  CHECK(gc.call(plugin_version) == "inventory 1.0");
-  CHECK(mid.call(plugin_version) == "inventory 1.0");
-  CHECK(m.runtime().modules_served() == 0);
+  plugin_tree t{"pre.mid", "pre.gc"};
+  t.m.preload_plugin(t.mid, "inventory");
+  CHECK(t.gc.call(plugin_version) == "inventory 1.0");
+  CHECK(t.mid.call(plugin_version) == "inventory 1.0");
+  CHECK(t.m.runtime().modules_served() == 0);
 }
 
 TEST_CASE("a function of an unknown module fails with a clear error") {

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <initializer_list>
+#include <optional>
 
 #include "mitosis/actors/runtime.hpp"
 #include "captured_log.hpp"
@@ -15,32 +17,40 @@ using mitosis::serialization::to_u32;
 using mitosis::serialization::wire_type;
 
 
-TEST_CASE("a frame type the master does not decode from children is refused and logged") {
+namespace {
+
+constexpr std::optional<unsigned> own_id;
+
+/// A child named `sender` sends one frame of `type` from `src` (its own id
+/// when empty): the master logs each of `logged`, and the child still
+/// answers add(x, x) with `sum`.
+void check_refused_frame(const char* sender, unsigned type, std::optional<unsigned> src,
+                         std::initializer_list<const char*> logged, int x, int sum) {
   captured_log log;
   mitosis::master m{0, nullptr};
-  auto c = m.local({.name = "sender"});
-  CHECK(c.call(send_frame, to_u32(wire_type::boot), c.id(), 0u));
-  CHECK(log.wait_for("refused boot frame"));
-  CHECK(log.wait_for("message type not allowed from this peer"));
-  CHECK(c.call(add, 2, 2) == 4);
+  auto c = m.local({.name = sender});
+  CHECK(c.call(send_frame, type, src.value_or(c.id()), 0u));
+  for (const char* line : logged) {
+    INFO("log line: " << line);
+    CHECK(log.wait_for(line));
+  }
+  CHECK(c.call(add, x, x) == sum);
+}
+
+} // namespace
+
+TEST_CASE("a frame type the master does not decode from children is refused and logged") {
+  check_refused_frame("sender", to_u32(wire_type::boot), own_id,
+                      {"refused boot frame", "message type not allowed from this peer"}, 2, 4);
 }
 
 TEST_CASE("a forged source id is refused and logged") {
-  captured_log log;
-  mitosis::master m{0, nullptr};
-  auto c = m.local({.name = "forger"});
-  CHECK(c.call(send_frame, to_u32(wire_type::call_reply), 4242u, 0u));
-  CHECK(log.wait_for("frame source does not live behind the stream"));
-  CHECK(c.call(add, 3, 3) == 6);
+  check_refused_frame("forger", to_u32(wire_type::call_reply), 4242u,
+                      {"frame source does not live behind the stream"}, 3, 6);
 }
 
 TEST_CASE("an unknown type id is refused and logged") {
-  captured_log log;
-  mitosis::master m{0, nullptr};
-  auto c = m.local({.name = "typo"});
-  CHECK(c.call(send_frame, 999u, c.id(), 0u));
-  CHECK(log.wait_for("unknown message type id"));
-  CHECK(c.call(add, 4, 4) == 8);
+  check_refused_frame("typo", 999u, own_id, {"unknown message type id"}, 4, 8);
 }
 
 TEST_CASE("a child exceeding the violation limit is cut so its siblings keep working") {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../errc_string_maker.hpp"
+#include "../test_support.hpp"
 
 #include "mitosis/serialization/archive.hpp"
 #include "mitosis/serialization/type_registry.hpp"
@@ -88,26 +89,26 @@ TEST_CASE("rules: default type filters differ per direction", "[rules]") {
   auto from_parent = [&](wire_type t) { return r.allows_type(direction::from_parent, to_u32(t)); };
   auto from_child = [&](wire_type t) { return r.allows_type(direction::from_child, to_u32(t)); };
 
-  // Only the master hands out ids; only a parent boots or shuts down.
-  CHECK(from_child(wire_type::id_request));
-  CHECK_FALSE(from_parent(wire_type::id_request));
-  CHECK(from_parent(wire_type::boot));
-  CHECK_FALSE(from_child(wire_type::boot));
-  CHECK(from_parent(wire_type::shutdown));
-  CHECK_FALSE(from_child(wire_type::shutdown));
-  CHECK(from_parent(wire_type::rules_update));
-  CHECK_FALSE(from_child(wire_type::rules_update));
-  CHECK(from_parent(wire_type::id_grant));
-  CHECK_FALSE(from_child(wire_type::id_grant));
-  CHECK(from_parent(wire_type::spawn_request));
-  CHECK_FALSE(from_child(wire_type::spawn_request));
-
-  // Both sides answer calls and report routes.
-  for (auto t : {wire_type::call_request, wire_type::call_reply, wire_type::call_error,
-                 wire_type::dead, wire_type::route_add, wire_type::route_del}) {
-    INFO("wire type " << type_registry::name(to_u32(t)));
-    CHECK(from_parent(t));
-    CHECK(from_child(t));
+  struct expectation {
+    wire_type type;
+    bool from_parent;
+    bool from_child;
+  };
+  // Whether frames of each type are decoded from the parent and from a child.
+  const expectation expected[] = {
+    // Only the master hands out ids; only a parent boots or shuts down.
+    {wire_type::id_request, false, true},  {wire_type::boot, true, false},
+    {wire_type::shutdown, true, false},    {wire_type::rules_update, true, false},
+    {wire_type::id_grant, true, false},    {wire_type::spawn_request, true, false},
+    // Both sides answer calls and report routes.
+    {wire_type::call_request, true, true}, {wire_type::call_reply, true, true},
+    {wire_type::call_error, true, true},   {wire_type::dead, true, true},
+    {wire_type::route_add, true, true},    {wire_type::route_del, true, true},
+  };
+  for (const auto& e : expected) {
+    INFO("wire type " << type_registry::name(to_u32(e.type)));
+    CHECK(from_parent(e.type) == e.from_parent);
+    CHECK(from_child(e.type) == e.from_child);
   }
 
   // Ids outside the registry are never decodable.
@@ -134,12 +135,9 @@ TEST_CASE("rules: encode then decode restores every field", "[rules]") {
 
   SECTION("and the defaults survive too") {
     auto def = rules::defaults();
-    auto e = rules::decode(def.encode());
-    CHECK(e.types_from_parent == def.types_from_parent);
-    CHECK(e.types_from_child == def.types_from_child);
-    CHECK(e.parent_may_call == def.parent_may_call);
-    CHECK(e.child_callable == def.child_callable);
-    CHECK(e.sibling_routing == def.sibling_routing);
+    check_members_equal(rules::decode(def.encode()), def, &rules::types_from_parent,
+                        &rules::types_from_child, &rules::parent_may_call, &rules::child_callable,
+                        &rules::sibling_routing);
   }
 }
 

@@ -3,6 +3,9 @@
 #include "mitosis/router/id_allocator.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <thread>
 #include <vector>
@@ -18,35 +21,40 @@ namespace {
 
 constexpr context_id max_id = std::numeric_limits<context_id>::max();
 
+/// Takes one block from `src` per entry of `counts` (0: the configured
+/// size), in order, and REQUIREs each.
+template <std::size_t N>
+std::array<id_block, N> take(block_source& src, const std::uint32_t (&counts)[N]) {
+  std::array<id_block, N> out;
+  for (std::size_t i = 0; i < N; ++i) {
+    auto b = src.next(counts[i]);
+    REQUIRE(b);
+    out[i] = *b;
+  }
+  return out;
+}
+
 } // namespace
 
 TEST_CASE("block_source: consecutive blocks of the configured size", "[id_allocator]") {
   block_source src{10, 1};
   CHECK(src.block_size() == 10);
-  auto a = src.next();
-  auto b = src.next();
-  REQUIRE(a);
-  REQUIRE(b);
-  CHECK(a->first == 1);
-  CHECK(a->count == 10);
-  CHECK(b->first == 11);
-  CHECK(b->count == 10);
+  auto [a, b] = take(src, {0, 0});
+  CHECK(a.first == 1);
+  CHECK(a.count == 10);
+  CHECK(b.first == 11);
+  CHECK(b.count == 10);
 }
 
 TEST_CASE("block_source: an explicit count overrides the block size", "[id_allocator]") {
   block_source src{10, 1};
-  auto a = src.next(3);
-  auto b = src.next();
-  auto c = src.next(25);
-  REQUIRE(a);
-  REQUIRE(b);
-  REQUIRE(c);
-  CHECK(a->first == 1);
-  CHECK(a->count == 3);
-  CHECK(b->first == 4);
-  CHECK(b->count == 10);
-  CHECK(c->first == 14);
-  CHECK(c->count == 25);
+  auto [a, b, c] = take(src, {3, 0, 25});
+  CHECK(a.first == 1);
+  CHECK(a.count == 3);
+  CHECK(b.first == 4);
+  CHECK(b.count == 10);
+  CHECK(c.first == 14);
+  CHECK(c.count == 25);
 }
 
 TEST_CASE("block_source: defaults start after the master", "[id_allocator]") {
@@ -61,12 +69,9 @@ TEST_CASE("block_source: defaults start after the master", "[id_allocator]") {
 TEST_CASE("block_source: a zero block size still makes progress", "[id_allocator]") {
   block_source src{0, 1};
   CHECK(src.block_size() == 1);
-  auto a = src.next();
-  auto b = src.next();
-  REQUIRE(a);
-  REQUIRE(b);
-  CHECK(a->count == 1);
-  CHECK(b->first == a->first + 1);
+  auto [a, b] = take(src, {0, 0});
+  CHECK(a.count == 1);
+  CHECK(b.first == a.first + 1);
 }
 
 TEST_CASE("block_source: nothing past the end of the id space", "[id_allocator]") {

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "../errc_string_maker.hpp"
+#include "../test_support.hpp"
 
 
 using mitosis::errc;
@@ -34,6 +35,11 @@ frame_header sample_header() {
   return h;
 }
 
+// The 32-bit fields, in wire order.
+constexpr std::uint32_t frame_header::*u32_fields[] = {
+  &frame_header::dst,      &frame_header::src,  &frame_header::auth,  &frame_header::handle,
+  &frame_header::reply_to, &frame_header::type, &frame_header::length};
+
 wire encoded(const frame_header& h) {
   wire out{};
   encode(h, out.data());
@@ -48,31 +54,23 @@ TEST_CASE("frame_header: encode then decode restores every field", "[frame_heade
   h.version = 0xfe;
   auto bytes = encoded(h);
   auto d = decode_header(bytes.data());
-  CHECK(d.magic == h.magic);
-  CHECK(d.version == h.version);
-  CHECK(d.flags == h.flags);
-  CHECK(d.dst == h.dst);
-  CHECK(d.src == h.src);
-  CHECK(d.auth == h.auth);
-  CHECK(d.handle == h.handle);
-  CHECK(d.reply_to == h.reply_to);
-  CHECK(d.type == h.type);
-  CHECK(d.length == h.length);
+  check_members_equal(d, h, &frame_header::magic, &frame_header::version, &frame_header::flags,
+                      &frame_header::dst, &frame_header::src, &frame_header::auth,
+                      &frame_header::handle, &frame_header::reply_to, &frame_header::type,
+                      &frame_header::length);
 }
 
 TEST_CASE("frame_header: extreme values survive the round trip", "[frame_header]") {
   frame_header h;
   h.flags = 0xff;
-  h.dst = h.src = h.auth = h.handle = h.reply_to = h.type = h.length = 0xffffffffu;
+  for (auto field : u32_fields)
+    h.*field = 0xffffffffu;
   auto d = decode_header(encoded(h).data());
   CHECK(d.flags == 0xff);
-  CHECK(d.dst == 0xffffffffu);
-  CHECK(d.src == 0xffffffffu);
-  CHECK(d.auth == 0xffffffffu);
-  CHECK(d.handle == 0xffffffffu);
-  CHECK(d.reply_to == 0xffffffffu);
-  CHECK(d.type == 0xffffffffu);
-  CHECK(d.length == 0xffffffffu);
+  for (std::size_t i = 0; i < std::size(u32_fields); ++i) {
+    INFO("32-bit field #" << i << " in wire order");
+    CHECK(d.*u32_fields[i] == 0xffffffffu);
+  }
 }
 
 TEST_CASE("frame_header: wire layout is big-endian in the documented order",

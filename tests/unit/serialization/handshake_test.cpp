@@ -10,11 +10,8 @@
 #include <catch2/catch.hpp>
 
 using Catch::Matchers::Contains;
-using mitosis::serialization::check_hello;
-using mitosis::serialization::hello;
-using mitosis::serialization::local_build_id;
-using mitosis::serialization::local_hello;
-using mitosis::serialization::protocol_version;
+// check_hello, hello, local_build_id, local_hello, protocol_version
+using namespace mitosis::serialization;
 
 namespace {
 
