@@ -392,7 +392,8 @@ std::pair<std::uint32_t, std::int32_t> runtime::start_stage1(const bootstrap::me
                                     + (said.empty() ? "" : ": " + said));
   }
   bootstrap::drain_lines(std::move(t.tty), boot.name);
-  auto sid = bootstrap::attach_child(router_, boot, t.pid, std::move(t.rfd), std::move(t.wfd));
+  auto sid = bootstrap::attach_child(router_, boot, t.pid, std::move(t.rfd), std::move(t.wfd),
+                                     std::move(t.driver));
   return {sid, t.pid};
 }
 

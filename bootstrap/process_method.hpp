@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct transport {
   std::function<std::string()> stderr_text;
   /// Stage-1 must keep the agent's stderr off the stream (full pty).
   bool quiet_stderr = false;
+  /// Moves the stream's bytes beyond rfd (ssh: the session behind the
+  /// socketpair); goes into the stream's options.
+  std::shared_ptr<router::stream_driver> driver;
 };
 
 /// Starts the local program of method `s` (not local, not ssh) with

@@ -133,7 +133,7 @@ transport start_ssh(const method_spec& spec, const std::string& command,
     throw method_error(errc::spawn_failed, std::string{"socketpair: "} + std::strerror(errno));
   }
   lib().ssh_set_blocking(raw, 0);
-  auto c = std::make_unique<conn>();
+  auto c = std::make_shared<conn>();
   c->label = label;
   c->channel = ch;
   c->local.reset(sv[1]);
@@ -147,6 +147,7 @@ transport start_ssh(const method_spec& spec, const std::string& command,
     std::lock_guard<std::mutex> guard{err->mtx};
     return err->text;
   };
+  t.driver = c;
   pump_add(std::move(c));
   return t;
 }

@@ -338,34 +338,62 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
   // With a wake fd, whoever makes done() true writes it; without one (a
   // caller waiting for its reply), done() can also turn true from another
   // thread (a loss seen elsewhere, shutdown): look again every 10 ms.
-  const auto slice = wake_fd >= 0 ? std::chrono::nanoseconds::max()
-                                  : std::chrono::nanoseconds{std::chrono::milliseconds{10}};
+  auto slice = wake_fd >= 0 ? std::chrono::nanoseconds::max()
+                            : std::chrono::nanoseconds{std::chrono::milliseconds{10}};
+  // A stream with a driver (ssh): this thread drives the connection too,
+  // polling its fds and moving their bytes itself, so that a reply costs
+  // one wake-up here as on a local stream. When another thread has the
+  // connection for now (the driver's own thread, a sender), that thread
+  // moves the reply into the stream and we try again shortly.
+  const auto driver = s->options().driver;
+  bool driving = driver && driver->try_acquire(stream_driver::use::read);
+  if (driver)
+    slice = std::min<std::chrono::nanoseconds>(slice, std::chrono::seconds{1}); // keepalives
+  pollfd fds[2 + stream_driver::max_fds] = {{s->read_fd(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+  int nd = 0;
   // Spin briefly before sleeping when another CPU can run the peer: a reply
   // (or the next call) usually comes within microseconds, and waking a
   // sleeping thread from another vCPU costs tens of them on this kind of VM.
   // On a single CPU spinning would only delay the peer.
   const auto spin_end = std::chrono::steady_clock::now() + spin_;
-  while (!done() && running_.load(std::memory_order_relaxed)) {
-    auto now = std::chrono::steady_clock::now();
-    if (now >= until)
-      break;
-    auto left = now < spin_end ? std::chrono::nanoseconds{0}
-                               : std::min<std::chrono::nanoseconds>(until - now, slice);
-    timespec ts{static_cast<time_t>(left.count() / 1000000000),
-                static_cast<long>(left.count() % 1000000000)};
-    pollfd fds[2] = {{s->read_fd(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
-    int n = ::ppoll(fds, wake_fd >= 0 ? 2 : 1, &ts, nullptr);
-    if (n < 0 && errno != EINTR)
-      break;
-    if (n <= 0)
-      continue;
-    if (wake_fd >= 0 && (fds[1].revents & POLLIN))
-      break;
-    if (fds[0].revents != 0 && s->on_readable(*this, reason) == stream::io_status::closed) {
+  for (;;) {
+    // What the driver moved into the stream (or what an earlier holder
+    // left for it), then the stream itself.
+    bool readable = fds[0].revents != 0;
+    if (driving && driver->service(fds + 2, nd))
+      readable = true;
+    if (readable && s->on_readable(*this, reason) == stream::io_status::closed) {
       closed = true;
       break;
     }
+    if (done() || !running_.load(std::memory_order_relaxed))
+      break;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= until)
+      break;
+    if (driver && !driving)
+      driving = driver->try_acquire(stream_driver::use::read);
+    auto cap = driver && !driving ? std::chrono::nanoseconds{std::chrono::microseconds{100}}
+                                  : slice;
+    auto left = now < spin_end ? std::chrono::nanoseconds{0}
+                               : std::min<std::chrono::nanoseconds>(until - now, cap);
+    timespec ts{static_cast<time_t>(left.count() / 1000000000),
+                static_cast<long>(left.count() % 1000000000)};
+    nd = driving ? driver->poll_set(fds + 2) : 0;
+    fds[0].revents = fds[1].revents = 0;
+    int n = ::ppoll(fds, static_cast<nfds_t>(2 + nd), &ts, nullptr);
+    if (n < 0) {
+      if (errno != EINTR)
+        break;
+      for (auto& f : fds)
+        f.revents = 0;
+      continue;
+    }
+    if (wake_fd >= 0 && (fds[1].revents & POLLIN))
+      break;
   }
+  if (driving)
+    driver->release();
   if (closed) {
     reading.unlock();
     drop(sid, reason);

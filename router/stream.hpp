@@ -6,10 +6,12 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include "mitosis/router/routing_table.hpp"
+#include "mitosis/router/stream_driver.hpp"
 #include "mitosis/serialization/frame.hpp"
 #include "mitosis/serialization/handshake.hpp"
 
@@ -58,6 +60,10 @@ struct stream_options {
   std::uint32_t max_frame = serialization::default_max_frame_size;
   /// Child pid (local children) so it can be reaped; 0 otherwise.
   int pid = 0;
+  /// Moves the bytes beyond the stream's fds (an ssh channel), driven by
+  /// the threads that send on the stream or are parked reading it; null
+  /// for plain fds.
+  std::shared_ptr<stream_driver> driver;
 };
 
 class stream {
@@ -83,7 +89,8 @@ public:
 
   /// Writes or queues one whole frame. Thread-safe; never blocks on the
   /// peer. A borrowed blob is written from where it is (writev) and copied
-  /// only if part of it has to wait in the queue.
+  /// only if part of it has to wait in the queue. With a driver, what was
+  /// written is then pushed on (stream_driver::push) by the calling thread.
   send_result send(serialization::outgoing&& wire);
 
   /// Outcome of draining the read side.
@@ -129,6 +136,8 @@ public:
 
 private:
   bool parse(router& r, std::string& reason);
+  send_result send_locked(serialization::outgoing&& wire, bool& wrote);
+  bool flush_locked(bool& wrote);
 
   stream_id id_;
   unique_fd rfd_;
