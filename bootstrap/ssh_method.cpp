@@ -140,6 +140,7 @@ transport start_ssh(const method_spec& spec, const std::string& command,
   c->err = std::make_shared<stderr_tail>();
   c->keepalive = std::chrono::seconds{s.keepalive_s};
   c->next_keepalive = clock::now() + c->keepalive;
+  c->sock = lib().ssh_get_fd(raw);
   c->session = std::move(ss);
   transport t;
   t.rfd.reset(sv[0]);

@@ -112,7 +112,6 @@ private:
           continue;
         }
         if (c.done()) {
-          c.close_session();
           c.pump_release();
           conns[i].reset();
           ++gone;
@@ -209,7 +208,7 @@ void conn::release() noexcept {
       read_park_until_ = send_park_until_ = {};
     else if (use_ == use::read)
       read_park_until_ = now + park_time;
-    else
+    else if (use_ == use::send)
       send_park_until_ = now + park_time;
     reading_.store(false, std::memory_order_relaxed);
     unsigned expected = held_bit;
@@ -233,6 +232,11 @@ void conn::unlock() noexcept {
     state_.fetch_and(~pushed_bit, std::memory_order_acq_rel);
     serve(pollfd{-1, 0, 0}, pollfd{local.get(), POLLIN, POLLIN}); // as if poll() said so
   }
+}
+
+int conn::watch_fd() noexcept {
+  router_watches_.store(true, std::memory_order_relaxed);
+  return sock;
 }
 
 void conn::hand_back() noexcept {
@@ -283,6 +287,8 @@ bool conn::pump_poll_set(pollfd* out, clock::time_point now, clock::time_point& 
     kick_ = true;
   }
   poll_set(out);
+  if (router_watches_.load(std::memory_order_relaxed))
+    out[0].events &= ~POLLIN; // the router reads it (its I/O thread or a parked reader)
   if (now < send_park_until_) {
     // Every sender pushes its own bytes on: the socketpair end needs no
     // watching (POLLHUP is still reported).
@@ -315,6 +321,9 @@ void conn::finish(const char* why) {
   done_ = true;
   delivered_ = true;
   local.reset();
+  // The pump may sit in poll() on that end, which keeps it open (no EOF for
+  // the router) until poll returns: wake it, it then forgets the connection.
+  pump::instance().wake();
 }
 
 // Moves what the channel holds to the router's end, until a read finds

@@ -37,7 +37,9 @@ struct stderr_tail {
 /// reader, which watched the socket itself; only the socketpair end after a
 /// sender, whose bytes every later sender pushes on too), so that the pump
 /// is not woken for traffic a caller moves; the pump puts it back once left
-/// alone that long, or at once when a transfer is still under way.
+/// alone that long, or at once when a transfer is still under way. Once the
+/// router has the stream, its I/O thread (or a parked reader) reads the
+/// socket: the pump no longer polls it for input at all.
 class conn final : public router::stream_driver {
 public:
   static constexpr std::chrono::milliseconds park_time{1};
@@ -50,6 +52,8 @@ public:
   std::shared_ptr<stderr_tail> err;
   std::chrono::seconds keepalive{0};
   std::chrono::steady_clock::time_point next_keepalive{};
+  /// The session's socket (ssh_get_fd).
+  int sock = -1;
 
   ~conn() override;
 
@@ -60,6 +64,7 @@ public:
   bool service(const pollfd* fds, int n) noexcept override;
   void push() noexcept override;
   void hand_back() noexcept override;
+  int watch_fd() noexcept override;
 
   // -- the pump ---------------------------------------------------------------
   /// Takes the connection for the pump; false when a caller has it.
@@ -83,8 +88,9 @@ public:
   void pump_service(const pollfd& remote, const pollfd& local) noexcept {
     serve(remote, local);
   }
-  /// Holder: frees the channel and the session once done (the pump then
-  /// forgets the connection; a caller still holding a pointer finds it done).
+  /// Frees the channel and the session (the last owner, when done: the
+  /// socket stays open, so no other fd takes its number, while the router
+  /// may still watch it).
   void close_session() noexcept;
   bool done() const noexcept {
     return done_;
@@ -109,6 +115,9 @@ private:
   std::atomic<unsigned> state_{0};
   std::atomic<bool> reading_{false};
   std::atomic<bool> handed_back_{false};
+  // The router's I/O thread watches the socket (watch_fd): the pump polls
+  // it only for POLLOUT.
+  std::atomic<bool> router_watches_{false};
   // The pump left it out of (part of) its last poll set: a caller that
   // leaves work in flight must wake the pump.
   std::atomic<bool> pump_partial_{true};

@@ -136,6 +136,8 @@ private:
   void watch(stream& s, bool want_write);
   void update_interest(stream& s);
   void rearm_idle_streams();
+  /// I/O thread: the fd of stream `s`'s driver is readable (epoll `ev`).
+  void drive(stream& s, std::uint32_t ev);
   void drop(stream_id s, const std::string& reason);
   /// Counts, logs and (unless the source is forged) answers a refused
   /// frame; cuts the stream at the limit.

@@ -57,6 +57,8 @@ stream::stream(stream_id id, unique_fd rfd, unique_fd wfd, stream_options opts)
     opts_(std::move(opts)),
     awaiting_hello_(opts_.expect_hello) {
   in_.resize(in_capacity);
+  if (opts_.driver)
+    driver_fd_ = opts_.driver->watch_fd();
 }
 
 stream::~stream() = default;

@@ -118,6 +118,11 @@ public:
   const stream_options& options() const noexcept {
     return opts_;
   }
+  /// The fd the stream's driver moves bytes from (stream_driver::watch_fd),
+  /// or -1.
+  int driver_fd() const noexcept {
+    return driver_fd_;
+  }
   bool handshaken() const noexcept {
     return !awaiting_hello_.load();
   }
@@ -143,6 +148,7 @@ private:
   unique_fd rfd_;
   unique_fd wfd_;
   stream_options opts_;
+  int driver_fd_ = -1;
 
   mutable std::mutex out_mtx_;
   std::deque<serialization::buffer> out_q_;

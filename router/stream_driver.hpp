@@ -18,6 +18,8 @@ public:
     send,
     /// A thread parked reading the stream (router::read_until).
     read,
+    /// The router's I/O thread, woken by watch_fd().
+    watch,
   };
 
   /// The most entries poll_set() fills.
@@ -50,6 +52,13 @@ public:
   /// The stream's write side is full (a big transfer): the driver's own
   /// thread takes over moving bulk data at once.
   virtual void hand_back() noexcept = 0;
+
+  /// The fd whose readability means bytes for the stream wait beyond it
+  /// (the ssh socket). The router's I/O thread watches it, as it watches
+  /// the stream's own fd, and drives the connection when it fires (the
+  /// driver's own thread then leaves that to it); -1: none. The fd stays
+  /// open as long as the driver lives.
+  virtual int watch_fd() noexcept = 0;
 };
 
 } // namespace mitosis::router
