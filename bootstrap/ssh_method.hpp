@@ -1,7 +1,8 @@
 // The ssh connection method, on libssh: connect, check the host key,
-// authenticate, run stage-1 on an exec channel. After set-up, one pump
-// thread per process owns every session and moves bytes between each
-// channel and a socketpair the router reads like any other stream.
+// authenticate, run stage-1 on an exec channel. After set-up, bytes move
+// between each channel and a socketpair the router reads like any other
+// stream: on the threads that send and read the stream (the session is the
+// stream's driver) or on one pump thread per process (ssh_pump).
 #pragma once
 
 #include <chrono>

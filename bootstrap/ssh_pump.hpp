@@ -30,9 +30,11 @@ struct stderr_tail {
 /// and the pump's end of the socketpair, with what is in flight each way.
 ///
 /// Exactly one thread touches the session at a time (libssh is not
-/// thread-safe): the pump, or a caller that took it as the stream's driver
-/// (a sender pushing its frame into the channel, or a thread parked on the
-/// stream waiting for its reply). A connection a caller drove in the last
+/// thread-safe): the pump, or a thread that took it as the stream's driver
+/// (a sender pushing its frame into the channel, a thread parked on the
+/// stream waiting for its reply, or the router's I/O thread woken by the
+/// socket). Whoever holds it follows the same rules (serve(): drain after
+/// every libssh call, stderr before stdout, read until empty). A connection a caller drove in the last
 /// `park_time` is left out of the pump's poll set (wholly after a parked
 /// reader, which watched the socket itself; only the socketpair end after a
 /// sender, whose bytes every later sender pushes on too), so that the pump
