@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ssh_method.hpp"
+#include "ssh_loader.hpp"
 #include "../serialization/handshake.hpp"
 #include "../serialization/sha256.hpp"
 

@@ -102,12 +102,14 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
 }
 
 std::uint32_t attach_child(router::router& r, const serialization::boot_info& boot, int pid,
-                           router::unique_fd rfd, router::unique_fd wfd) {
+                           router::unique_fd rfd, router::unique_fd wfd,
+                           std::shared_ptr<router::stream_driver> driver) {
   r.announce_route(boot.id, boot.name, true);
   router::stream_options opts;
   opts.peer_name = boot.name;
   opts.peer_id = boot.id;
   opts.pid = pid;
+  opts.driver = std::move(driver);
   return r.add_stream(std::move(rfd), std::move(wfd), std::move(opts));
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "../router/fd.hpp"
@@ -44,10 +45,11 @@ started_child start_local(const serialization::boot_info& boot,
 /// Registers a new child's stream with the router, after announcing its
 /// route up the tree: whatever it sends (a log line, say) then reaches our
 /// parent after the route_add, never as an unknown source. A failed
-/// handshake drops the stream, which sends the route_del. Returns the
-/// stream id.
+/// handshake drops the stream, which sends the route_del. `driver`: see
+/// router::stream_options. Returns the stream id.
 std::uint32_t attach_child(router::router& r, const serialization::boot_info& boot, int pid,
-                           router::unique_fd rfd, router::unique_fd wfd);
+                           router::unique_fd rfd, router::unique_fd wfd,
+                           std::shared_ptr<router::stream_driver> driver = nullptr);
 
 /// Writes our hello and the boot frame for `boot` to a new child's stream.
 /// Throws std::system_error.

@@ -1,7 +1,8 @@
 // The ssh connection method, on libssh: connect, check the host key,
-// authenticate, run stage-1 on an exec channel. After set-up, one pump
-// thread per process owns every session and moves bytes between each
-// channel and a socketpair the router reads like any other stream.
+// authenticate, run stage-1 on an exec channel. After set-up, bytes move
+// between each channel and a socketpair the router reads like any other
+// stream: on the threads that send and read the stream (the session is the
+// stream's driver) or on one pump thread per process (ssh_pump).
 #pragma once
 
 #include <chrono>
@@ -20,10 +21,6 @@ namespace mitosis::bootstrap {
 /// port and fingerprint; auth_failed; unreachable; timeout).
 transport start_ssh(const method_spec& s, const std::string& command,
                     std::chrono::steady_clock::time_point deadline);
-
-/// Loads libssh.so.4 (once; it is not linked, so that contexts that never
-/// start an ssh hop do not map it). Returns "" or why it failed.
-std::string load_libssh();
 
 /// Threads the ssh pump uses (1 once any session exists, else 0).
 int ssh_pump_threads() noexcept;

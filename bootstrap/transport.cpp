@@ -57,7 +57,8 @@ expected<remote_start> start_remote(const method_spec& s, const serialization::b
                                             + (said.empty() ? "" : ": " + said));
     }
     drain_lines(std::move(t.tty), boot.name);
-    auto sid = attach_child(r, boot, t.pid, std::move(t.rfd), std::move(t.wfd));
+    auto sid = attach_child(r, boot, t.pid, std::move(t.rfd), std::move(t.wfd),
+                            std::move(t.driver));
     return remote_start{sid, t.pid, done.installed};
   } catch (const method_error& e) {
     return fail(e.code(), e.what());

@@ -6,12 +6,14 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "../router/fwd.hpp"
 #include "method.hpp"
 #include "stage1.hpp"
 #include "../router/fd.hpp"
+#include "../router/stream_driver.hpp"
 #include "../router/routing_table.hpp"
 #include "../serialization/expected.hpp"
 #include "../serialization/messages.hpp"
@@ -37,6 +39,9 @@ struct transport {
   std::function<std::string()> stderr_text;
   /// Stage-1 must keep the agent's stderr off the stream (full pty).
   bool quiet_stderr = false;
+  /// Moves the stream's bytes beyond rfd (ssh: the session behind the
+  /// socketpair); goes into the stream's options.
+  std::shared_ptr<router::stream_driver> driver;
 };
 
 /// Runs `script` on the target of `s` (any method but local) with

@@ -13,6 +13,7 @@ class handler_table;
 class router;
 class routing_table;
 class stream;
+class stream_driver;
 class unique_fd;
 struct options;
 struct router_config;

@@ -26,8 +26,12 @@ namespace {
 
 constexpr std::uint64_t wake_token = ~std::uint64_t{0};
 
-std::uint64_t token(stream_id s, bool write_side) {
-  return (std::uint64_t{s} << 1) | (write_side ? 1u : 0u);
+// What an epoll event is about: a stream's read side, its write side, or
+// the fd its driver moves bytes from (the ssh socket).
+enum class side : unsigned { read = 0, write = 1, driver = 2 };
+
+std::uint64_t token(stream_id s, side which) {
+  return (std::uint64_t{s} << 2) | static_cast<unsigned>(which);
 }
 
 const auto& lg() {
@@ -112,13 +116,22 @@ stream_id router::add_stream(unique_fd rfd, unique_fd wfd, stream_options opts) 
   // that come before it is published are reported again (level-triggered).
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP;
-  ev.data.u64 = token(id, false);
+  ev.data.u64 = token(id, side::read);
   ::epoll_ctl(epfd_, EPOLL_CTL_ADD, s->read_fd(), &ev);
   if (s->write_fd() != s->read_fd()) {
     epoll_event wev{};
     wev.events = 0;
-    wev.data.u64 = token(id, true);
+    wev.data.u64 = token(id, side::write);
     ::epoll_ctl(epfd_, EPOLL_CTL_ADD, s->write_fd(), &wev);
+  }
+  // A driven stream's bytes wait beyond its fd (in the ssh socket): the I/O
+  // thread reads that too, so that they reach it without a hop through the
+  // driver's own thread.
+  if (s->driver_fd() >= 0) {
+    epoll_event dev{};
+    dev.events = EPOLLIN;
+    dev.data.u64 = token(id, side::driver);
+    ::epoll_ctl(epfd_, EPOLL_CTL_ADD, s->driver_fd(), &dev);
   }
   std::unique_lock<std::shared_mutex> guard{mtx_};
   streams_.emplace(id, s);
@@ -307,17 +320,22 @@ void router::update_interest(stream& s) {
   const std::uint32_t read_events = s.read_parked_ ? 0u : (EPOLLIN | EPOLLRDHUP);
   const std::uint32_t write_events = s.want_write_ ? EPOLLOUT : 0u;
   epoll_event ev{};
+  if (s.driver_fd() >= 0) {
+    ev.events = s.read_parked_ ? 0u : EPOLLIN;
+    ev.data.u64 = token(s.id(), side::driver);
+    ::epoll_ctl(epfd_, EPOLL_CTL_MOD, s.driver_fd(), &ev);
+  }
   if (s.write_fd() == s.read_fd()) {
     ev.events = read_events | write_events;
-    ev.data.u64 = token(s.id(), false);
+    ev.data.u64 = token(s.id(), side::read);
     ::epoll_ctl(epfd_, EPOLL_CTL_MOD, s.read_fd(), &ev);
     return;
   }
   ev.events = read_events;
-  ev.data.u64 = token(s.id(), false);
+  ev.data.u64 = token(s.id(), side::read);
   ::epoll_ctl(epfd_, EPOLL_CTL_MOD, s.read_fd(), &ev);
   ev.events = write_events;
-  ev.data.u64 = token(s.id(), true);
+  ev.data.u64 = token(s.id(), side::write);
   ::epoll_ctl(epfd_, EPOLL_CTL_MOD, s.write_fd(), &ev);
 }
 
@@ -352,34 +370,62 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
   // With a wake fd, whoever makes done() true writes it; without one (a
   // caller waiting for its reply), done() can also turn true from another
   // thread (a loss seen elsewhere, shutdown): look again every 10 ms.
-  const auto slice = wake_fd >= 0 ? std::chrono::nanoseconds::max()
-                                  : std::chrono::nanoseconds{std::chrono::milliseconds{10}};
+  auto slice = wake_fd >= 0 ? std::chrono::nanoseconds::max()
+                            : std::chrono::nanoseconds{std::chrono::milliseconds{10}};
+  // A stream with a driver (ssh): this thread drives the connection too,
+  // polling its fds and moving their bytes itself, so that a reply costs
+  // one wake-up here as on a local stream. When another thread has the
+  // connection for now (the driver's own thread, a sender), that thread
+  // moves the reply into the stream and we try again shortly.
+  const auto driver = s->options().driver;
+  bool driving = driver && driver->try_acquire(stream_driver::use::read);
+  if (driver)
+    slice = std::min<std::chrono::nanoseconds>(slice, std::chrono::seconds{1}); // keepalives
+  pollfd fds[2 + stream_driver::max_fds] = {{s->read_fd(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+  int nd = 0;
   // Spin briefly before sleeping when another CPU can run the peer: a reply
   // (or the next call) usually comes within microseconds, and waking a
   // sleeping thread from another vCPU costs tens of them on this kind of VM.
   // On a single CPU spinning would only delay the peer.
   const auto spin_end = std::chrono::steady_clock::now() + spin_;
-  while (!done() && running_.load(std::memory_order_relaxed)) {
-    auto now = std::chrono::steady_clock::now();
-    if (now >= until)
-      break;
-    auto left = now < spin_end ? std::chrono::nanoseconds{0}
-                               : std::min<std::chrono::nanoseconds>(until - now, slice);
-    timespec ts{static_cast<time_t>(left.count() / 1000000000),
-                static_cast<long>(left.count() % 1000000000)};
-    pollfd fds[2] = {{s->read_fd(), POLLIN, 0}, {wake_fd, POLLIN, 0}};
-    int n = ::ppoll(fds, wake_fd >= 0 ? 2 : 1, &ts, nullptr);
-    if (n < 0 && errno != EINTR)
-      break;
-    if (n <= 0)
-      continue;
-    if (wake_fd >= 0 && (fds[1].revents & POLLIN))
-      break;
-    if (fds[0].revents != 0 && s->on_readable(*this, reason) == stream::io_status::closed) {
+  for (;;) {
+    // What the driver moved into the stream (or what an earlier holder
+    // left for it), then the stream itself.
+    bool readable = fds[0].revents != 0;
+    if (driving && driver->service(fds + 2, nd))
+      readable = true;
+    if (readable && s->on_readable(*this, reason) == stream::io_status::closed) {
       closed = true;
       break;
     }
+    if (done() || !running_.load(std::memory_order_relaxed))
+      break;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= until)
+      break;
+    if (driver && !driving)
+      driving = driver->try_acquire(stream_driver::use::read);
+    auto cap = driver && !driving ? std::chrono::nanoseconds{std::chrono::microseconds{100}}
+                                  : slice;
+    auto left = now < spin_end ? std::chrono::nanoseconds{0}
+                               : std::min<std::chrono::nanoseconds>(until - now, cap);
+    timespec ts{static_cast<time_t>(left.count() / 1000000000),
+                static_cast<long>(left.count() % 1000000000)};
+    nd = driving ? driver->poll_set(fds + 2) : 0;
+    fds[0].revents = fds[1].revents = 0;
+    int n = ::ppoll(fds, static_cast<nfds_t>(2 + nd), &ts, nullptr);
+    if (n < 0) {
+      if (errno != EINTR)
+        break;
+      for (auto& f : fds)
+        f.revents = 0;
+      continue;
+    }
+    if (wake_fd >= 0 && (fds[1].revents & POLLIN))
+      break;
   }
+  if (driving)
+    driver->release();
   if (closed) {
     reading.unlock();
     drop(sid, reason);
@@ -408,6 +454,38 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
     [[maybe_unused]] auto w = ::write(evfd_, &one, sizeof(one));
   }
   return true;
+}
+
+void router::drive(stream& s, std::uint32_t ev) {
+  // Whoever reads the stream drives its connection: here the I/O thread,
+  // unless a thread is parked on the stream (which then polls this fd
+  // itself; the fd is out of epoll until it leaves).
+  std::unique_lock<std::mutex> reading{s.read_mutex(), std::try_to_lock};
+  if (!reading.owns_lock())
+    return;
+  auto& d = *s.options().driver;
+  // Held by a sender or the driver's own thread for a few microseconds:
+  // it moves what there is, and epoll reports the fd again if not.
+  if (!d.try_acquire(stream_driver::use::watch))
+    return;
+  pollfd fds[stream_driver::max_fds];
+  int nd = d.poll_set(fds);
+  if (nd > 0)
+    fds[0].revents = static_cast<short>(((ev & EPOLLIN) ? POLLIN : 0)
+                                        | ((ev & EPOLLHUP) ? POLLHUP : 0)
+                                        | ((ev & EPOLLERR) ? POLLERR : 0));
+  // The stream's read side is read right below: room for what is held back.
+  if (nd > 1)
+    fds[1].revents = static_cast<short>(fds[1].events & POLLOUT);
+  bool delivered = d.service(fds, nd);
+  d.release();
+  if (!delivered)
+    return;
+  std::string reason;
+  auto status = s.on_readable(*this, reason);
+  reading.unlock();
+  if (status == stream::io_status::closed)
+    drop(s.id(), reason);
 }
 
 void router::rearm_idle_streams() {
@@ -477,12 +555,17 @@ void router::run() {
           fn();
         continue;
       }
-      auto sid = static_cast<stream_id>(tok >> 1);
+      auto sid = static_cast<stream_id>(tok >> 2);
       auto s = find_stream(sid);
       if (!s)
         continue;
-      bool write_side = tok & 1;
+      const auto which = static_cast<side>(tok & 3);
+      const bool write_side = which == side::write;
       auto ev = events[i].events;
+      if (which == side::driver) {
+        drive(*s, ev);
+        continue;
+      }
       if ((ev & EPOLLOUT) && s->flush())
         watch(*s, false);
       if (write_side) {
@@ -526,6 +609,8 @@ void router::drop(stream_id sid, const std::string& reason) {
     lost = table_.drop_stream(sid);
   }
   s->close();
+  if (s->driver_fd() >= 0)
+    ::epoll_ctl(epfd_, EPOLL_CTL_DEL, s->driver_fd(), nullptr);
   ::epoll_ctl(epfd_, EPOLL_CTL_DEL, s->read_fd(), nullptr);
   if (s->write_fd() != s->read_fd())
     ::epoll_ctl(epfd_, EPOLL_CTL_DEL, s->write_fd(), nullptr);

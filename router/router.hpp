@@ -164,6 +164,8 @@ private:
   void rearm_idle_streams();
   /// Hands a frame for this process to the handler of its type.
   void dispatch(serialization::frame&& f, policy::direction d, stream_id from);
+  /// I/O thread: the fd of stream `s`'s driver is readable (epoll `ev`).
+  void drive(stream& s, std::uint32_t ev);
   void drop(stream_id s, const std::string& reason);
   /// Counts, logs and (unless the source is forged) answers a refused
   /// frame; cuts the stream at the limit.

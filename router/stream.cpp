@@ -23,12 +23,27 @@ stream::stream(stream_id id, unique_fd rfd, unique_fd wfd, stream_options opts)
     opts_(std::move(opts)),
     awaiting_hello_(opts_.expect_hello) {
   in_.resize(in_capacity);
+  if (opts_.driver)
+    driver_fd_ = opts_.driver->watch_fd();
 }
 
 stream::~stream() = default;
 
 stream::send_result stream::send(serialization::outgoing&& wire) {
-  std::lock_guard<std::mutex> guard{out_mtx_};
+  bool wrote = false;
+  send_result r;
+  {
+    std::lock_guard<std::mutex> guard{out_mtx_};
+    r = send_locked(std::move(wire), wrote);
+  }
+  // Everything goes through the fd in order, so pushing on what is there
+  // never lets a frame overtake bytes queued before it.
+  if (wrote && opts_.driver)
+    opts_.driver->push();
+  return r;
+}
+
+stream::send_result stream::send_locked(serialization::outgoing&& wire, bool& wrote) {
   if (closed_)
     return send_result::closed;
   if (!out_q_.empty()) {
@@ -51,6 +66,7 @@ stream::send_result stream::send(serialization::outgoing&& wire) {
   // queue. Bounded, so that a stuck peer costs one short stall and a copy.
   auto wait_budget = std::chrono::milliseconds{wire.blob ? 50 : 0};
   const auto started = std::chrono::steady_clock::now();
+  bool handed_back = false;
   while (off < total) {
     // Skip what is written already.
     iovec iov[3];
@@ -67,9 +83,15 @@ stream::send_result stream::send(serialization::outgoing&& wire) {
     auto n = ::writev(write_fd(), iov, cnt);
     if (n > 0) {
       off += static_cast<std::size_t>(n);
+      wrote = true;
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // Full: a big transfer. The driver's own thread moves it from here.
+      if (opts_.driver && !handed_back) {
+        opts_.driver->hand_back();
+        handed_back = true;
+      }
       auto left = wait_budget - std::chrono::duration_cast<std::chrono::milliseconds>(
                                   std::chrono::steady_clock::now() - started);
       if (left.count() <= 0)
@@ -92,7 +114,22 @@ stream::send_result stream::send(serialization::outgoing&& wire) {
 }
 
 bool stream::flush() {
-  std::lock_guard<std::mutex> guard{out_mtx_};
+  bool wrote = false;
+  bool empty;
+  {
+    std::lock_guard<std::mutex> guard{out_mtx_};
+    empty = flush_locked(wrote);
+  }
+  if (opts_.driver) {
+    if (!empty)
+      opts_.driver->hand_back(); // still full: a big transfer
+    else if (wrote)
+      opts_.driver->push();
+  }
+  return empty;
+}
+
+bool stream::flush_locked(bool& wrote) {
   while (!out_q_.empty()) {
     auto& b = out_q_.front();
     auto n = ::write(write_fd(), b.data() + out_off_, b.size() - out_off_);
@@ -107,6 +144,7 @@ bool stream::flush() {
       return true;
     }
     out_off_ += static_cast<std::size_t>(n);
+    wrote = true;
     if (out_off_ == b.size()) {
       out_bytes_ -= b.size();
       out_q_.pop_front();

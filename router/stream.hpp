@@ -6,11 +6,13 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include "fd.hpp"
 #include "routing_table.hpp"
+#include "stream_driver.hpp"
 #include "../serialization/frame.hpp"
 #include "../serialization/handshake.hpp"
 
@@ -31,6 +33,10 @@ struct stream_options {
   std::uint32_t max_frame = serialization::default_max_frame_size;
   /// Child pid (local children) so it can be reaped; 0 otherwise.
   int pid = 0;
+  /// Moves the bytes beyond the stream's fds (an ssh channel), driven by
+  /// the threads that send on the stream or are parked reading it; null
+  /// for plain fds.
+  std::shared_ptr<stream_driver> driver;
 };
 
 class stream {
@@ -56,7 +62,8 @@ public:
 
   /// Writes or queues one whole frame. Thread-safe; never blocks on the
   /// peer. A borrowed blob is written from where it is (writev) and copied
-  /// only if part of it has to wait in the queue.
+  /// only if part of it has to wait in the queue. With a driver, what was
+  /// written is then pushed on (stream_driver::push) by the calling thread.
   send_result send(serialization::outgoing&& wire);
 
   /// Outcome of draining the read side.
@@ -84,6 +91,11 @@ public:
   const stream_options& options() const noexcept {
     return opts_;
   }
+  /// The fd the stream's driver moves bytes from (stream_driver::watch_fd),
+  /// or -1.
+  int driver_fd() const noexcept {
+    return driver_fd_;
+  }
   bool handshaken() const noexcept {
     return !awaiting_hello_.load();
   }
@@ -102,11 +114,14 @@ public:
 
 private:
   bool parse(router& r, std::string& reason);
+  send_result send_locked(serialization::outgoing&& wire, bool& wrote);
+  bool flush_locked(bool& wrote);
 
   stream_id id_;
   unique_fd rfd_;
   unique_fd wfd_;
   stream_options opts_;
+  int driver_fd_ = -1;
 
   mutable std::mutex out_mtx_;
   std::deque<serialization::buffer> out_q_;

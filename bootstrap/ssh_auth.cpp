@@ -1,0 +1,146 @@
+// Host key check and user authentication of the ssh method (see
+// ssh_auth.hpp).
+#include "ssh_auth.hpp"
+
+#include <cstdlib>
+#include <vector>
+
+#include "ssh_loader.hpp"
+
+namespace mitosis::bootstrap::ssh_impl {
+
+namespace {
+
+bool kbdint(ssh_session ss, const std::string& password) {
+  int rc = lib().ssh_userauth_kbdint(ss, nullptr, nullptr);
+  for (int round = 0; rc == SSH_AUTH_INFO && round < 4; ++round) {
+    int n = lib().ssh_userauth_kbdint_getnprompts(ss);
+    for (int i = 0; i < n; ++i)
+      lib().ssh_userauth_kbdint_setanswer(ss, static_cast<unsigned>(i), password.c_str());
+    rc = lib().ssh_userauth_kbdint(ss, nullptr, nullptr);
+  }
+  return rc == SSH_AUTH_SUCCESS;
+}
+
+} // namespace
+
+std::string fingerprint(ssh_session s) {
+  ssh_key key = nullptr;
+  if (lib().ssh_get_server_publickey(s, &key) != SSH_OK)
+    return "(no key)";
+  unsigned char* hash = nullptr;
+  size_t len = 0;
+  std::string out = "(unknown)";
+  if (lib().ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &len) == 0) {
+    char* fp = lib().ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, len);
+    if (fp) {
+      out = fp;
+      lib().ssh_string_free_char(fp);
+    }
+    lib().ssh_clean_pubkey_hash(&hash);
+  }
+  const char* type = lib().ssh_key_type_to_char(lib().ssh_key_type(key));
+  out = std::string{type ? type : "?"} + " " + out;
+  lib().ssh_key_free(key);
+  return out;
+}
+
+std::string where(const ssh_settings& s, ssh_session ss) {
+  unsigned int port = 22;
+  lib().ssh_options_get_port(ss, &port);
+  return s.host + ":" + std::to_string(port);
+}
+
+void check_host_key(const ssh_settings& s, ssh_session ss) {
+  if (s.host_keys == host_key_mode::ignore)
+    return;
+  auto state = lib().ssh_session_is_known_server(ss);
+  switch (state) {
+    case SSH_KNOWN_HOSTS_OK:
+      return;
+    case SSH_KNOWN_HOSTS_CHANGED:
+    case SSH_KNOWN_HOSTS_OTHER:
+      throw method_error(errc::host_key_rejected,
+                         "host key of " + where(s, ss) + " CHANGED (now " + fingerprint(ss)
+                           + "); refusing to connect");
+    case SSH_KNOWN_HOSTS_NOT_FOUND:
+    case SSH_KNOWN_HOSTS_UNKNOWN:
+      if (s.host_keys == host_key_mode::accept_new) {
+        if (lib().ssh_session_update_known_hosts(ss) != SSH_OK)
+          throw method_error(errc::host_key_rejected,
+                             "cannot record the host key of " + where(s, ss) + ": "
+                               + lib().ssh_get_error(ss));
+        return;
+      }
+      throw method_error(errc::host_key_rejected,
+                         "unknown host key for " + where(s, ss) + " (" + fingerprint(ss)
+                           + "); not in "
+                           + (s.known_hosts.empty() ? std::string{"~/.ssh/known_hosts"}
+                                                    : s.known_hosts));
+    default:
+      throw method_error(errc::host_key_rejected,
+                         "cannot check the host key of " + where(s, ss) + ": "
+                           + lib().ssh_get_error(ss));
+  }
+}
+
+void authenticate(const ssh_settings& s, ssh_session ss) {
+  int rc = lib().ssh_userauth_none(ss, nullptr);
+  if (rc == SSH_AUTH_SUCCESS)
+    return;
+  if (rc == SSH_AUTH_ERROR)
+    throw method_error(errc::unreachable, "ssh to " + where(s, ss) + " failed during auth: "
+                                            + lib().ssh_get_error(ss));
+  int methods = lib().ssh_userauth_list(ss, nullptr);
+  std::vector<std::string> tried;
+  if (methods & SSH_AUTH_METHOD_PUBLICKEY) {
+    if (!s.identity_file.empty()) {
+      tried.push_back("key " + s.identity_file);
+      ssh_key key = nullptr;
+      if (lib().ssh_pki_import_privkey_file(s.identity_file.c_str(),
+                                      s.password.empty() ? nullptr : s.password.c_str(),
+                                      nullptr, nullptr, &key)
+          != SSH_OK)
+        throw method_error(errc::auth_failed, "cannot read identity file " + s.identity_file);
+      rc = lib().ssh_userauth_publickey(ss, nullptr, key);
+      lib().ssh_key_free(key);
+      if (rc == SSH_AUTH_SUCCESS)
+        return;
+    }
+    if (s.use_agent && std::getenv("SSH_AUTH_SOCK")) {
+      tried.push_back("ssh-agent");
+      if (lib().ssh_userauth_agent(ss, nullptr) == SSH_AUTH_SUCCESS)
+        return;
+    }
+    if (s.identity_file.empty()) {
+      tried.push_back("default keys");
+      if (lib().ssh_userauth_publickey_auto(ss, nullptr, nullptr) == SSH_AUTH_SUCCESS)
+        return;
+    }
+  }
+  if (!s.password.empty()) {
+    if (methods & SSH_AUTH_METHOD_PASSWORD) {
+      tried.push_back("password");
+      if (lib().ssh_userauth_password(ss, nullptr, s.password.c_str()) == SSH_AUTH_SUCCESS)
+        return;
+    }
+    if (methods & SSH_AUTH_METHOD_INTERACTIVE) {
+      tried.push_back("keyboard-interactive");
+      if (kbdint(ss, s.password))
+        return;
+    }
+  }
+  std::string list;
+  for (auto& t : tried)
+    list += (list.empty() ? "" : ", ") + t;
+  char* user = nullptr;
+  lib().ssh_options_get(ss, SSH_OPTIONS_USER, &user);
+  std::string u = user ? user : "?";
+  if (user)
+    lib().ssh_string_free_char(user);
+  throw method_error(errc::auth_failed, "authentication refused for " + u + "@" + where(s, ss)
+                                          + " (tried: " + (list.empty() ? "nothing" : list)
+                                          + ")");
+}
+
+} // namespace mitosis::bootstrap::ssh_impl

@@ -1,0 +1,29 @@
+// The ssh method's checks on a connected session: the host key against
+// known_hosts (with the fingerprint for error messages) and user
+// authentication. Private to bootstrap/ (it exposes libssh's types).
+#pragma once
+
+#include <string>
+
+#include <libssh/libssh.h>
+
+#include "method.hpp"
+
+namespace mitosis::bootstrap::ssh_impl {
+
+/// "host:port" of session `ss`, for messages.
+std::string where(const ssh_settings& s, ssh_session ss);
+
+/// "<key type> SHA256:..." of the server's host key.
+std::string fingerprint(ssh_session s);
+
+/// Checks the server's host key as `s.host_keys` says. Throws method_error
+/// (host_key_rejected) naming host, port and fingerprint.
+void check_host_key(const ssh_settings& s, ssh_session ss);
+
+/// Authenticates: identity file, ssh-agent, default keys, then password and
+/// keyboard-interactive. Throws method_error (auth_failed, naming what was
+/// tried; unreachable when the server fails during auth).
+void authenticate(const ssh_settings& s, ssh_session ss);
+
+} // namespace mitosis::bootstrap::ssh_impl
