@@ -159,6 +159,9 @@ private:
   void run();
   void post(std::function<void()> fn);
   bool send_via(stream& s, serialization::outgoing&& wire);
+  /// Adds (removes) the fds of `s` to (from) epoll.
+  void watch_fds(stream& s);
+  void unwatch_fds(stream& s);
   void watch(stream& s, bool want_write);
   void update_interest(stream& s);
   void rearm_idle_streams();
