@@ -347,7 +347,7 @@ void router::on_route_frame(stream& s, frame&& f, bool add) {
   bool changed = false;
   {
     std::unique_lock<std::shared_mutex> guard{mtx_};
-    if (add && s.routes_ >= opts_.max_routes_per_child) {
+    if (add && s.polling().routes >= opts_.max_routes_per_child) {
       guard.unlock();
       violation(s, errc::protocol_error, f.hdr,
                 "route limit of " + std::to_string(opts_.max_routes_per_child)
@@ -360,12 +360,12 @@ void router::on_route_frame(stream& s, frame&& f, bool add) {
         return; // announced again: nothing new to count or pass on
       changed = ri.id != cfg_.parent_id && table_.add(ri.id, s.id());
       if (changed)
-        ++s.routes_;
+        ++s.polling().routes;
     } else {
       auto via = table_.lookup(ri.id);
       if (via.kind == route::stream && via.via == s.id()) {
         table_.remove(ri.id);
-        --s.routes_;
+        --s.polling().routes;
         changed = true;
       }
     }

@@ -49,7 +49,7 @@ struct router_config {
 /// The stream id always used for the parent.
 inline constexpr stream_id parent_stream = 1;
 
-class router {
+class router : private frame_sink {
 public:
   /// Uses the limits of `opts` (max_frame, max_violations,
   /// max_routes_per_child).
@@ -150,12 +150,13 @@ public:
   /// Announces `id` (a new child of ours) to the parent.
   void announce_route(context_id id, const std::string& name, bool add);
 
-  // -- I/O thread callbacks from stream -------------------------------------
-
-  void on_frame(stream& s, serialization::frame&& f);
-  void on_handshake(stream& s, const std::string& error);
 
 private:
+  // -- frame_sink: what a stream read (I/O thread or parked reader) ----------
+
+  void on_frame(stream& s, serialization::frame&& f) override;
+  void on_handshake(stream& s, const std::string& error) override;
+
   void run();
   void post(std::function<void()> fn);
   bool send_via(stream& s, serialization::outgoing&& wire);

@@ -135,19 +135,19 @@ void router::post(std::function<void()> fn) {
 
 void router::watch(stream& s, bool want_write) {
   {
-    std::lock_guard<std::mutex> guard{s.interest_mtx_};
-    s.want_write_ = want_write;
+    std::lock_guard<std::mutex> guard{s.polling().mtx};
+    s.polling().want_write = want_write;
   }
   update_interest(s);
 }
 
 void router::update_interest(stream& s) {
-  std::lock_guard<std::mutex> guard{s.interest_mtx_};
-  const std::uint32_t read_events = s.read_parked_ ? 0u : (EPOLLIN | EPOLLRDHUP);
-  const std::uint32_t write_events = s.want_write_ ? EPOLLOUT : 0u;
+  std::lock_guard<std::mutex> guard{s.polling().mtx};
+  const std::uint32_t read_events = s.polling().read_parked ? 0u : (EPOLLIN | EPOLLRDHUP);
+  const std::uint32_t write_events = s.polling().want_write ? EPOLLOUT : 0u;
   epoll_event ev{};
   if (s.driver_fd() >= 0) {
-    ev.events = s.read_parked_ ? 0u : EPOLLIN;
+    ev.events = s.polling().read_parked ? 0u : EPOLLIN;
     ev.data.u64 = token(s.id(), side::driver);
     ::epoll_ctl(epfd_, EPOLL_CTL_MOD, s.driver_fd(), &ev);
   }
@@ -177,9 +177,9 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
   // it out): otherwise data would wake the I/O thread as well as us.
   bool disarm = false;
   {
-    std::lock_guard<std::mutex> guard{s->interest_mtx_};
-    disarm = !s->read_parked_;
-    s->read_parked_ = true;
+    std::lock_guard<std::mutex> guard{s->polling().mtx};
+    disarm = !s->polling().read_parked;
+    s->polling().read_parked = true;
   }
   if (disarm)
     update_interest(*s);
@@ -253,8 +253,8 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
   // soon parks without touching epoll. The I/O thread re-arms it once it
   // has been left alone for rearm_delay (see run()).
   {
-    std::lock_guard<std::mutex> guard{s->interest_mtx_};
-    s->released_at_ = std::chrono::steady_clock::now();
+    std::lock_guard<std::mutex> guard{s->polling().mtx};
+    s->polling().released_at = std::chrono::steady_clock::now();
   }
   // Into lazy_ only after letting go of the read mutex: a re-arm pass that
   // finds the stream in lazy_ while its read mutex is held takes it out,
@@ -327,10 +327,10 @@ void router::rearm_idle_streams() {
     }
     bool idle;
     {
-      std::lock_guard<std::mutex> guard{s->interest_mtx_};
-      idle = now - s->released_at_ >= rearm_delay;
+      std::lock_guard<std::mutex> guard{s->polling().mtx};
+      idle = now - s->polling().released_at >= rearm_delay;
       if (idle)
-        s->read_parked_ = false;
+        s->polling().read_parked = false;
     }
     if (!idle) {
       ++i;

@@ -8,7 +8,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "router.hpp"
 
 namespace mitosis::router {
 
@@ -164,7 +163,7 @@ void stream::cut(std::string reason) {
     cut_reason_ = std::move(reason);
 }
 
-stream::io_status stream::on_readable(router& r, std::string& reason) {
+stream::io_status stream::on_readable(frame_sink& r, std::string& reason) {
   for (;;) {
     if (!cut_reason_.empty()) {
       reason = cut_reason_;
@@ -211,7 +210,7 @@ stream::io_status stream::on_readable(router& r, std::string& reason) {
   }
 }
 
-bool stream::parse(router& r, std::string& reason) {
+bool stream::parse(frame_sink& r, std::string& reason) {
   std::size_t off = 0;
   if (awaiting_hello_.load()) {
     if (in_len_ < serialization::hello::size)

@@ -18,7 +18,15 @@
 
 namespace mitosis::router {
 
-class router;
+/// Where a stream hands what it reads: each whole frame, and the outcome
+/// of the peer's hello. The router is the one implementation.
+class frame_sink {
+public:
+  virtual ~frame_sink() = default;
+  virtual void on_frame(class stream& s, serialization::frame&& f) = 0;
+  /// `error` is empty when the hello was accepted.
+  virtual void on_handshake(class stream& s, const std::string& error) = 0;
+};
 
 /// What a stream is connected to.
 struct stream_options {
@@ -71,7 +79,7 @@ public:
 
   /// io thread: reads what is available and hands each complete frame to
   /// `r`. Returns closed on EOF, error or a framing violation (`reason`).
-  io_status on_readable(router& r, std::string& reason);
+  io_status on_readable(frame_sink& r, std::string& reason);
 
   /// io thread: writes queued bytes. Returns true when the queue is empty.
   bool flush();
@@ -106,6 +114,24 @@ public:
   /// Asks the read loop to stop after the current frame (cut the stream).
   void cut(std::string reason);
 
+  /// What the router keeps per stream about who reads it and what epoll
+  /// watches (the lazy re-arm of docs/architecture.md); guarded by `mtx`,
+  /// `routes` by the router's table lock.
+  struct poll_state {
+    std::mutex mtx;
+    /// A thread parked on the stream took its read side out of epoll.
+    bool read_parked = false;
+    /// Queued bytes wait for EPOLLOUT.
+    bool want_write = false;
+    /// When the last parked reader left.
+    std::chrono::steady_clock::time_point released_at;
+    /// Routes announced behind this stream.
+    std::uint32_t routes = 0;
+  };
+  poll_state& polling() noexcept {
+    return poll_;
+  }
+
   /// Guards the read state: the I/O thread holds it (try_lock) while it
   /// reads, a thread parked on the stream (router::read_until) while parked.
   std::mutex& read_mutex() noexcept {
@@ -113,7 +139,7 @@ public:
   }
 
 private:
-  bool parse(router& r, std::string& reason);
+  bool parse(frame_sink& r, std::string& reason);
   send_result send_locked(serialization::outgoing&& wire, bool& wrote);
   bool flush_locked(bool& wrote);
 
@@ -137,16 +163,9 @@ private:
   std::size_t got_ = 0;
   std::string cut_reason_;
   std::atomic<std::uint32_t> violations_{0};
-  std::uint32_t routes_ = 0; // announced routes behind this stream, router::mtx_
   std::mutex read_mtx_;
   std::atomic<bool> awaiting_hello_;
-
-  // What the I/O thread's epoll watches for this stream; router only.
-  friend class router;
-  std::mutex interest_mtx_;
-  bool read_parked_ = false;
-  bool want_write_ = false;
-  std::chrono::steady_clock::time_point released_at_;
+  poll_state poll_;
 };
 
 } // namespace mitosis::router
