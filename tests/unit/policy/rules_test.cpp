@@ -101,10 +101,16 @@ TEST_CASE("rules: default type filters differ per direction", "[rules]") {
   CHECK_FALSE(from_child(wire_type::id_grant));
   CHECK(from_parent(wire_type::spawn_request));
   CHECK_FALSE(from_child(wire_type::spawn_request));
+  // Only a parent spawns actors; the spawned reply comes back up.
+  CHECK(from_parent(wire_type::actor_spawn));
+  CHECK_FALSE(from_child(wire_type::actor_spawn));
+  CHECK(from_child(wire_type::actor_spawned));
+  CHECK_FALSE(from_parent(wire_type::actor_spawned));
 
   // Both sides answer calls and report routes.
   for (auto t : {wire_type::call_request, wire_type::call_reply, wire_type::call_error,
-                 wire_type::dead, wire_type::route_add, wire_type::route_del}) {
+                 wire_type::dead, wire_type::route_add, wire_type::route_del,
+                 wire_type::actor_message, wire_type::actor_down}) {
     INFO("wire type " << type_registry::name(to_u32(t)));
     CHECK(from_parent(t));
     CHECK(from_child(t));

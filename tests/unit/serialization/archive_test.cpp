@@ -310,7 +310,7 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
   CHECK(type_registry::find(type_registry::max_id() + 1) == nullptr);
   CHECK(type_registry::find(0xffffffffu) == nullptr);
   CHECK(type_registry::name(0) == "unknown");
-  CHECK(type_registry::max_id() == to_u32(wire_type::module_push));
+  CHECK(type_registry::max_id() == to_u32(wire_type::actor_down));
 
   struct expected_entry {
     wire_type id;
@@ -337,6 +337,10 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
     {wire_type::module_request, "module_request", false},
     {wire_type::module_data, "module_data", true},
     {wire_type::module_push, "module_push", false},
+    {wire_type::actor_spawn, "actor_spawn", false},
+    {wire_type::actor_spawned, "actor_spawned", true},
+    {wire_type::actor_message, "actor_message", false},
+    {wire_type::actor_down, "actor_down", false},
   };
   CHECK(std::size(all) == type_registry::max_id());
   for (const auto& x : all) {

@@ -1,0 +1,43 @@
+// The actor types of test_actors.hpp, registered in every copy.
+#include "test_actors.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <unistd.h>
+
+#include "mitosis/actors/actor_registry.hpp"
+
+namespace {
+
+// "test.echo" (dynamically typed): echoes strings, adds ints, tells its
+// pid, answers `tell` with a message of its own to the sender, never
+// answers `hang`, and quits with reason (code, category "test") on `quit`.
+caf::behavior echo_actor(caf::event_based_actor* self) {
+  return {
+    [](const std::string& s) { return s; },
+    [](int a, int b) { return a + b; },
+    [](pid_atom) { return static_cast<int>(::getpid()); },
+    [self](tell_atom, const std::string& s) {
+      self->send(caf::actor_cast<caf::actor>(self->current_sender()), "told: " + s);
+    },
+    [self](hang_atom) {
+      // A response promise never delivered: the requester waits.
+      auto rp = self->make_response_promise<int>();
+      (void)rp;
+    },
+    [self](quit_atom, int code) {
+      self->quit(caf::error{static_cast<std::uint8_t>(code), caf::atom("test")});
+    },
+  };
+}
+
+adder::behavior_type adder_actor(adder::pointer, int offset) {
+  return {
+    [offset](int a, int b) { return a + b + offset; },
+  };
+}
+
+} // namespace
+
+MITOSIS_ACTOR("test.echo", echo_actor);
+MITOSIS_ACTOR("test.adder", adder_actor);

@@ -1,0 +1,18 @@
+// Actor types the integration tests spawn in their contexts (registered in
+// test_actors.cpp, which every started copy of the test binary has too).
+#pragma once
+
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+using pid_atom = caf::atom_constant<caf::atom("pid")>;
+using quit_atom = caf::atom_constant<caf::atom("quit")>;
+using tell_atom = caf::atom_constant<caf::atom("tell")>;
+using hang_atom = caf::atom_constant<caf::atom("hang")>;
+
+/// "test.adder": adds its two arguments and the offset it was spawned with.
+using adder = caf::typed_actor<caf::replies_to<int, int>::with<int>>;
+
+/// An interface no registered type implements.
+using concatenator = caf::typed_actor<caf::replies_to<std::string, std::string>::with<std::string>>;
