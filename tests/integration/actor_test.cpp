@@ -239,3 +239,63 @@ TEST_CASE("remote actors: kill -9 of an intermediate gives exactly one down_msg 
   CHECK(sources.size() == 20);
   CHECK(lost == 20);
 }
+
+namespace {
+
+// A local actor linked to `remote`, that quits with (code, "test") on
+// `quit`.
+caf::actor linked_to(caf::actor_system& sys, const caf::actor& remote) {
+  return sys.spawn([remote](caf::event_based_actor* me) -> caf::behavior {
+    me->link_to(remote);
+    return {
+      [me](quit_atom, int code) {
+        me->quit(caf::error{static_cast<std::uint8_t>(code), caf::atom("test")});
+      },
+    };
+  });
+}
+
+// Expects exactly one down_msg, from `a`, with reason (code, "test").
+void expect_test_exit(caf::scoped_actor& self, const caf::actor& a, int code) {
+  auto d = downs(self, 1, 5000ms);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].source == a.address());
+  CHECK(d[0].reason.code() == code);
+  CHECK(d[0].reason.category() == caf::atom("test"));
+}
+
+} // namespace
+
+TEST_CASE("remote actors: a link to a remote actor works both ways") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "actors.linked"});
+  caf::scoped_actor self{m.system()};
+
+  SECTION("the remote actor exits: the local one gets its exit reason") {
+    auto r = c.spawn<caf::actor>("test.echo");
+    auto l = linked_to(m.system(), r);
+    self->monitor(l);
+    CHECK(ask<int>(self, r, 1, 1) == 2);
+    self->send(r, quit_atom::value, 42);
+    expect_test_exit(self, l, 42);
+  }
+  SECTION("the local actor exits: the remote one gets its exit reason") {
+    auto r = c.spawn<caf::actor>("test.echo");
+    self->monitor(r);
+    auto l = linked_to(m.system(), r);
+    CHECK(ask<int>(self, r, 1, 1) == 2);
+    self->send(l, quit_atom::value, 7);
+    expect_test_exit(self, r, 7);
+  }
+  SECTION("the remote actor's context is killed: the local one exits with context_lost") {
+    auto r = c.spawn<caf::actor>("test.echo");
+    auto l = linked_to(m.system(), r);
+    self->monitor(l);
+    CHECK(ask<int>(self, r, 1, 1) == 2);
+    REQUIRE(::kill(m.pid_of(c), SIGKILL) == 0);
+    auto d = downs(self, 1, 5000ms);
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].source == l.address());
+    CHECK(d[0].reason == mitosis::errc::context_lost);
+  }
+}
