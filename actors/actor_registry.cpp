@@ -1,6 +1,5 @@
 #include "mitosis/actors/actor_registry.hpp"
 
-#include <caf/actor_system_config.hpp>
 
 namespace mitosis {
 
@@ -36,6 +35,17 @@ bool actor_registry::add(actor_entry e) {
   auto name = e.name;
   auto [i, added] = by_name_.emplace(std::move(name), std::move(e));
   return added;
+}
+
+void actor_registry::add_message_type(std::string name, message_type_adder add) {
+  std::unique_lock<std::shared_mutex> guard{mtx_};
+  message_types_.emplace_back(std::move(name), add);
+}
+
+void actor_registry::configure(caf::actor_system_config& cfg) const {
+  std::shared_lock<std::shared_mutex> guard{mtx_};
+  for (const auto& [name, add] : message_types_)
+    add(cfg, name);
 }
 
 const actor_entry* actor_registry::find(const std::string& name) const {

@@ -10,9 +10,11 @@
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
 #include <caf/error.hpp>
 #include <caf/infer_handle.hpp>
 #include <caf/message.hpp>
@@ -37,6 +39,9 @@ namespace mitosis::actors {
 
 /// Makes `cfg` render errors of error_category ("mitosis::<message>: why").
 void add_error_category(caf::actor_system_config& cfg);
+
+/// Adds one message type to a CAF config under `name`.
+using message_type_adder = void (*)(caf::actor_system_config& cfg, const std::string& name);
 
 /// Spawns the actor in `sys` with the arguments in `args`; returns nullptr
 /// when the arguments do not match the function's parameters.
@@ -64,9 +69,16 @@ public:
   /// Returns the entry for `name`, or nullptr.
   const actor_entry* find(const std::string& name) const;
 
+  /// Records a user message type (MITOSIS_ACTOR_MESSAGE_TYPE).
+  void add_message_type(std::string name, message_type_adder add);
+
+  /// Adds every recorded message type to `cfg` (before the system is built).
+  void configure(caf::actor_system_config& cfg) const;
+
 private:
   mutable std::shared_mutex mtx_;
   std::unordered_map<std::string, actor_entry> by_name_;
+  std::vector<std::pair<std::string, message_type_adder>> message_types_;
 };
 
 namespace detail {
@@ -103,6 +115,14 @@ struct actor_registrar {
   }
 };
 
+template <class T>
+struct message_type_registrar {
+  explicit message_type_registrar(const char* name) {
+    actor_registry::instance().add_message_type(
+      name, [](caf::actor_system_config& cfg, const std::string& n) { cfg.add_message_type<T>(n); });
+  }
+};
+
 } // namespace detail
 
 } // namespace mitosis::actors
@@ -118,4 +138,14 @@ struct actor_registrar {
   static const ::mitosis::actors::detail::actor_registrar<&fn>                 \
     MITOSIS_ACTOR_CAT(mitosis_actor_, __COUNTER__) {                           \
     name                                                                       \
+  }
+
+/// Makes the user type `T` (with an `inspect` overload for CAF) usable in
+/// messages to and from actors of other contexts: every copy adds it to its
+/// actor system's config under the name written here. Use at namespace
+/// scope, next to the type or the actors that use it.
+#define MITOSIS_ACTOR_MESSAGE_TYPE(T)                                          \
+  static const ::mitosis::actors::detail::message_type_registrar<T>            \
+    MITOSIS_ACTOR_CAT(mitosis_message_type_, __COUNTER__) {                    \
+    #T                                                                         \
   }

@@ -80,6 +80,7 @@ struct runtime::caf_part {
     cfg.set("work-stealing.moderate-poll-attempts", std::size_t{0});
     cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::milliseconds{100}});
     add_error_category(cfg);
+    actor_registry::instance().configure(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
     // Before any actor that another context may see exists.
     services::actor_service::use_context_node_id(*sys, r.config().self);

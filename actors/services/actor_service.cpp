@@ -173,14 +173,16 @@ struct actor_service::state final : caf::proxy_registry::backend,
   void export_actor(const caf::strong_actor_ptr& a, router::context_id to) {
     bool first = false;
     {
+      // Addressable before any other thread can send on its behalf.
       std::lock_guard<std::mutex> guard{mtx};
       auto [i, added] = exported.try_emplace(a->id());
       i->second.insert(to);
       first = added;
+      if (first)
+        sys.registry().put(a->id(), a);
     }
     if (!first)
       return;
-    sys.registry().put(a->id(), a);
     a->get()->attach_functor(
       [w = weak_from_this(), aid = a->id()](const caf::error& reason) {
         if (auto s = w.lock())
@@ -542,6 +544,8 @@ expected<caf::strong_actor_ptr> actor_service::spawn(router::context_id ctx,
     ctx, wire_type::actor_spawn, wire_type::actor_spawned, st.core_.request_deadline(), info);
   if (!r)
     return std::move(r).error();
+  if (ctx == st.core_.self()) // spawned here: the actor itself, no proxy
+    return st.sys.registry().get(static_cast<caf::actor_id>(r->actor));
   auto p = st.proxies.get_or_put(node_of(ctx), static_cast<caf::actor_id>(r->actor));
   if (!p)
     return fail(errc::protocol_error, "no proxy for actor " + std::to_string(r->actor));

@@ -98,6 +98,22 @@ TEST_CASE("remote actors: spawn, send and request/reply over one hop") {
   CHECK(a != caf::actor_cast<caf::actor>(t));
 }
 
+TEST_CASE("remote actors: user message types, and a spawn in the master's own context") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "actors.types"});
+  caf::scoped_actor self{m.system()};
+  auto mover = c.spawn<caf::actor>("test.mover", point{1, 2});
+  auto p = ask<point>(self, mover, point{10, 20});
+  CHECK(p.x == 11);
+  CHECK(p.y == 22);
+
+  // Spawned here: the handle is the actor itself, not a proxy.
+  auto local = m.self().spawn<adder>("test.adder", 1);
+  CHECK(local->node() == m.system().node());
+  CHECK(ask<int>(self, local, 1, 1) == 3);
+  CHECK(mover->node() != m.system().node());
+}
+
 TEST_CASE("remote actors: spawn and request/reply over two hops") {
   mitosis::master m{0, nullptr};
   auto mid = m.local({.name = "actors.mid"});

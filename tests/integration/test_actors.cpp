@@ -37,7 +37,16 @@ adder::behavior_type adder_actor(adder::pointer, int offset) {
   };
 }
 
+// "test.mover": moves the points it is sent by the step it was spawned with.
+caf::behavior mover_actor(caf::event_based_actor*, point step) {
+  return {
+    [step](const point& p) { return point{p.x + step.x, p.y + step.y}; },
+  };
+}
+
 } // namespace
 
+MITOSIS_ACTOR_MESSAGE_TYPE(point);
+MITOSIS_ACTOR("test.mover", mover_actor);
 MITOSIS_ACTOR("test.echo", echo_actor);
 MITOSIS_ACTOR("test.adder", adder_actor);

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+#include <string>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
@@ -10,6 +12,17 @@ using pid_atom = caf::atom_constant<caf::atom("pid")>;
 using quit_atom = caf::atom_constant<caf::atom("quit")>;
 using tell_atom = caf::atom_constant<caf::atom("tell")>;
 using hang_atom = caf::atom_constant<caf::atom("hang")>;
+
+/// A user type in messages (registered with MITOSIS_ACTOR_MESSAGE_TYPE).
+struct point {
+  int x = 0;
+  int y = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, point& p) {
+  return f(caf::meta::type_name("point"), p.x, p.y);
+}
 
 /// "test.adder": adds its two arguments and the offset it was spawned with.
 using adder = caf::typed_actor<caf::replies_to<int, int>::with<int>>;
