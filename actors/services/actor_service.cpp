@@ -201,6 +201,8 @@ struct actor_service::state final : caf::proxy_registry::backend,
         exported.erase(i);
       }
       spawned.erase(aid);
+      // Its requests still waiting (it gave up on them): nobody to answer.
+      requests.erase(requests.lower_bound({aid, 0}), requests.lower_bound({aid + 1, 0}));
       quiet = stopped;
     }
     sys.registry().erase(aid);
