@@ -54,6 +54,15 @@ std::vector<caf::down_msg> downs(caf::scoped_actor& self, std::size_t n,
   return out;
 }
 
+// Expects exactly one down_msg, from `a`, with reason (code, "test").
+void expect_test_exit(caf::scoped_actor& self, const caf::actor& a, int code) {
+  auto d = downs(self, 1, 5000ms);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].source == a.address());
+  CHECK(d[0].reason.code() == code);
+  CHECK(d[0].reason.category() == caf::atom("test"));
+}
+
 } // namespace
 
 TEST_CASE("remote actors: spawn, send and request/reply over one hop") {
@@ -199,6 +208,20 @@ TEST_CASE("remote actors: exactly one down_msg with the exit reason when the act
   CHECK(downs(self, 1, 2000ms, 100ms).size() == 1);
 }
 
+TEST_CASE("remote actors: an actor that exits before its spawn returns still gives one "
+          "down_msg per monitor") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "actors.brief"});
+  caf::scoped_actor self{m.system()};
+  // Its actor_down may be read before the proxy exists: the proxy is then
+  // made dead, and a monitor fires at once.
+  for (int i = 0; i < 20; ++i) {
+    auto a = c.spawn<caf::actor>("test.brief", 9);
+    self->monitor(a);
+    expect_test_exit(self, a, 9);
+  }
+}
+
 TEST_CASE("remote actors: kill -9 of the actor's context gives one down_msg and fails "
           "pending requests") {
   mitosis::master m{0, nullptr};
@@ -269,15 +292,6 @@ caf::actor linked_to(caf::actor_system& sys, const caf::actor& remote) {
       },
     };
   });
-}
-
-// Expects exactly one down_msg, from `a`, with reason (code, "test").
-void expect_test_exit(caf::scoped_actor& self, const caf::actor& a, int code) {
-  auto d = downs(self, 1, 5000ms);
-  REQUIRE(d.size() == 1);
-  CHECK(d[0].source == a.address());
-  CHECK(d[0].reason.code() == code);
-  CHECK(d[0].reason.category() == caf::atom("test"));
 }
 
 } // namespace

@@ -44,8 +44,15 @@ caf::behavior mover_actor(caf::event_based_actor*, point step) {
   };
 }
 
+// "test.brief": exits with (code, "test") as soon as it starts.
+caf::behavior brief_actor(caf::event_based_actor* self, int code) {
+  self->quit(caf::error{static_cast<std::uint8_t>(code), caf::atom("test")});
+  return {};
+}
+
 } // namespace
 
+MITOSIS_ACTOR("test.brief", brief_actor);
 MITOSIS_ACTOR_MESSAGE_TYPE(point);
 MITOSIS_ACTOR("test.mover", mover_actor);
 MITOSIS_ACTOR("test.echo", echo_actor);
