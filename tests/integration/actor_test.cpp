@@ -222,6 +222,39 @@ TEST_CASE("remote actors: an actor that exits before its spawn returns still giv
   }
 }
 
+TEST_CASE("remote actors: an actor in a context monitors an actor of the master") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "actors.watcher"});
+  caf::scoped_actor self{m.system()};
+  auto w = c.spawn<caf::actor>("test.watcher");
+  CHECK(ask<bool>(self, w, subscribe_atom::value));
+  std::promise<bool> watching;
+  auto mine = m.system().spawn([w, &watching](caf::event_based_actor* me) -> caf::behavior {
+    me->request(w, 5s, watch_atom::value)
+      .then([&watching](bool) { watching.set_value(true); },
+            [&watching](caf::error&) { watching.set_value(false); });
+    return {
+      [me](quit_atom, int code) {
+        me->quit(caf::error{static_cast<std::uint8_t>(code), caf::atom("test")});
+      },
+    };
+  });
+  auto f = watching.get_future();
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  REQUIRE(f.get());
+  self->send(mine, quit_atom::value, 5);
+  // The master's actor_down reaches the watcher's context, which kills its
+  // proxy: the watcher gets one down_msg and reports its reason.
+  std::vector<caf::error> seen;
+  bool quiet = false;
+  while (!quiet)
+    self->receive([&](watched_atom, caf::error& e) { seen.push_back(e); },
+                  caf::after(seen.empty() ? 5000ms : 500ms) >> [&] { quiet = true; });
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].code() == 5);
+  CHECK(seen[0].category() == caf::atom("test"));
+}
+
 TEST_CASE("remote actors: kill -9 of the actor's context gives one down_msg and fails "
           "pending requests") {
   mitosis::master m{0, nullptr};

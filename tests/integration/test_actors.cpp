@@ -3,6 +3,7 @@
 
 #include <caf/event_based_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <memory>
 #include <unistd.h>
 
 #include "mitosis/actors/actor_registry.hpp"
@@ -50,8 +51,28 @@ caf::behavior brief_actor(caf::event_based_actor* self, int code) {
   return {};
 }
 
+// "test.watcher": monitors the senders of `watch` and reports each down
+// message (watched_atom, reason) to the last sender of `subscribe`.
+caf::behavior watcher_actor(caf::event_based_actor* self) {
+  auto subscriber = std::make_shared<caf::actor>();
+  self->set_down_handler([self, subscriber](caf::down_msg& d) {
+    self->send(*subscriber, watched_atom::value, d.reason);
+  });
+  return {
+    [self, subscriber](subscribe_atom) {
+      *subscriber = caf::actor_cast<caf::actor>(self->current_sender());
+      return true;
+    },
+    [self](watch_atom) {
+      self->monitor(self->current_sender());
+      return true;
+    },
+  };
+}
+
 } // namespace
 
+MITOSIS_ACTOR("test.watcher", watcher_actor);
 MITOSIS_ACTOR("test.brief", brief_actor);
 MITOSIS_ACTOR_MESSAGE_TYPE(point);
 MITOSIS_ACTOR("test.mover", mover_actor);

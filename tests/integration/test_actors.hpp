@@ -12,6 +12,9 @@ using pid_atom = caf::atom_constant<caf::atom("pid")>;
 using quit_atom = caf::atom_constant<caf::atom("quit")>;
 using tell_atom = caf::atom_constant<caf::atom("tell")>;
 using hang_atom = caf::atom_constant<caf::atom("hang")>;
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
+using watched_atom = caf::atom_constant<caf::atom("watched")>;
 
 /// A user type in messages (registered with MITOSIS_ACTOR_MESSAGE_TYPE).
 struct point {
