@@ -1,6 +1,8 @@
 #include "mitosis/actors/services/actor_service.hpp"
 
 #include <atomic>
+#include <cstring>
+#include <tuple>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -31,26 +33,19 @@ using serialization::wire_type;
 
 namespace {
 
-// Every context's CAF node id is (its context id, this fixed host id), so a
-// node id names its context without a table (docs/architecture.md, "Remote
-// actors").
-const caf::node_id::default_data::host_id_type& mitosis_host() {
-  static const caf::node_id::default_data::host_id_type h = {
-    'm', 'i', 't', 'o', 's', 'i', 's', '-', 'c', 'o', 'n', 't', 'e', 'x', 't', '-', 'i', 'd', 0, 1};
-  return h;
-}
+// Every context's CAF node id is (a fixed process id, a host id made of a
+// fixed prefix and the context id), so a node id names its context without
+// a table (docs/architecture.md, "Remote actors"). The context id is not
+// the process id: CAF takes a node id with process id 0 (the master's
+// context id) for none, and omits it when it serialises a handle.
+using host_id = caf::node_id::default_data::host_id_type;
+constexpr std::uint32_t mitosis_process = 0x6d697473; // "mits"
+constexpr std::size_t prefix_size = std::tuple_size_v<host_id> - sizeof(router::context_id);
 
 caf::node_id node_of(router::context_id ctx) {
-  return caf::make_node_id(ctx, mitosis_host());
-}
-
-std::optional<router::context_id> context_of(const caf::node_id& nid) {
-  if (!nid || nid->implementation_id() != caf::node_id::default_data::class_id)
-    return std::nullopt;
-  const auto& d = static_cast<const caf::node_id::default_data&>(*nid);
-  if (d.host_id() != mitosis_host())
-    return std::nullopt;
-  return d.process_id();
+  host_id h = {'m', 'i', 't', 'o', 's', 'i', 's', '-', 'c', 'o', 'n', 't', 'e', 'x', 't', '-'};
+  std::memcpy(h.data() + prefix_size, &ctx, sizeof(ctx));
+  return caf::make_node_id(mitosis_process, h);
 }
 
 std::string render(const std::set<std::string>& xs) {
@@ -188,6 +183,23 @@ struct actor_service::state final : caf::proxy_registry::backend,
         if (auto s = w.lock())
           s->local_exited(aid, reason);
       });
+  }
+
+  /// Records that context `to` knows the local actors whose handles are
+  /// elements of `x` (caf::actor, actor_addr or strong_actor_ptr; handles
+  /// nested deeper, or typed ones, are not seen).
+  void export_handles(const caf::type_erased_tuple& x, router::context_id to) {
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      caf::strong_actor_ptr h;
+      if (x.match_element<caf::actor>(i))
+        h = caf::actor_cast<caf::strong_actor_ptr>(x.get_as<caf::actor>(i));
+      else if (x.match_element<caf::actor_addr>(i))
+        h = caf::actor_cast<caf::strong_actor_ptr>(x.get_as<caf::actor_addr>(i));
+      else if (x.match_element<caf::strong_actor_ptr>(i))
+        h = x.get_as<caf::strong_actor_ptr>(i);
+      if (h && h->node() == sys.node())
+        export_actor(h, to);
+    }
   }
 
   /// A local actor other contexts know has exited: tell each of them.
@@ -372,6 +384,7 @@ void actor_service::state::forward(remote_proxy& p, caf::mailbox_element& e) {
     }
   }
   caf::strong_actor_ptr self{p.ctrl()};
+  export_handles(e.content(), p.ctx());
   auto bytes = encode(e.content());
   if (!bytes) {
     lg()->warn("[{}] message to actor {} of {} dropped: {}", core_.name(), p.id(),
@@ -524,6 +537,18 @@ actor_service::~actor_service() {
   shutdown();
 }
 
+std::optional<router::context_id> actor_service::context_of(const caf::node_id& nid) {
+  if (!nid || nid->implementation_id() != caf::node_id::default_data::class_id)
+    return std::nullopt;
+  const auto& d = static_cast<const caf::node_id::default_data&>(*nid);
+  auto h = d.host_id();
+  router::context_id ctx = 0;
+  std::memcpy(&ctx, h.data() + prefix_size, sizeof(ctx));
+  if (d.process_id() != mitosis_process || node_of(ctx) != nid)
+    return std::nullopt;
+  return ctx;
+}
+
 void actor_service::use_context_node_id(caf::actor_system& sys, router::context_id self) {
   // actor_system::node() returns a reference to the system's own (non-const)
   // member; without the middleman nobody else sets it.
@@ -540,6 +565,8 @@ expected<caf::strong_actor_ptr> actor_service::spawn(router::context_id ctx,
                             : st.encode(args.content());
   if (!bytes)
     return fail(errc::bad_actor_arguments, bytes.error().reason);
+  if (!args.empty())
+    st.export_handles(args.content(), ctx);
   serialization::actor_spawn_info info{type, std::move(*bytes),
                                        {interface.begin(), interface.end()}};
   auto r = st.core_.ask<serialization::actor_spawned_info>(

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,6 +30,10 @@ public:
   /// Gives `sys` the CAF node id of context `self`: (self, a fixed mitosis
   /// host id). Call before any actor of `sys` is seen by another context.
   static void use_context_node_id(caf::actor_system& sys, router::context_id self);
+
+  /// Returns the context a CAF node id names (the node of an actor handle),
+  /// or nothing for a node id that is not a context's.
+  static std::optional<router::context_id> context_of(const caf::node_id& nid);
 
   /// Spawns an actor of the registered type `type` in context `ctx` with
   /// the arguments `args`, checked against `interface` (the handle's

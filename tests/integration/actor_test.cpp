@@ -54,6 +54,15 @@ std::vector<caf::down_msg> downs(caf::scoped_actor& self, std::size_t n,
   return out;
 }
 
+// The behaviour of a local actor that quits with (code, "test") on `quit`.
+caf::behavior quits_on_request(caf::event_based_actor* me) {
+  return {
+    [me](quit_atom, int code) {
+      me->quit(caf::error{static_cast<std::uint8_t>(code), caf::atom("test")});
+    },
+  };
+}
+
 // Expects exactly one down_msg, from `a`, with reason (code, "test").
 void expect_test_exit(caf::scoped_actor& self, const caf::actor& a, int code) {
   auto d = downs(self, 1, 5000ms);
@@ -233,26 +242,34 @@ TEST_CASE("remote actors: an actor in a context monitors an actor of the master"
     me->request(w, 5s, watch_atom::value)
       .then([&watching](bool) { watching.set_value(true); },
             [&watching](caf::error&) { watching.set_value(false); });
-    return {
-      [me](quit_atom, int code) {
-        me->quit(caf::error{static_cast<std::uint8_t>(code), caf::atom("test")});
-      },
-    };
+    return quits_on_request(me);
   });
   auto f = watching.get_future();
   REQUIRE(f.wait_for(5s) == std::future_status::ready);
   REQUIRE(f.get());
-  self->send(mine, quit_atom::value, 5);
   // The master's actor_down reaches the watcher's context, which kills its
   // proxy: the watcher gets one down_msg and reports its reason.
-  std::vector<caf::error> seen;
-  bool quiet = false;
-  while (!quiet)
-    self->receive([&](watched_atom, caf::error& e) { seen.push_back(e); },
-                  caf::after(seen.empty() ? 5000ms : 500ms) >> [&] { quiet = true; });
+  auto reported = [&] {
+    std::vector<caf::error> seen;
+    bool quiet = false;
+    while (!quiet)
+      self->receive([&](watched_atom, caf::error& e) { seen.push_back(e); },
+                    caf::after(seen.empty() ? 5000ms : 500ms) >> [&] { quiet = true; });
+    return seen;
+  };
+  self->send(mine, quit_atom::value, 5);
+  auto seen = reported();
   REQUIRE(seen.size() == 1);
   CHECK(seen[0].code() == 5);
   CHECK(seen[0].category() == caf::atom("test"));
+
+  // The same for an actor whose handle is passed in a message.
+  auto passed = m.system().spawn(quits_on_request);
+  CHECK(ask<bool>(self, w, watch_atom::value, passed));
+  self->send(passed, quit_atom::value, 6);
+  seen = reported();
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].code() == 6);
 }
 
 TEST_CASE("remote actors: kill -9 of the actor's context gives one down_msg and fails "
@@ -319,11 +336,7 @@ namespace {
 caf::actor linked_to(caf::actor_system& sys, const caf::actor& remote) {
   return sys.spawn([remote](caf::event_based_actor* me) -> caf::behavior {
     me->link_to(remote);
-    return {
-      [me](quit_atom, int code) {
-        me->quit(caf::error{static_cast<std::uint8_t>(code), caf::atom("test")});
-      },
-    };
+    return quits_on_request(me);
   });
 }
 

@@ -51,7 +51,8 @@ caf::behavior brief_actor(caf::event_based_actor* self, int code) {
   return {};
 }
 
-// "test.watcher": monitors the senders of `watch` and reports each down
+// "test.watcher": monitors the senders of `watch` (or the actor it names)
+// and reports each down
 // message (watched_atom, reason) to the last sender of `subscribe`.
 caf::behavior watcher_actor(caf::event_based_actor* self) {
   auto subscriber = std::make_shared<caf::actor>();
@@ -65,6 +66,10 @@ caf::behavior watcher_actor(caf::event_based_actor* self) {
     },
     [self](watch_atom) {
       self->monitor(self->current_sender());
+      return true;
+    },
+    [self](watch_atom, const caf::actor& a) {
+      self->monitor(a);
       return true;
     },
   };

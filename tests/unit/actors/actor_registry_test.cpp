@@ -77,11 +77,21 @@ TEST_CASE("actor registry: a context's system has a node id that names the conte
           "[actors]") {
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
+  using mitosis::actors::services::actor_service;
   CHECK_FALSE(sys.node()); // no middleman: no node id
-  mitosis::actors::services::actor_service::use_context_node_id(sys, 42);
+  CHECK_FALSE(actor_service::context_of(sys.node()));
+  actor_service::use_context_node_id(sys, 42);
   REQUIRE(sys.node());
-  const auto& d = static_cast<const caf::node_id::default_data&>(*sys.node());
-  CHECK(d.process_id() == 42);
+  CHECK(actor_service::context_of(sys.node()) == 42u);
+  // The master's id too: CAF takes a node id with process id 0 for none.
+  for (mitosis::router::context_id id : {0u, 1u, 0xffffffffu}) {
+    caf::actor_system_config other_cfg;
+    caf::actor_system other{other_cfg};
+    actor_service::use_context_node_id(other, id);
+    CHECK(other.node() != caf::none);
+    CHECK(actor_service::context_of(other.node()) == id);
+    CHECK(other.node() != sys.node());
+  }
   // Actors spawned afterwards carry it.
   auto a = sys.spawn([](caf::event_based_actor*) -> caf::behavior { return {[](int) {}}; });
   CHECK(a->node() == sys.node());
