@@ -132,6 +132,16 @@ struct actor_down_info {
   std::vector<char> reason;
 };
 
+/// actor_link: the actor `peer` of the sending context was linked to
+/// (`add`) or unlinked from its proxy of the actor `actor` of the receiving
+/// context. The receiver ends `actor` with context_lost if the sender's
+/// context is lost while the link stands.
+struct actor_link_info {
+  std::uint64_t actor = 0;
+  std::uint64_t peer = 0;
+  bool add = true;
+};
+
 /// Serialises every field in order: serialize() bodies are one line.
 template <class Ar, class... Ts>
 void fields(Ar& ar, Ts&... xs) {
@@ -162,6 +172,7 @@ MITOSIS_WIRE_FIELDS(actor_spawn_info, x.name, x.args, x.interface)
 MITOSIS_WIRE_FIELDS(actor_spawned_info, x.actor)
 MITOSIS_WIRE_FIELDS(actor_message_info, x.dst, x.sender_ctx, x.sender, x.mid, x.content)
 MITOSIS_WIRE_FIELDS(actor_down_info, x.actor, x.reason)
+MITOSIS_WIRE_FIELDS(actor_link_info, x.actor, x.peer, x.add)
 
 } // namespace mitosis::serialization
 
@@ -185,3 +196,4 @@ MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_spawn_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_spawned_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_message_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_down_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_link_info)

@@ -31,6 +31,7 @@ enum class wire_type : std::uint32_t {
   actor_spawned = 21,
   actor_message = 22,
   actor_down = 23,
+  actor_link = 24,
 };
 
 /// One registered wire type.

@@ -95,6 +95,10 @@ struct actor_service::state final : caf::proxy_registry::backend,
   std::map<std::pair<router::context_id, caf::actor_id>, caf::error> tombstones;
   // Contexts we made proxies for.
   std::set<router::context_id> proxy_contexts;
+  // Links made in other contexts between their actors and their proxies of
+  // ours: (context, its actor) -> our actors. Only the loss of that context
+  // is acted on here (an exit travels as the exit_msg of the link itself).
+  std::map<std::pair<router::context_id, caf::actor_id>, std::set<caf::actor_id>> links;
   bool stopped = false;
 
   state(core& c, caf::actor_system& s) : core_(c), sys(s), proxies(s, *this) {}
@@ -215,6 +219,8 @@ struct actor_service::state final : caf::proxy_registry::backend,
       spawned.erase(aid);
       // Its requests still waiting (it gave up on them): nobody to answer.
       requests.erase(requests.lower_bound({aid, 0}), requests.lower_bound({aid + 1, 0}));
+      for (auto i = links.begin(); i != links.end();)
+        i = i->second.erase(aid) && i->second.empty() ? links.erase(i) : std::next(i);
       quiet = stopped;
     }
     sys.registry().erase(aid);
@@ -285,9 +291,65 @@ struct actor_service::state final : caf::proxy_registry::backend,
                               .finish());
   }
 
+  /// A link change between a local actor and one of our proxies, to report
+  /// to the proxied actor's context.
+  struct link_change {
+    router::context_id ctx;
+    caf::actor_id remote;
+    caf::strong_actor_ptr local;
+    bool add;
+  };
+  std::mutex link_mtx; // guards link_changes only: taken inside add_backlink
+  std::vector<link_change> link_changes;
+  std::atomic<bool> links_pending{false};
+  std::mutex flush_mtx; // one flush at a time: reports leave in order
+
+  /// The local actor `x` was linked to (or unlinked from) our proxy of
+  /// actor `remote` of context `ctx`. Both actors are locked here: the
+  /// report is queued, and sent by the pool or by the next message that
+  /// leaves this process, whichever comes first (so it precedes anything
+  /// the linked actor sends afterwards).
+  void link_changed(router::context_id ctx, caf::actor_id remote, caf::strong_actor_ptr x,
+                    bool add) {
+    {
+      std::lock_guard<std::mutex> guard{link_mtx};
+      link_changes.push_back({ctx, remote, std::move(x), add});
+      links_pending = true;
+    }
+    serialization::frame_header none; // no reply_to: nobody to answer when stopping
+    core_.on_pool(none, [w = weak_from_this()] {
+      if (auto s = w.lock())
+        s->flush_links();
+    });
+  }
+
+  /// Sends the queued link reports.
+  void flush_links() {
+    if (!links_pending.load())
+      return;
+    std::lock_guard<std::mutex> flushing{flush_mtx};
+    std::vector<link_change> todo;
+    {
+      std::lock_guard<std::mutex> guard{link_mtx};
+      todo.swap(link_changes);
+      links_pending = false;
+    }
+    for (auto& c : todo) {
+      if (c.add)
+        export_actor(c.local, c.ctx); // its exit must reach ctx to end the record there
+      serialization::actor_link_info l{c.remote, c.local->id(), c.add};
+      core_.routes().send(c.ctx, serialization::frame_builder{serialization::make_header(
+                                                                wire_type::actor_link, c.ctx,
+                                                                core_.self())}
+                                   .add(l)
+                                   .finish());
+    }
+  }
+
   void on_spawn(frame&& f);
   void on_message(frame&& f);
   void on_down(frame&& f);
+  void on_link(frame&& f);
 };
 
 namespace {
@@ -321,6 +383,14 @@ public:
     st->forward(*this, *what);
   }
 
+  bool add_backlink(caf::abstract_actor* x) override {
+    return changed(caf::actor_proxy::add_backlink(x), x, true);
+  }
+
+  bool remove_backlink(caf::abstract_actor* x) override {
+    return changed(caf::actor_proxy::remove_backlink(x), x, false);
+  }
+
   void kill_proxy(caf::execution_unit* host, caf::error reason) override {
     caf::strong_actor_ptr guard{ctrl()};
     killed_ = true;
@@ -333,6 +403,13 @@ public:
   }
 
 private:
+  bool changed(bool done, caf::abstract_actor* x, bool add) {
+    if (done && !killed_.load())
+      if (auto st = st_.lock())
+        st->link_changed(ctx_, id(), caf::strong_actor_ptr{x->ctrl()}, add);
+    return done;
+  }
+
   std::weak_ptr<actor_service::state> st_;
   router::context_id ctx_;
   std::atomic<bool> killed_{false};
@@ -384,6 +461,7 @@ void actor_service::state::forward(remote_proxy& p, caf::mailbox_element& e) {
     }
   }
   caf::strong_actor_ptr self{p.ctrl()};
+  flush_links();
   export_handles(e.content(), p.ctx());
   auto bytes = encode(e.content());
   if (!bytes) {
@@ -503,11 +581,30 @@ void actor_service::state::on_down(frame&& f) {
       tombstones.erase(tombstones.begin());
     tombstones[{ctx, aid}] = reason;
   }
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    links.erase({ctx, aid});
+  }
   auto nid = node_of(ctx);
   if (proxies.get(nid, aid)) {
     proxies.erase(nid, aid, reason);
     std::lock_guard<std::mutex> guard{mtx};
     tombstones.erase({ctx, aid});
+  }
+}
+
+void actor_service::state::on_link(frame&& f) {
+  serialization::actor_link_info l;
+  if (!decode_or_warn(f, l))
+    return;
+  std::lock_guard<std::mutex> guard{mtx};
+  auto key = std::make_pair(f.hdr.src, static_cast<caf::actor_id>(l.peer));
+  if (l.add) {
+    links[key].insert(static_cast<caf::actor_id>(l.actor));
+  } else if (auto i = links.find(key); i != links.end()) {
+    i->second.erase(static_cast<caf::actor_id>(l.actor));
+    if (i->second.empty())
+      links.erase(i);
   }
 }
 
@@ -530,6 +627,9 @@ actor_service::actor_service(core& c, caf::actor_system& sys)
   });
   h.add(wire_type::actor_down, [this](frame&& f, policy::direction, router::stream_id) {
     state_->on_down(std::move(f));
+  });
+  h.add(wire_type::actor_link, [this](frame&& f, policy::direction, router::stream_id) {
+    state_->on_link(std::move(f));
   });
 }
 
@@ -583,13 +683,22 @@ expected<caf::strong_actor_ptr> actor_service::spawn(router::context_id ctx,
 
 void actor_service::lost(const std::vector<router::context_id>& ids, const std::string& reason) {
   auto& st = *state_;
+  // Links made in the lost contexts: (their actor, our actor).
+  std::vector<std::pair<router::context_id, std::pair<caf::actor_id, caf::actor_id>>> broken;
   {
     std::lock_guard<std::mutex> guard{st.mtx};
     for (auto& [aid, knows] : st.exported)
       for (auto id : ids)
         knows.erase(id);
-    for (auto id : ids)
+    for (auto id : ids) {
       st.proxy_contexts.erase(id);
+      auto first = st.links.lower_bound({id, 0});
+      auto last = id == UINT32_MAX ? st.links.end() : st.links.lower_bound({id + 1, 0});
+      for (auto i = first; i != last; ++i)
+        for (auto ours : i->second)
+          broken.push_back({id, {i->first.second, ours}});
+      st.links.erase(first, last);
+    }
   }
   auto why = make_error(errc::context_lost, reason);
   for (auto id : ids) {
@@ -597,6 +706,15 @@ void actor_service::lost(const std::vector<router::context_id>& ids, const std::
     for (auto& p : st.proxies.get_all(nid))
       st.proxies.erase(nid, p->id(), why);
   }
+  // Each linked actor of ours gets the exit_msg the link would have sent.
+  for (auto& [ctx, pair] : broken)
+    if (auto ours = st.sys.registry().get(pair.second)) {
+      auto theirs = st.proxies.get_or_put(node_of(ctx), pair.first); // made dead: ctx is lost
+      ours->enqueue(caf::make_mailbox_element(nullptr, caf::make_message_id(), {},
+                                              caf::exit_msg{caf::actor_cast<caf::actor_addr>(theirs),
+                                                            why}),
+                    nullptr);
+    }
 }
 
 void actor_service::shutdown() {

@@ -331,25 +331,41 @@ TEST_CASE("remote actors: kill -9 of an intermediate gives exactly one down_msg 
 
 namespace {
 
-// A local actor linked to `remote`, that quits with (code, "test") on
-// `quit`.
-caf::actor linked_to(caf::actor_system& sys, const caf::actor& remote) {
-  return sys.spawn([remote](caf::event_based_actor* me) -> caf::behavior {
-    me->link_to(remote);
+// A local actor linked to `remote` (the link made by the remote actor when
+// `remote_links`), that quits with (code, "test") on `quit`.
+caf::actor linked_to(caf::actor_system& sys, const caf::actor& remote, bool remote_links) {
+  std::promise<bool> linked;
+  auto l = sys.spawn([remote, remote_links, &linked](caf::event_based_actor* me) -> caf::behavior {
+    if (remote_links) {
+      me->request(remote, 5s, link_me_atom::value)
+        .then([&linked](bool) { linked.set_value(true); },
+              [&linked](caf::error&) { linked.set_value(false); });
+    } else {
+      me->link_to(remote);
+      linked.set_value(true);
+    }
     return quits_on_request(me);
   });
+  auto f = linked.get_future();
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  REQUIRE(f.get());
+  return l;
 }
 
 } // namespace
 
 TEST_CASE("remote actors: a link to a remote actor works both ways") {
+  // The link made here (to the proxy) or there (by the remote actor, to
+  // its proxy of ours).
+  auto remote_links = GENERATE(false, true);
+  INFO("link made by the " << (remote_links ? "remote" : "local") << " actor");
   mitosis::master m{0, nullptr};
   auto c = m.local({.name = "actors.linked"});
   caf::scoped_actor self{m.system()};
 
   SECTION("the remote actor exits: the local one gets its exit reason") {
     auto r = c.spawn<caf::actor>("test.echo");
-    auto l = linked_to(m.system(), r);
+    auto l = linked_to(m.system(), r, remote_links);
     self->monitor(l);
     CHECK(ask<int>(self, r, 1, 1) == 2);
     self->send(r, quit_atom::value, 42);
@@ -358,14 +374,14 @@ TEST_CASE("remote actors: a link to a remote actor works both ways") {
   SECTION("the local actor exits: the remote one gets its exit reason") {
     auto r = c.spawn<caf::actor>("test.echo");
     self->monitor(r);
-    auto l = linked_to(m.system(), r);
+    auto l = linked_to(m.system(), r, remote_links);
     CHECK(ask<int>(self, r, 1, 1) == 2);
     self->send(l, quit_atom::value, 7);
     expect_test_exit(self, r, 7);
   }
   SECTION("the remote actor's context is killed: the local one exits with context_lost") {
     auto r = c.spawn<caf::actor>("test.echo");
-    auto l = linked_to(m.system(), r);
+    auto l = linked_to(m.system(), r, remote_links);
     self->monitor(l);
     CHECK(ask<int>(self, r, 1, 1) == 2);
     REQUIRE(::kill(m.pid_of(c), SIGKILL) == 0);

@@ -12,7 +12,8 @@ namespace {
 
 // "test.echo" (dynamically typed): echoes strings, adds ints, tells its
 // pid, answers `tell` with a message of its own to the sender, never
-// answers `hang`, and quits with reason (code, category "test") on `quit`.
+// answers `hang`, quits with reason (code, category "test") on `quit`, and
+// links itself to the sender of `linkme`.
 caf::behavior echo_actor(caf::event_based_actor* self) {
   return {
     [](const std::string& s) { return s; },
@@ -28,6 +29,10 @@ caf::behavior echo_actor(caf::event_based_actor* self) {
     },
     [self](quit_atom, int code) {
       self->quit(caf::error{static_cast<std::uint8_t>(code), caf::atom("test")});
+    },
+    [self](link_me_atom) {
+      self->link_to(self->current_sender());
+      return true;
     },
   };
 }

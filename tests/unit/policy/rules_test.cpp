@@ -110,7 +110,7 @@ TEST_CASE("rules: default type filters differ per direction", "[rules]") {
   // Both sides answer calls and report routes.
   for (auto t : {wire_type::call_request, wire_type::call_reply, wire_type::call_error,
                  wire_type::dead, wire_type::route_add, wire_type::route_del,
-                 wire_type::actor_message, wire_type::actor_down}) {
+                 wire_type::actor_message, wire_type::actor_down, wire_type::actor_link}) {
     INFO("wire type " << type_registry::name(to_u32(t)));
     CHECK(from_parent(t));
     CHECK(from_child(t));

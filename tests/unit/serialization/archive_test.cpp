@@ -310,7 +310,7 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
   CHECK(type_registry::find(type_registry::max_id() + 1) == nullptr);
   CHECK(type_registry::find(0xffffffffu) == nullptr);
   CHECK(type_registry::name(0) == "unknown");
-  CHECK(type_registry::max_id() == to_u32(wire_type::actor_down));
+  CHECK(type_registry::max_id() == to_u32(wire_type::actor_link));
 
   struct expected_entry {
     wire_type id;
@@ -341,6 +341,7 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
     {wire_type::actor_spawned, "actor_spawned", true},
     {wire_type::actor_message, "actor_message", false},
     {wire_type::actor_down, "actor_down", false},
+    {wire_type::actor_link, "actor_link", false},
   };
   CHECK(std::size(all) == type_registry::max_id());
   for (const auto& x : all) {
