@@ -6,6 +6,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/message_handler.hpp>
 #include <caf/scoped_actor.hpp>
 #include <chrono>
 #include <csignal>
@@ -55,7 +56,7 @@ std::vector<caf::down_msg> downs(caf::scoped_actor& self, std::size_t n,
 }
 
 // The behaviour of a local actor that quits with (code, "test") on `quit`.
-caf::behavior quits_on_request(caf::event_based_actor* me) {
+caf::message_handler quits_on_request(caf::event_based_actor* me) {
   return {
     [me](quit_atom, int code) {
       me->quit(caf::error{static_cast<std::uint8_t>(code), caf::atom("test")});
@@ -264,7 +265,8 @@ TEST_CASE("remote actors: an actor in a context monitors an actor of the master"
   CHECK(seen[0].category() == caf::atom("test"));
 
   // The same for an actor whose handle is passed in a message.
-  auto passed = m.system().spawn(quits_on_request);
+  auto passed = m.system().spawn(
+    [](caf::event_based_actor* me) -> caf::behavior { return quits_on_request(me); });
   CHECK(ask<bool>(self, w, watch_atom::value, passed));
   self->send(passed, quit_atom::value, 6);
   seen = reported();
@@ -332,7 +334,8 @@ TEST_CASE("remote actors: kill -9 of an intermediate gives exactly one down_msg 
 namespace {
 
 // A local actor linked to `remote` (the link made by the remote actor when
-// `remote_links`), that quits with (code, "test") on `quit`.
+// `remote_links`), that quits with (code, "test") on `quit` and undoes the
+// link on `unlinkme`.
 caf::actor linked_to(caf::actor_system& sys, const caf::actor& remote, bool remote_links) {
   std::promise<bool> linked;
   auto l = sys.spawn([remote, remote_links, &linked](caf::event_based_actor* me) -> caf::behavior {
@@ -344,7 +347,18 @@ caf::actor linked_to(caf::actor_system& sys, const caf::actor& remote, bool remo
       me->link_to(remote);
       linked.set_value(true);
     }
-    return quits_on_request(me);
+    return quits_on_request(me).or_else(
+      [me, remote, remote_links](unlink_me_atom) -> caf::result<bool> {
+        if (!remote_links) {
+          me->unlink_from(remote);
+          return true;
+        }
+        auto rp = me->make_response_promise<bool>();
+        me->request(remote, 5s, unlink_me_atom::value).then([rp](bool b) mutable {
+          rp.deliver(b);
+        });
+        return rp;
+      });
   });
   auto f = linked.get_future();
   REQUIRE(f.wait_for(5s) == std::future_status::ready);
@@ -389,5 +403,14 @@ TEST_CASE("remote actors: a link to a remote actor works both ways") {
     REQUIRE(d.size() == 1);
     CHECK(d[0].source == l.address());
     CHECK(d[0].reason == mitosis::errc::context_lost);
+  }
+  SECTION("once unlinked, the loss of the remote context leaves the local actor alone") {
+    auto r = c.spawn<caf::actor>("test.echo");
+    auto l = linked_to(m.system(), r, remote_links);
+    self->monitor(l);
+    CHECK(ask<bool>(self, l, unlink_me_atom::value));
+    REQUIRE(::kill(m.pid_of(c), SIGKILL) == 0);
+    CHECK(downs(self, 0, 0ms, 1000ms).empty());
+    CHECK_THROWS_AS(c.call(add, 1, 1), mitosis::context_lost); // the loss was seen
   }
 }

@@ -13,7 +13,7 @@ namespace {
 // "test.echo" (dynamically typed): echoes strings, adds ints, tells its
 // pid, answers `tell` with a message of its own to the sender, never
 // answers `hang`, quits with reason (code, category "test") on `quit`, and
-// links itself to the sender of `linkme`.
+// links itself to (unlinks itself from) the sender of `linkme` (`unlinkme`).
 caf::behavior echo_actor(caf::event_based_actor* self) {
   return {
     [](const std::string& s) { return s; },
@@ -32,6 +32,10 @@ caf::behavior echo_actor(caf::event_based_actor* self) {
     },
     [self](link_me_atom) {
       self->link_to(self->current_sender());
+      return true;
+    },
+    [self](unlink_me_atom) {
+      self->unlink_from(self->current_sender());
       return true;
     },
   };

@@ -16,6 +16,7 @@ using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using watch_atom = caf::atom_constant<caf::atom("watch")>;
 using watched_atom = caf::atom_constant<caf::atom("watched")>;
 using link_me_atom = caf::atom_constant<caf::atom("linkme")>;
+using unlink_me_atom = caf::atom_constant<caf::atom("unlinkme")>;
 
 /// A user type in messages (registered with MITOSIS_ACTOR_MESSAGE_TYPE).
 struct point {
