@@ -1,5 +1,6 @@
 #include "context.hpp"
 
+#include "remote_actor.hpp"
 #include "runtime.hpp"
 
 namespace mitosis {
@@ -45,6 +46,28 @@ void await_reply(actors::runtime& rt, router::context_id dst,
     return;
   if (auto hop = rt.routes().next_hop(dst))
     rt.routes().read_until(*hop, ready, -1, until);
+}
+
+caf::strong_actor_ptr spawn_actor(actors::runtime& rt, router::context_id dst,
+                                  const std::string& context, const std::string& type,
+                                  const caf::message& args,
+                                  const std::set<std::string>& interface) {
+  auto r = rt.actors().spawn(dst, type, args, interface);
+  if (r)
+    return std::move(r).value();
+  auto f = std::move(r).error();
+  switch (f.code) {
+    case errc::unknown_actor:
+    case errc::actor_interface_mismatch:
+    case errc::bad_actor_arguments:
+      throw spawn_error(f.code, context, type, f.reason);
+    default:
+      throw_failure(std::move(f), context);
+  }
+}
+
+caf::actor_system& system_of(actors::runtime& rt) {
+  return rt.system();
 }
 
 } // namespace detail

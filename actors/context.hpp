@@ -216,6 +216,15 @@ public:
   /// Throws policy_error (file_not_allowed) for a path it does not serve.
   void fetch_file(const std::string& remote_path, const std::string& local_path) const;
 
+  /// Spawns an actor of the type registered as `type` (MITOSIS_ACTOR) in
+  /// this context with `args...`, and returns a handle that works like a
+  /// local one (send, request, monitor). Handle is caf::actor or a
+  /// caf::typed_actor<...> the type's interface must match. Throws
+  /// spawn_error (unknown type, interface or arguments that do not match),
+  /// context_lost or timeout_error. Defined in actors/remote_actor.hpp.
+  template <class Handle, class... Ts>
+  Handle spawn(const std::string& type, Ts&&... args) const;
+
   /// Runs `fn(args...)` in this context without waiting or a reply.
   template <class R, class... Ps, class... As>
   void call_no_reply(R (*fn)(Ps...), As&&... args) const {

@@ -44,6 +44,13 @@ auth_error::auth_error(std::string context, const std::string& reason, errc code
   : connect_error(std::move(context), reason, code) {
 }
 
+spawn_error::spawn_error(errc code, std::string context, std::string actor_type,
+                         const std::string& reason)
+  : error(code, context,
+          "cannot spawn actor '" + actor_type + "' in context '" + context + "': " + reason),
+    actor_type_(std::move(actor_type)) {
+}
+
 void throw_connect_error(errc code, std::string context, const std::string& reason) {
   switch (code) {
     case errc::host_key_rejected:

@@ -97,6 +97,21 @@ public:
   auth_error(std::string context, const std::string& reason, errc code = errc::auth_failed);
 };
 
+/// An actor could not be spawned in a context: its type is not registered
+/// there (unknown_actor), the handle's interface does not match the type's
+/// (actor_interface_mismatch), or the arguments do not match its parameters
+/// (bad_actor_arguments). what() names the actor type and the context.
+class spawn_error : public error {
+public:
+  spawn_error(errc code, std::string context, std::string actor_type, const std::string& reason);
+  const std::string& actor_type() const noexcept {
+    return actor_type_;
+  }
+
+private:
+  std::string actor_type_;
+};
+
 /// Throws the connect_error subclass that matches `code`.
 [[noreturn]] void throw_connect_error(errc code, std::string context, const std::string& reason);
 

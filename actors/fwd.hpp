@@ -13,10 +13,12 @@ class future;
 namespace actors {
 
 class dispatcher;
+class actor_registry;
 class pending_calls;
 class runtime;
 
 namespace services {
+class actor_service;
 class call_service;
 class core;
 class file_service;

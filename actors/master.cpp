@@ -67,6 +67,10 @@ master::master(int argc, char** argv, master_options opts) {
   rt_ = std::make_unique<actors::runtime>(std::move(opts));
 }
 
+caf::actor_system& master::system() noexcept {
+  return rt_->system();
+}
+
 master::~master() {
   rt_->shutdown();
 }

@@ -15,6 +15,10 @@
 #include "../policy/rules.hpp"
 #include "../router/options.hpp"
 
+namespace caf {
+class actor_system;
+} // namespace caf
+
 namespace mitosis {
 
 /// Settings of the master process: every setting of a runtime (name, pool
@@ -131,6 +135,10 @@ public:
 
   /// Returns the pid of a local context started from the master, or 0.
   int pid_of(const context& c) const;
+
+  /// The master's actor system: spawn local actors here, and a
+  /// caf::scoped_actor to talk to remote ones (context::spawn).
+  caf::actor_system& system() noexcept;
 
   actors::runtime& runtime() noexcept {
     return *rt_;

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <spdlog/spdlog.h>
 
+#include "actor_registry.hpp"
 #include "../bootstrap/spawner_actor.hpp"
 #include "../bootstrap/ssh_method.hpp"
 #include "../policy/policy_actor.hpp"
@@ -78,7 +79,11 @@ struct runtime::caf_part {
     cfg.set("scheduler.max-threads", std::size_t{2});
     cfg.set("work-stealing.moderate-poll-attempts", std::size_t{0});
     cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::milliseconds{100}});
+    add_error_category(cfg);
+    actor_registry::instance().configure(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
+    // Before any actor that another context may see exists.
+    services::actor_service::use_context_node_id(*sys, r.config().self);
     policy = policy::spawn_policy_actor(
       *sys, [rp = &r](std::shared_ptr<const policy::rules> p) { rp->set_rules(std::move(p)); },
       std::move(initial));
@@ -137,7 +142,8 @@ runtime::runtime(router::router_config who, router::options opts, policy::rules 
     files_(core_),
     starts_(core_, ids_, [this](const serialization::boot_info& b, bool pipes) {
       return caf_->start_local(b, pipes);
-    }) {
+    }),
+    actors_(core_, *caf_->sys) {
   std::signal(SIGPIPE, SIG_IGN);
   router_.handlers().add(wire_type::shutdown,
                          [this](serialization::frame&& f, policy::direction d, router::stream_id) {
@@ -186,8 +192,13 @@ runtime* runtime::agent() noexcept {
   return agent_runtime.load();
 }
 
+caf::actor_system& runtime::system() noexcept {
+  return *caf_->sys;
+}
+
 void runtime::lost(const std::vector<router::context_id>& ids, const std::string& reason) {
   core_.mark_lost(ids, reason);
+  actors_.lost(ids, reason);
 }
 
 void runtime::parent_lost(const std::string& reason) {
@@ -229,6 +240,7 @@ void runtime::shutdown() {
   bootstrap::ssh_wait_idle(router_.opts().shutdown_grace);
   pending_.fail_all("context '" + name() + "' is shutting down");
   pool_.stop();
+  actors_.shutdown();
   caf_.reset();
 }
 

@@ -12,6 +12,7 @@
 
 #include "dispatcher.hpp"
 #include "pending_calls.hpp"
+#include "services/actor_service.hpp"
 #include "services/call_service.hpp"
 #include "services/core.hpp"
 #include "services/file_service.hpp"
@@ -73,6 +74,11 @@ public:
   services::module_service& modules() noexcept {
     return modules_;
   }
+  services::actor_service& actors() noexcept {
+    return actors_;
+  }
+  /// The process's actor system (remote actors live in it).
+  caf::actor_system& system() noexcept;
 
   /// How many times this process sent its bundle to a target (cold starts).
   int bundles_sent() const noexcept {
@@ -115,6 +121,7 @@ private:
   services::call_service calls_;
   services::file_service files_;
   services::start_service starts_;
+  services::actor_service actors_;
 
   std::mutex stop_mtx_;
   std::condition_variable stop_cv_;

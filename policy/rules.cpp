@@ -61,7 +61,9 @@ rules rules::defaults() {
                  wire_type::spawn_request, wire_type::spawn_reply, wire_type::shutdown,
                  wire_type::rules_update, wire_type::file_request, wire_type::file_chunk,
                  wire_type::module_data, wire_type::module_push,
-                 wire_type::log_record, wire_type::route_add, wire_type::route_del})
+                 wire_type::log_record, wire_type::route_add, wire_type::route_del,
+                 wire_type::actor_spawn, wire_type::actor_message, wire_type::actor_down,
+                 wire_type::actor_link})
     r.types_from_parent.insert(to_u32(t));
   // A child answers, reports routes and logs, asks for ids. It may send a
   // call_request (so the refusal can be a dead reply rather than a cut
@@ -69,7 +71,9 @@ rules rules::defaults() {
   for (auto t : {wire_type::call_request, wire_type::call_reply, wire_type::call_error,
                  wire_type::dead, wire_type::route_add, wire_type::route_del,
                  wire_type::log_record, wire_type::id_request, wire_type::spawn_reply,
-                 wire_type::file_request, wire_type::file_chunk, wire_type::module_request})
+                 wire_type::file_request, wire_type::file_chunk, wire_type::module_request,
+                 wire_type::actor_spawned, wire_type::actor_message, wire_type::actor_down,
+                 wire_type::actor_link})
     r.types_from_child.insert(to_u32(t));
   return r;
 }

@@ -34,6 +34,9 @@ const char* to_string(errc code) noexcept {
     case errc::become_denied: return "user not allowed to become the target user";
     case errc::unreachable: return "host unreachable";
     case errc::bootstrap_failed: return "bootstrap failed on the target";
+    case errc::unknown_actor: return "actor type not registered in the remote context";
+    case errc::actor_interface_mismatch: return "actor handle does not match the actor type's interface";
+    case errc::bad_actor_arguments: return "arguments do not match the actor type's parameters";
   }
   return "unknown error";
 }

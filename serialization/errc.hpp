@@ -39,6 +39,9 @@ enum class errc : std::uint8_t {
   become_denied,
   unreachable,
   bootstrap_failed,
+  unknown_actor,
+  actor_interface_mismatch,
+  bad_actor_arguments,
 };
 
 /// Returns the fixed message for `code`.

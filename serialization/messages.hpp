@@ -97,6 +97,51 @@ struct spawned_info {
   std::int32_t pid = 0;
 };
 
+/// actor_spawn: start an actor of the registered type `name` with the
+/// arguments `args` (a caf::message in CAF's binary format). `interface`
+/// is what the requester's handle expects (caf::actor_system::message_types
+/// of the handle; empty for a dynamically typed handle).
+struct actor_spawn_info {
+  std::string name;
+  std::vector<char> args;
+  std::vector<std::string> interface;
+};
+
+/// actor_spawned: the id of the new actor in the answering context.
+struct actor_spawned_info {
+  std::uint64_t actor = 0;
+};
+
+/// actor_message: one CAF message for the actor `dst` of the receiving
+/// context. The sender is actor `sender` of context `sender_ctx` (sender 0:
+/// none);
+/// `mid` is CAF's message id (request, response or async); `content` is
+/// the caf::message in CAF's binary format.
+struct actor_message_info {
+  std::uint64_t dst = 0;
+  std::uint32_t sender_ctx = 0;
+  std::uint64_t sender = 0;
+  std::uint64_t mid = 0;
+  std::vector<char> content;
+};
+
+/// actor_down: the actor `actor` of the sending context exited; `reason`
+/// is its caf::error in CAF's binary format.
+struct actor_down_info {
+  std::uint64_t actor = 0;
+  std::vector<char> reason;
+};
+
+/// actor_link: the actor `peer` of the sending context was linked to
+/// (`add`) or unlinked from its proxy of the actor `actor` of the receiving
+/// context. The receiver ends `actor` with context_lost if the sender's
+/// context is lost while the link stands.
+struct actor_link_info {
+  std::uint64_t actor = 0;
+  std::uint64_t peer = 0;
+  bool add = true;
+};
+
 /// Serialises every field in order: serialize() bodies are one line.
 template <class Ar, class... Ts>
 void fields(Ar& ar, Ts&... xs) {
@@ -123,6 +168,11 @@ MITOSIS_WIRE_FIELDS(file_chunk_info, x.size, x.offset, x.bytes)
 MITOSIS_WIRE_FIELDS(module_info, x.name, x.sha256, x.bytes)
 MITOSIS_WIRE_FIELDS(spawn_info, x.name, x.timeout_ms, x.pipes, x.spec)
 MITOSIS_WIRE_FIELDS(spawned_info, x.id, x.name, x.pid)
+MITOSIS_WIRE_FIELDS(actor_spawn_info, x.name, x.args, x.interface)
+MITOSIS_WIRE_FIELDS(actor_spawned_info, x.actor)
+MITOSIS_WIRE_FIELDS(actor_message_info, x.dst, x.sender_ctx, x.sender, x.mid, x.content)
+MITOSIS_WIRE_FIELDS(actor_down_info, x.actor, x.reason)
+MITOSIS_WIRE_FIELDS(actor_link_info, x.actor, x.peer, x.add)
 
 } // namespace mitosis::serialization
 
@@ -142,3 +192,8 @@ MITOSIS_WIRE_STRUCT(mitosis::serialization::file_request_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::file_chunk_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::module_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::spawned_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_spawn_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_spawned_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_message_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_down_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_link_info)

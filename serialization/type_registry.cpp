@@ -6,7 +6,7 @@ namespace mitosis::serialization {
 
 namespace {
 
-constexpr std::array<type_info, 19> types = {{
+constexpr std::array<type_info, 24> types = {{
   {wire_type::boot, "boot", false},
   {wire_type::call_request, "call_request", false},
   {wire_type::call_reply, "call_reply", true},
@@ -26,6 +26,11 @@ constexpr std::array<type_info, 19> types = {{
   {wire_type::module_request, "module_request", false},
   {wire_type::module_data, "module_data", true},
   {wire_type::module_push, "module_push", false},
+  {wire_type::actor_spawn, "actor_spawn", false},
+  {wire_type::actor_spawned, "actor_spawned", true},
+  {wire_type::actor_message, "actor_message", false},
+  {wire_type::actor_down, "actor_down", false},
+  {wire_type::actor_link, "actor_link", false},
 }};
 
 static_assert([] {

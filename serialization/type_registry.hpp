@@ -27,6 +27,11 @@ enum class wire_type : std::uint32_t {
   module_request = 17,
   module_data = 18,
   module_push = 19,
+  actor_spawn = 20,
+  actor_spawned = 21,
+  actor_message = 22,
+  actor_down = 23,
+  actor_link = 24,
 };
 
 /// One registered wire type.

@@ -100,10 +100,14 @@ TEST_CASE("rules: default type filters differ per direction", "[rules]") {
     {wire_type::id_request, false, true},  {wire_type::boot, true, false},
     {wire_type::shutdown, true, false},    {wire_type::rules_update, true, false},
     {wire_type::id_grant, true, false},    {wire_type::spawn_request, true, false},
+    // Only a parent spawns actors; the spawned reply comes back up.
+    {wire_type::actor_spawn, true, false}, {wire_type::actor_spawned, false, true},
     // Both sides answer calls and report routes.
     {wire_type::call_request, true, true}, {wire_type::call_reply, true, true},
     {wire_type::call_error, true, true},   {wire_type::dead, true, true},
     {wire_type::route_add, true, true},    {wire_type::route_del, true, true},
+    {wire_type::actor_message, true, true}, {wire_type::actor_down, true, true},
+    {wire_type::actor_link, true, true},
   };
   for (const auto& e : expected) {
     INFO("wire type " << type_registry::name(to_u32(e.type)));

@@ -309,7 +309,7 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
   CHECK(type_registry::find(type_registry::max_id() + 1) == nullptr);
   CHECK(type_registry::find(0xffffffffu) == nullptr);
   CHECK(type_registry::name(0) == "unknown");
-  CHECK(type_registry::max_id() == to_u32(wire_type::module_push));
+  CHECK(type_registry::max_id() == to_u32(wire_type::actor_link));
 
   // The protocol, written out here rather than copied from the registry: a
   // renumbered, renamed, added or dropped wire type fails this test.
@@ -324,12 +324,14 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
     WIRE(dead, 5),            WIRE(route_add, 6),    WIRE(route_del, 7),      WIRE(log_record, 8),
     WIRE(id_request, 9),      WIRE(id_grant, 10),    WIRE(spawn_request, 11), WIRE(spawn_reply, 12),
     WIRE(shutdown, 13),       WIRE(rules_update, 14), WIRE(file_request, 15), WIRE(file_chunk, 16),
-    WIRE(module_request, 17), WIRE(module_data, 18), WIRE(module_push, 19),
+    WIRE(module_request, 17), WIRE(module_data, 18), WIRE(module_push, 19),  WIRE(actor_spawn, 20),
+    WIRE(actor_spawned, 21),  WIRE(actor_message, 22), WIRE(actor_down, 23),  WIRE(actor_link, 24),
   };
 #undef WIRE
   // Exactly these answer a request.
-  const std::set<std::string_view> replies = {"call_reply",  "call_error", "dead",       "id_grant",
-                                              "spawn_reply", "file_chunk", "module_data"};
+  const std::set<std::string_view> replies = {"call_reply",  "call_error", "dead",
+                                              "id_grant",    "spawn_reply", "file_chunk",
+                                              "module_data", "actor_spawned"};
 
   CHECK(std::size(protocol) == type_registry::max_id());
   for (const auto& x : protocol) {

@@ -1,0 +1,151 @@
+// The registry of actor types other contexts may spawn here, and
+// MITOSIS_ACTOR. Every copy of the program fills it during static
+// initialisation, so a name means the same function in every context.
+#pragma once
+
+#include <cstddef>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/error.hpp>
+#include <caf/infer_handle.hpp>
+#include <caf/message.hpp>
+
+#include "../serialization/errc.hpp"
+
+namespace mitosis {
+
+/// The category of mitosis errors in CAF's error system: the exit reason
+/// of a remote actor whose context was lost is
+/// `make_error(errc::context_lost, why)`, and `reason == errc::context_lost`
+/// holds for it (CAF compares code and category).
+inline constexpr caf::atom_value error_category = caf::atom("mitosis");
+
+/// Returns `code` as a caf::error of error_category, with `reason` as its
+/// context (found by CAF through argument-dependent lookup).
+caf::error make_error(errc code, std::string reason = {});
+
+} // namespace mitosis
+
+namespace mitosis::actors {
+
+/// Makes `cfg` render errors of error_category ("mitosis::<message>: why").
+void add_error_category(caf::actor_system_config& cfg);
+
+/// Adds one message type to a CAF config under `name`.
+using message_type_adder = void (*)(caf::actor_system_config& cfg, const std::string& name);
+
+/// Spawns the actor in `sys` with the arguments in `args`; returns nullptr
+/// when the arguments do not match the function's parameters.
+using actor_factory = caf::strong_actor_ptr (*)(caf::actor_system& sys, const caf::message& args);
+
+/// Returns the messaging interface of the actor type as `sys` names it
+/// (caf::actor_system::message_types): empty for a dynamically typed actor.
+using actor_interface = std::set<std::string> (*)(caf::actor_system& sys);
+
+struct actor_entry {
+  std::string name;
+  actor_factory spawn;
+  actor_interface interface;
+};
+
+/// Process-wide; filled during static initialisation, read-only afterwards.
+class actor_registry {
+public:
+  static actor_registry& instance();
+
+  /// Registers `e` under its name. Returns false if the name is taken by
+  /// another factory.
+  bool add(actor_entry e);
+
+  /// Returns the entry for `name`, or nullptr.
+  const actor_entry* find(const std::string& name) const;
+
+  /// Records a user message type (MITOSIS_ACTOR_MESSAGE_TYPE).
+  void add_message_type(std::string name, message_type_adder add);
+
+  /// Adds every recorded message type to `cfg` (before the system is built).
+  void configure(caf::actor_system_config& cfg) const;
+
+private:
+  mutable std::shared_mutex mtx_;
+  std::unordered_map<std::string, actor_entry> by_name_;
+  std::vector<std::pair<std::string, message_type_adder>> message_types_;
+};
+
+namespace detail {
+
+template <class F>
+struct actor_fn_traits;
+
+/// caf::behavior f(caf::event_based_actor*, Args...) or
+/// Iface::behavior_type f(Iface::pointer, Args...).
+template <class R, class Self, class... Args>
+struct actor_fn_traits<R (*)(Self, Args...)> {
+  using handle = caf::infer_handle_from_fun_t<R (*)(Self, Args...)>;
+  template <auto Fn, std::size_t... I>
+  static caf::strong_actor_ptr spawn(caf::actor_system& sys, const caf::message& args,
+                                     std::index_sequence<I...>) {
+    if (args.size() != sizeof...(Args) || !args.match_elements<std::decay_t<Args>...>())
+      return nullptr;
+    return caf::actor_cast<caf::strong_actor_ptr>(
+      sys.spawn(Fn, args.get_as<std::decay_t<Args>>(I)...));
+  }
+  static constexpr std::size_t arity = sizeof...(Args);
+};
+
+template <auto Fn>
+struct actor_registrar {
+  using traits = actor_fn_traits<decltype(Fn)>;
+  explicit actor_registrar(const char* name) {
+    actor_registry::instance().add(actor_entry{
+      name,
+      [](caf::actor_system& sys, const caf::message& args) {
+        return traits::template spawn<Fn>(sys, args, std::make_index_sequence<traits::arity>{});
+      },
+      [](caf::actor_system& sys) { return sys.message_types<typename traits::handle>(); }});
+  }
+};
+
+template <class T>
+struct message_type_registrar {
+  explicit message_type_registrar(const char* name) {
+    actor_registry::instance().add_message_type(
+      name, [](caf::actor_system_config& cfg, const std::string& n) { cfg.add_message_type<T>(n); });
+  }
+};
+
+} // namespace detail
+
+} // namespace mitosis::actors
+
+#define MITOSIS_ACTOR_CAT_I(a, b) a##b
+#define MITOSIS_ACTOR_CAT(a, b) MITOSIS_ACTOR_CAT_I(a, b)
+
+/// Makes the actor function `fn` spawnable by name from other contexts
+/// (context::spawn). `fn` is `caf::behavior fn(caf::event_based_actor*,
+/// Args...)` or `Iface::behavior_type fn(Iface::pointer, Args...)`. Use at
+/// namespace scope in the program's sources.
+#define MITOSIS_ACTOR(name, fn)                                                \
+  static const ::mitosis::actors::detail::actor_registrar<&fn>                 \
+    MITOSIS_ACTOR_CAT(mitosis_actor_, __COUNTER__) {                           \
+    name                                                                       \
+  }
+
+/// Makes the user type `T` (with an `inspect` overload for CAF) usable in
+/// messages to and from actors of other contexts: every copy adds it to its
+/// actor system's config under the name written here. Use at namespace
+/// scope, next to the type or the actors that use it.
+#define MITOSIS_ACTOR_MESSAGE_TYPE(T)                                          \
+  static const ::mitosis::actors::detail::message_type_registrar<T>            \
+    MITOSIS_ACTOR_CAT(mitosis_message_type_, __COUNTER__) {                    \
+    #T                                                                         \
+  }

@@ -1,0 +1,59 @@
+// Remote actors: spawns registered actor types (MITOSIS_ACTOR) for other
+// contexts, moves CAF messages between contexts as actor_message frames,
+// and gives every actor of another context one proxy here (a caf::actor
+// that serialises what it is sent onto the router). An actor that exits is
+// reported to every context that knows it (actor_down), and a lost context
+// kills the proxies of its actors, so monitors get exactly one down_msg.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "core.hpp"
+
+namespace mitosis::actors::services {
+
+class actor_service {
+public:
+  /// Registers actor_spawn, actor_spawned, actor_message and actor_down.
+  actor_service(core& c, caf::actor_system& sys);
+  ~actor_service();
+
+  actor_service(const actor_service&) = delete;
+  actor_service& operator=(const actor_service&) = delete;
+
+  /// Gives `sys` the CAF node id of context `self`: (self, a fixed mitosis
+  /// host id). Call before any actor of `sys` is seen by another context.
+  static void use_context_node_id(caf::actor_system& sys, router::context_id self);
+
+  /// Returns the context a CAF node id names (the node of an actor handle),
+  /// or nothing for a node id that is not a context's.
+  static std::optional<router::context_id> context_of(const caf::node_id& nid);
+
+  /// Spawns an actor of the registered type `type` in context `ctx` with
+  /// the arguments `args`, checked against `interface` (the handle's
+  /// message types; empty: any). Returns the proxy of the new actor.
+  expected<caf::strong_actor_ptr> spawn(router::context_id ctx, const std::string& type,
+                                        const caf::message& args,
+                                        const std::set<std::string>& interface);
+
+  /// Kills the proxies of the actors of `ids` (lost contexts): one down_msg
+  /// per monitor, a context_lost error for each request still waiting.
+  void lost(const std::vector<router::context_id>& ids, const std::string& reason);
+
+  /// Kills every proxy, stops the actors spawned for other contexts and
+  /// forgets the rest; call before the actor system is destroyed.
+  void shutdown();
+
+  struct state;
+
+private:
+  std::shared_ptr<state> state_;
+};
+
+} // namespace mitosis::actors::services

@@ -1,0 +1,94 @@
+// The actor types of test_actors.hpp, registered in every copy.
+#include "test_actors.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <memory>
+#include <unistd.h>
+
+#include "mitosis/actors/actor_registry.hpp"
+
+namespace {
+
+// "test.echo" (dynamically typed): echoes strings, adds ints, tells its
+// pid, answers `tell` with a message of its own to the sender, never
+// answers `hang`, quits with reason (code, category "test") on `quit`, and
+// links itself to (unlinks itself from) the sender of `linkme` (`unlinkme`).
+caf::behavior echo_actor(caf::event_based_actor* self) {
+  return {
+    [](const std::string& s) { return s; },
+    [](int a, int b) { return a + b; },
+    [](pid_atom) { return static_cast<int>(::getpid()); },
+    [self](tell_atom, const std::string& s) {
+      self->send(caf::actor_cast<caf::actor>(self->current_sender()), "told: " + s);
+    },
+    [self](hang_atom) {
+      // A response promise never delivered: the requester waits.
+      auto rp = self->make_response_promise<int>();
+      (void)rp;
+    },
+    [self](quit_atom, int code) {
+      self->quit(caf::error{static_cast<std::uint8_t>(code), caf::atom("test")});
+    },
+    [self](link_me_atom) {
+      self->link_to(self->current_sender());
+      return true;
+    },
+    [self](unlink_me_atom) {
+      self->unlink_from(self->current_sender());
+      return true;
+    },
+  };
+}
+
+adder::behavior_type adder_actor(adder::pointer, int offset) {
+  return {
+    [offset](int a, int b) { return a + b + offset; },
+  };
+}
+
+// "test.mover": moves the points it is sent by the step it was spawned with.
+caf::behavior mover_actor(caf::event_based_actor*, point step) {
+  return {
+    [step](const point& p) { return point{p.x + step.x, p.y + step.y}; },
+  };
+}
+
+// "test.brief": exits with (code, "test") as soon as it starts.
+caf::behavior brief_actor(caf::event_based_actor* self, int code) {
+  self->quit(caf::error{static_cast<std::uint8_t>(code), caf::atom("test")});
+  return {};
+}
+
+// "test.watcher": monitors the senders of `watch` (or the actor it names)
+// and reports each down
+// message (watched_atom, reason) to the last sender of `subscribe`.
+caf::behavior watcher_actor(caf::event_based_actor* self) {
+  auto subscriber = std::make_shared<caf::actor>();
+  self->set_down_handler([self, subscriber](caf::down_msg& d) {
+    self->send(*subscriber, watched_atom::value, d.reason);
+  });
+  return {
+    [self, subscriber](subscribe_atom) {
+      *subscriber = caf::actor_cast<caf::actor>(self->current_sender());
+      return true;
+    },
+    [self](watch_atom) {
+      self->monitor(self->current_sender());
+      return true;
+    },
+    [self](watch_atom, const caf::actor& a) {
+      self->monitor(a);
+      return true;
+    },
+  };
+}
+
+} // namespace
+
+MITOSIS_ACTOR("test.watcher", watcher_actor);
+MITOSIS_ACTOR("test.brief", brief_actor);
+MITOSIS_ACTOR_MESSAGE_TYPE(point);
+MITOSIS_ACTOR("test.mover", mover_actor);
+MITOSIS_ACTOR("test.echo", echo_actor);
+MITOSIS_ACTOR("test.adder", adder_actor);
