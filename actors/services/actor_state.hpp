@@ -1,0 +1,361 @@
+// The shared state of the actor service (private to actors/services/): what
+// the service, its proxies and the exit hooks of exported actors share, and
+// the encoding of CAF messages and errors for the wire.
+#pragma once
+
+#include "actor_service.hpp"
+
+
+#include <atomic>
+#include <cstring>
+#include <tuple>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+#include <caf/actor_config.hpp>
+#include <caf/actor_proxy.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/mailbox_element.hpp>
+#include <caf/make_actor.hpp>
+#include <caf/node_id.hpp>
+#include <caf/proxy_registry.hpp>
+#include <caf/scoped_execution_unit.hpp>
+#include <caf/sec.hpp>
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+#include "../actor_registry.hpp"
+
+
+namespace mitosis::actors::services {
+
+using serialization::frame;
+using serialization::wire_type;
+
+
+// Every context's CAF node id is (a fixed process id, a host id made of a
+// fixed prefix and the context id), so a node id names its context without
+// a table (docs/architecture.md, "Remote actors"). The context id is not
+// the process id: CAF takes a node id with process id 0 (the master's
+// context id) for none, and omits it when it serialises a handle.
+using host_id = caf::node_id::default_data::host_id_type;
+constexpr std::uint32_t mitosis_process = 0x6d697473; // "mits"
+constexpr std::size_t prefix_size = std::tuple_size_v<host_id> - sizeof(router::context_id);
+
+inline caf::node_id node_of(router::context_id ctx) {
+  host_id h = {'m', 'i', 't', 'o', 's', 'i', 's', '-', 'c', 'o', 'n', 't', 'e', 'x', 't', '-'};
+  std::memcpy(h.data() + prefix_size, &ctx, sizeof(ctx));
+  return caf::make_node_id(mitosis_process, h);
+}
+
+inline std::string render(const std::set<std::string>& xs) {
+  std::string out = "{";
+  for (const auto& x : xs)
+    out += (out.size() > 1 ? ", " : "") + x;
+  return out + "}";
+}
+
+/// Answers the request `mid` of `requester` with the error `e`, from `from`.
+inline void answer(const caf::strong_actor_ptr& requester, caf::message_id mid, caf::error e,
+            caf::strong_actor_ptr from = nullptr, caf::execution_unit* host = nullptr) {
+  requester->enqueue(caf::make_mailbox_element(std::move(from), mid.response_id(), {},
+                                               caf::make_message(std::move(e))),
+                     host);
+}
+
+
+
+class remote_proxy;
+
+/// What the service, its proxies and the exit hooks of exported actors
+/// share. Lock order: the proxy registry's lock, then mtx.
+struct actor_service::state final : caf::proxy_registry::backend,
+                                    std::enable_shared_from_this<actor_service::state> {
+  /// A request sent through a proxy by a local actor, not answered yet.
+  struct request {
+    caf::strong_actor_ptr requester;
+    caf::message_id mid;
+    router::context_id ctx;
+    caf::actor_id to;
+  };
+  /// (requester, response id).
+  using request_key = std::pair<caf::actor_id, std::uint64_t>;
+
+  core& core_;
+  caf::actor_system& sys;
+  caf::proxy_registry proxies;
+
+  std::mutex mtx;
+  // Local actors other contexts know, and which contexts.
+  std::unordered_map<caf::actor_id, std::set<router::context_id>> exported;
+  // Local actors spawned for other contexts: stopped at shutdown.
+  std::set<caf::actor_id> spawned;
+  std::map<request_key, request> requests;
+  // Exits of remote actors read before their proxy was made.
+  std::map<std::pair<router::context_id, caf::actor_id>, caf::error> tombstones;
+  // Contexts we made proxies for.
+  std::set<router::context_id> proxy_contexts;
+  // Links made in other contexts between their actors and their proxies of
+  // ours: (context, its actor) -> our actors. Only the loss of that context
+  // is acted on here (an exit travels as the exit_msg of the link itself).
+  std::map<std::pair<router::context_id, caf::actor_id>, std::set<caf::actor_id>> links;
+  bool stopped = false;
+
+  state(core& c, caf::actor_system& s) : core_(c), sys(s), proxies(s, *this) {}
+
+  // -- proxy_registry::backend -------------------------------------------------
+
+  caf::strong_actor_ptr make_proxy(caf::node_id nid, caf::actor_id aid) override;
+  void set_last_hop(caf::node_id*) override {}
+
+  // -- encoding ----------------------------------------------------------------
+
+  template <class F>
+  auto with_unit(F f) {
+    caf::scoped_execution_unit unit{&sys};
+    unit.proxy_registry_ptr(&proxies);
+    return f(&unit);
+  }
+
+  expected<std::vector<char>> encode(const caf::type_erased_tuple& x) {
+    std::vector<char> buf;
+    if (x.empty())
+      return buf;
+    auto err = with_unit([&](caf::execution_unit* u) {
+      caf::binary_serializer sink{u, buf};
+      return caf::message::save(sink, x);
+    });
+    if (err)
+      return fail(errc::protocol_error, "cannot serialise the message: " + sys.render(err));
+    if (buf.empty())
+      return fail(errc::protocol_error,
+                  "cannot serialise the message: a type in it is not registered with CAF");
+    return buf;
+  }
+
+  expected<caf::message> decode(const std::vector<char>& bytes) {
+    caf::message out;
+    if (bytes.empty())
+      return out;
+    auto err = with_unit([&](caf::execution_unit* u) {
+      caf::binary_deserializer src{u, bytes};
+      return out.load(src);
+    });
+    if (err)
+      return fail(errc::protocol_error, "cannot deserialise the message: " + sys.render(err));
+    return out;
+  }
+
+  std::vector<char> encode_error(const caf::error& e) {
+    std::vector<char> buf;
+    with_unit([&](caf::execution_unit* u) {
+      caf::binary_serializer sink{u, buf};
+      auto copy = e;
+      return sink(copy);
+    });
+    return buf;
+  }
+
+  caf::error decode_error(const std::vector<char>& bytes) {
+    caf::error out;
+    auto err = with_unit([&](caf::execution_unit* u) {
+      caf::binary_deserializer src{u, bytes};
+      return src(out);
+    });
+    return err ? caf::error{caf::exit_reason::unknown} : out;
+  }
+
+  // -- local actors other contexts know ----------------------------------------
+
+  /// Records that context `to` knows the local actor `a`; the first time,
+  /// makes it addressable by id and hooks its exit.
+  void export_actor(const caf::strong_actor_ptr& a, router::context_id to) {
+    bool first = false;
+    {
+      // Addressable before any other thread can send on its behalf.
+      std::lock_guard<std::mutex> guard{mtx};
+      auto [i, added] = exported.try_emplace(a->id());
+      i->second.insert(to);
+      first = added;
+      if (first)
+        sys.registry().put(a->id(), a);
+    }
+    if (!first)
+      return;
+    a->get()->attach_functor(
+      [w = weak_from_this(), aid = a->id()](const caf::error& reason) {
+        if (auto s = w.lock())
+          s->local_exited(aid, reason);
+      });
+  }
+
+  /// Records that context `to` knows the local actors whose handles are
+  /// elements of `x` (caf::actor, actor_addr or strong_actor_ptr; handles
+  /// nested deeper, or typed ones, are not seen).
+  void export_handles(const caf::type_erased_tuple& x, router::context_id to) {
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      caf::strong_actor_ptr h;
+      if (x.match_element<caf::actor>(i))
+        h = caf::actor_cast<caf::strong_actor_ptr>(x.get_as<caf::actor>(i));
+      else if (x.match_element<caf::actor_addr>(i))
+        h = caf::actor_cast<caf::strong_actor_ptr>(x.get_as<caf::actor_addr>(i));
+      else if (x.match_element<caf::strong_actor_ptr>(i))
+        h = x.get_as<caf::strong_actor_ptr>(i);
+      if (h && h->node() == sys.node())
+        export_actor(h, to);
+    }
+  }
+
+  /// A local actor other contexts know has exited: tell each of them.
+  void local_exited(caf::actor_id aid, const caf::error& reason) {
+    std::set<router::context_id> to;
+    bool quiet = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      if (auto i = exported.find(aid); i != exported.end()) {
+        to = std::move(i->second);
+        exported.erase(i);
+      }
+      spawned.erase(aid);
+      // Its requests still waiting (it gave up on them): nobody to answer.
+      requests.erase(requests.lower_bound({aid, 0}), requests.lower_bound({aid + 1, 0}));
+      for (auto i = links.begin(); i != links.end();)
+        i = i->second.erase(aid) && i->second.empty() ? links.erase(i) : std::next(i);
+      quiet = stopped;
+    }
+    sys.registry().erase(aid);
+    if (quiet || to.empty())
+      return;
+    for (auto ctx : to)
+      send_down(ctx, aid, reason);
+  }
+
+  // -- requests through proxies ------------------------------------------------
+
+  std::optional<request> take_request(const request_key& k) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = requests.find(k);
+    if (i == requests.end())
+      return std::nullopt;
+    auto r = std::move(i->second);
+    requests.erase(i);
+    return r;
+  }
+
+  std::vector<request> take_requests_to(router::context_id ctx, caf::actor_id to) {
+    std::vector<request> out;
+    std::lock_guard<std::mutex> guard{mtx};
+    for (auto i = requests.begin(); i != requests.end();) {
+      if (i->second.ctx == ctx && i->second.to == to) {
+        out.push_back(std::move(i->second));
+        i = requests.erase(i);
+      } else {
+        ++i;
+      }
+    }
+    return out;
+  }
+
+  /// Answers request `k` (if still waiting) with `e`, from `from`.
+  void fail_request(const request_key& k, const caf::strong_actor_ptr& from, caf::error e) {
+    if (auto r = take_request(k))
+      answer(r->requester, r->mid, std::move(e), from);
+  }
+
+  /// Sends what a local actor sent to the proxy `p` (defined below).
+  void forward(remote_proxy& p, caf::mailbox_element& e);
+
+  // -- frames ------------------------------------------------------------------
+
+  /// Decodes `f`'s payload into `x`, or logs why not and returns false
+  /// (actor_message and actor_down get no dead reply).
+  template <class T>
+  bool decode_or_warn(const frame& f, T& x) {
+    try {
+      serialization::decode_exact(f.payload.data(), f.payload.size(), x);
+      return true;
+    } catch (const serialization::decode_error& e) {
+      lg()->warn("[{}] undecodable {} from context {}: {}", core_.name(),
+                 serialization::type_registry::name(f.hdr.type), f.hdr.src, e.what());
+      return false;
+    }
+  }
+
+  /// Tells context `to` that the local actor `aid` exited with `reason`.
+  void send_down(router::context_id to, caf::actor_id aid, const caf::error& reason) {
+    serialization::actor_down_info d{aid, encode_error(reason)};
+    core_.routes().send(to, serialization::frame_builder{serialization::make_header(
+                                                           wire_type::actor_down, to,
+                                                           core_.self())}
+                              .add(d)
+                              .finish());
+  }
+
+  /// A link change between a local actor and one of our proxies, to report
+  /// to the proxied actor's context.
+  struct link_change {
+    router::context_id ctx;
+    caf::actor_id remote;
+    caf::strong_actor_ptr local;
+    bool add;
+  };
+  std::mutex link_mtx; // guards link_changes only: taken inside add_backlink
+  std::vector<link_change> link_changes;
+  std::atomic<bool> links_pending{false};
+  std::mutex flush_mtx; // one flush at a time: reports leave in order
+
+  /// The local actor `x` was linked to (or unlinked from) our proxy of
+  /// actor `remote` of context `ctx`. Both actors are locked here: the
+  /// report is queued, and sent by the pool or by the next message that
+  /// leaves this process, whichever comes first (so it precedes anything
+  /// the linked actor sends afterwards).
+  void link_changed(router::context_id ctx, caf::actor_id remote, caf::strong_actor_ptr x,
+                    bool add) {
+    {
+      std::lock_guard<std::mutex> guard{link_mtx};
+      link_changes.push_back({ctx, remote, std::move(x), add});
+      links_pending = true;
+    }
+    serialization::frame_header none; // no reply_to: nobody to answer when stopping
+    core_.on_pool(none, [w = weak_from_this()] {
+      if (auto s = w.lock())
+        s->flush_links();
+    });
+  }
+
+  /// Sends the queued link reports.
+  void flush_links() {
+    if (!links_pending.load())
+      return;
+    std::lock_guard<std::mutex> flushing{flush_mtx};
+    std::vector<link_change> todo;
+    {
+      std::lock_guard<std::mutex> guard{link_mtx};
+      todo.swap(link_changes);
+      links_pending = false;
+    }
+    for (auto& c : todo) {
+      if (c.add)
+        export_actor(c.local, c.ctx); // its exit must reach ctx to end the record there
+      serialization::actor_link_info l{c.remote, c.local->id(), c.add};
+      core_.routes().send(c.ctx, serialization::frame_builder{serialization::make_header(
+                                                                wire_type::actor_link, c.ctx,
+                                                                core_.self())}
+                                   .add(l)
+                                   .finish());
+    }
+  }
+
+  void on_spawn(frame&& f);
+  void on_message(frame&& f);
+  void on_down(frame&& f);
+  void on_link(frame&& f);
+};
+
+} // namespace mitosis::actors::services
