@@ -167,6 +167,9 @@ private:
   std::uint32_t routes_ = 0; // announced routes behind this stream, router::mtx_
   std::mutex read_mtx_;
   std::atomic<bool> awaiting_hello_;
+  // How long the last thread parked on the stream waited for its first
+  // bytes (router::read_until, under read_mtx_).
+  std::chrono::nanoseconds last_wait_{0};
 
   // What the I/O thread's epoll watches for this stream; router only.
   friend class router;
