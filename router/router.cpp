@@ -375,9 +375,12 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
   // On a single CPU spinning would only delay the peer. Nor is it worth it
   // when the last wait on this stream outlasted the spin (a peer behind
   // sshd answers after a network round trip): the spin would only take a
-  // CPU from the processes the answer has to pass through.
+  // CPU from the processes the answer has to pass through. A wait measured
+  // without spinning includes the wake-up, so every 16th park spins anyway
+  // to see whether the peer has become quick again.
   const auto parked_at = std::chrono::steady_clock::now();
-  const auto spin_end = parked_at + (s->last_wait_ <= spin_ ? spin_ : std::chrono::nanoseconds{0});
+  const bool spin = s->last_wait_ <= spin_ || ++s->unspun_parks_ % 16 == 0;
+  const auto spin_end = parked_at + (spin ? spin_ : std::chrono::nanoseconds{0});
   bool waited = false;
   for (;;) {
     // What the driver moved into the stream (or what an earlier holder

@@ -170,6 +170,7 @@ private:
   // How long the last thread parked on the stream waited for its first
   // bytes (router::read_until, under read_mtx_).
   std::chrono::nanoseconds last_wait_{0};
+  std::uint32_t unspun_parks_ = 0;
 
   // What the I/O thread's epoll watches for this stream; router only.
   friend class router;
