@@ -287,8 +287,11 @@ bool conn::pump_poll_set(pollfd* out, clock::time_point now, clock::time_point& 
     kick_ = true;
   }
   poll_set(out);
-  if (router_watches_.load(std::memory_order_relaxed))
-    out[0].events &= ~POLLIN; // the router reads it (its I/O thread or a parked reader)
+  // The router reads the socket (its I/O thread or a parked reader), but
+  // only the pump moves a transfer under way (window adjustments, more
+  // from the socketpair) while nobody is parked: then it reads it too.
+  if (router_watches_.load(std::memory_order_relaxed) && quiet())
+    out[0].events &= ~POLLIN;
   if (now < send_park_until_) {
     // Every sender pushes its own bytes on: the socketpair end needs no
     // watching (POLLHUP is still reported).

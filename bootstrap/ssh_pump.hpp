@@ -41,7 +41,7 @@ struct stderr_tail {
 /// is not woken for traffic a caller moves; the pump puts it back once left
 /// alone that long, or at once when a transfer is still under way. Once the
 /// router has the stream, its I/O thread (or a parked reader) reads the
-/// socket: the pump no longer polls it for input at all.
+/// socket: the pump polls it for input only while a transfer is under way.
 class conn final : public router::stream_driver {
 public:
   static constexpr std::chrono::milliseconds park_time{1};

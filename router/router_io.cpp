@@ -204,14 +204,27 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
   // Spin briefly before sleeping when another CPU can run the peer: a reply
   // (or the next call) usually comes within microseconds, and waking a
   // sleeping thread from another vCPU costs tens of them on this kind of VM.
-  // On a single CPU spinning would only delay the peer.
-  const auto spin_end = std::chrono::steady_clock::now() + spin_;
+  // On a single CPU spinning would only delay the peer. Nor is it worth it
+  // when the last wait on this stream outlasted the spin (a peer behind
+  // sshd answers after a network round trip): the spin would only take a
+  // CPU from the processes the answer has to pass through. A wait measured
+  // without spinning includes the wake-up, so every 16th park spins anyway
+  // to see whether the peer has become quick again.
+  auto& ps = s->polling();
+  const auto parked_at = std::chrono::steady_clock::now();
+  const bool spin = ps.last_wait <= spin_ || ++ps.unspun_parks % 16 == 0;
+  const auto spin_end = parked_at + (spin ? spin_ : std::chrono::nanoseconds{0});
+  bool waited = false;
   for (;;) {
     // What the driver moved into the stream (or what an earlier holder
     // left for it), then the stream itself.
     bool readable = fds[0].revents != 0;
     if (driving && driver->service(fds + 2, nd))
       readable = true;
+    if (readable && !waited) {
+      waited = true;
+      ps.last_wait = std::chrono::steady_clock::now() - parked_at;
+    }
     if (readable && s->on_readable(*this, reason) == stream::io_status::closed) {
       closed = true;
       break;

@@ -127,6 +127,11 @@ public:
     std::chrono::steady_clock::time_point released_at;
     /// Routes announced behind this stream.
     std::uint32_t routes = 0;
+    /// How long the last thread parked on the stream waited for its first
+    /// bytes (router::read_until; under the read mutex, not `mtx`).
+    std::chrono::nanoseconds last_wait{0};
+    /// Parks without a spin since the last one with (the same).
+    std::uint32_t unspun_parks = 0;
   };
   poll_state& polling() noexcept {
     return poll_;
