@@ -77,8 +77,10 @@ public:
   /// returns true, `wake_fd` (when >= 0) becomes readable, or `until`
   /// passes. Frames are handled exactly as on the I/O thread, which is not
   /// woken at all: a blocking call then costs one thread wake-up per
-  /// direction, like a raw socket. Returns false at once when the stream is
-  /// unknown or another thread is reading it.
+  /// direction, like a raw socket. A stream with a driver (ssh) is driven
+  /// by this thread meanwhile: it polls the driver's fds too and moves their
+  /// bytes itself. Returns false at once when the stream is unknown or
+  /// another thread is reading it.
   bool read_until(stream_id s, const std::function<bool()>& done, int wake_fd,
                   std::chrono::steady_clock::time_point until);
 
