@@ -330,7 +330,7 @@ rows = [
      "%+d B" % rt["cached_start_bytes_minus_ssh_true"], "ours <= ssh + 2048 B",
      rt["cached_start_bytes_minus_ssh_true"] <= 2048),
     ("rtt2_us (2 hops)", v["rtt2_us"], "mitogen", v["mitogen_rtt2_us"],
-     "%.2fx" % rt["mitogen_rtt2_vs_rtt2"], "-", None),
+     "%.2fx" % rt["mitogen_rtt2_vs_rtt2"], "mitogen/ours >= 3", rt["mitogen_rtt2_vs_rtt2"] >= 3),
     ("start_cached_ms vs mitogen", v["start_cached_ms"], "mitogen", v["mitogen_start_ms"],
      "%.2fx" % rt["mitogen_start_vs_start_cached"], "-", None),
     ("fanout20_ms vs mitogen", v["fanout20_ms"], "mitogen", v["mitogen_fanout20_ms"],
