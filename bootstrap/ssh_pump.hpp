@@ -147,4 +147,8 @@ private:
 /// non-blocking) to the pump, which starts on the first call.
 void pump_add(std::shared_ptr<conn> c);
 
+/// Wakes the pump so that it looks at its connections again (one was
+/// finished, or parked by a caller with bytes still in flight).
+void pump_wake() noexcept;
+
 } // namespace mitosis::bootstrap::ssh_impl
