@@ -122,7 +122,20 @@ void decode_reply(const serialization::frame& f, const std::string& context, T& 
   if (f.hdr.type == serialization::to_u32(wire_type::dead)) {
     serialization::dead_info d;
     decode_reply(f, context, d);
-    throw_failure(fail(static_cast<errc>(d.code), d.reason), context);
+    auto code = static_cast<errc>(d.code);
+    switch (code) {
+      case errc::context_lost:
+      case errc::shutting_down:
+      case errc::module_denied:
+      case errc::call_not_allowed:
+      case errc::routing_not_allowed:
+      case errc::file_not_allowed:
+      case errc::type_not_allowed:
+      case errc::source_mismatch:
+        throw_failure(fail(code, d.reason), context); // their own exception types
+      default:
+        throw error(code, context, "call to '" + context + "' failed: " + d.reason);
+    }
   }
   throw error(errc::protocol_error, context,
               "unexpected " + std::string{serialization::type_registry::name(f.hdr.type)}

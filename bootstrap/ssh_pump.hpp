@@ -120,9 +120,6 @@ private:
   // The router's I/O thread watches the socket (watch_fd): the pump polls
   // it only for POLLOUT.
   std::atomic<bool> router_watches_{false};
-  // The pump left it out of (part of) its last poll set: a caller that
-  // leaves work in flight must wake the pump.
-  std::atomic<bool> pump_partial_{true};
   use use_ = use::send; // the caller's, while held by a caller
 
   // The rest belongs to whoever holds the connection.

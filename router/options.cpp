@@ -35,6 +35,14 @@ options decode_options(const std::vector<char>& bytes) {
   o.pool_threads = static_cast<std::size_t>(std::clamp<std::uint64_t>(pool, 1, 256));
   if (o.max_frame == 0)
     o.max_frame = serialization::default_max_frame_size;
+  // The same for the bounds a zero or negative value would turn off or
+  // make fail at once.
+  o.max_violations = std::max<std::uint32_t>(o.max_violations, 1);
+  o.max_routes_per_child = std::max<std::uint32_t>(o.max_routes_per_child, 1);
+  o.id_block = std::max<std::uint32_t>(o.id_block, 1);
+  connect = std::max<std::int64_t>(connect, 1);
+  request = std::max<std::int64_t>(request, 1);
+  grace = std::max<std::int64_t>(grace, 0);
   o.connect_timeout = std::chrono::milliseconds{connect};
   o.request_timeout = std::chrono::milliseconds{request};
   o.shutdown_grace = std::chrono::milliseconds{grace};

@@ -139,7 +139,17 @@ void router::reply(const frame_header& req, wire_type t, serialization::buffer&&
 
 void router::dispatch(frame&& f, policy::direction d, stream_id from) {
   if (auto* h = handlers_.find(f.hdr.type)) {
-    (*h)(std::move(f), d, from);
+    // A handler runs on the thread that read the frame (the I/O thread or
+    // a parked reader): what it throws must not unwind through the read
+    // loop, which would leave the stream (and an ssh session) held.
+    const auto hdr = f.hdr;
+    try {
+      (*h)(std::move(f), d, from);
+    } catch (const std::exception& e) {
+      lg()->error("[{}] handling {} from context {} failed: {}", cfg_.name,
+                  serialization::type_registry::name(hdr.type), hdr.src, e.what());
+      reply_dead(hdr, errc::protocol_error, std::string{"handler failed: "} + e.what());
+    }
     return;
   }
   lg()->warn("[{}] unexpected {} frame from context {}", cfg_.name,
@@ -347,6 +357,11 @@ void router::on_route_frame(stream& s, frame&& f, bool add) {
   bool changed = false;
   {
     std::unique_lock<std::shared_mutex> guard{mtx_};
+    if (add) {
+      auto known = table_.lookup(ri.id);
+      if (known.kind == route::stream && known.via == s.id())
+        return; // announced again: nothing new to count or pass on
+    }
     if (add && s.polling().routes >= opts_.max_routes_per_child) {
       guard.unlock();
       violation(s, errc::protocol_error, f.hdr,
@@ -355,9 +370,6 @@ void router::on_route_frame(stream& s, frame&& f, bool add) {
       return;
     }
     if (add) {
-      auto known = table_.lookup(ri.id);
-      if (known.kind == route::stream && known.via == s.id())
-        return; // announced again: nothing new to count or pass on
       changed = ri.id != cfg_.parent_id && table_.add(ri.id, s.id());
       if (changed)
         ++s.polling().routes;

@@ -138,9 +138,6 @@ actor_service::actor_service(core& c, caf::actor_system& sys)
       st->on_spawn(std::move(f));
     });
   });
-  h.add(wire_type::actor_spawned, [this](frame&& f, policy::direction, router::stream_id) {
-    state_->core_.pending().complete(f.hdr.handle, std::move(f));
-  });
   h.add(wire_type::actor_message, [this](frame&& f, policy::direction, router::stream_id) {
     state_->on_message(std::move(f));
   });

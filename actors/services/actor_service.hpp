@@ -20,7 +20,8 @@ namespace mitosis::actors::services {
 
 class actor_service {
 public:
-  /// Registers actor_spawn, actor_spawned, actor_message and actor_down.
+  /// Registers actor_spawn, actor_message, actor_down and actor_link
+  /// (actor_spawned, a reply, completes its request through core).
   actor_service(core& c, caf::actor_system& sys);
   ~actor_service();
 

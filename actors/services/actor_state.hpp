@@ -229,11 +229,14 @@ struct actor_service::state final : caf::proxy_registry::backend,
         i = i->second.erase(aid) && i->second.empty() ? links.erase(i) : std::next(i);
       quiet = stopped;
     }
+    // The downs first, the registry last: a message for it read meanwhile
+    // still finds it (dead, so CAF bounces what it was asked), instead of
+    // an unknown id that would be answered with a down of reason unknown
+    // ahead of the real one.
+    if (!quiet)
+      for (auto ctx : to)
+        send_down(ctx, aid, reason);
     sys.registry().erase(aid);
-    if (quiet || to.empty())
-      return;
-    for (auto ctx : to)
-      send_down(ctx, aid, reason);
   }
 
   // -- requests through proxies ------------------------------------------------
@@ -334,21 +337,29 @@ struct actor_service::state final : caf::proxy_registry::backend,
     if (!links_pending.load())
       return;
     std::lock_guard<std::mutex> flushing{flush_mtx};
-    std::vector<link_change> todo;
-    {
-      std::lock_guard<std::mutex> guard{link_mtx};
-      todo.swap(link_changes);
-      links_pending = false;
-    }
-    for (auto& c : todo) {
-      if (c.add)
-        export_actor(c.local, c.ctx); // its exit must reach ctx to end the record there
-      serialization::actor_link_info l{c.remote, c.local->id(), c.add};
-      core_.routes().send(c.ctx, serialization::frame_builder{serialization::make_header(
-                                                                wire_type::actor_link, c.ctx,
-                                                                core_.self())}
-                                   .add(l)
-                                   .finish());
+    // links_pending turns false only once every queued report is sent: a
+    // sender that still sees it true waits on flush_mtx above, so its next
+    // message cannot overtake a report being sent.
+    for (;;) {
+      std::vector<link_change> todo;
+      {
+        std::lock_guard<std::mutex> guard{link_mtx};
+        if (link_changes.empty()) {
+          links_pending = false;
+          return;
+        }
+        todo.swap(link_changes);
+      }
+      for (auto& c : todo) {
+        if (c.add)
+          export_actor(c.local, c.ctx); // its exit must reach ctx to end the record there
+        serialization::actor_link_info l{c.remote, c.local->id(), c.add};
+        core_.routes().send(c.ctx, serialization::frame_builder{serialization::make_header(
+                                                                  wire_type::actor_link, c.ctx,
+                                                                  core_.self())}
+                                     .add(l)
+                                     .finish());
+      }
     }
   }
 

@@ -17,7 +17,8 @@ const std::shared_ptr<spdlog::logger>& lg() {
 core::core(router::router& r, pending_calls& p, dispatcher& pool)
   : router_(r), pending_(p), pool_(pool) {
   for (auto t : {wire_type::call_reply, wire_type::call_error, wire_type::dead, wire_type::id_grant,
-                 wire_type::file_chunk, wire_type::module_data, wire_type::spawn_reply})
+                 wire_type::file_chunk, wire_type::module_data, wire_type::spawn_reply,
+                 wire_type::actor_spawned})
     router_.handlers().add(t, [this](frame&& f, policy::direction, router::stream_id from) {
       on_reply(std::move(f), from);
     });
@@ -83,9 +84,11 @@ expected<frame> core::ask_frame(router::context_id dst, wire_type t, wire_type a
                 + " answer from " + name_of(dst));
 }
 
-void core::on_pool(const serialization::frame_header& req, std::function<void()> job) {
-  if (!pool_.submit(std::move(job)))
-    router_.reply_dead(req, errc::shutting_down, "context is shutting down");
+bool core::on_pool(const serialization::frame_header& req, std::function<void()> job) {
+  if (pool_.submit(std::move(job)))
+    return true;
+  router_.reply_dead(req, errc::shutting_down, "context is shutting down");
+  return false;
 }
 
 void core::remember(router::context_id id, const std::string& name, const std::string& chain) {

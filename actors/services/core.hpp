@@ -34,7 +34,9 @@ const std::shared_ptr<spdlog::logger>& lg();
 
 class core {
 public:
-  /// Registers the handlers of every reply type (they complete requests).
+  /// Registers the handlers of every reply type (they complete requests):
+  /// call_reply, call_error, dead, id_grant, file_chunk, module_data,
+  /// spawn_reply, actor_spawned.
   core(router::router& r, pending_calls& p, dispatcher& pool);
 
   core(const core&) = delete;
@@ -95,8 +97,9 @@ public:
     }
   }
 
-  /// Runs `job` on the pool, or answers `req` dead when shutting down.
-  void on_pool(const serialization::frame_header& req, std::function<void()> job);
+  /// Runs `job` on the pool, or answers `req` dead when shutting down and
+  /// returns false.
+  bool on_pool(const serialization::frame_header& req, std::function<void()> job);
 
   /// Decodes `f`'s payload into `x`, or answers it dead and returns false.
   template <class T>

@@ -59,8 +59,11 @@ expected<serialization::module_info> module_service::bytes_locked(const std::str
   auto m = core_.ask<serialization::module_info>(cfg.parent_id, wire_type::module_request,
                                                  wire_type::module_data,
                                                  core_.request_deadline(), name);
-  if (!m)
+  if (!m) {
+    if (m.error().code == errc::timeout)
+      return fail(errc::timeout, "no answer from the parent for module '" + name + "'");
     return m;
+  }
   if (m->name != name || serialization::sha256_hex(m->bytes.data(), m->bytes.size()) != m->sha256)
     return fail(errc::protocol_error, "module '" + name + "' arrived damaged");
   return modules_[name] = std::move(*m);
@@ -156,8 +159,11 @@ expected<void> module_service::push(router::context_id to, const std::string& na
   }
   // A request: `to` answers once it has loaded the module and passed it
   // on, so calls made after the push returns find it in place.
-  return core_.ask<void>(to, wire_type::module_push, wire_type::call_reply,
-                         core_.request_deadline(), m);
+  auto done = core_.ask<void>(to, wire_type::module_push, wire_type::call_reply,
+                              core_.request_deadline(), m);
+  if (!done && done.error().code == errc::timeout)
+    return fail(errc::timeout, "no answer to the preload of module '" + name + "'");
+  return done;
 }
 
 void module_service::on_push(frame&& f, policy::direction d) {
@@ -176,7 +182,15 @@ void module_service::on_push(frame&& f, policy::direction d) {
     pushes_in_flight_.insert(m.name);
   }
   auto hdr = f.hdr;
-  core_.on_pool(hdr, [this, hdr, m = std::move(m)]() mutable { run_push(hdr, std::move(m)); });
+  auto name = m.name;
+  if (!core_.on_pool(hdr, [this, hdr, m = std::move(m)]() mutable { run_push(hdr, std::move(m)); })) {
+    // Shutting down: nobody will load it, so nobody may wait for it.
+    {
+      std::lock_guard<std::mutex> guard{push_mtx_};
+      pushes_in_flight_.erase(name);
+    }
+    push_cv_.notify_all();
+  }
 }
 
 void module_service::run_push(const serialization::frame_header& req, serialization::module_info m) {
