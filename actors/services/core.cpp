@@ -54,15 +54,11 @@ std::future<frame> core::request(router::context_id dst, std::uint32_t handle,
   return fut;
 }
 
-expected<frame> core::ask_frame(router::context_id dst, wire_type t, wire_type answer,
-                                clock::time_point deadline,
-                                const std::function<void(serialization::frame_builder&)>& fill) {
-  auto h = pending_.next_handle();
-  serialization::frame_builder fb{serialization::make_header(t, dst, self(), 0, h)};
-  fill(fb);
-  auto fut = request(dst, h, fb.finish());
+expected<frame> core::await_answer(sent_request r, router::context_id dst, wire_type t,
+                                   wire_type answer, clock::time_point deadline) {
+  auto& fut = r.answer;
   if (fut.wait_until(deadline) != std::future_status::ready) {
-    pending_.forget(h);
+    pending_.forget(r.handle);
     return fail(errc::timeout, "no answer to " + std::string{serialization::type_registry::name(
                                                    serialization::to_u32(t))}
                                  + " from " + name_of(dst) + " in time");

@@ -67,6 +67,24 @@ public:
   std::future<serialization::frame> request(router::context_id dst, std::uint32_t handle,
                                             serialization::outgoing&& wire);
 
+  /// A request on its way: the handle its answer carries, and the answer.
+  struct sent_request {
+    std::uint32_t handle;
+    std::future<serialization::frame> answer;
+  };
+
+  /// Sends a request of type `t` carrying `payload...` to `dst` under a
+  /// fresh handle, without waiting (see request()).
+  template <class... Ts>
+  sent_request send_request(router::context_id dst, serialization::wire_type t,
+                            const Ts&... payload) {
+    auto h = pending_.next_handle();
+    serialization::frame_builder fb{serialization::make_header(t, dst, self(), 0, h)};
+    if constexpr (sizeof...(Ts) > 0)
+      fb.add(payload...);
+    return {h, request(dst, h, fb.finish())};
+  }
+
   /// Sends a request of type `t` carrying `payload...` to `dst` and waits
   /// until `deadline` for the answer. Returns the answer's payload decoded
   /// as Reply when it is of type `answer` (Reply = void: no payload), else
@@ -76,10 +94,7 @@ public:
   expected<Reply> ask(router::context_id dst, serialization::wire_type t,
                       serialization::wire_type answer, clock::time_point deadline,
                       const Ts&... payload) {
-    auto f = ask_frame(dst, t, answer, deadline, [&](serialization::frame_builder& fb) {
-      if constexpr (sizeof...(Ts) > 0)
-        fb.add(payload...);
-    });
+    auto f = await_answer(send_request(dst, t, payload...), dst, t, answer, deadline);
     if (!f)
       return std::move(f).error();
     if constexpr (std::is_void_v<Reply>) {
@@ -132,10 +147,12 @@ public:
   void mark_lost(const std::vector<router::context_id>& ids, const std::string& reason);
 
 private:
-  expected<serialization::frame> ask_frame(router::context_id dst, serialization::wire_type t,
-                                           serialization::wire_type answer,
-                                           clock::time_point deadline,
-                                           const std::function<void(serialization::frame_builder&)>& fill);
+  /// Waits for the answer to `r` (a request of type `t` to `dst`) until
+  /// `deadline`: the frame when it is of type `answer`, else the failure.
+  expected<serialization::frame> await_answer(sent_request r, router::context_id dst,
+                                              serialization::wire_type t,
+                                              serialization::wire_type answer,
+                                              clock::time_point deadline);
   void on_reply(serialization::frame&& f, router::stream_id from);
 
   router::router& router_;

@@ -47,12 +47,10 @@ void file_service::fetch(router::context_id from, const std::string& from_name,
                          const std::string& remote, const std::string& local, int window) {
   const auto wait = core_.opts().request_timeout;
   auto ask = [&](std::uint64_t offset) {
-    auto h = core_.pending().next_handle();
-    auto wire = serialization::frame_builder{serialization::make_header(
-                                               wire_type::file_request, from, core_.self(), 0, h)}
-                  .add(serialization::file_request_info{remote, offset, file_store::max_chunk})
-                  .finish();
-    return core_.request(from, h, std::move(wire));
+    return core_
+      .send_request(from, wire_type::file_request,
+                    serialization::file_request_info{remote, offset, file_store::max_chunk})
+      .answer;
   };
   auto take = [&](std::future<frame> fut) {
     if (fut.wait_for(wait) != std::future_status::ready)
