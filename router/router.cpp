@@ -66,6 +66,14 @@ std::shared_ptr<stream> router::find_stream(stream_id s) const {
 errc router::send(context_id dst, serialization::outgoing&& wire) {
   if (wire.size() - frame_header::size > opts_.max_frame)
     return errc::frame_too_large;
+  return send_routed(dst, std::move(wire));
+}
+
+errc router::send_frames(context_id dst, serialization::buffer&& frames) {
+  return send_routed(dst, serialization::outgoing{std::move(frames)});
+}
+
+errc router::send_routed(context_id dst, serialization::outgoing&& wire) {
   std::shared_ptr<stream> s;
   {
     std::shared_lock<std::shared_mutex> guard{mtx_};
@@ -75,9 +83,14 @@ errc router::send(context_id dst, serialization::outgoing&& wire) {
     if (r.kind == route::local) {
       guard.unlock();
       auto flat = std::move(wire).flatten();
-      auto hdr = serialization::decode_header(reinterpret_cast<const std::byte*>(flat.data()));
-      frame f{hdr, serialization::buffer(flat.begin() + frame_header::size, flat.end())};
-      dispatch(std::move(f), policy::direction::from_parent, 0);
+      // One frame, or several back to back (send_frames).
+      for (std::size_t off = 0; off + frame_header::size <= flat.size();) {
+        auto hdr = serialization::decode_header(reinterpret_cast<const std::byte*>(flat.data() + off));
+        auto body = flat.begin() + static_cast<std::ptrdiff_t>(off + frame_header::size);
+        off += frame_header::size + hdr.length;
+        dispatch(frame{hdr, serialization::buffer(body, body + hdr.length)},
+                 policy::direction::from_parent, 0);
+      }
       return errc::none;
     }
     auto i = streams_.find(r.via);

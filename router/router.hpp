@@ -73,6 +73,11 @@ public:
   /// no_route / context_lost when it cannot leave this process.
   errc send(context_id dst, serialization::outgoing&& wire);
 
+  /// Sends `frames`, one or more whole frames back to back (each checked
+  /// against max_frame by whoever built it), to `dst` in one write, in
+  /// order. Returns what send() returns.
+  errc send_frames(context_id dst, serialization::buffer&& frames);
+
   /// Makes the calling thread the reader of stream `s` until `done()`
   /// returns true, `wake_fd` (when >= 0) becomes readable, or `until`
   /// passes. Frames are handled exactly as on the I/O thread, which is not
@@ -162,6 +167,7 @@ private:
   void run();
   void post(std::function<void()> fn);
   bool send_via(stream& s, serialization::outgoing&& wire);
+  errc send_routed(context_id dst, serialization::outgoing&& wire);
   /// Adds (removes) the fds of `s` to (from) epoll.
   void watch_fds(stream& s);
   void unwatch_fds(stream& s);

@@ -24,13 +24,13 @@ public:
     bounce(what, caf::sec::request_receiver_down);
   }
 
-  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit*) override {
+  void enqueue(caf::mailbox_element_ptr what, caf::execution_unit* host) override {
     auto st = st_.lock();
     if (!st || killed_.load()) {
       bounce_back(what);
       return;
     }
-    st->forward(*this, *what);
+    st->forward(*this, *what, host);
   }
 
   bool add_backlink(caf::abstract_actor* x) override {
@@ -89,8 +89,9 @@ caf::strong_actor_ptr actor_service::state::make_proxy(caf::node_id nid, caf::ac
   return p;
 }
 
-void actor_service::state::forward(remote_proxy& p, caf::mailbox_element& e) {
-  serialization::actor_message_info m;
+void actor_service::state::forward(remote_proxy& p, caf::mailbox_element& e,
+                                   caf::execution_unit* host) {
+  message_head m;
   m.dst = p.id();
   m.mid = e.mid.integer_value();
   std::optional<request_key> waiting;
@@ -111,27 +112,28 @@ void actor_service::state::forward(remote_proxy& p, caf::mailbox_element& e) {
   caf::strong_actor_ptr self{p.ctrl()};
   flush_links();
   export_handles(e.content(), p.ctx());
-  auto bytes = encode(e.content());
-  if (!bytes) {
+  // The frame is made in a buffer of this thread's, kept between messages.
+  thread_local std::vector<char> scratch;
+  scratch.clear();
+  auto made = append_message(
+    scratch, serialization::make_header(wire_type::actor_message, p.ctx(), core_.self()), m,
+    e.content());
+  auto why = made ? std::string{} : made.error().reason;
+  auto code = errc::protocol_error;
+  if (made && scratch.size() - serialization::frame_header::size > core_.routes().opts().max_frame) {
+    why = "message to actor " + std::to_string(p.id()) + " of " + core_.name_of(p.ctx())
+          + " is larger than the frame limit";
+    code = errc::frame_too_large;
+  }
+  if (!why.empty()) {
     lg()->warn("[{}] message to actor {} of {} dropped: {}", core_.name(), p.id(),
-               core_.name_of(p.ctx()), bytes.error().reason);
+               core_.name_of(p.ctx()), why);
     if (waiting)
-      fail_request(*waiting, self, make_error(errc::protocol_error, bytes.error().reason));
+      fail_request(*waiting, self, make_error(code, why));
     return;
   }
-  m.content = std::move(*bytes);
-  auto err = core_.routes().send(
-    p.ctx(), serialization::frame_builder{serialization::make_header(wire_type::actor_message,
-                                                                     p.ctx(), core_.self())}
-               .add(m)
-               .finish());
-  if (!waiting)
-    return;
-  if (err != errc::none)
-    fail_request(*waiting, self,
-                 make_error(err == errc::no_route ? errc::context_lost : err,
-                            "actor " + std::to_string(p.id()) + " of " + core_.name_of(p.ctx())));
-  else if (p.killed()) // killed while we sent: kill_proxy may have missed it
+  outbox->post(p.ctx(), scratch.data(), scratch.size(), host);
+  if (waiting && p.killed()) // killed while we sent: kill_proxy may have missed it
     fail_request(*waiting, self, caf::sec::request_receiver_down);
 }
 

@@ -54,7 +54,7 @@ void actor_service::state::on_spawn(frame&& f) {
 }
 
 void actor_service::state::on_message(frame&& f) {
-  serialization::actor_message_info m;
+  message_head m;
   if (!decode_or_warn(f, m))
     return;
   caf::strong_actor_ptr sender;
@@ -62,7 +62,7 @@ void actor_service::state::on_message(frame&& f) {
     sender = m.sender_ctx == core_.self() ? sys.registry().get(m.sender)
                                           : proxies.get_or_put(node_of(m.sender_ctx), m.sender);
   caf::message_id mid{m.mid};
-  auto content = decode(m.content);
+  auto content = decode(m.content, m.size);
   if (!content) {
     lg()->warn("[{}] actor_message from context {} dropped: {}", core_.name(), f.hdr.src,
                content.error().reason);
@@ -131,6 +131,11 @@ void actor_service::state::on_link(frame&& f) {
 
 actor_service::actor_service(core& c, caf::actor_system& sys)
   : state_(std::make_shared<state>(c, sys)) {
+  state_->outbox = std::make_shared<actor_outbox>(
+    c.routes(), [w = std::weak_ptr<state>{state_}](router::context_id ctx, errc err) {
+      if (auto s = w.lock())
+        s->unroutable(ctx, err);
+    });
   auto& h = c.routes().handlers();
   h.add(wire_type::actor_spawn, [this](frame&& f, policy::direction, router::stream_id) {
     auto hdr = f.hdr;
@@ -160,7 +165,9 @@ std::optional<router::context_id> actor_service::context_of(const caf::node_id& 
   auto h = d.host_id();
   router::context_id ctx = 0;
   std::memcpy(&ctx, h.data() + prefix_size, sizeof(ctx));
-  if (d.process_id() != mitosis_process || node_of(ctx) != nid)
+  // Compared in place: node_of would allocate, and this runs per message.
+  if (d.process_id() != mitosis_process
+      || std::memcmp(h.data(), host_prefix.data(), prefix_size) != 0)
     return std::nullopt;
   return ctx;
 }

@@ -3,6 +3,7 @@
 // the encoding of CAF messages and errors for the wire.
 #pragma once
 
+#include "actor_outbox.hpp"
 #include "actor_service.hpp"
 
 
@@ -31,6 +32,7 @@
 #include <spdlog/spdlog.h>
 
 #include "../actor_registry.hpp"
+#include "../../serialization/plain_codec.hpp"
 
 
 namespace mitosis::actors::services {
@@ -48,10 +50,20 @@ using host_id = caf::node_id::default_data::host_id_type;
 constexpr std::uint32_t mitosis_process = 0x6d697473; // "mits"
 constexpr std::size_t prefix_size = std::tuple_size_v<host_id> - sizeof(router::context_id);
 
+constexpr host_id host_prefix = {'m', 'i', 't', 'o', 's', 'i', 's', '-',
+                                  'c', 'o', 'n', 't', 'e', 'x', 't', '-'};
+
 inline caf::node_id node_of(router::context_id ctx) {
-  host_id h = {'m', 'i', 't', 'o', 's', 'i', 's', '-', 'c', 'o', 'n', 't', 'e', 'x', 't', '-'};
+  // Made once per thread and context in a row: this runs per message.
+  thread_local caf::node_id last;
+  thread_local router::context_id last_ctx = 0;
+  if (last && last_ctx == ctx)
+    return last;
+  host_id h = host_prefix;
   std::memcpy(h.data() + prefix_size, &ctx, sizeof(ctx));
-  return caf::make_node_id(mitosis_process, h);
+  last = caf::make_node_id(mitosis_process, h);
+  last_ctx = ctx;
+  return last;
 }
 
 inline std::string render(const std::set<std::string>& xs) {
@@ -106,6 +118,8 @@ struct actor_service::state final : caf::proxy_registry::backend,
   // is acted on here (an exit travels as the exit_msg of the link itself).
   std::map<std::pair<router::context_id, caf::actor_id>, std::set<caf::actor_id>> links;
   bool stopped = false;
+  // Where every actor frame leaves (set by actor_service's constructor).
+  std::shared_ptr<actor_outbox> outbox;
 
   state(core& c, caf::actor_system& s) : core_(c), sys(s), proxies(s, *this) {}
 
@@ -123,33 +137,45 @@ struct actor_service::state final : caf::proxy_registry::backend,
     return f(&unit);
   }
 
-  expected<std::vector<char>> encode(const caf::type_erased_tuple& x) {
-    std::vector<char> buf;
+  /// Appends `x` in CAF's binary format to `buf`.
+  expected<void> encode_append(const caf::type_erased_tuple& x, std::vector<char>& buf) {
     if (x.empty())
-      return buf;
+      return {};
+    auto before = buf.size();
     auto err = with_unit([&](caf::execution_unit* u) {
       caf::binary_serializer sink{u, buf};
       return caf::message::save(sink, x);
     });
     if (err)
       return fail(errc::protocol_error, "cannot serialise the message: " + sys.render(err));
-    if (buf.empty())
+    if (buf.size() == before)
       return fail(errc::protocol_error,
                   "cannot serialise the message: a type in it is not registered with CAF");
+    return {};
+  }
+
+  expected<std::vector<char>> encode(const caf::type_erased_tuple& x) {
+    std::vector<char> buf;
+    if (auto ok = encode_append(x, buf); !ok)
+      return std::move(ok).error();
     return buf;
   }
 
-  expected<caf::message> decode(const std::vector<char>& bytes) {
+  expected<caf::message> decode(const char* p, std::size_t n) {
     caf::message out;
-    if (bytes.empty())
+    if (n == 0)
       return out;
     auto err = with_unit([&](caf::execution_unit* u) {
-      caf::binary_deserializer src{u, bytes};
+      caf::binary_deserializer src{u, p, n};
       return out.load(src);
     });
     if (err)
       return fail(errc::protocol_error, "cannot deserialise the message: " + sys.render(err));
     return out;
+  }
+
+  expected<caf::message> decode(const std::vector<char>& bytes) {
+    return decode(bytes.data(), bytes.size());
   }
 
   std::vector<char> encode_error(const caf::error& e) {
@@ -271,8 +297,30 @@ struct actor_service::state final : caf::proxy_registry::backend,
       answer(r->requester, r->mid, std::move(e), from);
   }
 
-  /// Sends what a local actor sent to the proxy `p` (defined below).
-  void forward(remote_proxy& p, caf::mailbox_element& e);
+  /// Answers every request still waiting on an actor of `ctx` with
+  /// context_lost: frames for it could not leave (`err`).
+  void unroutable(router::context_id ctx, errc err) {
+    std::vector<request> out;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      for (auto i = requests.begin(); i != requests.end();) {
+        if (i->second.ctx == ctx) {
+          out.push_back(std::move(i->second));
+          i = requests.erase(i);
+        } else {
+          ++i;
+        }
+      }
+    }
+    for (auto& r : out)
+      answer(r.requester, r.mid,
+             make_error(err == errc::no_route ? errc::context_lost : err,
+                        "actor " + std::to_string(r.to) + " of " + core_.name_of(ctx)));
+  }
+
+  /// Sends what a local actor sent to the proxy `p`, from the execution
+  /// unit `host` (defined in actor_proxy.cpp).
+  void forward(remote_proxy& p, caf::mailbox_element& e, caf::execution_unit* host);
 
   // -- frames ------------------------------------------------------------------
 
@@ -290,14 +338,71 @@ struct actor_service::state final : caf::proxy_registry::backend,
     }
   }
 
+  // actor_message travels in the plain codec (protocol.md), not a Boost
+  // archive (each of which builds a std::locale): it is the hot frame, so
+  // it is written straight into one scratch buffer and read in place.
+
+  /// The fixed fields of an actor_message, and where its content is.
+  struct message_head {
+    std::uint64_t dst = 0;
+    std::uint32_t sender_ctx = 0;
+    std::uint64_t sender = 0;
+    std::uint64_t mid = 0;
+    const char* content = nullptr;
+    std::size_t size = 0;
+  };
+
+  /// Appends the frame of `m` with the content `x` to `out`.
+  expected<void> append_message(std::vector<char>& out, const serialization::frame_header& h,
+                                const message_head& m, const caf::type_erased_tuple& x) {
+    auto at = out.size();
+    out.resize(at + serialization::frame_header::size);
+    serialization::buffer fixed;
+    serialization::put_values(fixed, m.dst, m.sender_ctx, m.sender, m.mid, std::uint64_t{0});
+    out.insert(out.end(), fixed.begin(), fixed.end());
+    auto body = out.size();
+    if (auto ok = encode_append(x, out); !ok)
+      return std::move(ok).error();
+    auto n = static_cast<std::uint64_t>(out.size() - body);
+    std::memcpy(out.data() + body - sizeof(n), &n, sizeof(n));
+    auto hdr = h;
+    hdr.length = static_cast<std::uint32_t>(out.size() - at - serialization::frame_header::size);
+    serialization::encode(hdr, reinterpret_cast<std::byte*>(out.data() + at));
+    return {};
+  }
+
+  bool decode_or_warn(const frame& f, message_head& m) {
+    try {
+      serialization::plain_reader r{f.payload.data(), f.payload.size()};
+      std::uint64_t n = 0;
+      r.get(m.dst);
+      r.get(m.sender_ctx);
+      r.get(m.sender);
+      r.get(m.mid);
+      r.get(n);
+      if (n != r.remaining())
+        throw serialization::decode_error(errc::count_exceeds_payload,
+                                          "content of " + std::to_string(n) + " bytes with "
+                                            + std::to_string(r.remaining()) + " left");
+      m.content = r.position();
+      m.size = r.remaining();
+      return true;
+    } catch (const serialization::decode_error& e) {
+      lg()->warn("[{}] undecodable actor_message from context {}: {}", core_.name(), f.hdr.src,
+                 e.what());
+      return false;
+    }
+  }
+
   /// Tells context `to` that the local actor `aid` exited with `reason`.
   void send_down(router::context_id to, caf::actor_id aid, const caf::error& reason) {
     serialization::actor_down_info d{aid, encode_error(reason)};
-    core_.routes().send(to, serialization::frame_builder{serialization::make_header(
-                                                           wire_type::actor_down, to,
-                                                           core_.self())}
-                              .add(d)
-                              .finish());
+    outbox->post(to,
+                 serialization::frame_builder{
+                   serialization::make_header(wire_type::actor_down, to, core_.self())}
+                   .add(d)
+                   .finish(),
+                 nullptr);
   }
 
   /// A link change between a local actor and one of our proxies, to report
@@ -354,11 +459,12 @@ struct actor_service::state final : caf::proxy_registry::backend,
         if (c.add)
           export_actor(c.local, c.ctx); // its exit must reach ctx to end the record there
         serialization::actor_link_info l{c.remote, c.local->id(), c.add};
-        core_.routes().send(c.ctx, serialization::frame_builder{serialization::make_header(
-                                                                  wire_type::actor_link, c.ctx,
-                                                                  core_.self())}
-                                     .add(l)
-                                     .finish());
+        outbox->post(c.ctx,
+                     serialization::frame_builder{
+                       serialization::make_header(wire_type::actor_link, c.ctx, core_.self())}
+                       .add(l)
+                       .finish(),
+                     nullptr);
       }
     }
   }

@@ -1,0 +1,61 @@
+// The actor service's outbox: actor frames (messages, downs, link reports)
+// leave a process in the order they were made, and a CAF worker's frames
+// leave together when its current job ends, in one write per destination
+// (docs/architecture.md, "Remote actors": "Batched writes").
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "../../router/fwd.hpp"
+#include "../../router/routing_table.hpp"
+#include "../../serialization/frame.hpp"
+
+namespace caf {
+class execution_unit;
+} // namespace caf
+
+namespace mitosis::actors::services {
+
+class actor_outbox : public std::enable_shared_from_this<actor_outbox> {
+public:
+  /// `unroutable(ctx, why)` is told when frames for `ctx` could not leave
+  /// (the context is gone): whoever waits on them must be answered.
+  actor_outbox(router::router& r, std::function<void(router::context_id, errc)> unroutable);
+
+  /// Queues a copy of the whole frame at `frame` for context `to`. From a CAF worker
+  /// (`host` is its execution unit) the frame leaves when the worker's
+  /// current job ends, or as soon as the queue holds `batch_bytes`; from
+  /// any other thread, now. Frames leave in the order they were posted.
+  void post(router::context_id to, const char* frame, std::size_t size, caf::execution_unit* host);
+  void post(router::context_id to, const serialization::buffer& frame, caf::execution_unit* host) {
+    post(to, frame.data(), frame.size(), host);
+  }
+
+  /// Sends everything queued, in order, from the calling thread.
+  void flush();
+
+  /// What a batch may hold before it leaves without waiting for the job's end.
+  static constexpr std::size_t batch_bytes = 64 * 1024;
+
+private:
+  struct batch {
+    router::context_id to;
+    serialization::buffer bytes;
+  };
+
+  router::router& r_;
+  std::function<void(router::context_id, errc)> unroutable_;
+  std::mutex mtx_;           // guards queue_, queued_bytes_ and scheduled_
+  std::vector<batch> queue_; // one per destination, in order of first post
+  std::size_t queued_bytes_ = 0;
+  bool scheduled_ = false;   // a flush job is on a worker's queue
+  std::mutex flush_mtx_;     // one flush at a time: batches leave in order
+};
+
+} // namespace mitosis::actors::services
