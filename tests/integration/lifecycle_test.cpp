@@ -12,39 +12,15 @@
 #include <unistd.h>
 
 #include "captured_log.hpp"
+#include "loss_helpers.hpp"
 #include "mitosis/mitosis.hpp"
 #include "test_functions.hpp"
 
 using namespace std::chrono_literals;
 using clk = std::chrono::steady_clock;
 
-namespace {
-
-// A pid is gone when it no longer exists or is a zombie nobody reaped yet.
-bool gone(int pid) {
-  if (::kill(pid, 0) != 0 && errno == ESRCH)
-    return true;
-  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
-  std::string pid_s, comm, state;
-  stat >> pid_s >> comm >> state;
-  return !stat || state == "Z" || state == "X";
-}
-
-bool all_gone_within(const std::vector<int>& pids, std::chrono::milliseconds limit) {
-  auto deadline = clk::now() + limit;
-  for (;;) {
-    bool all = true;
-    for (int p : pids)
-      all = all && gone(p);
-    if (all)
-      return true;
-    if (clk::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(5ms);
-  }
-}
-
-} // namespace
+using loss::all_gone_within;
+using loss::gone;
 
 TEST_CASE("kill -9 of a child during a call fails the call with context_lost within 1 s") {
   mitosis::master m{0, nullptr};
