@@ -106,6 +106,9 @@ TEST_CASE("heartbeat: SIGSTOP of an intermediate gives one down per actor behind
   CHECK(loss::all_gone_within({t.mid_pid, t.leaf_pid}, 3000ms));
   CHECK_THROWS_AS(t.leaf.call(add, 1, 2), mitosis::context_lost);
   CHECK_THROWS_AS(t.mid.call(add, 1, 2), mitosis::context_lost);
+  // The cause, named with the context.
+  CHECK_THROWS_WITH(t.leaf.call(add, 1, 2),
+                    Catch::Matchers::Contains("hb.mid") && Catch::Matchers::Contains("heartbeat"));
   // The rest of the tree is served as before.
   auto other = m.local({.name = "hb.after"});
   CHECK(other.call(add, 1, 2) == 3);

@@ -170,3 +170,24 @@ TEST_CASE("heartbeat: a thread parked on the stream does not hide it from the ti
   stop = true;
   parked.join();
 }
+
+TEST_CASE("heartbeat: one hop only - never forwarded, never a violation, never delivered",
+          "[heartbeat]") {
+  // Heartbeats off here: whatever the second child reads came from the first.
+  auto c = master_config();
+  c.max_violations = 2;
+  master_with_child m{c};
+  socketpair_peer other;
+  attach(m.r, other, child_options(8));
+  // To a sibling (routing it would be a violation), to nobody, with a
+  // payload: all dropped on arrival, however many.
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(m.peer.write(raw_frame(wire_type::heartbeat, 8, child, "")));
+    REQUIRE(m.peer.write(raw_frame(wire_type::heartbeat, 77, child, "junk", 3)));
+  }
+  m.sync();
+  CHECK(m.out.frame_count() == 1); // the sync only
+  CHECK(m.out.losses().empty());
+  CHECK_FALSE(other.read_frame(100ms));
+  CHECK_FALSE(m.peer.read_frame(10ms)); // no dead reply either
+}
