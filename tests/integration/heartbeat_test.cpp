@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <set>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "loss_helpers.hpp"
@@ -162,4 +163,25 @@ TEST_CASE("heartbeat: a call longer than 3 intervals is not a silence") {
   CHECK(far.get() == 6 * interval.count());
   CHECK(loss::downs(self, 0, 0ms, 0ms).empty());
   CHECK(leaf.call(add, 1, 2) == 3);
+}
+
+TEST_CASE("heartbeat: children of a frozen master exit on their own, leaving no orphan") {
+  // A master in a process of its own, with a child and a grandchild; the
+  // master is stopped, not killed, so no PR_SET_PDEATHSIG fires: the child
+  // must hear its parent fall silent and shut its subtree down.
+  auto sub = loss::start_submaster("100");
+  REQUIRE(sub.pid > 0);
+  REQUIRE(::kill(sub.pid, SIGSTOP) == 0);
+  const auto t0 = clk::now();
+  const bool subtree_gone = loss::all_gone_within({sub.child_pid, sub.gc_pid}, 3000ms);
+  const auto took = clk::now() - t0;
+  const bool master_still_there = !loss::gone(sub.pid);
+  ::kill(sub.pid, SIGKILL);
+  ::waitpid(sub.pid, nullptr, 0);
+  INFO("subtree gone after "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  CHECK(subtree_gone);
+  CHECK(master_still_there); // stopped all along: the subtree left by itself
+  // 3 intervals of silence, then the child's shutdown.
+  CHECK(took >= 3 * interval - 50ms);
 }

@@ -56,26 +56,9 @@ TEST_CASE("kill -9 of an intermediate fails calls to the contexts behind it with
 }
 
 TEST_CASE("kill -9 of the master takes every descendant down within 2 s") {
-  int out[2];
-  REQUIRE(::pipe(out) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    ::close(out[0]);
-    ::close(out[1]);
-    ::setenv("MITOSIS_TEST_SUBMASTER", "1", 1);
-    char arg0[] = "submaster";
-    char* argv[] = {arg0, nullptr};
-    ::execv("/proc/self/exe", argv);
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  FILE* f = ::fdopen(out[0], "r");
-  int master_pid = 0, child_pid = 0, gc_pid = 0;
-  REQUIRE(std::fscanf(f, "PIDS %d %d %d", &master_pid, &child_pid, &gc_pid) == 3);
-  std::fclose(f);
-  CHECK(master_pid == pid);
+  auto sub = loss::start_submaster();
+  REQUIRE(sub.pid > 0);
+  const int pid = sub.pid, child_pid = sub.child_pid, gc_pid = sub.gc_pid;
   CHECK_FALSE(gone(child_pid));
   CHECK_FALSE(gone(gc_pid));
   REQUIRE(::kill(pid, SIGKILL) == 0);

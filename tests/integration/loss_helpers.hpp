@@ -8,9 +8,12 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace loss {
@@ -60,6 +63,46 @@ inline bool all_gone_within(const std::vector<int>& pids, std::chrono::milliseco
       return false;
     std::this_thread::sleep_for(std::chrono::milliseconds{5});
   }
+}
+
+/// A throw-away master in a process of its own (main.cpp, run_submaster)
+/// with a child and a grandchild (through the child).
+struct submaster {
+  int pid = 0;
+  int child_pid = 0;
+  int gc_pid = 0;
+};
+
+/// Starts a submaster, with `heartbeat_ms` as its heartbeat interval when
+/// given, and reads its pids. `pid` is 0 when it did not report them.
+inline submaster start_submaster(const char* heartbeat_ms = nullptr) {
+  submaster out;
+  int fds[2];
+  if (::pipe(fds) != 0)
+    return out;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    ::setenv("MITOSIS_TEST_SUBMASTER", "1", 1);
+    if (heartbeat_ms)
+      ::setenv("MITOSIS_TEST_SUBMASTER_HEARTBEAT_MS", heartbeat_ms, 1);
+    char arg0[] = "submaster";
+    char* argv[] = {arg0, nullptr};
+    ::execv("/proc/self/exe", argv);
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  FILE* f = ::fdopen(fds[0], "r");
+  int master_pid = 0;
+  if (std::fscanf(f, "PIDS %d %d %d", &master_pid, &out.child_pid, &out.gc_pid) == 3
+      && master_pid == pid)
+    out.pid = pid;
+  std::fclose(f);
+  if (out.pid == 0 && pid > 0)
+    ::kill(pid, SIGKILL);
+  return out;
 }
 
 } // namespace loss
