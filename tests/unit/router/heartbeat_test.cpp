@@ -13,7 +13,9 @@ namespace rt = mitosis::router;
 
 namespace {
 
-constexpr auto interval = 50ms;
+// Long enough that a test thread descheduled on a loaded 2-core machine
+// does not look like a silent peer.
+constexpr auto interval = 100ms;
 
 test_config with_heartbeats(test_config c, std::chrono::milliseconds every = interval) {
   c.heartbeat_interval = every;
@@ -95,17 +97,18 @@ TEST_CASE("heartbeat: any frame counts as life, and traffic going out replaces h
   CHECK(m.out.losses().empty());
   CHECK(heartbeats >= 5);
   // Traffic from the master (dead replies to requests the child sends
-  // every 20 ms) leaves no room for a heartbeat.
+  // every 20 ms) leaves no room for a heartbeat: 10 intervals idle would
+  // see about 10; one may slip into a gap when this thread is descheduled.
   int other = 0;
   heartbeats = 0;
-  for (int i = 0; i < 25; ++i) {
+  for (int i = 0; i < 50; ++i) {
     REQUIRE(m.peer.write(raw_frame(wire_type::call_request, 77, child, "x", 5)));
     for (auto& f : read_for(m.peer, 20ms))
       (is_heartbeat(f) ? heartbeats : other) += 1;
   }
   CHECK(m.out.losses().empty());
-  CHECK(other >= 20);
-  CHECK(heartbeats == 0);
+  CHECK(other >= 40);
+  CHECK(heartbeats <= 1);
 }
 
 TEST_CASE("heartbeat: a silent parent is a lost parent", "[heartbeat]") {
