@@ -20,17 +20,17 @@ std::vector<char> encode(const options& o) {
   serialization::encode_into(out, static_cast<std::uint64_t>(o.pool_threads), o.log_level,
                              ms(o.connect_timeout), ms(o.request_timeout), o.max_frame,
                              o.max_violations, o.max_routes_per_child, o.id_block,
-                             ms(o.shutdown_grace));
+                             ms(o.shutdown_grace), ms(o.heartbeat_interval));
   return out;
 }
 
 options decode_options(const std::vector<char>& bytes) {
   options o;
   std::uint64_t pool = 0;
-  std::int64_t connect = 0, request = 0, grace = 0;
+  std::int64_t connect = 0, request = 0, grace = 0, heartbeat = 0;
   serialization::decode_exact(bytes.data(), bytes.size(), pool, o.log_level, connect, request,
                               o.max_frame, o.max_violations, o.max_routes_per_child, o.id_block,
-                              grace);
+                              grace, heartbeat);
   // Bounded, so that a damaged frame cannot ask for a million threads.
   o.pool_threads = static_cast<std::size_t>(std::clamp<std::uint64_t>(pool, 1, 256));
   if (o.max_frame == 0)
@@ -43,9 +43,13 @@ options decode_options(const std::vector<char>& bytes) {
   connect = std::max<std::int64_t>(connect, 1);
   request = std::max<std::int64_t>(request, 1);
   grace = std::max<std::int64_t>(grace, 0);
+  // 0 (off) or at least 10 ms: a damaged frame must not make every stream
+  // send heartbeats in a busy loop.
+  heartbeat = heartbeat <= 0 ? 0 : std::max<std::int64_t>(heartbeat, 10);
   o.connect_timeout = std::chrono::milliseconds{connect};
   o.request_timeout = std::chrono::milliseconds{request};
   o.shutdown_grace = std::chrono::milliseconds{grace};
+  o.heartbeat_interval = std::chrono::milliseconds{heartbeat};
   return o;
 }
 

@@ -35,6 +35,13 @@ struct options {
   std::uint32_t id_block = 1000;
   /// How long shutdown waits for children before killing them.
   std::chrono::milliseconds shutdown_grace{1000};
+  /// Liveness of every stream (both ends, after the handshake): a small
+  /// heartbeat frame goes out on a stream nothing else was sent on for this
+  /// long, and a stream nothing arrived on for 3 intervals is declared lost
+  /// (a frozen or unreachable peer, with everything behind it). 0 turns
+  /// heartbeats off: a stopped peer is then only noticed when its stream
+  /// closes.
+  std::chrono::milliseconds heartbeat_interval{1000};
 };
 
 /// Returns every field of `o` but the name, encoded for a boot frame: a

@@ -296,6 +296,11 @@ void router::violation(stream& s, errc code, const frame_header& h, const std::s
 
 void router::on_frame(stream& s, frame&& f) {
   const auto& h = f.hdr;
+  // One hop only, and already counted as life by the stream: nothing else
+  // to do (not forwarded, not given to a service, not subject to the type
+  // rules, which could otherwise starve a stream of its liveness).
+  if (h.type == serialization::to_u32(wire_type::heartbeat))
+    return;
   const bool from_parent = s.options().is_parent;
   const auto dir = from_parent ? policy::direction::from_parent : policy::direction::from_child;
   auto* info = serialization::type_registry::find(h.type);

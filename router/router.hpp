@@ -186,6 +186,15 @@ private:
   void on_route_frame(stream& s, serialization::frame&& f, bool add);
   std::shared_ptr<stream> find_stream(stream_id s) const;
 
+  // -- heartbeats (heartbeat.cpp) --------------------------------------------
+
+  /// Creates the timer and puts it in epoll (when heartbeat_interval > 0).
+  void setup_heartbeat();
+  /// I/O thread, once per tick (half an interval): sends a heartbeat on
+  /// every handshaken stream nothing went out on for an interval, and drops
+  /// every one nothing arrived on for 3 intervals.
+  void heartbeat_tick();
+
   router_config cfg_;
   options opts_;
   std::chrono::nanoseconds spin_;
@@ -193,6 +202,7 @@ private:
   handler_table handlers_;
   int epfd_ = -1;
   int evfd_ = -1;
+  int timer_fd_ = -1; // heartbeat ticks; -1 when heartbeats are off
   std::thread thread_;
   std::atomic<bool> running_{false};
 

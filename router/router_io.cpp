@@ -21,6 +21,8 @@ namespace mitosis::router {
 namespace {
 
 constexpr std::uint64_t wake_token = ~std::uint64_t{0};
+// The heartbeat timer (heartbeat.cpp).
+constexpr std::uint64_t tick_token = ~std::uint64_t{1};
 
 // What an epoll event is about: a stream's read side, its write side, or
 // the fd its driver moves bytes from (the ssh socket).
@@ -67,11 +69,18 @@ router::router(router_config cfg, const options& opts, delivery& out)
   ev.events = EPOLLIN;
   ev.data.u64 = wake_token;
   ::epoll_ctl(epfd_, EPOLL_CTL_ADD, evfd_, &ev);
+  setup_heartbeat();
+  if (timer_fd_ >= 0) {
+    ev.data.u64 = tick_token;
+    ::epoll_ctl(epfd_, EPOLL_CTL_ADD, timer_fd_, &ev);
+  }
 }
 
 router::~router() {
   stop();
   ::close(evfd_);
+  if (timer_fd_ >= 0)
+    ::close(timer_fd_);
   ::close(epfd_);
 }
 
@@ -384,6 +393,14 @@ void router::run() {
         }
         for (auto& fn : todo)
           fn();
+        continue;
+      }
+      if (tok == tick_token) {
+        // Expirations missed while this process was stopped count as one:
+        // its peers were not silent, it was not listening.
+        std::uint64_t v;
+        [[maybe_unused]] auto r = ::read(timer_fd_, &v, sizeof(v));
+        heartbeat_tick();
         continue;
       }
       auto sid = static_cast<stream_id>(tok >> 2);

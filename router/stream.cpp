@@ -102,6 +102,8 @@ stream::send_result stream::send_locked(serialization::outgoing&& wire, bool& wr
       return send_result::closed;
     }
   }
+  if (wrote)
+    mark_sent();
   if (off == total)
     return send_result::sent;
   // Keep the rest; the blob is borrowed, so it is copied now.
@@ -125,7 +127,19 @@ bool stream::flush() {
     else if (wrote)
       opts_.driver->push();
   }
+  if (wrote)
+    mark_sent();
   return empty;
+}
+
+void stream::mark_sent() noexcept {
+  if (!alive_.sent.load(std::memory_order_relaxed))
+    alive_.sent.store(true, std::memory_order_relaxed);
+}
+
+bool stream::has_queued() const {
+  std::lock_guard<std::mutex> guard{out_mtx_};
+  return !out_q_.empty();
 }
 
 bool stream::flush_locked(bool& wrote) {
@@ -188,6 +202,9 @@ stream::io_status stream::on_readable(frame_sink& r, std::string& reason) {
                                           : "stream closed";
       return io_status::closed;
     }
+    // Life, for the heartbeat timer: a flag, no clock read.
+    if (!alive_.heard.load(std::memory_order_relaxed))
+      alive_.heard.store(true, std::memory_order_relaxed);
     // A short read means the stream is drained for now: go back to the
     // poller instead of paying for a read that says EAGAIN.
     bool drained;

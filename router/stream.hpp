@@ -137,6 +137,24 @@ public:
     return poll_;
   }
 
+  /// Whether the stream is alive (router/heartbeat.cpp): the reader and
+  /// the writers only raise a flag, and the router's heartbeat timer, on the
+  /// I/O thread, looks at the flags once a tick and counts the ticks.
+  struct liveness {
+    /// Bytes arrived since the last tick (any frame counts as life).
+    std::atomic<bool> heard{false};
+    /// Bytes went out since the last tick.
+    std::atomic<bool> sent{false};
+    /// Ticks in a row without `heard`, and without `sent` (I/O thread).
+    std::uint32_t silent_ticks = 0;
+    std::uint32_t quiet_ticks = 0;
+  };
+  liveness& alive() noexcept {
+    return alive_;
+  }
+  /// True while queued bytes wait for the peer to read them.
+  bool has_queued() const;
+
   /// Guards the read state: the I/O thread holds it (try_lock) while it
   /// reads, a thread parked on the stream (router::read_until) while parked.
   std::mutex& read_mutex() noexcept {
@@ -147,6 +165,7 @@ private:
   bool parse(frame_sink& r, std::string& reason);
   send_result send_locked(serialization::outgoing&& wire, bool& wrote);
   bool flush_locked(bool& wrote);
+  void mark_sent() noexcept;
 
   stream_id id_;
   unique_fd rfd_;
@@ -171,6 +190,7 @@ private:
   std::mutex read_mtx_;
   std::atomic<bool> awaiting_hello_;
   poll_state poll_;
+  liveness alive_;
 };
 
 } // namespace mitosis::router

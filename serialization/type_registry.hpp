@@ -32,6 +32,8 @@ enum class wire_type : std::uint32_t {
   actor_message = 22,
   actor_down = 23,
   actor_link = 24,
+  /// Stream liveness, one hop only: the router reads it, never a service.
+  heartbeat = 25,
 };
 
 /// One registered wire type.

@@ -12,39 +12,15 @@
 #include <unistd.h>
 
 #include "captured_log.hpp"
+#include "loss_helpers.hpp"
 #include "mitosis/mitosis.hpp"
 #include "test_functions.hpp"
 
 using namespace std::chrono_literals;
 using clk = std::chrono::steady_clock;
 
-namespace {
-
-// A pid is gone when it no longer exists or is a zombie nobody reaped yet.
-bool gone(int pid) {
-  if (::kill(pid, 0) != 0 && errno == ESRCH)
-    return true;
-  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
-  std::string pid_s, comm, state;
-  stat >> pid_s >> comm >> state;
-  return !stat || state == "Z" || state == "X";
-}
-
-bool all_gone_within(const std::vector<int>& pids, std::chrono::milliseconds limit) {
-  auto deadline = clk::now() + limit;
-  for (;;) {
-    bool all = true;
-    for (int p : pids)
-      all = all && gone(p);
-    if (all)
-      return true;
-    if (clk::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(5ms);
-  }
-}
-
-} // namespace
+using loss::all_gone_within;
+using loss::gone;
 
 TEST_CASE("kill -9 of a child during a call fails the call with context_lost within 1 s") {
   mitosis::master m{0, nullptr};
@@ -80,26 +56,9 @@ TEST_CASE("kill -9 of an intermediate fails calls to the contexts behind it with
 }
 
 TEST_CASE("kill -9 of the master takes every descendant down within 2 s") {
-  int out[2];
-  REQUIRE(::pipe(out) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    ::close(out[0]);
-    ::close(out[1]);
-    ::setenv("MITOSIS_TEST_SUBMASTER", "1", 1);
-    char arg0[] = "submaster";
-    char* argv[] = {arg0, nullptr};
-    ::execv("/proc/self/exe", argv);
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  FILE* f = ::fdopen(out[0], "r");
-  int master_pid = 0, child_pid = 0, gc_pid = 0;
-  REQUIRE(std::fscanf(f, "PIDS %d %d %d", &master_pid, &child_pid, &gc_pid) == 3);
-  std::fclose(f);
-  CHECK(master_pid == pid);
+  auto sub = loss::start_submaster();
+  REQUIRE(sub.pid > 0);
+  const int pid = sub.pid, child_pid = sub.child_pid, gc_pid = sub.gc_pid;
   CHECK_FALSE(gone(child_pid));
   CHECK_FALSE(gone(gc_pid));
   REQUIRE(::kill(pid, SIGKILL) == 0);

@@ -4,6 +4,7 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
@@ -13,10 +14,15 @@
 
 namespace {
 
-// Starts a child and a grandchild, prints "PIDS master child grandchild",
+// Starts a child and a grandchild (heartbeat interval from
+// MITOSIS_TEST_SUBMASTER_HEARTBEAT_MS when set), prints "PIDS master child grandchild",
 // then waits to be killed.
 int run_submaster(int argc, char** argv) {
-  mitosis::master m{argc, argv};
+  mitosis::master_options o;
+  if (auto hb = std::getenv("MITOSIS_TEST_SUBMASTER_HEARTBEAT_MS"))
+    o.heartbeat_interval = std::chrono::milliseconds{std::atoi(hb)};
+  ::unsetenv("MITOSIS_TEST_SUBMASTER_HEARTBEAT_MS");
+  mitosis::master m{argc, argv, o};
   auto child = m.local({.name = "sub.child"});
   auto gc = m.local({.name = "sub.gc", .via = child});
   std::printf("PIDS %d %d %d\n", ::getpid(), child.call(my_pid), gc.call(my_pid));

@@ -45,6 +45,7 @@ TEST_CASE("options: every field but the name survives the boot frame", "[options
   o.max_routes_per_child = 99;
   o.id_block = 50;
   o.shutdown_grace = std::chrono::milliseconds{250};
+  o.heartbeat_interval = std::chrono::milliseconds{75};
   auto back = mitosis::router::decode_options(mitosis::router::encode(o));
   CHECK(back.name == "master");
   CHECK(back.pool_threads == 7);
@@ -56,6 +57,7 @@ TEST_CASE("options: every field but the name survives the boot frame", "[options
   CHECK(back.max_routes_per_child == 99);
   CHECK(back.id_block == 50);
   CHECK(back.shutdown_grace.count() == 250);
+  CHECK(back.heartbeat_interval.count() == 75);
 }
 
 TEST_CASE("options: a damaged boot frame is an error, an absurd pool is bounded",
@@ -70,4 +72,11 @@ TEST_CASE("options: a damaged boot frame is an error, an absurd pool is bounded"
   auto back = mitosis::router::decode_options(mitosis::router::encode(o));
   CHECK(back.pool_threads == 256);
   CHECK(back.max_frame == mitosis::serialization::default_max_frame_size);
+  // Heartbeats: off stays off, a busy-loop interval is raised to 10 ms.
+  o.heartbeat_interval = std::chrono::milliseconds{0};
+  CHECK(mitosis::router::decode_options(mitosis::router::encode(o)).heartbeat_interval.count()
+        == 0);
+  o.heartbeat_interval = std::chrono::milliseconds{1};
+  CHECK(mitosis::router::decode_options(mitosis::router::encode(o)).heartbeat_interval.count()
+        == 10);
 }

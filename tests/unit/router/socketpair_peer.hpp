@@ -404,8 +404,12 @@ public:
 };
 
 /// The master's router configuration (context 0, no parent).
+/// Heartbeats are off in both (the peers the tests play never send any);
+/// the heartbeat tests turn them on.
 inline test_config master_config() {
-  return test_config{};
+  test_config c;
+  c.heartbeat_interval = std::chrono::milliseconds{0};
+  return c;
 }
 
 /// An agent's router configuration: context `self` below `parent`.
@@ -415,6 +419,7 @@ inline test_config agent_config(context_id self, context_id parent = 0) {
   c.router_config::name = "agent" + std::to_string(self);
   c.parent_id = parent;
   c.has_parent = true;
+  c.heartbeat_interval = std::chrono::milliseconds{0};
   return c;
 }
 
