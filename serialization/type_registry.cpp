@@ -6,7 +6,7 @@ namespace mitosis::serialization {
 
 namespace {
 
-constexpr std::array<type_info, 24> types = {{
+constexpr std::array<type_info, 25> types = {{
   {wire_type::boot, "boot", false},
   {wire_type::call_request, "call_request", false},
   {wire_type::call_reply, "call_reply", true},
@@ -31,6 +31,7 @@ constexpr std::array<type_info, 24> types = {{
   {wire_type::actor_message, "actor_message", false},
   {wire_type::actor_down, "actor_down", false},
   {wire_type::actor_link, "actor_link", false},
+  {wire_type::actor_lost, "actor_lost", false},
 }};
 
 static_assert([] {

@@ -32,6 +32,7 @@ enum class wire_type : std::uint32_t {
   actor_message = 22,
   actor_down = 23,
   actor_link = 24,
+  actor_lost = 25,
 };
 
 /// One registered wire type.
