@@ -6,6 +6,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <chrono>
@@ -279,6 +280,17 @@ TEST_CASE("actor policy: a handle sent to a child introduces a sibling's actor")
   SECTION("sibling traffic is refused by default, with a typed error") {
     auto e = refusal(self, a, ask_atom::value, b, std::string{"hi"});
     CHECK(e == errc::routing_not_allowed);
+  }
+  SECTION("a typed handle of the master's own actor travels and is exported") {
+    auto local = m.system().spawn([]() -> adder::behavior_type {
+      return {[](int x, int y) { return x + y + 1000; }};
+    });
+    // A can only reach it if the master made it addressable when the
+    // handle left (a typed handle is seen by export_handles).
+    self->request(a, 5s, ask_atom::value, local, 1, 2)
+      .receive([](int x) { CHECK(x == 1003); },
+               [&](caf::error& e) { FAIL_CHECK(m.system().render(e)); });
+    caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
   }
   SECTION("granted, A asks B directly and B answers A") {
     set_rules(m, [](auto& r) { r.sibling_routing = true; });
