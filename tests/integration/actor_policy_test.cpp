@@ -311,7 +311,7 @@ TEST_CASE("actor policy: an actor spawned for an owner exits with it, a detached
   auto owner = m.system().spawn([](caf::event_based_actor* me) -> caf::behavior {
     return {[me](quit_atom) { me->quit(); }};
   });
-  auto tied = c.spawn<caf::actor>(mitosis::spawn_options{owner.address()}, "test.echo");
+  auto tied = c.spawn<caf::actor>({.owner = owner.address()}, "test.echo");
   auto loose = c.spawn<caf::actor>(mitosis::detached, "test.echo");
   self->monitor(tied);
   self->monitor(loose);
