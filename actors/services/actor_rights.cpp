@@ -124,6 +124,14 @@ void actor_service::state::on_unclaimed_dead(frame&& f, router::stream_id from) 
   answer(req->requester, req->mid, make_error(static_cast<errc>(d.code), d.reason));
 }
 
+void actor_service::state::owner_exited(router::context_id ctx, caf::actor_id owner,
+                                        const caf::error& reason) {
+  end_tied(ctx, owner,
+           make_error(errc::spawner_exited, "actor " + std::to_string(owner) + " of "
+                                              + core_.name_of(ctx) + " exited: "
+                                              + sys.render(reason)));
+}
+
 void actor_service::state::end_tied(router::context_id ctx, std::optional<caf::actor_id> owner,
                                     const caf::error& reason) {
   std::set<caf::actor_id> tied;

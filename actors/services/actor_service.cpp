@@ -53,8 +53,18 @@ void actor_service::state::on_spawn(frame&& f, policy::direction d, router::stre
       ties[{h.src, static_cast<caf::actor_id>(info.owner)}].insert(a->id());
   }
   export_actor(a, h.src);
+  // Its spawner may have gone while this spawn waited for the pool.
   if (auto gone = core_.lost_reason(h.src); gone && !info.detached)
-    end_tied(h.src, std::nullopt, make_error(errc::context_lost, *gone)); // lost meanwhile
+    end_tied(h.src, std::nullopt, make_error(errc::context_lost, *gone));
+  std::optional<caf::error> owner_gone;
+  if (!info.detached && info.owner != 0) {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (auto t = tombstones.find({h.src, static_cast<caf::actor_id>(info.owner)});
+        t != tombstones.end())
+      owner_gone = t->second;
+  }
+  if (owner_gone)
+    owner_exited(h.src, static_cast<caf::actor_id>(info.owner), *owner_gone);
   serialization::buffer out(serialization::frame_header::size);
   serialization::encode_into(out, serialization::actor_spawned_info{a->id()});
   r.reply(h, wire_type::actor_spawned, std::move(out));
@@ -121,11 +131,7 @@ void actor_service::state::on_down(frame&& f) {
     std::lock_guard<std::mutex> guard{mtx};
     tombstones.erase({ctx, aid});
   }
-  // The actors it spawned here, tied to it, go with it.
-  end_tied(ctx, aid,
-           make_error(errc::spawner_exited, "actor " + std::to_string(aid) + " of "
-                                              + core_.name_of(ctx) + " exited: "
-                                              + sys.render(reason)));
+  owner_exited(ctx, aid, reason);
 }
 
 void actor_service::state::on_link(frame&& f) {

@@ -409,6 +409,10 @@ struct actor_service::state final : caf::proxy_registry::backend,
   void end_tied(router::context_id ctx, std::optional<caf::actor_id> owner,
                 const caf::error& reason);
 
+  /// The actor `owner` of context `ctx` exited with `reason`: the actors
+  /// tied to it get an exit with spawner_exited.
+  void owner_exited(router::context_id ctx, caf::actor_id owner, const caf::error& reason);
+
   void on_spawn(frame&& f, policy::direction d, router::stream_id from);
   void on_message(frame&& f, policy::direction d, router::stream_id from);
   void on_down(frame&& f);
