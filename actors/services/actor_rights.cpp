@@ -86,8 +86,9 @@ bool actor_service::state::message_allowed(const frame& f, policy::direction d,
     return true;
   }
   auto detail = refused + " from " + policy::to_string(d) + " " + core_.name_of(f.hdr.src)
-                + " to actor " + std::to_string(m.dst) + " in context '" + core_.name()
-                + "' is not allowed by policy";
+                + " to actor " + std::to_string(m.dst) + " in context '" + core_.name() + "'"
+                + (code == errc::message_not_allowed ? " is not allowed by policy"
+                                                     : " cannot be read");
   caf::message_id mid{m.mid};
   if (mid.is_response()) // it answers a request of ours: fail that one here
     if (auto req = take_request({static_cast<caf::actor_id>(m.dst), m.mid}))

@@ -93,7 +93,8 @@ bool send_to_parent(mitosis::serialization::wire_type t, unsigned src, const aut
 
 // Sends the parent, as raw frames, actor traffic it may not send: a message
 // for the parent's actor `victim` whose header says it holds an int (and
-// whose body is missing: decoding it would fail), a down for actor
+// whose body is missing: decoding it would fail), one whose header is
+// malformed, a down for actor
 // `other_actor` of context `other` claiming to come from `other`, the same
 // down from itself, and a link report for `victim`, which it never knew.
 bool send_forged_actor_frames(unsigned other, std::uint64_t other_actor, std::uint64_t victim) {
@@ -103,9 +104,12 @@ bool send_forged_actor_frames(unsigned other, std::uint64_t other_actor, std::ui
   m.dst = victim;
   m.sender_ctx = self;
   m.content = {0, 0, 8, '@', '<', '>', '+', '@', 'i', '3', '2'};
+  auto bogus = m; // a header announcing 2^28 bytes of type names in 6 bytes
+  bogus.content = {0, 0, '\xff', '\xff', '\xff', 0x7f};
   ser::actor_down_info d{other_actor, {}};
   ser::actor_link_info l{victim, 77, true};
   return send_to_parent(ser::wire_type::actor_message, self, m)
+         && send_to_parent(ser::wire_type::actor_message, self, bogus)
          && send_to_parent(ser::wire_type::actor_down, other, d)
          && send_to_parent(ser::wire_type::actor_down, self, d)
          && send_to_parent(ser::wire_type::actor_link, self, l);
@@ -251,7 +255,7 @@ TEST_CASE("actor policy: a child's forged actor frames have no effect on others"
   CHECK(log.wait_for("holding (@i32) (type '@i32') from child", "not allowed by policy",
                      "refused actor_down frame from context",
                      "frame source does not live behind",
-                     "ignored actor_link from context"));
+                     "ignored actor_link from context", "malformed type header"));
   CHECK(log.text.str().find("cannot deserialise") == std::string::npos);
   self->receive([](int) { FAIL_CHECK("the victim got the forged int"); },
                 caf::after(200ms) >> [] {});
