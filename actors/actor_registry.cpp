@@ -42,8 +42,24 @@ void actor_registry::add_message_type(std::string name, message_type_adder add) 
   message_types_.emplace_back(std::move(name), add);
 }
 
+void actor_registry::add_handle_type(std::type_index t, std::string name,
+                                     message_type_adder add, handle_reader read) {
+  std::unique_lock<std::shared_mutex> guard{mtx_};
+  handle_types_.try_emplace(t, handle_type{std::move(name), add, read});
+}
+
+caf::strong_actor_ptr actor_registry::handle_in(std::type_index t, const void* x) const {
+  std::shared_lock<std::shared_mutex> guard{mtx_};
+  auto i = handle_types_.find(t);
+  return i == handle_types_.end() ? nullptr : i->second.read(x);
+}
+
 void actor_registry::configure(caf::actor_system_config& cfg) const {
   std::shared_lock<std::shared_mutex> guard{mtx_};
+  for (const auto& [t, h] : handle_types_)
+    h.add(cfg, h.name);
+  // The user's names last: a handle type also recorded by
+  // MITOSIS_ACTOR_MESSAGE_TYPE travels under the user's name.
   for (const auto& [name, add] : message_types_)
     add(cfg, name);
 }

@@ -8,6 +8,7 @@
 #include <shared_mutex>
 #include <string>
 #include <type_traits>
+#include <typeindex>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -51,6 +52,10 @@ using actor_factory = caf::strong_actor_ptr (*)(caf::actor_system& sys, const ca
 /// (caf::actor_system::message_types): empty for a dynamically typed actor.
 using actor_interface = std::set<std::string> (*)(caf::actor_system& sys);
 
+/// Returns the actor a typed handle (a value of one registered handle
+/// type, type-erased) points to.
+using handle_reader = caf::strong_actor_ptr (*)(const void* handle);
+
 struct actor_entry {
   std::string name;
   actor_factory spawn;
@@ -72,10 +77,26 @@ public:
   /// Records a user message type (MITOSIS_ACTOR_MESSAGE_TYPE).
   void add_message_type(std::string name, message_type_adder add);
 
+  /// Records the typed handle type `t` of an actor type (MITOSIS_ACTOR):
+  /// it is added to every config as the message type `name` (the first
+  /// name recorded for `t`), and handle_in() can read it.
+  void add_handle_type(std::type_index t, std::string name, message_type_adder add,
+                       handle_reader read);
+
+  /// Returns the actor of a value of type `t` at `x` when `t` is a
+  /// recorded typed handle type, else nullptr.
+  caf::strong_actor_ptr handle_in(std::type_index t, const void* x) const;
+
   /// Adds every recorded message type to `cfg` (before the system is built).
   void configure(caf::actor_system_config& cfg) const;
 
 private:
+  struct handle_type {
+    std::string name;
+    message_type_adder add;
+    handle_reader read;
+  };
+  std::unordered_map<std::type_index, handle_type> handle_types_;
   mutable std::shared_mutex mtx_;
   std::unordered_map<std::string, actor_entry> by_name_;
   std::vector<std::pair<std::string, message_type_adder>> message_types_;
@@ -112,6 +133,16 @@ struct actor_registrar {
         return traits::template spawn<Fn>(sys, args, std::make_index_sequence<traits::arity>{});
       },
       [](caf::actor_system& sys) { return sys.message_types<typename traits::handle>(); }});
+    using handle = typename traits::handle;
+    if constexpr (!std::is_same_v<handle, caf::actor>)
+      actor_registry::instance().add_handle_type(
+        typeid(handle), std::string{"mitosis.handle<"} + name + ">",
+        [](caf::actor_system_config& cfg, const std::string& n) {
+          cfg.add_message_type<handle>(n);
+        },
+        [](const void* x) {
+          return caf::actor_cast<caf::strong_actor_ptr>(*static_cast<const handle*>(x));
+        });
   }
 };
 

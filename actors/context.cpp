@@ -51,8 +51,10 @@ void await_reply(actors::runtime& rt, router::context_id dst,
 caf::strong_actor_ptr spawn_actor(actors::runtime& rt, router::context_id dst,
                                   const std::string& context, const std::string& type,
                                   const caf::message& args,
-                                  const std::set<std::string>& interface) {
-  auto r = rt.actors().spawn(dst, type, args, interface);
+                                  const std::set<std::string>& interface,
+                                  const spawn_options& opts) {
+  auto r = rt.actors().spawn(dst, type, args, interface,
+                             caf::actor_cast<caf::strong_actor_ptr>(opts.owner), opts.detached);
   if (r)
     return std::move(r).value();
   auto f = std::move(r).error();
@@ -60,6 +62,7 @@ caf::strong_actor_ptr spawn_actor(actors::runtime& rt, router::context_id dst,
     case errc::unknown_actor:
     case errc::actor_interface_mismatch:
     case errc::bad_actor_arguments:
+    case errc::spawn_not_allowed:
       throw spawn_error(f.code, context, type, f.reason);
     default:
       throw_failure(std::move(f), context);

@@ -25,6 +25,8 @@
 
 namespace mitosis {
 
+struct spawn_options; // actors/remote_actor.hpp
+
 /// Bulk bytes (Mitogen's Blob): a std::vector<char> whose allocator does not
 /// zero-fill new elements. As the last parameter of a remote function, a
 /// large blob is sent from the caller's memory and received without a copy:
@@ -221,9 +223,18 @@ public:
   /// local one (send, request, monitor). Handle is caf::actor or a
   /// caf::typed_actor<...> the type's interface must match. Throws
   /// spawn_error (unknown type, interface or arguments that do not match),
-  /// context_lost or timeout_error. Defined in actors/remote_actor.hpp.
+  /// context_lost or timeout_error; policy refusals (spawn rights) are
+  /// spawn_error with code spawn_not_allowed. The actor is tied to this
+  /// process's context: when it is lost, the actor gets an exit. Defined
+  /// in actors/remote_actor.hpp.
   template <class Handle, class... Ts>
   Handle spawn(const std::string& type, Ts&&... args) const;
+
+  /// Like spawn(type, args...), with `opts` (actors/remote_actor.hpp): tied
+  /// to an actor of this process instead (`.owner`: it gets an exit when
+  /// that actor exits), or to nothing (`mitosis::detached`).
+  template <class Handle, class... Ts>
+  Handle spawn(const spawn_options& opts, const std::string& type, Ts&&... args) const;
 
   /// Runs `fn(args...)` in this context without waiting or a reply.
   template <class R, class... Ps, class... As>

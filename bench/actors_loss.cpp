@@ -5,7 +5,8 @@
 //   freeze_ms     SIGSTOP of A until every down arrived (heartbeats: within
 //                 3 intervals; target <= 3 * heartbeat_ms + 100)
 //   down_ms       kill -9 of A until every down arrived (target <= 50)
-// and prints one JSON object on stdout:
+// and prints key=value lines (bench/run.sh actors reads them), then one
+// JSON object on stdout:
 //   {"freeze_ms":..,"freeze_count":..,"heartbeat_ms":..,"down_ms":..,
 //    "down_count":..,"down_expected":..,"targets_failed":..}
 // A count short of down_expected means downs were missing after 10 s (the
@@ -100,6 +101,10 @@ int main(int argc, char** argv) {
     int failed = 0;
     failed += freeze.count != freeze.expected || freeze.ms > 3.0 * heartbeat_ms + 100;
     failed += kill.count != kill.expected || kill.ms > 50;
+    // key=value lines for bench/run.sh actors, then the same as JSON.
+    std::printf("freeze_ms=%.3f\nfreeze_count=%d\nheartbeat_ms=%d\ndown_ms=%.3f\n"
+                "down_count=%d\ndown_expected=%d\n",
+                freeze.ms, freeze.count, heartbeat_ms, kill.ms, kill.count, kill.expected);
     std::printf("{\"freeze_ms\":%.3f,\"freeze_count\":%d,\"heartbeat_ms\":%d,"
                 "\"down_ms\":%.3f,\"down_count\":%d,\"down_expected\":%d,"
                 "\"targets_failed\":%d}\n",

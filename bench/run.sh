@@ -35,13 +35,22 @@
 # fan-out). BENCH_PIN pins the bench programs and the ssh/pssh clients
 # they start, never the sshds (nor the agents and the remote `cat`/`true`
 # that the sshds start). See docs/benchmarks.md, "ssh".
+#
+# bench/run.sh actors — the actor targets of docs/benchmarks.md, side by side
+# in one run: mitosis-bench-actors (an actor in the master and one in a local
+# child: request/response, one-way messages, spawn; ctx.call of the same
+# shape), the same program's basp-server/basp-client modes (CAF 0.17's own
+# network layer between two local processes) and mitosis-bench-actors-loss
+# (50 monitored actors behind an intermediate: kill -9 and SIGSTOP with a
+# 100 ms heartbeat). BENCH_PIN defaults to 0-1 here (both CPUs: a one-way
+# stream needs a sender and a receiver running at once).
 set -eu
 
 mode="${1:-}"
 case "$mode" in
-  local|ssh) ;;
+  local|ssh|actors) ;;
   *)
-    echo "usage: $0 local|ssh" >&2
+    echo "usage: $0 local|ssh|actors" >&2
     exit 64 ;;
 esac
 
@@ -74,6 +83,8 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMITOSIS_BUILD_TESTS=OFF \
   -DMITOSIS_BUILD_SAMPLES=OFF -DMITOSIS_BUILD_BENCH=ON $launcher >&2
 if [ "$mode" = ssh ]; then
   cmake --build "$build" -j"${JOBS:-2}" --target mitosis-bench-ssh >&2
+elif [ "$mode" = actors ]; then
+  cmake --build "$build" -j"${JOBS:-2}" --target mitosis-bench-actors mitosis-bench-actors-loss >&2
 else
   cmake --build "$build" -j"${JOBS:-2}" --target socketpair-pingpong mitosis-bench-local >&2
 fi
@@ -380,6 +391,96 @@ keys = required + ["ssh_true_c25519_ms", "rtt_busy_us", "start_cached_min_ms", "
 result = {k: json_value(v[k]) for k in keys if k in v}
 for k, x in ratios.items():
     result[k] = json_value(x)
+print_json(result, rounds, pin, failed)
+PYEOF
+  exit 0
+fi
+
+if [ "$mode" = actors ]; then
+  # -- actors: ours and CAF's middleman (BASP) in each round --------------------------
+  rounds="${BENCH_ROUNDS:-3}"
+  pin="${BENCH_PIN:-0-1}"
+  pin_cmd=""
+  [ "$pin" = none ] || pin_cmd="taskset -c $pin"
+  echo "bench: $rounds round(s), pinned to CPUs: $pin" >&2
+  bin="$build/bench/mitosis-bench-actors"
+  r=1
+  while [ "$r" -le "$rounds" ]; do
+    cpu_busy >"$out/env.$r"
+    # CAF's own network layer: a server publishing an echo and a sink on two
+    # loopback ports (it prints them), a client in another process; the
+    # server lives until its stdin (a fifo we hold open) closes.
+    mkfifo "$out/basp_in.$r"
+    $pin_cmd "$bin" basp-server <"$out/basp_in.$r" >"$out/basp_ports.$r" &
+    server=$!
+    exec 9>"$out/basp_in.$r"
+    i=0
+    while [ ! -s "$out/basp_ports.$r" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    # shellcheck disable=SC2046  # two port numbers
+    run "basp.$r" $pin_cmd "$bin" basp-client $(cat "$out/basp_ports.$r") 5 2000 200000
+    exec 9>&-
+    wait "$server" || true
+    run "ours.$r" $pin_cmd "$bin" 5 2000 200000
+    run "loss.$r" $pin_cmd "$build/bench/mitosis-bench-actors-loss" 100 50
+    r=$((r + 1))
+  done
+  BENCH_PIN_LIST="$pin" "$py" - "$out"/env.* "$out"/basp.* "$out"/ours.* "$out"/loss.* <<'PYEOF'
+import os
+import sys
+
+sys.path.insert(0, "bench")  # run from the repository root
+from bench_util import json_value, num, print_json, print_table, read_rounds, require
+
+pin = os.environ.get("BENCH_PIN_LIST", "none")
+samples, text, v = read_rounds(sys.argv[1:])
+rounds = len(samples.get("actor_rtt_us", []))
+required = ["actor_rtt_us", "call_rtt_us", "basp_rtt_us", "actor_msgs_s", "basp_msgs_s",
+            "spawn_us", "down_ms", "down_count", "down_expected", "freeze_ms", "heartbeat_ms"]
+require(v, required)
+# The counts must hold in every round, not in the median.
+down_ok = samples["down_count"] == samples["down_expected"]
+rows = [
+    ("actor_rtt_us", v["actor_rtt_us"], "call", v["call_rtt_us"],
+     v["actor_rtt_us"] / v["call_rtt_us"], "ours/call <= 1.5",
+     v["actor_rtt_us"] <= 1.5 * v["call_rtt_us"]),
+    ("actor_rtt_us vs basp", v["actor_rtt_us"], "basp", v["basp_rtt_us"],
+     v["basp_rtt_us"] / v["actor_rtt_us"], "basp/ours >= 10",
+     v["actor_rtt_us"] * 10 <= v["basp_rtt_us"]),
+    ("actor_msgs_s", v["actor_msgs_s"], "basp", v["basp_msgs_s"],
+     v["actor_msgs_s"] / v["basp_msgs_s"], "ours/basp >= 2",
+     v["actor_msgs_s"] >= 2 * v["basp_msgs_s"]),
+    ("actor_msgs_s", v["actor_msgs_s"], "", None, None, "ours >= 1000000",
+     v["actor_msgs_s"] >= 1000000),
+    ("spawn_us", v["spawn_us"], "call", v["call_rtt_us"], v["spawn_us"] / v["call_rtt_us"],
+     "ours/call <= 3", v["spawn_us"] <= 3 * v["call_rtt_us"]),
+    ("down_count", v["down_count"], "expected", v["down_expected"], None,
+     "equal, every round", down_ok),
+    ("down_ms", v["down_ms"], "", None, None, "ours <= 50 ms", v["down_ms"] <= 50),
+    ("freeze_ms", v["freeze_ms"], "heartbeat", v["heartbeat_ms"],
+     v["freeze_ms"] / v["heartbeat_ms"], "<= 3 x hb + 100",
+     v["freeze_ms"] <= 3 * v["heartbeat_ms"] + 100),
+]
+print_table([(name, num(ours),
+              "-" if base is None else "%s (%s)" % (num(base), bname),
+              "-" if ratio is None else "%.2fx" % ratio,
+              target, "pass" if ok else "FAIL")
+             for name, ours, bname, base, ratio, target, ok in rows])
+failed = [r[0] for r in rows if not r[6]]
+print()
+print("pinned to CPUs: %s" % (pin if pin != "none" else "no (scheduler's choice)"))
+print("medians over %d round(s); actor_rtt_us per round: %s; call_rtt_us: %s; basp_rtt_us: %s"
+      % (rounds, " ".join(num(x) for x in samples["actor_rtt_us"]),
+         " ".join(num(x) for x in samples["call_rtt_us"]),
+         " ".join(num(x) for x in samples["basp_rtt_us"])))
+print("targets failed: %s" % (", ".join(failed) if failed else "none"))
+busy = v.get("cpu_busy_pct", 0.0)
+if busy > 20:
+    print("warning: CPUs were up to %.0f%% busy before a round (%d cpus): other jobs "
+          "skew the wake-up-bound figures; run again on a quiet machine"
+          % (busy, v.get("cpus", 0)))
+keys = required + ["actor_rtt_min_us", "call_rtt_min_us", "basp_rtt_min_us", "spawn_min_us",
+                   "freeze_count", "cpu_busy_pct", "cpus"]
+result = {k: json_value(v[k]) for k in keys if k in v}
 print_json(result, rounds, pin, failed)
 PYEOF
   exit 0

@@ -40,6 +40,32 @@ bool rules::allows_call(direction d, std::uint32_t src, std::string_view functio
   return allows_call(d, function);
 }
 
+namespace {
+
+bool named_in(const std::set<std::string>& names, std::string_view x) {
+  return names.count("*") != 0 || names.count(std::string{x}) != 0;
+}
+
+} // namespace
+
+bool rules::allows_spawn(direction d, std::uint32_t src, std::string_view type) const {
+  if (auto i = spawnable_by_context.find(src); i != spawnable_by_context.end())
+    return named_in(i->second, type);
+  return named_in(d == direction::from_parent ? spawnable_by_parent : spawnable_by_child, type);
+}
+
+std::string rules::refused_actor_type(direction d, std::uint32_t src,
+                                      const std::vector<std::string>& element_types) const {
+  const auto* allowed = d == direction::from_parent ? &actor_types_from_parent
+                                                    : &actor_types_from_child;
+  if (auto i = actor_types_from_context.find(src); i != actor_types_from_context.end())
+    allowed = &i->second;
+  for (const auto& t : element_types)
+    if (!named_in(*allowed, t))
+      return t;
+  return {};
+}
+
 std::string rules::import_refusal(const std::string& name) const {
   if (import_blocks.count(name))
     return "import_blocks";
@@ -63,7 +89,7 @@ rules rules::defaults() {
                  wire_type::module_data, wire_type::module_push,
                  wire_type::log_record, wire_type::route_add, wire_type::route_del,
                  wire_type::actor_spawn, wire_type::actor_message, wire_type::actor_down,
-                 wire_type::actor_link})
+                 wire_type::actor_link, wire_type::actor_lost})
     r.types_from_parent.insert(to_u32(t));
   // A child answers, reports routes and logs, asks for ids. It may send a
   // call_request (so the refusal can be a dead reply rather than a cut
@@ -75,6 +101,13 @@ rules rules::defaults() {
                  wire_type::actor_spawned, wire_type::actor_message, wire_type::actor_down,
                  wire_type::actor_link})
     r.types_from_child.insert(to_u32(t));
+  // A parent may spawn any registered actor type here (and a child that
+  // is granted spawn rights gets its actor_spawned answer); a child none.
+  r.types_from_parent.insert(to_u32(wire_type::actor_spawned));
+  r.types_from_child.insert(to_u32(wire_type::actor_spawn));
+  r.spawnable_by_parent = {"*"};
+  r.actor_types_from_parent = {"*"};
+  r.actor_types_from_child = {"*"};
   return r;
 }
 
@@ -82,7 +115,10 @@ std::vector<char> rules::encode() const {
   std::vector<char> out;
   serialization::encode_into(out, types_from_parent, types_from_child, parent_may_call,
                              child_callable, sibling_routing, types_from_context,
-                             import_overrides, import_blocks, callable_by_context);
+                             import_overrides, import_blocks, callable_by_context,
+                             spawnable_by_parent, spawnable_by_child, spawnable_by_context,
+                             actor_types_from_parent, actor_types_from_child,
+                             actor_types_from_context);
   return out;
 }
 
@@ -90,7 +126,10 @@ rules rules::decode(const std::vector<char>& bytes) {
   rules r;
   serialization::decode_exact(bytes.data(), bytes.size(), r.types_from_parent,
                               r.types_from_child, r.parent_may_call, r.child_callable, r.sibling_routing, r.types_from_context,
-                              r.import_overrides, r.import_blocks, r.callable_by_context);
+                              r.import_overrides, r.import_blocks, r.callable_by_context,
+                              r.spawnable_by_parent, r.spawnable_by_child,
+                              r.spawnable_by_context, r.actor_types_from_parent,
+                              r.actor_types_from_child, r.actor_types_from_context);
   return r;
 }
 
@@ -127,6 +166,11 @@ std::uint32_t parse_context_id(const std::string& key, const std::string& prefix
   return static_cast<std::uint32_t>(v);
 }
 
+std::set<std::string> name_set(const std::string& v) {
+  auto names = split_list(v);
+  return {names.begin(), names.end()};
+}
+
 bool parse_bool(const std::string& v, const std::string& where) {
   if (v == "true")
     return true;
@@ -147,6 +191,42 @@ std::set<std::uint32_t> parse_types(const std::string& v, const std::string& whe
     out.insert(id);
   }
   return out;
+}
+
+using name_set_field = std::set<std::string> rules::*;
+using name_map_field = std::map<std::uint32_t, std::set<std::string>> rules::*;
+
+// The settings whose value is a list of names, and those that give one
+// context its own list ("<key>.<context id>").
+const std::pair<const char*, name_set_field> name_settings[] = {
+  {"child_callable", &rules::child_callable},
+  {"import_overrides", &rules::import_overrides},
+  {"import_blocks", &rules::import_blocks},
+  {"spawnable_by_parent", &rules::spawnable_by_parent},
+  {"spawnable_by_child", &rules::spawnable_by_child},
+  {"actor_types_from_parent", &rules::actor_types_from_parent},
+  {"actor_types_from_child", &rules::actor_types_from_child},
+};
+const std::pair<std::string, name_map_field> per_context_name_settings[] = {
+  {"callable_by_context.", &rules::callable_by_context},
+  {"spawnable_by_context.", &rules::spawnable_by_context},
+  {"actor_types_from_context.", &rules::actor_types_from_context},
+};
+
+// Applies `key = value` when key is one of the name settings above.
+bool set_names(rules& r, const std::string& key, const std::string& value,
+               const std::string& where) {
+  for (const auto& [name, field] : name_settings)
+    if (key == name) {
+      r.*field = name_set(value);
+      return true;
+    }
+  for (const auto& [prefix, field] : per_context_name_settings)
+    if (key.rfind(prefix, 0) == 0) {
+      (r.*field)[parse_context_id(key, prefix, where)] = name_set(value);
+      return true;
+    }
+  return false;
 }
 
 } // namespace
@@ -173,23 +253,12 @@ rules rules::parse(const std::string& text) {
       r.parent_may_call = parse_bool(value, where);
     } else if (key == "sibling_routing") {
       r.sibling_routing = parse_bool(value, where);
-    } else if (key == "import_overrides") {
-      auto names = split_list(value);
-      r.import_overrides = {names.begin(), names.end()};
-    } else if (key == "import_blocks") {
-      auto names = split_list(value);
-      r.import_blocks = {names.begin(), names.end()};
-    } else if (key == "child_callable") {
-      auto names = split_list(value);
-      r.child_callable = {names.begin(), names.end()};
+    } else if (set_names(r, key, value, where)) {
+      // a set of names, or one context's set
     } else if (key == "types_from_parent") {
       r.types_from_parent = parse_types(value, where);
     } else if (key == "types_from_child") {
       r.types_from_child = parse_types(value, where);
-    } else if (key.rfind("callable_by_context.", 0) == 0) {
-      auto id = parse_context_id(key, "callable_by_context.", where);
-      auto names = split_list(value);
-      r.callable_by_context[id] = {names.begin(), names.end()};
     } else if (key.rfind("types_from_context.", 0) == 0) {
       r.types_from_context[parse_context_id(key, "types_from_context.", where)]
         = parse_types(value, where);

@@ -41,6 +41,20 @@ struct rules {
   /// direction's rule says.
   std::map<std::uint32_t, std::set<std::string>> callable_by_context;
   std::set<std::string> import_blocks;
+  /// Spawn rights: the actor types (registered names, "*" = all) a peer
+  /// may spawn here, per direction (default: the parent any, a child
+  /// none) and per context (overriding the direction's set).
+  std::set<std::string> spawnable_by_parent;
+  std::set<std::string> spawnable_by_child;
+  std::map<std::uint32_t, std::set<std::string>> spawnable_by_context;
+  /// Message-type rights for actor messages: the CAF element type names
+  /// ("@i32", "@str", "@atom", "@actor", or a user type's registered name;
+  /// "*" = all) a message from a peer may hold, per direction (default:
+  /// all) and per context (overriding the direction's set). Checked on
+  /// the type names of the message's header, before its content is decoded.
+  std::set<std::string> actor_types_from_parent;
+  std::set<std::string> actor_types_from_child;
+  std::map<std::uint32_t, std::set<std::string>> actor_types_from_context;
 
   /// Returns whether a frame of wire type `type` may be decoded from `d`.
   bool allows_type(direction d, std::uint32_t type) const noexcept;
@@ -55,6 +69,16 @@ struct rules {
   /// Returns whether context `src` (arriving from `d`) may call
   /// `function`: its per-context entry if any, else the direction's rule.
   bool allows_call(direction d, std::uint32_t src, std::string_view function) const;
+
+  /// Returns whether context `src` (arriving from `d`) may spawn an actor
+  /// of the registered type `type` here.
+  bool allows_spawn(direction d, std::uint32_t src, std::string_view type) const;
+
+  /// Returns the first of `element_types` (a CAF message's element type
+  /// names) that an actor message from context `src` (arriving from `d`)
+  /// may not hold, or an empty string when all are allowed.
+  std::string refused_actor_type(direction d, std::uint32_t src,
+                                 const std::vector<std::string>& element_types) const;
 
   /// Returns an empty string when module `name` may be served to a
   /// child, else the rule that refuses it ("import_blocks" or
@@ -80,6 +104,10 @@ struct rules {
   ///   types_from_context.<id> = type, ...  (override for one context)
   ///   import_overrides = module, ...       import_blocks = module, ...
   ///   callable_by_context.<id> = name, ...  (call rights of one context)
+  ///   spawnable_by_parent = type, ...  spawnable_by_child = type, ...  (or *)
+  ///   spawnable_by_context.<id> = type, ...
+  ///   actor_types_from_parent = @i32, @str, point, ...  (or *)
+  ///   actor_types_from_child = ...   actor_types_from_context.<id> = ...
   /// '#' starts a comment. Throws std::invalid_argument naming the line.
   static rules parse(const std::string& text);
 

@@ -37,6 +37,9 @@ const char* to_string(errc code) noexcept {
     case errc::unknown_actor: return "actor type not registered in the remote context";
     case errc::actor_interface_mismatch: return "actor handle does not match the actor type's interface";
     case errc::bad_actor_arguments: return "arguments do not match the actor type's parameters";
+    case errc::spawn_not_allowed: return "actor spawn not allowed by policy";
+    case errc::message_not_allowed: return "actor message type not allowed by policy";
+    case errc::spawner_exited: return "the actor's spawner exited";
   }
   return "unknown error";
 }

@@ -42,6 +42,9 @@ enum class errc : std::uint8_t {
   unknown_actor,
   actor_interface_mismatch,
   bad_actor_arguments,
+  spawn_not_allowed,
+  message_not_allowed,
+  spawner_exited,
 };
 
 /// Returns the fixed message for `code`.

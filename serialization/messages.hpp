@@ -100,11 +100,16 @@ struct spawned_info {
 /// actor_spawn: start an actor of the registered type `name` with the
 /// arguments `args` (a caf::message in CAF's binary format). `interface`
 /// is what the requester's handle expects (caf::actor_system::message_types
-/// of the handle; empty for a dynamically typed handle).
+/// of the handle; empty for a dynamically typed handle). Unless
+/// `detached`, the new actor is tied to its spawner: the actor `owner` of
+/// the sending context (0: the sending context itself); it is sent an exit
+/// when that actor exits or that context is lost.
 struct actor_spawn_info {
   std::string name;
   std::vector<char> args;
   std::vector<std::string> interface;
+  std::uint64_t owner = 0;
+  bool detached = false;
 };
 
 /// actor_spawned: the id of the new actor in the answering context.
@@ -142,6 +147,15 @@ struct actor_link_info {
   bool add = true;
 };
 
+/// actor_lost: the contexts `ids` are lost (`reason`); sent by the master
+/// to its children and relayed down by each, so that a context learns the
+/// loss of a context that is not below it (its proxies and the actors tied
+/// to it end).
+struct actor_lost_info {
+  std::vector<std::uint32_t> ids;
+  std::string reason;
+};
+
 /// Serialises every field in order: serialize() bodies are one line.
 template <class Ar, class... Ts>
 void fields(Ar& ar, Ts&... xs) {
@@ -168,11 +182,12 @@ MITOSIS_WIRE_FIELDS(file_chunk_info, x.size, x.offset, x.bytes)
 MITOSIS_WIRE_FIELDS(module_info, x.name, x.sha256, x.bytes)
 MITOSIS_WIRE_FIELDS(spawn_info, x.name, x.timeout_ms, x.pipes, x.spec)
 MITOSIS_WIRE_FIELDS(spawned_info, x.id, x.name, x.pid)
-MITOSIS_WIRE_FIELDS(actor_spawn_info, x.name, x.args, x.interface)
+MITOSIS_WIRE_FIELDS(actor_spawn_info, x.name, x.args, x.interface, x.owner, x.detached)
 MITOSIS_WIRE_FIELDS(actor_spawned_info, x.actor)
 MITOSIS_WIRE_FIELDS(actor_message_info, x.dst, x.sender_ctx, x.sender, x.mid, x.content)
 MITOSIS_WIRE_FIELDS(actor_down_info, x.actor, x.reason)
 MITOSIS_WIRE_FIELDS(actor_link_info, x.actor, x.peer, x.add)
+MITOSIS_WIRE_FIELDS(actor_lost_info, x.ids, x.reason)
 
 } // namespace mitosis::serialization
 
@@ -197,3 +212,4 @@ MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_spawned_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_message_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_down_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_link_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_lost_info)

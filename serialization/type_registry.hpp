@@ -34,6 +34,7 @@ enum class wire_type : std::uint32_t {
   actor_link = 24,
   /// Stream liveness, one hop only: the router reads it, never a service.
   heartbeat = 25,
+  actor_lost = 26,
 };
 
 /// One registered wire type.

@@ -95,6 +95,7 @@ void actor_service::state::forward(remote_proxy& p, caf::mailbox_element& e,
   m.dst = p.id();
   m.mid = e.mid.integer_value();
   std::optional<request_key> waiting;
+  std::uint32_t reply_to = 0; // a request's: a refusal on the way answers dead to it
   if (e.sender) {
     if (auto sctx = context_of(e.sender->node())) {
       m.sender_ctx = *sctx;
@@ -104,8 +105,12 @@ void actor_service::state::forward(remote_proxy& p, caf::mailbox_element& e,
       export_actor(e.sender, p.ctx());
       if (e.mid.is_request()) {
         waiting = request_key{e.sender->id(), e.mid.response_id().integer_value()};
+        reply_to = core_.pending().next_handle();
         std::lock_guard<std::mutex> guard{mtx};
-        requests[*waiting] = request{e.sender, e.mid, p.ctx(), p.id()};
+        if (auto old = requests.find(*waiting); old != requests.end())
+          by_handle.erase(old->second.handle);
+        requests[*waiting] = request{e.sender, e.mid, p.ctx(), p.id(), reply_to};
+        by_handle[reply_to] = *waiting;
       }
     }
   }
@@ -116,7 +121,7 @@ void actor_service::state::forward(remote_proxy& p, caf::mailbox_element& e,
   thread_local std::vector<char> scratch;
   scratch.clear();
   auto made = append_message(
-    scratch, serialization::make_header(wire_type::actor_message, p.ctx(), core_.self()), m,
+    scratch, serialization::make_header(wire_type::actor_message, p.ctx(), core_.self(), 0, reply_to), m,
     e.content());
   auto why = made ? std::string{} : made.error().reason;
   auto code = errc::protocol_error;

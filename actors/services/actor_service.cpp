@@ -6,11 +6,14 @@ namespace mitosis::actors::services {
 
 // -- wire handlers --------------------------------------------------------------
 
-void actor_service::state::on_spawn(frame&& f) {
+void actor_service::state::on_spawn(frame&& f, policy::direction d, router::stream_id from) {
   auto& r = core_.routes();
   const auto& h = f.hdr;
   serialization::actor_spawn_info info;
   if (!core_.decode_or_refuse(f, info))
+    return;
+  // The arguments are still bytes: the rights are checked before CAF decodes them.
+  if (!spawn_allowed(f, d, from, info.name))
     return;
   auto where = "in context '" + core_.name() + "'";
   auto* entry = actor_registry::instance().find(info.name);
@@ -46,16 +49,30 @@ void actor_service::state::on_spawn(frame&& f) {
   {
     std::lock_guard<std::mutex> guard{mtx};
     spawned.insert(a->id());
+    if (!info.detached)
+      ties[{h.src, static_cast<caf::actor_id>(info.owner)}].insert(a->id());
   }
   export_actor(a, h.src);
+  // Its spawner may have gone while this spawn waited for the pool.
+  if (auto gone = core_.lost_reason(h.src); gone && !info.detached)
+    end_tied(h.src, std::nullopt, make_error(errc::context_lost, *gone));
+  std::optional<caf::error> owner_gone;
+  if (!info.detached && info.owner != 0) {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (auto t = tombstones.find({h.src, static_cast<caf::actor_id>(info.owner)});
+        t != tombstones.end())
+      owner_gone = t->second;
+  }
+  if (owner_gone)
+    owner_exited(h.src, static_cast<caf::actor_id>(info.owner), *owner_gone);
   serialization::buffer out(serialization::frame_header::size);
   serialization::encode_into(out, serialization::actor_spawned_info{a->id()});
   r.reply(h, wire_type::actor_spawned, std::move(out));
 }
 
-void actor_service::state::on_message(frame&& f) {
+void actor_service::state::on_message(frame&& f, policy::direction d, router::stream_id from) {
   message_head m;
-  if (!decode_or_warn(f, m))
+  if (!decode_or_warn(f, m) || !message_allowed(f, d, from, m))
     return;
   caf::strong_actor_ptr sender;
   if (m.sender != 0)
@@ -82,6 +99,10 @@ void actor_service::state::on_message(frame&& f) {
     send_down(f.hdr.src, static_cast<caf::actor_id>(m.dst), caf::exit_reason::unknown);
     return;
   }
+  // Whoever sends to it knows it (an actor introduced by a third context):
+  // its exit must reach them too.
+  if (f.hdr.src != core_.self())
+    export_actor(dst, f.hdr.src);
   dst->enqueue(caf::make_mailbox_element(std::move(sender), mid, {}, std::move(*content)),
                nullptr);
 }
@@ -110,6 +131,7 @@ void actor_service::state::on_down(frame&& f) {
     std::lock_guard<std::mutex> guard{mtx};
     tombstones.erase({ctx, aid});
   }
+  owner_exited(ctx, aid, reason);
 }
 
 void actor_service::state::on_link(frame&& f) {
@@ -118,6 +140,14 @@ void actor_service::state::on_link(frame&& f) {
     return;
   std::lock_guard<std::mutex> guard{mtx};
   auto key = std::make_pair(f.hdr.src, static_cast<caf::actor_id>(l.peer));
+  auto known = exported.find(static_cast<caf::actor_id>(l.actor));
+  if (l.add && (known == exported.end() || known->second.count(f.hdr.src) == 0)) {
+    // Only a context that knows the actor links to it: a forged report for
+    // another's actor must not let this context's loss end it.
+    lg()->warn("[{}] ignored actor_link from context {} for actor {} it does not know",
+               core_.name(), f.hdr.src, l.actor);
+    return;
+  }
   if (l.add) {
     links[key].insert(static_cast<caf::actor_id>(l.actor));
   } else if (auto i = links.find(key); i != links.end()) {
@@ -137,14 +167,35 @@ actor_service::actor_service(core& c, caf::actor_system& sys)
         s->unroutable(ctx, err);
     });
   auto& h = c.routes().handlers();
-  h.add(wire_type::actor_spawn, [this](frame&& f, policy::direction, router::stream_id) {
+  h.add(wire_type::actor_spawn, [this](frame&& f, policy::direction d, router::stream_id from) {
     auto hdr = f.hdr;
-    state_->core_.on_pool(hdr, [st = state_, f = std::move(f)]() mutable {
-      st->on_spawn(std::move(f));
+    state_->core_.on_pool(hdr, [st = state_, f = std::move(f), d, from]() mutable {
+      st->on_spawn(std::move(f), d, from);
     });
   });
-  h.add(wire_type::actor_message, [this](frame&& f, policy::direction, router::stream_id) {
-    state_->on_message(std::move(f));
+  h.add(wire_type::actor_message,
+        [this](frame&& f, policy::direction d, router::stream_id from) {
+          state_->on_message(std::move(f), d, from);
+        });
+  h.add(wire_type::actor_lost, [this](frame&& f, policy::direction d, router::stream_id) {
+    serialization::actor_lost_info l;
+    if (d != policy::direction::from_parent || !state_->decode_or_warn(f, l))
+      return;
+    // Only contexts that do not live here or below: the parent speaks for
+    // the rest of the tree, our own subtree reports its losses itself.
+    std::vector<router::context_id> ids;
+    for (auto id : l.ids)
+      if (id != state_->core_.self() && state_->core_.routes().next_hop(id) == router::parent_stream)
+        ids.push_back(id);
+    if (ids.empty())
+      return;
+    state_->core_.mark_lost(ids, l.reason);
+    lost(ids, l.reason);
+    relay_lost(ids, l.reason);
+  });
+  c.on_unclaimed_dead([w = std::weak_ptr<state>{state_}](frame&& f, router::stream_id from) {
+    if (auto st = w.lock())
+      st->on_unclaimed_dead(std::move(f), from);
   });
   h.add(wire_type::actor_down, [this](frame&& f, policy::direction, router::stream_id) {
     state_->on_down(std::move(f));
@@ -181,8 +232,13 @@ void actor_service::use_context_node_id(caf::actor_system& sys, router::context_
 expected<caf::strong_actor_ptr> actor_service::spawn(router::context_id ctx,
                                                      const std::string& type,
                                                      const caf::message& args,
-                                                     const std::set<std::string>& interface) {
+                                                     const std::set<std::string>& interface,
+                                                     const caf::strong_actor_ptr& owner,
+                                                     bool detached) {
   auto& st = *state_;
+  if (owner && owner->node() != st.sys.node())
+    return fail(errc::bad_actor_arguments,
+                "the owner of a spawned actor must be an actor of the spawning context");
   // An empty message has no content to look at.
   auto bytes = args.empty() ? expected<std::vector<char>>{std::vector<char>{}}
                             : st.encode(args.content());
@@ -190,8 +246,11 @@ expected<caf::strong_actor_ptr> actor_service::spawn(router::context_id ctx,
     return fail(errc::bad_actor_arguments, bytes.error().reason);
   if (!args.empty())
     st.export_handles(args.content(), ctx);
+  if (owner && !detached)
+    st.export_actor(owner, ctx); // its exit reaches ctx, which ends the actor
   serialization::actor_spawn_info info{type, std::move(*bytes),
-                                       {interface.begin(), interface.end()}};
+                                       {interface.begin(), interface.end()},
+                                       owner ? owner->id() : 0, detached};
   auto r = st.core_.ask<serialization::actor_spawned_info>(
     ctx, wire_type::actor_spawn, wire_type::actor_spawned, st.core_.request_deadline(), info);
   if (!r)
@@ -229,6 +288,12 @@ void actor_service::lost(const std::vector<router::context_id>& ids, const std::
     for (auto& p : st.proxies.get_all(nid))
       st.proxies.erase(nid, p->id(), why);
   }
+  // The actors spawned here by them (or their actors) go with them.
+  for (auto id : ids)
+    st.end_tied(id, std::nullopt, why);
+  // The master tells the tree: a context learns only the losses below it.
+  if (!st.core_.routes().config().has_parent)
+    relay_lost(ids, reason);
   // Each linked actor of ours gets the exit_msg the link would have sent.
   for (auto& [ctx, pair] : broken)
     if (auto ours = st.sys.registry().get(pair.second)) {
@@ -238,6 +303,17 @@ void actor_service::lost(const std::vector<router::context_id>& ids, const std::
                                                             why}),
                     nullptr);
     }
+}
+
+void actor_service::relay_lost(const std::vector<router::context_id>& ids,
+                               const std::string& reason) {
+  auto& r = state_->core_.routes();
+  serialization::actor_lost_info l{ids, reason};
+  for (auto child : r.known_contexts())
+    r.send(child, serialization::frame_builder{serialization::make_header(
+                                                 wire_type::actor_lost, child, r.config().self)}
+                    .add(l)
+                    .finish());
 }
 
 void actor_service::shutdown() {

@@ -20,7 +20,7 @@ namespace mitosis::actors::services {
 
 class actor_service {
 public:
-  /// Registers actor_spawn, actor_message, actor_down and actor_link
+  /// Registers actor_spawn, actor_message, actor_down, actor_link and actor_lost
   /// (actor_spawned, a reply, completes its request through core).
   actor_service(core& c, caf::actor_system& sys);
   ~actor_service();
@@ -38,13 +38,18 @@ public:
 
   /// Spawns an actor of the registered type `type` in context `ctx` with
   /// the arguments `args`, checked against `interface` (the handle's
-  /// message types; empty: any). Returns the proxy of the new actor.
+  /// message types; empty: any). Unless `detached`, the new actor is tied
+  /// to `owner` (a local actor; none: this context): it gets an exit when
+  /// the owner exits or this context is lost. Returns the proxy of the new
+  /// actor.
   expected<caf::strong_actor_ptr> spawn(router::context_id ctx, const std::string& type,
                                         const caf::message& args,
-                                        const std::set<std::string>& interface);
+                                        const std::set<std::string>& interface,
+                                        const caf::strong_actor_ptr& owner, bool detached);
 
   /// Kills the proxies of the actors of `ids` (lost contexts): one down_msg
-  /// per monitor, a context_lost error for each request still waiting.
+  /// per monitor, a context_lost error for each request still waiting; ends
+  /// the actors tied to them; the master relays the loss down the tree.
   void lost(const std::vector<router::context_id>& ids, const std::string& reason);
 
   /// Kills every proxy, stops the actors spawned for other contexts and
@@ -54,6 +59,10 @@ public:
   struct state;
 
 private:
+  /// Sends actor_lost for `ids` to every direct child (the master for each
+  /// loss it learns; every context for each one its parent reports).
+  void relay_lost(const std::vector<router::context_id>& ids, const std::string& reason);
+
   std::shared_ptr<state> state_;
 };
 

@@ -95,6 +95,7 @@ struct actor_service::state final : caf::proxy_registry::backend,
     caf::message_id mid;
     router::context_id ctx;
     caf::actor_id to;
+    std::uint32_t handle = 0; // the frame's reply_to: a dead reply for it fails the request
   };
   /// (requester, response id).
   using request_key = std::pair<caf::actor_id, std::uint64_t>;
@@ -109,6 +110,12 @@ struct actor_service::state final : caf::proxy_registry::backend,
   // Local actors spawned for other contexts: stopped at shutdown.
   std::set<caf::actor_id> spawned;
   std::map<request_key, request> requests;
+  // Reply handles of the requests above (a refusal on the way answers dead).
+  std::unordered_map<std::uint32_t, request_key> by_handle;
+  // Actors spawned here, tied to their spawner: (context, its actor; 0 =
+  // the context itself) -> our actors. Each gets an exit when that actor
+  // exits or that context is lost.
+  std::map<std::pair<router::context_id, caf::actor_id>, std::set<caf::actor_id>> ties;
   // Exits of remote actors read before their proxy was made.
   std::map<std::pair<router::context_id, caf::actor_id>, caf::error> tombstones;
   // Contexts we made proxies for.
@@ -222,12 +229,15 @@ struct actor_service::state final : caf::proxy_registry::backend,
   }
 
   /// Records that context `to` knows the local actors whose handles are
-  /// elements of `x` (caf::actor, actor_addr or strong_actor_ptr; handles
-  /// nested deeper, or typed ones, are not seen).
+  /// elements of `x` (caf::actor, actor_addr, strong_actor_ptr, or the
+  /// typed handle of a registered actor type; handles nested in another
+  /// value are not seen).
   void export_handles(const caf::type_erased_tuple& x, router::context_id to) {
     for (std::size_t i = 0; i < x.size(); ++i) {
       caf::strong_actor_ptr h;
-      if (x.match_element<caf::actor>(i))
+      if (auto rtti = x.type(i); rtti.first == 0 && rtti.second)
+        h = actor_registry::instance().handle_in(*rtti.second, x.get(i));
+      else if (x.match_element<caf::actor>(i))
         h = caf::actor_cast<caf::strong_actor_ptr>(x.get_as<caf::actor>(i));
       else if (x.match_element<caf::actor_addr>(i))
         h = caf::actor_cast<caf::strong_actor_ptr>(x.get_as<caf::actor_addr>(i));
@@ -250,9 +260,12 @@ struct actor_service::state final : caf::proxy_registry::backend,
       }
       spawned.erase(aid);
       // Its requests still waiting (it gave up on them): nobody to answer.
-      requests.erase(requests.lower_bound({aid, 0}), requests.lower_bound({aid + 1, 0}));
+      for (auto i = requests.lower_bound({aid, 0}); i != requests.lower_bound({aid + 1, 0});)
+        i = erase_request(i);
       for (auto i = links.begin(); i != links.end();)
         i = i->second.erase(aid) && i->second.empty() ? links.erase(i) : std::next(i);
+      for (auto i = ties.begin(); i != ties.end();)
+        i = i->second.erase(aid) && i->second.empty() ? ties.erase(i) : std::next(i);
       quiet = stopped;
     }
     // The downs first, the registry last: a message for it read meanwhile
@@ -267,13 +280,19 @@ struct actor_service::state final : caf::proxy_registry::backend,
 
   // -- requests through proxies ------------------------------------------------
 
+  /// Forgets the request at `i` and its reply handle (mtx held).
+  std::map<request_key, request>::iterator erase_request(std::map<request_key, request>::iterator i) {
+    by_handle.erase(i->second.handle);
+    return requests.erase(i);
+  }
+
   std::optional<request> take_request(const request_key& k) {
     std::lock_guard<std::mutex> guard{mtx};
     auto i = requests.find(k);
     if (i == requests.end())
       return std::nullopt;
     auto r = std::move(i->second);
-    requests.erase(i);
+    erase_request(i);
     return r;
   }
 
@@ -282,8 +301,8 @@ struct actor_service::state final : caf::proxy_registry::backend,
     std::lock_guard<std::mutex> guard{mtx};
     for (auto i = requests.begin(); i != requests.end();) {
       if (i->second.ctx == ctx && i->second.to == to) {
-        out.push_back(std::move(i->second));
-        i = requests.erase(i);
+        out.push_back(i->second);
+        i = erase_request(i);
       } else {
         ++i;
       }
@@ -305,8 +324,8 @@ struct actor_service::state final : caf::proxy_registry::backend,
       std::lock_guard<std::mutex> guard{mtx};
       for (auto i = requests.begin(); i != requests.end();) {
         if (i->second.ctx == ctx) {
-          out.push_back(std::move(i->second));
-          i = requests.erase(i);
+          out.push_back(i->second);
+          i = erase_request(i);
         } else {
           ++i;
         }
@@ -469,8 +488,39 @@ struct actor_service::state final : caf::proxy_registry::backend,
     }
   }
 
-  void on_spawn(frame&& f);
-  void on_message(frame&& f);
+  // -- rights and ties (actor_rights.cpp) --------------------------------------
+
+  /// Returns whether `f` (an actor_spawn of type `type`, arriving from `d`
+  /// on stream `from`) may spawn here; else refuses it (a violation,
+  /// answered spawn_not_allowed, naming the type and this context).
+  bool spawn_allowed(const frame& f, policy::direction d, router::stream_id from,
+                     const std::string& type);
+
+  /// Returns whether the actor message `m` from `f.hdr.src` (arriving from
+  /// `d` on stream `from`) may be decoded: the element type names in its
+  /// header are allowed by the policy. Else refuses it before decoding: a
+  /// violation, answered message_not_allowed (a request; a refused
+  /// response fails the request it answers here).
+  bool message_allowed(const frame& f, policy::direction d, router::stream_id from,
+                       const message_head& m);
+
+  /// A dead reply nobody else waits for: when it answers a request sent
+  /// through a proxy (refused on the way or at its destination), the
+  /// requester gets its code as a caf::error of the mitosis category.
+  void on_unclaimed_dead(frame&& f, router::stream_id from);
+
+  /// Sends an exit with `reason` to the actors tied to the actor `owner` of
+  /// context `ctx` (no owner: to any spawner of `ctx`, which is lost) and
+  /// forgets those ties.
+  void end_tied(router::context_id ctx, std::optional<caf::actor_id> owner,
+                const caf::error& reason);
+
+  /// The actor `owner` of context `ctx` exited with `reason`: the actors
+  /// tied to it get an exit with spawner_exited.
+  void owner_exited(router::context_id ctx, caf::actor_id owner, const caf::error& reason);
+
+  void on_spawn(frame&& f, policy::direction d, router::stream_id from);
+  void on_message(frame&& f, policy::direction d, router::stream_id from);
   void on_down(frame&& f);
   void on_link(frame&& f);
 };

@@ -37,7 +37,12 @@ void core::on_reply(frame&& f, router::stream_id from) {
       return;
     }
   }
-  if (!pending_.complete(handle, std::move(f)))
+  const bool dead = f.hdr.type == serialization::to_u32(wire_type::dead);
+  if (pending_.complete(handle, std::move(f)))
+    return;
+  if (dead && unclaimed_dead_)
+    unclaimed_dead_(std::move(f), from); // complete() leaves f alone when nobody waits
+  else
     lg()->debug("[{}] reply for handle {} nobody waits for", name(), handle);
 }
 

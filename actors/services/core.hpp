@@ -143,6 +143,13 @@ public:
   /// Returns why `id` was lost, if it was.
   std::optional<std::string> lost_reason(router::context_id id) const;
 
+  /// Sets who is given a dead reply nobody waits for here (the actor
+  /// service: refusals of requests sent through its proxies). Set once,
+  /// before frames flow.
+  void on_unclaimed_dead(std::function<void(serialization::frame&&, router::stream_id)> f) {
+    unclaimed_dead_ = std::move(f);
+  }
+
   /// Records `ids` as lost and fails every request waiting on them.
   void mark_lost(const std::vector<router::context_id>& ids, const std::string& reason);
 
@@ -158,6 +165,8 @@ private:
   router::router& router_;
   pending_calls& pending_;
   dispatcher& pool_;
+
+  std::function<void(serialization::frame&&, router::stream_id)> unclaimed_dead_;
 
   mutable std::mutex mtx_;
   std::unordered_map<router::context_id, std::string> names_;

@@ -84,8 +84,30 @@ caf::behavior watcher_actor(caf::event_based_actor* self) {
   };
 }
 
+// "test.introducer": asks the actor it is handed (a caf::actor or a typed
+// adder) and answers with that actor's answer, or with the error it got.
+caf::behavior introducer_actor(caf::event_based_actor* self) {
+  return {
+    [self](ask_atom, const caf::actor& other, const std::string& s) {
+      auto rp = self->make_response_promise<std::string>();
+      self->request(other, std::chrono::seconds{5}, s)
+        .then([rp](const std::string& r) mutable { rp.deliver(r); },
+              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    },
+    [self](ask_atom, const adder& other, int a, int b) {
+      auto rp = self->make_response_promise<int>();
+      self->request(other, std::chrono::seconds{5}, a, b)
+        .then([rp](int r) mutable { rp.deliver(r); },
+              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    },
+  };
+}
+
 } // namespace
 
+MITOSIS_ACTOR("test.introducer", introducer_actor);
 MITOSIS_ACTOR("test.watcher", watcher_actor);
 MITOSIS_ACTOR("test.brief", brief_actor);
 MITOSIS_ACTOR_MESSAGE_TYPE(point);

@@ -17,6 +17,7 @@ using watch_atom = caf::atom_constant<caf::atom("watch")>;
 using watched_atom = caf::atom_constant<caf::atom("watched")>;
 using link_me_atom = caf::atom_constant<caf::atom("linkme")>;
 using unlink_me_atom = caf::atom_constant<caf::atom("unlinkme")>;
+using ask_atom = caf::atom_constant<caf::atom("ask")>;
 
 /// A user type in messages (registered with MITOSIS_ACTOR_MESSAGE_TYPE).
 struct point {

@@ -97,3 +97,18 @@ TEST_CASE("actor registry: a context's system has a node id that names the conte
   CHECK(a->node() == sys.node());
   caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE("actor registry: a typed actor's handle type is a message type and readable", "[actors]") {
+  caf::actor_system_config cfg;
+  actor_registry::instance().configure(cfg);
+  caf::actor_system sys{cfg};
+  auto& reg = actor_registry::instance();
+  // Registered with CAF under the type's name, so it can be serialised.
+  CHECK(sys.types().portable_name(0, &typeid(doubler)) == "mitosis.handle<unit.typed>");
+  auto a = caf::actor_cast<doubler>(reg.find("unit.typed")->spawn(sys, caf::make_message(2)));
+  REQUIRE(a);
+  auto ptr = reg.handle_in(typeid(doubler), &a);
+  CHECK(ptr == caf::actor_cast<caf::strong_actor_ptr>(a));
+  CHECK(reg.handle_in(typeid(int), &a) == nullptr); // not a handle type
+  caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}

@@ -100,8 +100,10 @@ TEST_CASE("rules: default type filters differ per direction", "[rules]") {
     {wire_type::id_request, false, true},  {wire_type::boot, true, false},
     {wire_type::shutdown, true, false},    {wire_type::rules_update, true, false},
     {wire_type::id_grant, true, false},    {wire_type::spawn_request, true, false},
-    // Only a parent spawns actors; the spawned reply comes back up.
-    {wire_type::actor_spawn, true, false}, {wire_type::actor_spawned, false, true},
+    // Either side may ask to spawn (spawn rights decide); the answer comes
+    // back either way. Only a parent reports losses of other contexts.
+    {wire_type::actor_spawn, true, true}, {wire_type::actor_spawned, true, true},
+    {wire_type::actor_lost, true, false},
     // Both sides answer calls and report routes.
     {wire_type::call_request, true, true}, {wire_type::call_reply, true, true},
     {wire_type::call_error, true, true},   {wire_type::dead, true, true},
@@ -255,4 +257,38 @@ TEST_CASE("rules: a context id that does not fit is refused naming the line", "[
                     Catch::Matchers::Contains("line 1"));
   CHECK_THROWS_WITH(rules::parse("types_from_context.123456789012345678901 = dead"),
                     Catch::Matchers::Contains("types_from_context.<context id>"));
+}
+
+TEST_CASE("rules: spawn rights per direction and per context", "[rules]") {
+  auto def = rules::defaults();
+  CHECK(def.allows_spawn(direction::from_parent, 0, "any.type"));
+  CHECK_FALSE(def.allows_spawn(direction::from_child, 4, "any.type"));
+  auto r = rules::parse("spawnable_by_parent = adder\nspawnable_by_child = echo\n"
+                        "spawnable_by_context.9 = *\n");
+  CHECK(r.allows_spawn(direction::from_parent, 0, "adder"));
+  CHECK_FALSE(r.allows_spawn(direction::from_parent, 0, "echo"));
+  CHECK(r.allows_spawn(direction::from_child, 4, "echo"));
+  CHECK_FALSE(r.allows_spawn(direction::from_child, 4, "adder"));
+  CHECK(r.allows_spawn(direction::from_child, 9, "adder"));
+  auto back = rules::decode(r.encode());
+  CHECK(back.spawnable_by_parent == r.spawnable_by_parent);
+  CHECK(back.spawnable_by_child == r.spawnable_by_child);
+  CHECK(back.spawnable_by_context == r.spawnable_by_context);
+}
+
+TEST_CASE("rules: actor message types per direction and per context", "[rules]") {
+  auto def = rules::defaults();
+  CHECK(def.refused_actor_type(direction::from_child, 3, {"@i32", "point"}).empty());
+  auto r = rules::parse("actor_types_from_child = @str, @atom\n"
+                        "actor_types_from_context.7 = @i32\n");
+  CHECK(r.refused_actor_type(direction::from_child, 3, {"@atom", "@str"}).empty());
+  CHECK(r.refused_actor_type(direction::from_child, 3, {"@atom", "@i32"}) == "@i32");
+  CHECK(r.refused_actor_type(direction::from_child, 7, {"@i32"}).empty());
+  CHECK(r.refused_actor_type(direction::from_child, 7, {"@str"}) == "@str");
+  CHECK(r.refused_actor_type(direction::from_parent, 3, {"anything"}).empty());
+  CHECK(r.refused_actor_type(direction::from_child, 3, {}).empty());
+  auto back = rules::decode(r.encode());
+  CHECK(back.actor_types_from_child == r.actor_types_from_child);
+  CHECK(back.actor_types_from_parent == r.actor_types_from_parent);
+  CHECK(back.actor_types_from_context == r.actor_types_from_context);
 }
