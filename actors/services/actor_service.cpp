@@ -54,6 +54,7 @@ void actor_service::state::on_spawn(frame&& f) {
 }
 
 void actor_service::state::on_message(frame&& f) {
+  sweep(); // the proxies made dead by the last message's handles
   serialization::actor_message_info m;
   if (!decode_or_warn(f, m))
     return;
@@ -87,6 +88,7 @@ void actor_service::state::on_message(frame&& f) {
 }
 
 void actor_service::state::on_down(frame&& f) {
+  sweep();
   serialization::actor_down_info d;
   if (!decode_or_warn(f, d))
     return;
@@ -192,6 +194,7 @@ expected<caf::strong_actor_ptr> actor_service::spawn(router::context_id ctx,
   if (ctx == st.core_.self()) // spawned here: the actor itself, no proxy
     return st.sys.registry().get(static_cast<caf::actor_id>(r->actor));
   auto p = st.proxies.get_or_put(node_of(ctx), static_cast<caf::actor_id>(r->actor));
+  st.sweep();
   if (!p)
     return fail(errc::protocol_error, "no proxy for actor " + std::to_string(r->actor));
   return p;

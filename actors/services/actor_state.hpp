@@ -106,6 +106,11 @@ struct actor_service::state final : caf::proxy_registry::backend,
   // is acted on here (an exit travels as the exit_msg of the link itself).
   std::map<std::pair<router::context_id, caf::actor_id>, std::set<caf::actor_id>> links;
   bool stopped = false;
+  // Proxies made dead (their actor's exit or their context's loss was read
+  // first) that the proxy registry still holds: make_proxy runs under the
+  // registry's lock, so they are taken out afterwards (sweep()).
+  std::vector<std::pair<caf::node_id, caf::actor_id>> made_dead;
+  std::atomic<bool> has_made_dead{false};
 
   state(core& c, caf::actor_system& s) : core_(c), sys(s), proxies(s, *this) {}
 
@@ -113,6 +118,21 @@ struct actor_service::state final : caf::proxy_registry::backend,
 
   caf::strong_actor_ptr make_proxy(caf::node_id nid, caf::actor_id aid) override;
   void set_last_hop(caf::node_id*) override {}
+
+  /// Takes the proxies made dead out of the registry, so that a proxy made
+  /// after its actor's exit does not stay there for the context's lifetime.
+  void sweep() {
+    if (!has_made_dead.load(std::memory_order_acquire))
+      return;
+    std::vector<std::pair<caf::node_id, caf::actor_id>> xs;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      xs.swap(made_dead);
+      has_made_dead = false;
+    }
+    for (auto& [nid, aid] : xs)
+      proxies.erase(nid, aid); // already killed: only drops the entry
+  }
 
   // -- encoding ----------------------------------------------------------------
 
