@@ -1,0 +1,50 @@
+// Spawns that do not block their caller (context::spawn_async): a blocking
+// context::spawn runs on one of a few threads of this process, and its
+// outcome goes to a std::promise (the future form) or, for actor code, to a
+// helper actor that answers the actor's request with it, so the actor's
+// thread never waits (docs/architecture.md, "Remote actors").
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include <caf/fwd.hpp>
+
+#include "dispatcher.hpp"
+
+namespace mitosis::actors {
+
+class async_spawner {
+public:
+  /// A blocking spawn: returns the new actor or throws (mitosis::error).
+  using job = std::function<caf::strong_actor_ptr()>;
+
+  explicit async_spawner(caf::actor_system& sys);
+  ~async_spawner();
+
+  async_spawner(const async_spawner&) = delete;
+  async_spawner& operator=(const async_spawner&) = delete;
+
+  /// Runs `fn` on one of the spawner's threads. Returns false once stopped.
+  bool run(std::function<void()> fn);
+
+  /// Runs `j` on one of the spawner's threads and hands its outcome to the
+  /// helper actor under the returned id (see helper()). Returns 0 once
+  /// stopped.
+  std::uint64_t start(job j);
+
+  /// The helper actor: a request (await_spawn_atom, id) is answered with the
+  /// strong_actor_ptr of spawn `id`, or with its failure as a caf::error.
+  const caf::actor& helper() const noexcept;
+
+  /// Drops the spawns not started, waits for those running, stops the
+  /// helper (its waiting requesters get an error).
+  void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace mitosis::actors
