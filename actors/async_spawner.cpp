@@ -23,7 +23,7 @@ using spawn_done_atom = caf::atom_constant<caf::atom("mxspdone")>;
 // What the helper knows of one spawn: its outcome, or the requester waiting.
 struct helper_state {
   struct outcome {
-    caf::strong_actor_ptr actor;
+    caf::message value;
     caf::error err;
   };
   std::unordered_map<std::uint64_t, std::variant<outcome, caf::response_promise>> spawns;
@@ -33,12 +33,12 @@ void deliver(caf::response_promise& rp, helper_state::outcome& o) {
   if (o.err)
     rp.deliver(std::move(o.err));
   else
-    rp.deliver(std::move(o.actor));
+    rp.deliver(std::move(o.value));
 }
 
 caf::behavior helper_actor(caf::stateful_actor<helper_state>* self) {
   return {
-    [self](await_spawn_atom, std::uint64_t id) -> caf::result<caf::strong_actor_ptr> {
+    [self](await_spawn_atom, std::uint64_t id) -> caf::result<caf::message> {
       auto rp = self->make_response_promise();
       auto& m = self->state.spawns;
       if (auto i = m.find(id); i != m.end()) {
@@ -51,9 +51,9 @@ caf::behavior helper_actor(caf::stateful_actor<helper_state>* self) {
       } else {
         m.emplace(id, rp);
       }
-      return caf::delegated<caf::strong_actor_ptr>{};
+      return rp;
     },
-    [self](spawn_done_atom, std::uint64_t id, caf::strong_actor_ptr& a, caf::error& e) {
+    [self](spawn_done_atom, std::uint64_t id, caf::message& a, caf::error& e) {
       auto& m = self->state.spawns;
       helper_state::outcome o{std::move(a), std::move(e)};
       if (auto i = m.find(id); i != m.end()) {
@@ -102,7 +102,7 @@ bool async_spawner::run(std::function<void()> fn) {
 std::uint64_t async_spawner::start(job j) {
   auto id = impl_->next++;
   auto done = [id, helper = impl_->helper, j = std::move(j)] {
-    caf::strong_actor_ptr a;
+    caf::message a;
     caf::error e;
     try {
       a = j();

@@ -1,5 +1,5 @@
-// Spawns that do not block their caller (context::spawn_async): a blocking
-// context::spawn runs on one of a few threads of this process, and its
+// Spawns and starts that do not block their caller (context::spawn_async,
+// start_local_async): a blocking context::spawn (start_local) runs on one of a few threads of this process, and its
 // outcome goes to a std::promise (the future form) or, for actor code, to a
 // helper actor that answers the actor's request with it, so the actor's
 // thread never waits (docs/architecture.md, "Remote actors").
@@ -17,8 +17,10 @@ namespace mitosis::actors {
 
 class async_spawner {
 public:
-  /// A blocking spawn: returns the new actor or throws (mitosis::error).
-  using job = std::function<caf::strong_actor_ptr()>;
+  /// A blocking spawn or start: returns its outcome as the message the
+  /// awaiting actor gets (the new actor's strong_actor_ptr; a new context's
+  /// id and name) or throws (mitosis::error).
+  using job = std::function<caf::message()>;
 
   explicit async_spawner(caf::actor_system& sys);
   ~async_spawner();
@@ -35,7 +37,7 @@ public:
   std::uint64_t start(job j);
 
   /// The helper actor: a request (await_spawn_atom, id) is answered with the
-  /// strong_actor_ptr of spawn `id`, or with its failure as a caf::error.
+  /// message job `id` returned, or with its failure as a caf::error.
   const caf::actor& helper() const noexcept;
 
   /// Drops the spawns not started, waits for those running, stops the

@@ -74,7 +74,7 @@ bool run_async(actors::runtime& rt, std::function<void()> fn) {
   return rt.async_spawns().run(std::move(fn));
 }
 
-std::uint64_t start_async_spawn(actors::runtime& rt, std::function<caf::strong_actor_ptr()> j) {
+std::uint64_t start_async_spawn(actors::runtime& rt, std::function<caf::message()> j) {
   return rt.async_spawns().start(std::move(j));
 }
 

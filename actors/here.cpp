@@ -1,20 +1,17 @@
 #include "here.hpp"
 
+#include "remote_actor.hpp"
 #include "runtime.hpp"
 
 namespace mitosis {
 
-namespace {
-
-actors::runtime& current() {
+actors::runtime& detail::current_runtime() {
   auto* rt = actors::runtime::current();
   if (!rt)
     throw error(errc::no_route, "",
                 "no mitosis runtime in this process: construct a mitosis::master first");
   return *rt;
 }
-
-} // namespace
 
 context detail::connect(actors::runtime& rt, const bootstrap::method_spec& spec,
                         const std::optional<context>& via,
@@ -31,12 +28,12 @@ context detail::connect(actors::runtime& rt, const bootstrap::method_spec& spec,
 }
 
 context this_context() {
-  auto& rt = current();
+  auto& rt = detail::current_runtime();
   return context{&rt, rt.self(), rt.name()};
 }
 
 std::vector<context> children() {
-  auto& rt = current();
+  auto& rt = detail::current_runtime();
   std::vector<context> out;
   for (auto& c : rt.starts().children())
     out.emplace_back(&rt, c.id, c.name);
@@ -47,11 +44,11 @@ context start_local(local_options opts) {
   bootstrap::method_spec spec;
   spec.name = opts.name;
   spec.pipes = opts.pipes;
-  return detail::connect(current(), spec, opts.via, opts.connect_timeout);
+  return detail::connect(detail::current_runtime(), spec, opts.via, opts.connect_timeout);
 }
 
 std::future<context> start_local_async(local_options opts) {
-  auto* rt = &current();
+  auto* rt = &detail::current_runtime();
   return std::async(std::launch::async, [rt, opts = std::move(opts)] {
     bootstrap::method_spec spec;
     spec.name = opts.name;
@@ -61,14 +58,14 @@ std::future<context> start_local_async(local_options opts) {
 }
 
 int pid_of(const context& c) {
-  for (auto& child : current().starts().children())
+  for (auto& child : detail::current_runtime().starts().children())
     if (child.id == c.id())
       return child.pid;
   return 0;
 }
 
 caf::actor_system& system() {
-  return current().system();
+  return detail::current_runtime().system();
 }
 
 } // namespace mitosis

@@ -29,7 +29,8 @@ std::vector<context> children();
 /// and its id comes from the master's id blocks. The policy is the same as
 /// for the master's children: the child boots with this context's rules.
 /// Throws connect_error. Blocks the calling thread for the start (a few
-/// milliseconds): from an actor, prefer start_local_async.
+/// milliseconds): in an actor, use start_local_async(self, opts)
+/// (remote_actor.hpp), which does not.
 context start_local(local_options opts = {});
 
 /// start_local on a thread of its own; the future yields the context or

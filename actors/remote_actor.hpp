@@ -21,6 +21,7 @@
 #include "actor_registry.hpp"
 #include "async_atoms.hpp"
 #include "context.hpp"
+#include "here.hpp"
 
 namespace mitosis {
 
@@ -39,9 +40,13 @@ caf::actor_system& system_of(actors::runtime& rt);
 /// Runs `fn` on a thread of `rt`'s async spawner; false once it stopped.
 bool run_async(actors::runtime& rt, std::function<void()> fn);
 
-/// Runs the spawn `j` on a thread of `rt`'s async spawner; its outcome is
-/// the answer to (await_spawn_atom, id) sent to async_helper(rt).
-std::uint64_t start_async_spawn(actors::runtime& rt, std::function<caf::strong_actor_ptr()> j);
+/// Runs the spawn or start `j` on a thread of `rt`'s async spawner; its
+/// outcome is the answer to (await_spawn_atom, id) sent to async_helper(rt).
+std::uint64_t start_async_spawn(actors::runtime& rt, std::function<caf::message()> j);
+
+/// The runtime of this process (see this_context()); throws mitosis::error
+/// when there is none.
+actors::runtime& current_runtime();
 
 /// The actor that answers (await_spawn_atom, id).
 caf::actor async_helper(actors::runtime& rt);
@@ -112,9 +117,50 @@ template <class Handle, class Self, class... Ts>
 spawn_pending<Handle, Self> context::spawn_async(Self* self, const std::string& type,
                                                  Ts&&... args) const {
   auto job = [c = *this, type, args = caf::make_message(std::forward<Ts>(args)...)] {
-    return caf::actor_cast<caf::strong_actor_ptr>(c.spawn_message<Handle>(type, args));
+    return caf::make_message(caf::actor_cast<caf::strong_actor_ptr>(c.spawn_message<Handle>(type, args)));
   };
   return {self, detail::async_helper(*rt_), detail::start_async_spawn(*rt_, std::move(job))};
+}
+
+/// A start on its way, for actor code (start_local_async(self, ...)).
+template <class Self>
+class start_pending {
+public:
+  start_pending(Self* self, actors::runtime* rt, caf::actor helper, std::uint64_t id)
+    : self_(self), rt_(rt), helper_(std::move(helper)), id_(id) {}
+
+  /// Runs `ok(context)` or `err(caf::error&)` in the actor once the child
+  /// has started (exactly one of them). Call it once.
+  template <class OnOk, class OnErr>
+  void then(OnOk ok, OnErr err) {
+    self_->request(helper_, caf::infinite, actors::await_spawn_atom::value, id_)
+      .then([rt = rt_, ok = std::move(ok)](router::context_id id, std::string& name) mutable {
+              ok(context{rt, id, std::move(name)});
+            },
+            [err = std::move(err)](caf::error& e) mutable { err(e); });
+  }
+
+private:
+  Self* self_;
+  actors::runtime* rt_;
+  caf::actor helper_;
+  std::uint64_t id_;
+};
+
+/// start_local() for actor code: `start_local_async(self, {.name = "x"})
+/// .then([](mitosis::context c) {...}, [](caf::error& e) {...})` starts a
+/// local child of this process on the async spawner's threads and runs one
+/// of the handlers in the actor `self` once it is up (or failed), so the
+/// actor's thread never waits for the start.
+template <class Self>
+  requires std::is_class_v<Self>
+start_pending<Self> start_local_async(Self* self, local_options opts = {}) {
+  auto& rt = detail::current_runtime();
+  auto job = [opts = std::move(opts)] {
+    auto c = start_local(opts);
+    return caf::make_message(c.id(), c.name());
+  };
+  return {self, &rt, detail::async_helper(rt), detail::start_async_spawn(rt, std::move(job))};
 }
 
 } // namespace mitosis

@@ -79,17 +79,22 @@ caf::behavior worker(caf::stateful_actor<worker_state>* self, int subs) {
       auto me = mitosis::this_context().name();
       auto left = std::make_shared<int>(subs);
       for (int i = 1; i <= subs; ++i) {
-        // Blocks this CAF worker for the start (a few ms); the spawn does not.
-        auto c = mitosis::start_local({.name = me + ".s" + std::to_string(i)});
-        c.spawn_async<caf::actor>(self, "tree.sub")
+        // Neither the start nor the spawn blocks this actor's thread.
+        auto failed = [rp](caf::error& e) mutable { rp.deliver(e); };
+        mitosis::start_local_async(self, {.name = me + ".s" + std::to_string(i)})
           .then(
-            [self, rp, boss, left, c](caf::actor s) mutable {
-              self->state.subs.push_back(s);
-              self->send(boss, sub_atom::value, s, c.name(), mitosis::pid_of(c));
-              if (--*left == 0)
-                rp.deliver(whoami());
+            [self, rp, boss, left, failed](mitosis::context c) mutable {
+              c.spawn_async<caf::actor>(self, "tree.sub")
+                .then(
+                  [self, rp, boss, left, c](caf::actor s) mutable {
+                    self->state.subs.push_back(s);
+                    self->send(boss, sub_atom::value, s, c.name(), mitosis::pid_of(c));
+                    if (--*left == 0)
+                      rp.deliver(whoami());
+                  },
+                  failed);
             },
-            [rp](caf::error& e) mutable { rp.deliver(e); });
+            failed);
       }
       return rp;
     },

@@ -44,21 +44,25 @@ std::vector<std::int64_t> look_around() {
 MITOSIS_REMOTE(look_around);
 
 // "tree.builder": on `below`, starts a child of its own context and spawns
-// a test.adder there without blocking (answers the adder's 2 + 3, plus its
+// a test.adder there, both without blocking (answers the adder's 2 + 3, plus its
 // offset 1); on `above`, spawns a test.echo in its parent context and
 // answers with that actor's pid, or with the spawn's error.
 caf::behavior builder_actor(caf::event_based_actor* self) {
   return {
     [self](below_atom) -> caf::result<int> {
       auto rp = self->make_response_promise<int>();
-      auto c = mitosis::start_local({.name = "tree.below"});
-      c.spawn_async<adder>(self, "test.adder", 1)
+      auto failed = [rp](caf::error& e) mutable { rp.deliver(e); };
+      mitosis::start_local_async(self, {.name = "tree.below"})
         .then(
-          [self, rp](adder a) mutable {
-            self->request(a, 5s, 2, 3).then([rp](int r) mutable { rp.deliver(r); },
-                                             [rp](caf::error& e) mutable { rp.deliver(e); });
+          [self, rp, failed](mitosis::context c) mutable {
+            c.spawn_async<adder>(self, "test.adder", 1)
+              .then(
+                [self, rp, failed](adder a) mutable {
+                  self->request(a, 5s, 2, 3).then([rp](int r) mutable { rp.deliver(r); }, failed);
+                },
+                failed);
           },
-          [rp](caf::error& e) mutable { rp.deliver(e); });
+          failed);
       return rp;
     },
     [self](above_atom) -> caf::result<int> {
