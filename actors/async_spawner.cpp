@@ -87,21 +87,34 @@ struct async_spawner::impl {
   std::atomic<std::uint64_t> next{1};
 };
 
-async_spawner::async_spawner(caf::actor_system& sys) : impl_(std::make_unique<impl>()) {
-  impl_->helper = sys.spawn(helper_actor);
-}
+async_spawner::async_spawner(caf::actor_system& sys) : sys_(sys) {}
 
 async_spawner::~async_spawner() {
   stop();
 }
 
+async_spawner::impl* async_spawner::get() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (stopped_)
+    return nullptr;
+  if (!impl_) {
+    impl_ = std::make_unique<impl>();
+    impl_->helper = sys_.spawn(helper_actor);
+  }
+  return impl_.get();
+}
+
 bool async_spawner::run(std::function<void()> fn) {
-  return impl_->pool.submit(std::move(fn));
+  auto* i = get();
+  return i && i->pool.submit(std::move(fn));
 }
 
 std::uint64_t async_spawner::start(job j) {
-  auto id = impl_->next++;
-  auto done = [id, helper = impl_->helper, j = std::move(j)] {
+  auto* i = get();
+  if (!i)
+    return 0;
+  auto id = i->next++;
+  auto done = [id, helper = i->helper, j = std::move(j)] {
     caf::message a;
     caf::error e;
     try {
@@ -111,19 +124,26 @@ std::uint64_t async_spawner::start(job j) {
     }
     caf::anon_send(helper, spawn_done_atom::value, id, std::move(a), std::move(e));
   };
-  return impl_->pool.submit(std::move(done)) ? id : 0;
+  return i->pool.submit(std::move(done)) ? id : 0;
 }
 
-const caf::actor& async_spawner::helper() const noexcept {
-  return impl_->helper;
+caf::actor async_spawner::helper() {
+  auto* i = get();
+  return i ? i->helper : caf::actor{};
 }
 
 void async_spawner::stop() {
-  impl_->pool.stop();
-  if (impl_->helper) {
-    caf::anon_send_exit(impl_->helper, caf::exit_reason::user_shutdown);
-    impl_->helper = nullptr;
+  std::unique_ptr<impl> i;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    stopped_ = true;
+    i = std::move(impl_);
   }
+  if (!i)
+    return;
+  i->pool.stop();
+  caf::anon_send_exit(i->helper, caf::exit_reason::user_shutdown);
+  i->helper = nullptr;
 }
 
 } // namespace mitosis::actors

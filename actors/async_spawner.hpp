@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 
 #include <caf/fwd.hpp>
 
@@ -28,7 +29,8 @@ public:
   async_spawner(const async_spawner&) = delete;
   async_spawner& operator=(const async_spawner&) = delete;
 
-  /// Runs `fn` on one of the spawner's threads. Returns false once stopped.
+  /// Runs `fn` on one of the spawner's threads (started on first use).
+  /// Returns false once stopped.
   bool run(std::function<void()> fn);
 
   /// Runs `j` on one of the spawner's threads and hands its outcome to the
@@ -38,7 +40,8 @@ public:
 
   /// The helper actor: a request (await_spawn_atom, id) is answered with the
   /// message job `id` returned, or with its failure as a caf::error.
-  const caf::actor& helper() const noexcept;
+  /// Null once stopped.
+  caf::actor helper();
 
   /// Drops the spawns not started, waits for those running, stops the
   /// helper (its waiting requesters get an error).
@@ -46,7 +49,14 @@ public:
 
 private:
   struct impl;
+  /// The threads and the helper, made on first use (an idle context pays
+  /// for neither); nullptr once stopped.
+  impl* get();
+
+  caf::actor_system& sys_;
+  std::mutex mtx_;
   std::unique_ptr<impl> impl_;
+  bool stopped_ = false;
 };
 
 } // namespace mitosis::actors
