@@ -8,12 +8,14 @@
 // lost subtree, has its share counted again, and the total is checked
 // against a count in this process (exit 1 on a mismatch).
 //
-//   mitosis-actor-tree [DIR] [--workers N] [--subs M] [--victim K|none]
-//                      [--cluster] [--script path/to/cluster.sh]
+//   mitosis-actor-tree [DIR] [--workers N] [--subs M] [--victim K|none] [--cluster]
 //
-// DIR defaults to /usr/share/doc. --cluster starts the workers over ssh on
-// the hosts of the localhost cluster (docs/cluster.md; needs root and a
-// cluster brought up with scripts/cluster.sh up N), one host per worker.
+// DIR defaults to /usr/share/doc; worker K (default 2) is the victim.
+// --cluster starts the workers over ssh on the hosts of the localhost
+// cluster (docs/cluster.md): as root, `sh scripts/cluster.sh up 4`, then
+// `mitosis-actor-tree --cluster`; worker i goes to the i-th host the
+// control namespace reaches directly (round robin; the hidden host is
+// left out), and each worker starts its sub-workers locally on its host.
 #include <caf/scoped_actor.hpp>
 #include <chrono>
 #include <cstdio>
@@ -34,8 +36,7 @@ using clk = std::chrono::steady_clock;
 
 int usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s [DIR] [--workers N] [--subs M] [--victim K|none] [--cluster] "
-               "[--script cluster.sh]\n",
+               "usage: %s [DIR] [--workers N] [--subs M] [--victim K|none] [--cluster]\n",
                argv0);
   return 64;
 }
@@ -67,6 +68,10 @@ int main(int argc, char** argv) {
     return usage(argv[0]);
 
   auto files = tree::list_files(dir);
+  if (files.empty()) {
+    std::fprintf(stderr, "actor_tree: no readable files under %s\n", dir.c_str());
+    return 1;
+  }
   auto t0 = clk::now();
   std::uint64_t expected = 0;
   for (auto& f : files)
@@ -123,10 +128,11 @@ int main(int argc, char** argv) {
       .receive(
         [&](std::uint64_t words, std::uint64_t n) {
           auto ms = std::chrono::duration<double, std::milli>(clk::now() - t1).count();
-          std::printf("\ntotal: %llu files, %llu words by the tree in %.0f ms (with the restart); "
+          std::printf("\ntotal: %llu files, %llu words by the tree in %.0f ms%s; "
                       "single process: %zu files, %llu words\n",
                       static_cast<unsigned long long>(n), static_cast<unsigned long long>(words),
-                      ms, files.size(), static_cast<unsigned long long>(expected));
+                      ms, victim ? " (with the restart)" : "", files.size(),
+                      static_cast<unsigned long long>(expected));
           if (words != expected || n != files.size()) {
             std::printf("MISMATCH\n");
             rc = 1;
