@@ -4,5 +4,6 @@
 #include "actors/context.hpp"
 #include "actors/errors.hpp"
 #include "actors/function_registry.hpp"
+#include "actors/here.hpp"
 #include "actors/master.hpp"
 #include "policy/rules.hpp"

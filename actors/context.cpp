@@ -73,6 +73,22 @@ caf::actor_system& system_of(actors::runtime& rt) {
   return rt.system();
 }
 
+bool run_async(actors::runtime& rt, std::function<void()> fn) {
+  return rt.async_spawns().run(std::move(fn));
+}
+
+std::uint64_t start_async_spawn(actors::runtime& rt, std::function<caf::message()> j) {
+  return rt.async_spawns().start(std::move(j));
+}
+
+caf::actor async_helper(actors::runtime& rt) {
+  return rt.async_spawns().helper();
+}
+
+void throw_async_stopped(const std::string& context) {
+  throw error(errc::shutting_down, context, "spawn in '" + context + "': this process is shutting down");
+}
+
 } // namespace detail
 
 void context::fetch_file(const std::string& remote_path, const std::string& local_path) const {

@@ -9,6 +9,8 @@
 #include <type_traits>
 #include <utility>
 
+#include <caf/fwd.hpp>
+
 #include "errors.hpp"
 #include "function_registry.hpp"
 #include "../router/routing_table.hpp"
@@ -163,6 +165,13 @@ private:
   router::context_id dst_;
 };
 
+/// An actor spawn on its way, for actor code (context::spawn_async(self,
+/// ...)): then() hands its outcome to the actor as the response to a
+/// request, so the actor's thread never waits. Defined in
+/// actors/remote_actor.hpp.
+template <class Handle, class Self>
+class spawn_pending;
+
 /// A handle to a running context. Cheap to copy; valid while the master
 /// (or agent) that made it lives.
 class context {
@@ -236,6 +245,24 @@ public:
   template <class Handle, class... Ts>
   Handle spawn(const spawn_options& opts, const std::string& type, Ts&&... args) const;
 
+  /// spawn() without blocking the caller: the spawn runs on a thread of
+  /// this process's async spawner and the future yields the handle, or
+  /// throws what spawn() throws. For plain threads; in an actor's handler,
+  /// waiting on the future blocks a CAF worker: use the form below.
+  template <class Handle, class... Ts>
+  std::future<Handle> spawn_async(const std::string& type, Ts&&... args) const;
+
+  /// spawn() for actor code: `ctx.spawn_async<H>(self, "type", args...)
+  /// .then([](H h) {...}, [](caf::error& e) {...})` runs one of the two
+  /// handlers in the actor `self` once the spawn is done (a response to a
+  /// request `self` makes, so it never blocks the actor's thread). A
+  /// failure is a caf::error of category "mitosis" (errc) whose context
+  /// names the context and the cause.
+  template <class Handle, class Self, class... Ts>
+    requires std::is_class_v<Self>
+  spawn_pending<Handle, Self> spawn_async(Self* self, const std::string& type,
+                                          Ts&&... args) const;
+
   /// Runs `fn(args...)` in this context without waiting or a reply.
   template <class R, class... Ps, class... As>
   void call_no_reply(R (*fn)(Ps...), As&&... args) const {
@@ -246,6 +273,11 @@ public:
   }
 
 private:
+  /// spawn() with the arguments already in a message.
+  template <class Handle>
+  Handle spawn_message(const spawn_options& opts, const std::string& type,
+                       const caf::message& args) const;
+
   template <class R, class... Ps, class... As>
   serialization::frame_builder make_call(R (*fn)(Ps...), As&&... args) const {
     return make_named_call<R, Ps...>(detail::remote_name(reinterpret_cast<actors::fn_key>(fn)),

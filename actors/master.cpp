@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "here.hpp"
 #include "runtime.hpp"
 #include "../bootstrap/agent_boot.hpp"
 #include "../serialization/log.hpp"
@@ -84,18 +85,13 @@ context master::local(local_options opts) {
 
 context master::connect(const bootstrap::method_spec& spec, const std::optional<context>& via,
                         std::chrono::milliseconds connect_timeout) {
-  auto timeout = connect_timeout.count() ? connect_timeout : rt_->options().connect_timeout;
-  auto started = via && via->id() != rt_->self()
-                   ? rt_->starts().start_via(via->id(), via->name(), spec, timeout)
-                   : rt_->starts().start(spec, timeout);
-  if (!started)
-    throw_connect_error(started.error().code, started.error().context, started.error().reason);
-  auto& c = *started;
-  if (c.pid) {
+  int pid = 0;
+  auto c = detail::connect(*rt_, spec, via, connect_timeout, &pid);
+  if (pid) {
     std::lock_guard<std::mutex> guard{mtx_};
-    pids_.emplace_back(c.id, c.pid);
+    pids_.emplace_back(c.id(), pid);
   }
-  return context{rt_.get(), c.id, c.name};
+  return c;
 }
 
 std::future<context> master::connect_async(bootstrap::method_spec spec,

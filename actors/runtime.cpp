@@ -21,6 +21,7 @@ using serialization::wire_type;
 namespace {
 
 std::atomic<runtime*> agent_runtime{nullptr};
+std::atomic<runtime*> master_runtime{nullptr};
 
 const auto& lg() {
   static auto l = log::get("actors");
@@ -143,7 +144,8 @@ runtime::runtime(router::router_config who, router::options opts, policy::rules 
     starts_(core_, ids_, [this](const serialization::boot_info& b, bool pipes) {
       return caf_->start_local(b, pipes);
     }),
-    actors_(core_, *caf_->sys) {
+    actors_(core_, *caf_->sys),
+    async_(std::make_unique<async_spawner>(*caf_->sys)) {
   std::signal(SIGPIPE, SIG_IGN);
   router_.handlers().add(wire_type::shutdown,
                          [this](serialization::frame&& f, policy::direction d, router::stream_id) {
@@ -156,6 +158,8 @@ runtime::runtime(router::router_config who, router::options opts, policy::rules 
 
 runtime::runtime(router::options opts)
   : runtime(router::router_config{router::master_id, opts.name}, opts, policy::rules::defaults()) {
+  runtime* none = nullptr;
+  master_runtime.compare_exchange_strong(none, this);
   router_.start();
 }
 
@@ -186,10 +190,18 @@ runtime::~runtime() {
   shutdown();
   runtime* self_ptr = this;
   agent_runtime.compare_exchange_strong(self_ptr, nullptr);
+  self_ptr = this;
+  master_runtime.compare_exchange_strong(self_ptr, nullptr);
 }
 
 runtime* runtime::agent() noexcept {
   return agent_runtime.load();
+}
+
+runtime* runtime::current() noexcept {
+  if (auto* a = agent_runtime.load())
+    return a;
+  return master_runtime.load();
 }
 
 caf::actor_system& runtime::system() noexcept {
@@ -240,6 +252,7 @@ void runtime::shutdown() {
   bootstrap::ssh_wait_idle(router_.opts().shutdown_grace);
   pending_.fail_all("context '" + name() + "' is shutting down");
   pool_.stop();
+  async_->stop();
   actors_.shutdown();
   caf_.reset();
 }

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "async_spawner.hpp"
 #include "dispatcher.hpp"
 #include "pending_calls.hpp"
 #include "services/actor_service.hpp"
@@ -39,6 +40,11 @@ public:
   /// Returns this process's agent runtime (nullptr in the master). Set
   /// before the runtime serves anything, so calls it runs can use it.
   static runtime* agent() noexcept;
+
+  /// Returns the runtime of this process: the agent's, else the first
+  /// master's still alive (nullptr before any). Code running in a context
+  /// (a called function, an actor) reaches its own context through it.
+  static runtime* current() noexcept;
 
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
@@ -76,6 +82,10 @@ public:
   }
   services::actor_service& actors() noexcept {
     return actors_;
+  }
+  /// Runs blocking spawns off the caller's thread (context::spawn_async).
+  async_spawner& async_spawns() noexcept {
+    return *async_;
   }
   /// The process's actor system (remote actors live in it).
   caf::actor_system& system() noexcept;
@@ -122,6 +132,7 @@ private:
   services::file_service files_;
   services::start_service starts_;
   services::actor_service actors_;
+  std::unique_ptr<async_spawner> async_;
 
   std::mutex stop_mtx_;
   std::condition_variable stop_cv_;

@@ -84,8 +84,12 @@ caf::strong_actor_ptr actor_service::state::make_proxy(caf::node_id nid, caf::ac
   if (!dead_on_arrival)
     if (auto why = core_.lost_reason(*ctx))
       dead_on_arrival = make_error(errc::context_lost, *why);
-  if (dead_on_arrival)
+  if (dead_on_arrival) {
     static_cast<remote_proxy*>(p->get())->kill_proxy(nullptr, std::move(dead_on_arrival));
+    std::lock_guard<std::mutex> guard{mtx};
+    made_dead.emplace_back(nid, aid);
+    has_made_dead = true;
+  }
   return p;
 }
 

@@ -71,6 +71,7 @@ void actor_service::state::on_spawn(frame&& f, policy::direction d, router::stre
 }
 
 void actor_service::state::on_message(frame&& f, policy::direction d, router::stream_id from) {
+  sweep(); // the proxies made dead by the last message's handles
   message_head m;
   if (!decode_or_warn(f, m) || !message_allowed(f, d, from, m))
     return;
@@ -108,6 +109,7 @@ void actor_service::state::on_message(frame&& f, policy::direction d, router::st
 }
 
 void actor_service::state::on_down(frame&& f) {
+  sweep();
   serialization::actor_down_info d;
   if (!decode_or_warn(f, d))
     return;
@@ -258,6 +260,7 @@ expected<caf::strong_actor_ptr> actor_service::spawn(router::context_id ctx,
   if (ctx == st.core_.self()) // spawned here: the actor itself, no proxy
     return st.sys.registry().get(static_cast<caf::actor_id>(r->actor));
   auto p = st.proxies.get_or_put(node_of(ctx), static_cast<caf::actor_id>(r->actor));
+  st.sweep();
   if (!p)
     return fail(errc::protocol_error, "no proxy for actor " + std::to_string(r->actor));
   return p;

@@ -127,6 +127,11 @@ struct actor_service::state final : caf::proxy_registry::backend,
   bool stopped = false;
   // Where every actor frame leaves (set by actor_service's constructor).
   std::shared_ptr<actor_outbox> outbox;
+  // Proxies made dead (their actor's exit or their context's loss was read
+  // first) that the proxy registry still holds: make_proxy runs under the
+  // registry's lock, so they are taken out afterwards (sweep()).
+  std::vector<std::pair<caf::node_id, caf::actor_id>> made_dead;
+  std::atomic<bool> has_made_dead{false};
 
   state(core& c, caf::actor_system& s) : core_(c), sys(s), proxies(s, *this) {}
 
@@ -134,6 +139,21 @@ struct actor_service::state final : caf::proxy_registry::backend,
 
   caf::strong_actor_ptr make_proxy(caf::node_id nid, caf::actor_id aid) override;
   void set_last_hop(caf::node_id*) override {}
+
+  /// Takes the proxies made dead out of the registry, so that a proxy made
+  /// after its actor's exit does not stay there for the context's lifetime.
+  void sweep() {
+    if (!has_made_dead.load(std::memory_order_acquire))
+      return;
+    std::vector<std::pair<caf::node_id, caf::actor_id>> xs;
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      xs.swap(made_dead);
+      has_made_dead = false;
+    }
+    for (auto& [nid, aid] : xs)
+      proxies.erase(nid, aid); // already killed: only drops the entry
+  }
 
   // -- encoding ----------------------------------------------------------------
 

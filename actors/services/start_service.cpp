@@ -93,7 +93,10 @@ expected<child_info> start_service::start(const bootstrap::method_spec& spec,
   }
   lg()->debug("[{}] started {} context '{}' id {} pid {}", core_.name(),
               bootstrap::to_string(spec.kind), boot.name, *id, child->pid);
-  return child_info{*id, boot.name, child->pid};
+  child_info started{*id, boot.name, child->pid};
+  std::lock_guard<std::mutex> guard{mtx_};
+  children_.push_back(started);
+  return started;
 }
 
 expected<local_child> start_service::start_stage1(const bootstrap::method_spec& spec,
@@ -128,7 +131,10 @@ expected<child_info> start_service::start_via(router::context_id via, const std:
     return f;
   }
   core_.remember(done->id, done->name, done->name + " via " + core_.chain_of(via, via_name));
-  return child_info{done->id, done->name, done->pid};
+  child_info started{done->id, done->name, done->pid};
+  std::lock_guard<std::mutex> guard{mtx_};
+  children_.push_back(started);
+  return started;
 }
 
 void start_service::on_spawn_request(frame&& f) {
@@ -174,6 +180,12 @@ void start_service::handshake_done(router::context_id peer, const std::string& e
   else
     i->second.set_value(fail(errc::handshake_failed, error));
   handshakes_.erase(i);
+}
+
+std::vector<child_info> start_service::children() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::erase_if(children_, [this](const child_info& c) { return core_.lost_reason(c.id).has_value(); });
+  return children_;
 }
 
 void start_service::stop_children(std::chrono::milliseconds grace) {

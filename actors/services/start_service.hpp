@@ -61,6 +61,10 @@ public:
     return bundles_sent_.load();
   }
 
+  /// The contexts this process started (itself or through a `via`
+  /// context), in the order they started.
+  std::vector<child_info> children();
+
   /// Asks every direct child to stop, waits up to `grace` for the local
   /// ones to exit, then kills what remains.
   void stop_children(std::chrono::milliseconds grace);
@@ -79,6 +83,7 @@ private:
   std::mutex mtx_;
   std::unordered_map<router::context_id, std::promise<expected<void>>> handshakes_;
   std::vector<int> child_pids_;
+  std::vector<child_info> children_;
 };
 
 } // namespace mitosis::actors::services

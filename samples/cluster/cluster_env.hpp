@@ -7,6 +7,8 @@
 #include <map>
 #include <string>
 
+#include "mitosis/mitosis.hpp"
+
 namespace cluster {
 
 /// Returns the variables of the env file at `path` (empty when missing).
@@ -24,6 +26,19 @@ inline std::map<std::string, std::string> read_env(const std::string& path) {
     vars[line.substr(0, eq)] = v;
   }
   return vars;
+}
+
+/// The ssh options that reach cluster host `host` ("h1", ...) as root
+/// with the cluster's key, from the control namespace.
+inline mitosis::ssh_options ssh_to(std::map<std::string, std::string>& env,
+                                   const std::string& host) {
+  mitosis::ssh_options o;
+  o.host = env["CLUSTER_ADDR_" + host];
+  o.user = "root";
+  o.identity_file = env["CLUSTER_KEY"];
+  o.known_hosts = env["CLUSTER_KNOWN_HOSTS"];
+  o.use_agent = false;
+  return o;
 }
 
 } // namespace cluster

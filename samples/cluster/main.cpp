@@ -112,15 +112,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   {
     mitosis::master m{argc, argv, {.name = "master"}};
-    auto ssh_to = [&](const std::string& host) {
-      mitosis::ssh_options o;
-      o.host = env["CLUSTER_ADDR_" + host];
-      o.user = "root";
-      o.identity_file = env["CLUSTER_KEY"];
-      o.known_hosts = env["CLUSTER_KNOWN_HOSTS"];
-      o.use_agent = false;
-      return o;
-    };
+    auto ssh_to = [&](const std::string& host) { return cluster::ssh_to(env, host); };
     std::vector<node> nodes;
     auto gateway = env["CLUSTER_GATEWAY"];
     auto hidden = env["CLUSTER_HIDDEN"];

@@ -1,0 +1,71 @@
+#include "here.hpp"
+
+#include "remote_actor.hpp"
+#include "runtime.hpp"
+
+namespace mitosis {
+
+actors::runtime& detail::current_runtime() {
+  auto* rt = actors::runtime::current();
+  if (!rt)
+    throw error(errc::no_route, "",
+                "no mitosis runtime in this process: construct a mitosis::master first");
+  return *rt;
+}
+
+context detail::connect(actors::runtime& rt, const bootstrap::method_spec& spec,
+                        const std::optional<context>& via,
+                        std::chrono::milliseconds connect_timeout, int* pid) {
+  auto timeout = connect_timeout.count() ? connect_timeout : rt.options().connect_timeout;
+  auto started = via && via->id() != rt.self()
+                   ? rt.starts().start_via(via->id(), via->name(), spec, timeout)
+                   : rt.starts().start(spec, timeout);
+  if (!started)
+    throw_connect_error(started.error().code, started.error().context, started.error().reason);
+  if (pid)
+    *pid = started->pid;
+  return context{&rt, started->id, started->name};
+}
+
+context this_context() {
+  auto& rt = detail::current_runtime();
+  return context{&rt, rt.self(), rt.name()};
+}
+
+std::vector<context> children() {
+  auto& rt = detail::current_runtime();
+  std::vector<context> out;
+  for (auto& c : rt.starts().children())
+    out.emplace_back(&rt, c.id, c.name);
+  return out;
+}
+
+context start_local(local_options opts) {
+  bootstrap::method_spec spec;
+  spec.name = opts.name;
+  spec.pipes = opts.pipes;
+  return detail::connect(detail::current_runtime(), spec, opts.via, opts.connect_timeout);
+}
+
+std::future<context> start_local_async(local_options opts) {
+  auto* rt = &detail::current_runtime();
+  return std::async(std::launch::async, [rt, opts = std::move(opts)] {
+    bootstrap::method_spec spec;
+    spec.name = opts.name;
+    spec.pipes = opts.pipes;
+    return detail::connect(*rt, spec, opts.via, opts.connect_timeout);
+  });
+}
+
+int pid_of(const context& c) {
+  for (auto& child : detail::current_runtime().starts().children())
+    if (child.id == c.id())
+      return child.pid;
+  return 0;
+}
+
+caf::actor_system& system() {
+  return detail::current_runtime().system();
+}
+
+} // namespace mitosis

@@ -1,0 +1,216 @@
+// Trees built from below: code running in a context reaches its own
+// context, its parent and the children it started, starts children itself,
+// and spawns actors in them and in its parent, blocking or not
+// (context::spawn_async); and a leak check of remote spawn-and-exit cycles.
+#include <catch2/catch.hpp>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <dirent.h>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "mitosis/actors/remote_actor.hpp"
+#include "mitosis/mitosis.hpp"
+#include "test_actors.hpp"
+#include "test_functions.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+using below_atom = caf::atom_constant<caf::atom("below")>;
+using above_atom = caf::atom_constant<caf::atom("above")>;
+
+// Run in a child: what it sees of itself, its parent and a child it starts.
+std::vector<std::int64_t> look_around() {
+  auto me = mitosis::this_context();
+  auto gc = mitosis::start_local({.name = "tree.gc"});
+  auto kids = mitosis::children();
+  return {me.id(),
+          mitosis::parent().id(),
+          static_cast<std::int64_t>(kids.size()),
+          kids.empty() ? -1 : kids.front().id(),
+          gc.id(),
+          gc.call(my_pid),
+          mitosis::pid_of(gc),
+          me.call(my_pid)};
+}
+MITOSIS_REMOTE(look_around);
+
+// "tree.builder": on `below`, starts a child of its own context and spawns
+// a test.adder there, both without blocking (answers the adder's 2 + 3, plus its
+// offset 1); on `above`, spawns a test.echo in its parent context and
+// answers with that actor's pid, or with the spawn's error.
+caf::behavior builder_actor(caf::event_based_actor* self) {
+  return {
+    [self](below_atom) -> caf::result<int> {
+      auto rp = self->make_response_promise<int>();
+      auto failed = [rp](caf::error& e) mutable { rp.deliver(e); };
+      mitosis::start_local_async(self, {.name = "tree.below"})
+        .then(
+          [self, rp, failed](mitosis::context c) mutable {
+            c.spawn_async<adder>(self, "test.adder", 1)
+              .then(
+                [self, rp, failed](adder a) mutable {
+                  self->request(a, 5s, 2, 3).then([rp](int r) mutable { rp.deliver(r); }, failed);
+                },
+                failed);
+          },
+          failed);
+      return rp;
+    },
+    [self](above_atom) -> caf::result<int> {
+      auto rp = self->make_response_promise<int>();
+      mitosis::parent()
+        .spawn_async<caf::actor>(self, "test.echo")
+        .then(
+          [self, rp](caf::actor a) mutable {
+            self->request(a, 5s, pid_atom::value)
+              .then([rp](int pid) mutable { rp.deliver(pid); },
+                    [rp](caf::error& e) mutable { rp.deliver(e); });
+          },
+          [rp](caf::error& e) mutable { rp.deliver(e); });
+      return rp;
+    },
+  };
+}
+MITOSIS_ACTOR("tree.builder", builder_actor);
+
+std::size_t fd_count(int pid) {
+  std::size_t n = 0;
+  auto path = "/proc/" + std::to_string(pid) + "/fd";
+  if (DIR* d = ::opendir(path.c_str())) {
+    while (auto* e = ::readdir(d))
+      if (e->d_name[0] != '.')
+        ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
+long rss_kb(int pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
+
+} // namespace
+
+TEST_CASE("trees from below: a context sees itself, its parent and the children it starts") {
+  mitosis::master m{0, nullptr};
+  CHECK(mitosis::this_context().id() == 0);
+  CHECK_THROWS_AS(mitosis::parent(), mitosis::error);
+  auto c = m.local({.name = "tree.child"});
+  auto seen = c.call(look_around);
+  REQUIRE(seen.size() == 8);
+  CHECK(seen[0] == c.id());
+  CHECK(seen[1] == 0);
+  CHECK(seen[2] == 1);
+  CHECK(seen[3] == seen[4]);
+  CHECK(seen[5] == seen[6]);
+  CHECK(seen[5] != seen[7]);
+  CHECK(seen[7] == m.pid_of(c));
+  // The master reaches the grandchild the child started: its route came up.
+  mitosis::context gc{&m.runtime(), static_cast<mitosis::router::context_id>(seen[4]), "tree.gc"};
+  CHECK(gc.call(my_pid) == seen[5]);
+  // The master's own children are the contexts it started.
+  auto kids = mitosis::children();
+  REQUIRE(kids.size() == 1);
+  CHECK(kids[0].id() == c.id());
+}
+
+TEST_CASE("trees from below: an actor spawns without blocking in a child it starts and in its parent") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "tree.mid"});
+  auto b = c.spawn<caf::actor>("tree.builder");
+  caf::scoped_actor self{m.system()};
+  int got = 0;
+  self->request(b, 10s, below_atom::value)
+    .receive([&](int r) { got = r; },
+             [&](caf::error& e) { FAIL_CHECK("below: " << m.system().render(e)); });
+  CHECK(got == 6);
+  // By default a parent lets its children spawn nothing (spawnable_by_child
+  // is empty): the spawn fails with an error naming the type and the cause,
+  // and the actor lives on.
+  std::string refused;
+  self->request(b, 10s, above_atom::value)
+    .receive([&](int) { FAIL_CHECK("spawn in the parent was not refused"); },
+             [&](caf::error& e) { refused = m.system().render(e); });
+  CHECK(refused.find("test.echo") != std::string::npos);
+  CHECK(refused.find("not allowed") != std::string::npos);
+  // Allowed (the master lets its children spawn test.echo), the echo actor
+  // runs in the master.
+  auto r = mitosis::policy::rules::defaults();
+  r.spawnable_by_child.insert("test.echo");
+  m.set_subtree_policy(r);
+  int pid = 0;
+  self->request(b, 10s, above_atom::value)
+    .receive([&](int p) { pid = p; },
+             [&](caf::error& e) { FAIL_CHECK("above: " << m.system().render(e)); });
+  CHECK(pid == ::getpid());
+}
+
+TEST_CASE("trees from below: spawn_async from a thread yields handles and typed failures") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "tree.async"});
+  std::vector<std::future<adder>> fs;
+  for (int i = 0; i < 8; ++i)
+    fs.push_back(c.spawn_async<adder>("test.adder", i));
+  auto bad = c.spawn_async<adder>("test.no-such-actor");
+  caf::scoped_actor self{m.system()};
+  for (int i = 0; i < 8; ++i) {
+    auto a = fs[static_cast<std::size_t>(i)].get();
+    int r = -1;
+    self->request(a, 5s, 1, 1).receive([&](int x) { r = x; }, [&](caf::error&) {});
+    CHECK(r == 2 + i);
+  }
+  try {
+    bad.get();
+    FAIL("an unknown type was spawned");
+  } catch (const mitosis::spawn_error& e) {
+    CHECK(e.code() == mitosis::errc::unknown_actor);
+    CHECK(std::string{e.what()}.find("tree.async") != std::string::npos);
+  }
+}
+
+TEST_CASE("trees from below: 10,000 remote spawn-and-exit cycles leak no fds or memory") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "tree.leak"});
+  int child = m.pid_of(c);
+  int me = ::getpid();
+  caf::scoped_actor self{m.system()};
+  auto cycles = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      auto a = c.spawn<caf::actor>("test.brief", 1);
+      self->monitor(a);
+      bool down = false;
+      self->receive([&](caf::down_msg&) { down = true; },
+                    caf::after(5s) >> [] {});
+      REQUIRE(down);
+    }
+  };
+  cycles(2000); // warm-up: allocator arenas, tombstones, CAF caches
+  auto fd0 = fd_count(me), cfd0 = fd_count(child);
+  auto rss0 = rss_kb(me), crss0 = rss_kb(child);
+  auto t0 = std::chrono::steady_clock::now();
+  cycles(10000);
+  auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  auto fd1 = fd_count(me), cfd1 = fd_count(child);
+  auto rss1 = rss_kb(me), crss1 = rss_kb(child);
+  WARN("10000 cycles: " << us / 10000 << " us each; master fds " << fd0 << "->" << fd1
+                        << ", rss " << rss0 << "->" << rss1 << " kB; child fds " << cfd0 << "->"
+                        << cfd1 << ", rss " << crss0 << "->" << crss1 << " kB");
+  CHECK(fd1 == fd0);
+  CHECK(cfd1 == cfd0);
+  CHECK(rss1 - rss0 < 1024);
+  CHECK(crss1 - crss0 < 1024);
+}
