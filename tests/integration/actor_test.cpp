@@ -17,43 +17,16 @@
 
 #include "mitosis/actors/remote_actor.hpp"
 #include "mitosis/mitosis.hpp"
+#include "actor_waits.hpp"
 #include "test_actors.hpp"
 #include "test_functions.hpp"
 
 using namespace std::chrono_literals;
 using clk = std::chrono::steady_clock;
+using mitosis::test::ask;
+using mitosis::test::downs;
 
 namespace {
-
-// Requests `xs...` from `a` through `self` and returns the answer of type
-// T, or fails the test with the error.
-template <class T, class Handle, class... Ts>
-T ask(caf::scoped_actor& self, const Handle& a, Ts&&... xs) {
-  T out{};
-  self->request(a, 5s, std::forward<Ts>(xs)...)
-    .receive([&](T& x) { out = std::move(x); },
-             [&](caf::error& e) { FAIL_CHECK("request failed: " << self->system().render(e)); });
-  return out;
-}
-
-// Collects the down messages `self` receives until `n` arrived or `limit`
-// passed, then waits `quiet` more for any extra one.
-std::vector<caf::down_msg> downs(caf::scoped_actor& self, std::size_t n,
-                                 std::chrono::milliseconds limit,
-                                 std::chrono::milliseconds quiet = 500ms) {
-  std::vector<caf::down_msg> out;
-  auto deadline = clk::now() + limit;
-  bool timed_out = false;
-  while (out.size() < n && !timed_out)
-    self->receive([&](caf::down_msg& d) { out.push_back(std::move(d)); },
-                  caf::after(std::max(deadline - clk::now(), clk::duration{0}))
-                    >> [&] { timed_out = true; });
-  timed_out = false;
-  while (!timed_out)
-    self->receive([&](caf::down_msg& d) { out.push_back(std::move(d)); },
-                  caf::after(quiet) >> [&] { timed_out = true; });
-  return out;
-}
 
 // The behaviour of a local actor that quits with (code, "test") on `quit`.
 caf::message_handler quits_on_request(caf::event_based_actor* me) {
