@@ -1,5 +1,6 @@
 // Starting contexts: a child of this process by any connection method
-// (local through the spawner actor, every other method through stage-1),
+// (all through the spawner actor: local ones on its thread, stage-1 ones on
+// a detached worker each),
 // a context started by another context on our behalf (via chains:
 // spawn_request / spawn_reply), the wait for each new child's hello, and
 // the children's pids for shutdown.
