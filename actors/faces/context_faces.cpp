@@ -42,11 +42,14 @@ context_actor context_faces::of(router::context_id id, const std::string& name) 
   std::lock_guard<std::mutex> guard{mtx_};
   if (auto i = live_.find(id); i != live_.end())
     return i->second;
+  if (auto i = ended_.find(id); i != ended_.end())
+    return i->second;
   auto a = sys_.spawn(context_behavior, &router_, router_actor_, id, name);
   // The runtime records a loss in core before it calls lost(): either the
   // loss is seen here, or lost() finds the actor in live_.
   if (auto why = core_.lost_reason(id)) {
     send_exit(caf::actor_cast<caf::strong_actor_ptr>(a), make_error(errc::context_lost, *why));
+    ended_.emplace(id, a);
     return a;
   }
   live_.emplace(id, a);
@@ -59,7 +62,7 @@ void context_faces::lost(const std::vector<router::context_id>& ids, const std::
     if (auto i = live_.find(id); i != live_.end()) {
       send_exit(caf::actor_cast<caf::strong_actor_ptr>(i->second),
                 make_error(errc::context_lost, reason));
-      live_.erase(i);
+      ended_.insert(live_.extract(i));
     }
 }
 
@@ -68,6 +71,7 @@ void context_faces::shutdown() {
   for (auto& [id, a] : live_)
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   live_.clear();
+  ended_.clear();
   router_actor_ = nullptr;
 }
 

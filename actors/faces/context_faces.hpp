@@ -20,8 +20,9 @@ public:
   context_faces(caf::actor_system& sys, router::router& r, router::router_actor ra,
                 services::core& c);
 
-  /// Returns the actor of context `id` (named `name`), made now if need be;
-  /// one already exited with context_lost if the context is lost.
+  /// Returns the actor of context `id` (named `name`), made now if need be
+  /// (already exited with context_lost if the context is lost); the same
+  /// one every time.
   context_actor of(router::context_id id, const std::string& name);
 
   /// Ends the actors of `ids` with context_lost and `reason`.
@@ -37,6 +38,8 @@ private:
   services::core& core_;
   std::mutex mtx_;
   std::unordered_map<router::context_id, context_actor> live_;
+  /// The actors of lost contexts (exited), so that each context keeps one.
+  std::unordered_map<router::context_id, context_actor> ended_;
 };
 
 } // namespace mitosis::actors::faces

@@ -170,7 +170,11 @@ TEST_CASE("faces: monitors of a connection actor and a context actor get exactly
   // Asked for after the loss: exited already, the monitor fires at once.
   auto late = m.local({.name = "mon.other"}); // a live sibling is unaffected
   self->monitor(late.actor());
-  self->monitor(c.actor());
+  CHECK(c.actor() == ca); // still the same one
+  auto dead = m.local({.name = "mon.dead"});
+  REQUIRE(::kill(m.pid_of(dead), SIGKILL) == 0);
+  REQUIRE_THROWS_AS(dead.call(sleep_ms, 5000), mitosis::context_lost); // the loss is seen
+  self->monitor(dead.actor()); // first asked for after the loss
   d = downs(self, 1, 5000ms);
   REQUIRE(d.size() == 1);
   CHECK(d[0].reason == mitosis::errc::context_lost);
