@@ -91,6 +91,10 @@ void throw_async_stopped(const std::string& context) {
 
 } // namespace detail
 
+actors::context_actor context::actor() const {
+  return rt_->context_actor_of(id_, name_);
+}
+
 void context::fetch_file(const std::string& remote_path, const std::string& local_path) const {
   rt_->files().fetch(id_, name_, remote_path, local_path);
 }

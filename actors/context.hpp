@@ -13,6 +13,7 @@
 
 #include "errors.hpp"
 #include "function_registry.hpp"
+#include "interfaces.hpp"
 #include "../router/routing_table.hpp"
 #include "../serialization/frame.hpp"
 #include "../serialization/plain_codec.hpp"
@@ -262,6 +263,14 @@ public:
     requires std::is_class_v<Self>
   spawn_pending<Handle, Self> spawn_async(Self* self, const std::string& type,
                                           Ts&&... args) const;
+
+  /// The actor face of this context in this process (one per context):
+  /// monitor or link to it to learn of the context's loss (it exits with
+  /// `make_error(errc::context_lost, why)`), ask it for the context's id
+  /// and name, the counters of the stream it lives behind, or that
+  /// stream's connection actor (actors/interfaces.hpp). Include
+  /// <caf/typed_actor.hpp> (or remote_actor.hpp) to use the handle.
+  actors::context_actor actor() const;
 
   /// Runs `fn(args...)` in this context without waiting or a reply.
   template <class R, class... Ps, class... As>

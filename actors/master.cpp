@@ -139,6 +139,10 @@ std::future<context> master::local_async(local_options opts) {
   return std::async(std::launch::async, [this, opts = std::move(opts)] { return local(opts); });
 }
 
+router::router_actor master::router_actor() const {
+  return rt_->router_actor();
+}
+
 context master::self() {
   return context{rt_.get(), rt_->self(), rt_->name()};
 }

@@ -140,6 +140,11 @@ public:
   /// caf::scoped_actor to talk to remote ones (context::spawn).
   caf::actor_system& system() noexcept;
 
+  /// The master's router actor: subscribe to route events (added, lost
+  /// with the reason, violations), the routing table, the counters, and
+  /// the connection actor of a child's stream (router/interfaces.hpp).
+  router::router_actor router_actor() const;
+
   actors::runtime& runtime() noexcept {
     return *rt_;
   }

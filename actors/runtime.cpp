@@ -9,6 +9,8 @@
 #include <spdlog/spdlog.h>
 
 #include "actor_registry.hpp"
+#include "faces/context_faces.hpp"
+#include "faces/router_face.hpp"
 #include "../bootstrap/spawner_actor.hpp"
 #include "../bootstrap/ssh_method.hpp"
 #include "../policy/policy_actor.hpp"
@@ -66,14 +68,19 @@ policy::rules boot_rules(const serialization::boot_info& b) {
 } // namespace
 
 /// The actor side of a process: the actor system, the policy actor (the
-/// writer of the rules) and the spawner actor (starts local children).
+/// writer of the rules), the spawner actor (starts children), the router
+/// actor (route events, counters, connection actors) and the context
+/// actors (docs/architecture.md, "Actor faces").
 struct runtime::caf_part {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
+  router::router& routes;
   policy::policy_actor policy;
   bootstrap::spawner_actor spawner;
+  router::router_actor router_face;
+  std::unique_ptr<faces::context_faces> contexts;
 
-  caf_part(router::router& r, policy::rules initial) {
+  caf_part(router::router& r, policy::rules initial) : routes(r) {
     // Without these, every blocking request pays the work-stealing
     // scheduler's polling sleep (~120 us here; docs/architecture.md, "CAF
     // 0.17 facts this code relies on").
@@ -81,6 +88,13 @@ struct runtime::caf_part {
     cfg.set("work-stealing.moderate-poll-attempts", std::size_t{0});
     cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{std::chrono::milliseconds{100}});
     add_error_category(cfg);
+    cfg.add_message_type<router::route_event>("mitosis::route_event");
+    cfg.add_message_type<router::connection_stats>("mitosis::connection_stats");
+    cfg.add_message_type<router::router_stats>("mitosis::router_stats");
+    cfg.add_message_type<router::route_entry>("mitosis::route_entry");
+    cfg.add_message_type<std::vector<router::route_entry>>("mitosis::route_entries");
+    cfg.add_message_type<bootstrap::start_span>("mitosis::start_span");
+    cfg.add_message_type<std::vector<bootstrap::start_span>>("mitosis::start_spans");
     actor_registry::instance().configure(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
     // Before any actor that another context may see exists.
@@ -89,20 +103,31 @@ struct runtime::caf_part {
       *sys, [rp = &r](std::shared_ptr<const policy::rules> p) { rp->set_rules(std::move(p)); },
       std::move(initial));
     spawner = bootstrap::spawn_spawner_actor(*sys, r);
+    router_face = faces::spawn_router_actor(*sys, r);
+    // Events (not frames) go to the router actor's mailbox.
+    r.set_event_hook([a = router_face](router::route_event&& e) { caf::anon_send(a, std::move(e)); });
   }
 
   ~caf_part() {
-    caf::anon_send_exit(policy, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(spawner, caf::exit_reason::user_shutdown);
+    routes.set_event_hook({});
+    if (contexts)
+      contexts->shutdown();
+    for (auto a : {caf::actor_cast<caf::actor>(policy), caf::actor_cast<caf::actor>(spawner),
+                   caf::actor_cast<caf::actor>(router_face)})
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     policy = nullptr;
     spawner = nullptr;
+    router_face = nullptr;
+    contexts.reset();
     sys.reset();
   }
 
-  expected<void> set_rules(const policy::rules& r) {
+  /// Sets the rules through the policy actor, the only writer of the
+  /// snapshot; returns once it has published them (bounded by `timeout`).
+  expected<void> set_rules(const policy::rules& r, caf::duration timeout) {
     expected<void> out;
     caf::scoped_actor self{*sys};
-    self->request(policy, caf::infinite, policy::set_rules_atom::value, r.encode())
+    self->request(policy, timeout, policy::set_rules_atom::value, r.encode())
       .receive(
         [&](bool accepted) {
           if (!accepted)
@@ -112,20 +137,44 @@ struct runtime::caf_part {
     return out;
   }
 
-  expected<services::local_child> start_local(const serialization::boot_info& boot, bool pipes) {
+  /// Starts a child through the spawner actor, by any method.
+  expected<services::local_child> start(const bootstrap::method_spec& spec,
+                                        const serialization::boot_info& boot,
+                                        services::clock::time_point deadline) {
     std::vector<char> encoded;
     serialization::encode_into(encoded, boot);
     expected<services::local_child> out = fail(errc::spawn_failed, "no answer from the spawner");
+    auto on_error = [&](caf::error& e) { out = fail(errc::spawn_failed, sys->render(e)); };
     caf::scoped_actor self{*sys};
-    self->request(spawner, caf::infinite, bootstrap::spawn_atom::value, encoded, pipes)
+    if (spec.kind == bootstrap::method_kind::local) {
+      self->request(spawner, caf::infinite, bootstrap::spawn_atom::value, encoded, spec.pipes)
+        .receive(
+          [&](std::uint32_t sid, std::int32_t pid, std::string& err) {
+            if (err.empty())
+              out = services::local_child{sid, pid, false};
+            else
+              out = fail(errc::spawn_failed, std::move(err));
+          },
+          on_error);
+      return out;
+    }
+    std::vector<char> encoded_spec;
+    serialization::encode_into(encoded_spec, spec);
+    const std::int64_t until = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 deadline.time_since_epoch())
+                                 .count();
+    // The worker honours the deadline itself, and always answers.
+    self->request(spawner, caf::infinite, bootstrap::spawn_atom::value,
+                  bootstrap::remote_atom::value, encoded_spec, encoded, until)
       .receive(
-        [&](std::uint32_t sid, std::int32_t pid, std::string& err) {
-          if (err.empty())
-            out = services::local_child{sid, pid};
+        [&](std::uint32_t sid, std::int32_t pid, bool installed, std::uint8_t code,
+            std::string& err) {
+          if (code == 0)
+            out = services::local_child{sid, pid, installed};
           else
-            out = fail(errc::spawn_failed, std::move(err));
+            out = fail(static_cast<errc>(code), std::move(err));
         },
-        [&](caf::error& e) { out = fail(errc::spawn_failed, sys->render(e)); });
+        on_error);
     return out;
   }
 };
@@ -137,15 +186,20 @@ runtime::runtime(router::router_config who, router::options opts, policy::rules 
     core_(router_, pending_, pool_),
     ids_(core_),
     logs_(core_),
-    rules_(core_, [this](const policy::rules& r) { return caf_->set_rules(r); }),
+    rules_(core_,
+           [this](const policy::rules& r) {
+             return caf_->set_rules(r, caf::duration{router_.opts().request_timeout});
+           }),
     modules_(core_),
     calls_(core_, modules_),
     files_(core_),
-    starts_(core_, ids_, [this](const serialization::boot_info& b, bool pipes) {
-      return caf_->start_local(b, pipes);
-    }),
+    starts_(core_, ids_,
+            [this](const bootstrap::method_spec& spec, const serialization::boot_info& b,
+                   services::clock::time_point deadline) { return caf_->start(spec, b, deadline); }),
     actors_(core_, *caf_->sys),
     async_(std::make_unique<async_spawner>(*caf_->sys)) {
+  caf_->contexts = std::make_unique<faces::context_faces>(*caf_->sys, router_, caf_->router_face,
+                                                          core_);
   std::signal(SIGPIPE, SIG_IGN);
   router_.handlers().add(wire_type::shutdown,
                          [this](serialization::frame&& f, policy::direction d, router::stream_id) {
@@ -208,9 +262,27 @@ caf::actor_system& runtime::system() noexcept {
   return *caf_->sys;
 }
 
+router::router_actor runtime::router_actor() const {
+  return caf_->router_face;
+}
+
+policy::policy_actor runtime::policy_actor() const {
+  return caf_->policy;
+}
+
+bootstrap::spawner_actor runtime::spawner_actor() const {
+  return caf_->spawner;
+}
+
+context_actor runtime::context_actor_of(router::context_id id, const std::string& name) {
+  return caf_->contexts->of(id, name);
+}
+
 void runtime::lost(const std::vector<router::context_id>& ids, const std::string& reason) {
   core_.mark_lost(ids, reason);
   actors_.lost(ids, reason);
+  if (caf_ && caf_->contexts)
+    caf_->contexts->lost(ids, reason);
 }
 
 void runtime::parent_lost(const std::string& reason) {

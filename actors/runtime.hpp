@@ -12,6 +12,7 @@
 
 #include "async_spawner.hpp"
 #include "dispatcher.hpp"
+#include "interfaces.hpp"
 #include "pending_calls.hpp"
 #include "services/actor_service.hpp"
 #include "services/call_service.hpp"
@@ -22,6 +23,8 @@
 #include "services/module_service.hpp"
 #include "services/rules_service.hpp"
 #include "services/start_service.hpp"
+#include "../bootstrap/interfaces.hpp"
+#include "../policy/interfaces.hpp"
 #include "../router/router.hpp"
 
 namespace mitosis::actors {
@@ -89,6 +92,17 @@ public:
   }
   /// The process's actor system (remote actors live in it).
   caf::actor_system& system() noexcept;
+
+  // -- the actor faces (docs/architecture.md, "Actor faces") -----------------
+
+  /// Route events, routing table, counters, connection actors.
+  router::router_actor router_actor() const;
+  /// The only writer of the rules.
+  policy::policy_actor policy_actor() const;
+  /// Starts every child of this process.
+  bootstrap::spawner_actor spawner_actor() const;
+  /// The actor of context `id` (made on first use; exited if it is lost).
+  context_actor context_actor_of(router::context_id id, const std::string& name);
 
   /// How many times this process sent its bundle to a target (cold starts).
   int bundles_sent() const noexcept {

@@ -177,6 +177,9 @@ void router::report_violation(stream_id sid, errc code, const frame_header& req,
   if (!s)
     return;
   auto n = s->add_violation();
+  counts_.violations.fetch_add(1, std::memory_order_relaxed);
+  emit({static_cast<std::uint8_t>(event_kind::violation), req.src, sid, s->options().peer_name,
+        std::string{to_string(code)} + ": " + detail});
   lg()->warn("[{}] refused {} from context {} on stream to '{}': {}: {} ({} of {})", cfg_.name,
              serialization::type_registry::name(req.type), req.src, s->options().peer_name,
              to_string(code), detail, n, opts_.max_violations);
@@ -256,6 +259,10 @@ void router::drop(stream_id sid, const std::string& reason) {
   const auto& o = s->options();
   if (o.pid > 0)
     ::waitpid(o.pid, nullptr, WNOHANG); // usually dead already: no zombie until shutdown
+  auto full_reason = "context '" + o.peer_name + "' (id " + std::to_string(o.peer_id)
+                     + ") lost: " + reason;
+  emit({static_cast<std::uint8_t>(event_kind::stream_lost), o.peer_id, sid, o.peer_name,
+        full_reason});
   if (o.is_parent) {
     lg()->debug("[{}] parent stream lost: {}", cfg_.name, reason);
     out_.parent_lost(reason);
@@ -269,19 +276,28 @@ void router::drop(stream_id sid, const std::string& reason) {
   else
     lg()->debug("[{}] stream to '{}' (context {}) closed: {}", cfg_.name, o.peer_name,
                 o.peer_id, reason);
-  auto full_reason = "context '" + o.peer_name + "' (id " + std::to_string(o.peer_id)
-                     + ") lost: " + reason;
   out_.lost(lost, full_reason);
-  for (auto id : lost)
+  for (auto id : lost) {
+    emit({static_cast<std::uint8_t>(event_kind::route_lost), id, sid,
+          id == o.peer_id ? o.peer_name : std::string{}, full_reason});
     announce_route(id, {}, false);
+  }
 }
 
 void router::on_handshake(stream& s, const std::string& error) {
+  if (error.empty()) {
+    const auto& o = s.options();
+    emit({static_cast<std::uint8_t>(event_kind::hello), o.peer_id, s.id(), o.peer_name, {}});
+    emit({static_cast<std::uint8_t>(event_kind::route_added), o.peer_id, s.id(), o.peer_name, {}});
+  }
   out_.handshake_done(s.id(), s.options().peer_id, error);
 }
 
 void router::violation(stream& s, errc code, const frame_header& h, const std::string& detail) {
   auto n = s.add_violation();
+  counts_.violations.fetch_add(1, std::memory_order_relaxed);
+  emit({static_cast<std::uint8_t>(event_kind::violation), h.src, s.id(), s.options().peer_name,
+        std::string{to_string(code)} + (detail.empty() ? "" : ": " + detail)});
   lg()->warn("[{}] refused {} frame from context {} on stream to '{}': {}{} ({} of {})",
              cfg_.name, serialization::type_registry::name(h.type), h.src,
              s.options().peer_name, to_string(code), detail.empty() ? "" : ": " + detail, n,
@@ -296,6 +312,11 @@ void router::violation(stream& s, errc code, const frame_header& h, const std::s
 
 void router::on_frame(stream& s, frame&& f) {
   const auto& h = f.hdr;
+  const auto frame_bytes = frame_header::size + f.payload.size();
+  counts_.frames_in.fetch_add(1, std::memory_order_relaxed);
+  counts_.bytes_in.fetch_add(frame_bytes, std::memory_order_relaxed);
+  s.traffic().frames_in.fetch_add(1, std::memory_order_relaxed);
+  s.traffic().bytes_in.fetch_add(frame_bytes, std::memory_order_relaxed);
   // One hop only, and already counted as life by the stream: nothing else
   // to do (not forwarded, not given to a service, not subject to the type
   // rules, which could otherwise starve a stream of its liveness).
@@ -358,8 +379,12 @@ void router::on_frame(stream& s, frame&& f) {
   serialization::buffer wire(frame_header::size + f.payload.size());
   serialization::encode(h, reinterpret_cast<std::byte*>(wire.data()));
   std::memcpy(wire.data() + frame_header::size, f.payload.data(), f.payload.size());
-  if (auto err = send(h.dst, std::move(wire)); err != errc::none)
+  if (auto err = send(h.dst, std::move(wire)); err != errc::none) {
     reply_dead(h, err, "forwarding to context " + std::to_string(h.dst) + " failed");
+    return;
+  }
+  counts_.frames_routed.fetch_add(1, std::memory_order_relaxed);
+  counts_.bytes_routed.fetch_add(frame_bytes, std::memory_order_relaxed);
 }
 
 void router::on_route_frame(stream& s, frame&& f, bool add) {
@@ -406,9 +431,14 @@ void router::on_route_frame(stream& s, frame&& f, bool add) {
                 "route_add for context " + std::to_string(ri.id) + " refused");
     return;
   }
-  if (!add)
-    out_.lost({ri.id}, "context " + std::to_string(ri.id) + " lost (reported by context "
-                         + std::to_string(f.hdr.src) + ")");
+  if (add) {
+    emit({static_cast<std::uint8_t>(event_kind::route_added), ri.id, s.id(), ri.name, {}});
+  } else {
+    auto why = "context " + std::to_string(ri.id) + " lost (reported by context "
+               + std::to_string(f.hdr.src) + ")";
+    out_.lost({ri.id}, why);
+    emit({static_cast<std::uint8_t>(event_kind::route_lost), ri.id, s.id(), {}, why});
+  }
   announce_route(ri.id, ri.name, add);
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../policy/rules.hpp"
+#include "events.hpp"
 #include "handler_table.hpp"
 #include "options.hpp"
 #include "routing_table.hpp"
@@ -157,6 +158,24 @@ public:
   /// Announces `id` (a new child of ours) to the parent.
   void announce_route(context_id id, const std::string& name, bool add);
 
+  // -- what the actor faces read (router/interfaces.hpp) ---------------------
+
+  /// Where hellos, route changes, violations and stream losses are posted
+  /// (the runtime posts them to the router actor's mailbox). Called on the
+  /// thread that saw the event: it must not block. Never called for call
+  /// frames. An empty hook stops the events.
+  using event_hook = std::function<void(route_event&&)>;
+  void set_event_hook(event_hook h);
+
+  /// The router's counters (plain atomics, read here).
+  router_stats stats() const;
+
+  /// The counters and state of stream `s`, if it exists.
+  std::optional<connection_stats> connection(stream_id s) const;
+
+  /// Every entry of the routing table.
+  std::vector<route_entry> routes() const;
+
 
 private:
   // -- frame_sink: what a stream read (I/O thread or parked reader) ----------
@@ -185,6 +204,7 @@ private:
                  const std::string& detail);
   void on_route_frame(stream& s, serialization::frame&& f, bool add);
   std::shared_ptr<stream> find_stream(stream_id s) const;
+  void emit(route_event&& e) const;
 
   // -- heartbeats (heartbeat.cpp) --------------------------------------------
 
@@ -215,6 +235,18 @@ private:
   std::vector<std::function<void()>> posted_;
 
   std::atomic<std::shared_ptr<const policy::rules>> rules_;
+
+  // The actor faces' view: counters (relaxed) and the event hook.
+  struct counters {
+    std::atomic<std::uint64_t> frames_in{0};
+    std::atomic<std::uint64_t> bytes_in{0};
+    std::atomic<std::uint64_t> frames_routed{0};
+    std::atomic<std::uint64_t> bytes_routed{0};
+    std::atomic<std::uint64_t> violations{0};
+  };
+  counters counts_;
+  mutable std::mutex hook_mtx_;
+  std::shared_ptr<const event_hook> hook_;
 
   // Streams a parked reader left out of epoll, to re-arm once idle.
   static constexpr std::chrono::milliseconds rearm_delay{1};

@@ -33,6 +33,10 @@ std::optional<stream_id> routing_table::remove(context_id id) {
   return via;
 }
 
+std::vector<std::pair<context_id, stream_id>> routing_table::entries() const {
+  return {routes_.begin(), routes_.end()};
+}
+
 std::vector<context_id> routing_table::drop_stream(stream_id via) {
   std::vector<context_id> lost;
   for (auto i = routes_.begin(); i != routes_.end();) {

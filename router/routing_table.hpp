@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace mitosis::router {
@@ -52,6 +53,9 @@ public:
   std::optional<stream_id> parent() const noexcept {
     return parent_;
   }
+
+  /// Returns every (context, stream) entry.
+  std::vector<std::pair<context_id, stream_id>> entries() const;
 
   std::size_t size() const noexcept {
     return routes_.size();

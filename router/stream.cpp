@@ -31,9 +31,14 @@ stream::~stream() = default;
 stream::send_result stream::send(serialization::outgoing&& wire) {
   bool wrote = false;
   send_result r;
+  const auto bytes = wire.size();
   {
     std::lock_guard<std::mutex> guard{out_mtx_};
     r = send_locked(std::move(wire), wrote);
+  }
+  if (r != send_result::closed) {
+    traffic_.frames_out.fetch_add(1, std::memory_order_relaxed);
+    traffic_.bytes_out.fetch_add(bytes, std::memory_order_relaxed);
   }
   // Everything goes through the fd in order, so pushing on what is there
   // never lets a frame overtake bytes queued before it.
@@ -170,6 +175,11 @@ bool stream::flush_locked(bool& wrote) {
 void stream::close() noexcept {
   std::lock_guard<std::mutex> guard{out_mtx_};
   closed_ = true;
+}
+
+bool stream::closed() const {
+  std::lock_guard<std::mutex> guard{out_mtx_};
+  return closed_;
 }
 
 void stream::cut(std::string reason) {

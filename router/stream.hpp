@@ -111,6 +111,27 @@ public:
   std::uint32_t add_violation() noexcept {
     return ++violations_;
   }
+  std::uint32_t violations() const noexcept {
+    return violations_.load(std::memory_order_relaxed);
+  }
+  /// Whether the stream was closed (sends fail; it is being dropped).
+  bool closed() const;
+
+  /// Frames and bytes (headers included) each way: plain relaxed atomics,
+  /// counted by the reader (in) and by send (out), read on request by the
+  /// actor faces (router/interfaces.hpp).
+  struct traffic_counters {
+    std::atomic<std::uint64_t> frames_in{0};
+    std::atomic<std::uint64_t> bytes_in{0};
+    std::atomic<std::uint64_t> frames_out{0};
+    std::atomic<std::uint64_t> bytes_out{0};
+  };
+  traffic_counters& traffic() noexcept {
+    return traffic_;
+  }
+  const traffic_counters& traffic() const noexcept {
+    return traffic_;
+  }
   /// Asks the read loop to stop after the current frame (cut the stream).
   void cut(std::string reason);
 
@@ -187,6 +208,7 @@ private:
   std::size_t got_ = 0;
   std::string cut_reason_;
   std::atomic<std::uint32_t> violations_{0};
+  traffic_counters traffic_;
   std::mutex read_mtx_;
   std::atomic<bool> awaiting_hello_;
   poll_state poll_;

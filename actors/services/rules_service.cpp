@@ -31,19 +31,23 @@ void rules_service::on_update(const serialization::frame& f, policy::direction d
   if (d != policy::direction::from_parent || f.hdr.src != r.config().parent_id)
     return;
   std::vector<char> encoded;
-  std::shared_ptr<const policy::rules> next;
+  policy::rules next;
   try {
     serialization::decode_exact(f.payload.data(), f.payload.size(), encoded);
-    next = std::make_shared<const policy::rules>(policy::rules::decode(encoded));
+    next = policy::rules::decode(encoded);
   } catch (const serialization::decode_error& e) {
     lg()->warn("[{}] undecodable rules_update from context {}: {}", core_.name(),
                              f.hdr.src, e.what());
     return;
   }
-  // Published here, on the reading thread, so the frames after this one are
-  // judged by the new rules. (Not through the policy actor: its publish
-  // would come later and could put back older rules after a newer update.)
-  r.set_rules(next);
+  // Through the policy actor, the only writer of the rules; this thread
+  // (the stream's reader) waits for its publish, so the frames after this
+  // one are judged by the new rules. The actor only stores a snapshot and
+  // never waits on the router, so the wait is short; it is bounded by
+  // request_timeout all the same.
+  if (auto done = set_(next); !done)
+    lg()->error("[{}] rules_update from context {} not applied: {}", core_.name(), f.hdr.src,
+                done.error().reason);
   r.send_to_children(wire_type::rules_update, encoded);
 }
 

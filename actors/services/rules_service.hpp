@@ -1,6 +1,7 @@
 // Rules down the tree: a context takes new rules only from its parent
-// (rules_update frames, applied on the reading thread so that they stay in
-// order with the frames around them) and passes them on to its children.
+// (rules_update frames, handed to the policy actor while the reading thread
+// waits, so that they stay in order with the frames around them) and
+// passes them on to its children.
 #pragma once
 
 #include <functional>

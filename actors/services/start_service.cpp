@@ -29,8 +29,8 @@ std::string default_name(const bootstrap::method_spec& spec, router::context_id 
 
 } // namespace
 
-start_service::start_service(core& c, id_service& ids, local_starter start_local)
-  : core_(c), ids_(ids), start_local_(std::move(start_local)) {
+start_service::start_service(core& c, id_service& ids, starter start_child)
+  : core_(c), ids_(ids), start_child_(std::move(start_child)) {
   c.routes().handlers().add(wire_type::spawn_request,
                             [this](frame&& f, policy::direction, router::stream_id) {
                               auto hdr = f.hdr;
@@ -71,10 +71,11 @@ expected<child_info> start_service::start(const bootstrap::method_spec& spec,
     f.context = boot.name;
     return f;
   };
-  auto child = spec.kind == bootstrap::method_kind::local ? start_local_(boot, spec.pipes)
-                                                          : start_stage1(spec, boot, deadline);
+  auto child = start_child_(spec, boot, deadline);
   if (!child)
     return refuse(std::move(child).error());
+  if (child->installed)
+    ++bundles_sent_;
   if (child->pid) {
     std::lock_guard<std::mutex> guard{mtx_};
     child_pids_.push_back(child->pid);
@@ -97,17 +98,6 @@ expected<child_info> start_service::start(const bootstrap::method_spec& spec,
   std::lock_guard<std::mutex> guard{mtx_};
   children_.push_back(started);
   return started;
-}
-
-expected<local_child> start_service::start_stage1(const bootstrap::method_spec& spec,
-                                                  const serialization::boot_info& boot,
-                                                  clock::time_point deadline) {
-  auto started = bootstrap::start_remote(spec, boot, core_.routes(), deadline);
-  if (!started)
-    return std::move(started).error();
-  if (started->installed)
-    ++bundles_sent_;
-  return local_child{started->stream, started->pid};
 }
 
 expected<child_info> start_service::start_via(router::context_id via, const std::string& via_name,

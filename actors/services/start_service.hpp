@@ -1,5 +1,6 @@
 // Starting contexts: a child of this process by any connection method
-// (local through the spawner actor, every other method through stage-1),
+// (all through the spawner actor: local ones on its thread, stage-1 ones on
+// a detached worker each),
 // a context started by another context on our behalf (via chains:
 // spawn_request / spawn_reply), the wait for each new child's hello, and
 // the children's pids for shutdown.
@@ -26,21 +27,26 @@ struct child_info {
   int pid = 0;
 };
 
-/// A local child started and registered with the router, before its hello.
+/// A child started and registered with the router, before its hello.
 struct local_child {
   router::stream_id stream = 0;
+  /// The local program started (the child itself, sudo, sh, ...); 0 for ssh.
   int pid = 0;
+  /// This program's bundle was sent to the target (a cold start).
+  bool installed = false;
 };
 
 class start_service {
 public:
-  /// Starts a local child for `boot` (over pipes when `pipes`) from a
-  /// long-lived thread (the spawner actor's: PR_SET_PDEATHSIG follows the
-  /// thread that created the child).
-  using local_starter = std::function<expected<local_child>(const serialization::boot_info& boot,
-                                                            bool pipes)>;
+  /// Starts the child `boot` describes by `spec` and registers its stream,
+  /// within `deadline`: the spawner actor (a local child from its own
+  /// long-lived thread, since PR_SET_PDEATHSIG follows the thread that
+  /// created the child; any other method on a detached worker).
+  using starter = std::function<expected<local_child>(
+    const bootstrap::method_spec& spec, const serialization::boot_info& boot,
+    clock::time_point deadline)>;
 
-  start_service(core& c, id_service& ids, local_starter start_local);
+  start_service(core& c, id_service& ids, starter start_child);
 
   /// Starts a context by any connection method and waits for its hello;
   /// `timeout` covers connect, auth, bootstrap and handshake. A failure's
@@ -71,14 +77,10 @@ public:
 
 private:
   void on_spawn_request(serialization::frame&& f);
-  /// Runs stage-1 by a non-local method and registers the stream.
-  expected<local_child> start_stage1(const bootstrap::method_spec& spec,
-                                     const serialization::boot_info& boot,
-                                     clock::time_point deadline);
 
   core& core_;
   id_service& ids_;
-  local_starter start_local_;
+  starter start_child_;
   std::atomic<int> bundles_sent_{0};
   std::mutex mtx_;
   std::unordered_map<router::context_id, std::promise<expected<void>>> handshakes_;

@@ -17,27 +17,17 @@
 
 #include "mitosis/actors/remote_actor.hpp"
 #include "mitosis/mitosis.hpp"
+#include "actor_waits.hpp"
 #include "loss_helpers.hpp"
 #include "test_actors.hpp"
 #include "test_functions.hpp"
 
 using namespace std::chrono_literals;
 using clk = std::chrono::steady_clock;
+using mitosis::test::ask;
+using mitosis::test::downs;
 
 namespace {
-
-// Requests `xs...` from `a` through `self` and returns the answer of type
-// T, or fails the test with the error.
-template <class T, class Handle, class... Ts>
-T ask(caf::scoped_actor& self, const Handle& a, Ts&&... xs) {
-  T out{};
-  self->request(a, 5s, std::forward<Ts>(xs)...)
-    .receive([&](T& x) { out = std::move(x); },
-             [&](caf::error& e) { FAIL_CHECK("request failed: " << self->system().render(e)); });
-  return out;
-}
-
-using loss::downs;
 
 // The behaviour of a local actor that quits with (code, "test") on `quit`.
 caf::message_handler quits_on_request(caf::event_based_actor* me) {

@@ -16,29 +16,13 @@
 #include <unistd.h>
 #include <vector>
 
+#include "actor_waits.hpp"
+
 namespace loss {
 
 using clk = std::chrono::steady_clock;
 
-/// Collects the down messages `self` receives until `n` arrived or `limit`
-/// passed, then waits `quiet` more for any extra one.
-inline std::vector<caf::down_msg> downs(caf::scoped_actor& self, std::size_t n,
-                                        std::chrono::milliseconds limit,
-                                        std::chrono::milliseconds quiet
-                                        = std::chrono::milliseconds{500}) {
-  std::vector<caf::down_msg> out;
-  auto deadline = clk::now() + limit;
-  bool timed_out = false;
-  while (out.size() < n && !timed_out)
-    self->receive([&](caf::down_msg& d) { out.push_back(std::move(d)); },
-                  caf::after(std::max(deadline - clk::now(), clk::duration{0}))
-                    >> [&] { timed_out = true; });
-  timed_out = false;
-  while (!timed_out)
-    self->receive([&](caf::down_msg& d) { out.push_back(std::move(d)); },
-                  caf::after(quiet) >> [&] { timed_out = true; });
-  return out;
-}
+using mitosis::test::downs;
 
 /// A pid is gone when it no longer exists or is a zombie nobody reaped yet.
 inline bool gone(int pid) {
