@@ -54,12 +54,19 @@ bool rules::allows_spawn(direction d, std::uint32_t src, std::string_view type) 
   return named_in(d == direction::from_parent ? spawnable_by_parent : spawnable_by_child, type);
 }
 
+const std::set<std::string>& rules::actor_types_for(direction d, std::uint32_t src) const {
+  if (auto i = actor_types_from_context.find(src); i != actor_types_from_context.end())
+    return i->second;
+  return d == direction::from_parent ? actor_types_from_parent : actor_types_from_child;
+}
+
+bool rules::allows_any_actor_type(direction d, std::uint32_t src) const {
+  return actor_types_for(d, src).count("*") != 0;
+}
+
 std::string rules::refused_actor_type(direction d, std::uint32_t src,
                                       const std::vector<std::string>& element_types) const {
-  const auto* allowed = d == direction::from_parent ? &actor_types_from_parent
-                                                    : &actor_types_from_child;
-  if (auto i = actor_types_from_context.find(src); i != actor_types_from_context.end())
-    allowed = &i->second;
+  const auto* allowed = &actor_types_for(d, src);
   for (const auto& t : element_types)
     if (!named_in(*allowed, t))
       return t;

@@ -80,6 +80,13 @@ struct rules {
   std::string refused_actor_type(direction d, std::uint32_t src,
                                  const std::vector<std::string>& element_types) const;
 
+  /// Whether an actor message from context `src` (arriving from `d`) may
+  /// hold any type: then its type header need not be read.
+  bool allows_any_actor_type(direction d, std::uint32_t src) const;
+
+  /// The actor message types context `src` (arriving from `d`) may send.
+  const std::set<std::string>& actor_types_for(direction d, std::uint32_t src) const;
+
   /// Returns an empty string when module `name` may be served to a
   /// child, else the rule that refuses it ("import_blocks" or
   /// "import_overrides").

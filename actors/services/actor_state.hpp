@@ -394,11 +394,19 @@ struct actor_service::state final : caf::proxy_registry::backend,
   /// Appends the frame of `m` with the content `x` to `out`.
   expected<void> append_message(std::vector<char>& out, const serialization::frame_header& h,
                                 const message_head& m, const caf::type_erased_tuple& x) {
+    // The fixed fields as the plain codec writes them (host order, no
+    // padding), then a u64 count patched once the content is written.
+    auto put = [&out](const auto& v) {
+      const auto* p = reinterpret_cast<const char*>(&v);
+      out.insert(out.end(), p, p + sizeof(v));
+    };
     auto at = out.size();
     out.resize(at + serialization::frame_header::size);
-    serialization::buffer fixed;
-    serialization::put_values(fixed, m.dst, m.sender_ctx, m.sender, m.mid, std::uint64_t{0});
-    out.insert(out.end(), fixed.begin(), fixed.end());
+    put(m.dst);
+    put(m.sender_ctx);
+    put(m.sender);
+    put(m.mid);
+    put(std::uint64_t{0});
     auto body = out.size();
     if (auto ok = encode_append(x, out); !ok)
       return std::move(ok).error();
