@@ -200,6 +200,7 @@ runtime::runtime(router::router_config who, router::options opts, policy::rules 
     async_(std::make_unique<async_spawner>(*caf_->sys)) {
   caf_->contexts = std::make_unique<faces::context_faces>(*caf_->sys, router_, caf_->router_face,
                                                           core_);
+  actors_.set_module_loader([this](const std::string& name) { return modules_.load(name); });
   std::signal(SIGPIPE, SIG_IGN);
   router_.handlers().add(wire_type::shutdown,
                          [this](serialization::frame&& f, policy::direction d, router::stream_id) {

@@ -17,6 +17,16 @@ void actor_service::state::on_spawn(frame&& f, policy::direction d, router::stre
     return;
   auto where = "in context '" + core_.name() + "'";
   auto* entry = actor_registry::instance().find(info.name);
+  if (auto bar = info.name.find('|'); !entry && bar != std::string::npos && load_module) {
+    // An actor type of a plugin module we lack: fetch the module from our
+    // parent (import rights apply), as for a plugin function.
+    if (auto loaded = load_module(info.name.substr(0, bar)); !loaded) {
+      r.reply_dead(h, loaded.error().code,
+                   "actor type '" + info.name + "' " + where + ": " + loaded.error().reason);
+      return;
+    }
+    entry = actor_registry::instance().find(info.name.substr(bar + 1));
+  }
   if (!entry) {
     r.reply_dead(h, errc::unknown_actor,
                  "actor type '" + info.name + "' is not registered " + where);
@@ -205,6 +215,10 @@ actor_service::actor_service(core& c, caf::actor_system& sys)
   h.add(wire_type::actor_link, [this](frame&& f, policy::direction, router::stream_id) {
     state_->on_link(std::move(f));
   });
+}
+
+void actor_service::set_module_loader(std::function<expected<void>(const std::string&)> load) {
+  state_->load_module = std::move(load);
 }
 
 actor_service::~actor_service() {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -27,6 +28,11 @@ public:
 
   actor_service(const actor_service&) = delete;
   actor_service& operator=(const actor_service&) = delete;
+
+  /// Sets how an actor type of a plugin module ("module|type") that is not
+  /// registered here gets loaded: `load(module)` (the module service's
+  /// fetch from the parent, under the import policy).
+  void set_module_loader(std::function<expected<void>(const std::string&)> load);
 
   /// Gives `sys` the CAF node id of context `self`: (self, a fixed mitosis
   /// host id). Call before any actor of `sys` is seen by another context.

@@ -125,6 +125,8 @@ struct actor_service::state final : caf::proxy_registry::backend,
   // is acted on here (an exit travels as the exit_msg of the link itself).
   std::map<std::pair<router::context_id, caf::actor_id>, std::set<caf::actor_id>> links;
   bool stopped = false;
+  // Loads a plugin module by name (actor_service::set_module_loader).
+  std::function<expected<void>(const std::string&)> load_module;
   // Where every actor frame leaves (set by actor_service's constructor).
   std::shared_ptr<actor_outbox> outbox;
   // Proxies made dead (their actor's exit or their context's loss was read

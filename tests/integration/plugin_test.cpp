@@ -7,7 +7,10 @@
 #include <optional>
 #include <string>
 
+#include <caf/scoped_actor.hpp>
+
 #include "captured_log.hpp"
+#include "mitosis/actors/remote_actor.hpp"
 #include "mitosis/actors/runtime.hpp"
 #include "mitosis/mitosis.hpp"
 #include "test_functions.hpp"
@@ -119,4 +122,33 @@ TEST_CASE("a preload obeys the import policy and needs a direct child") {
   } catch (const mitosis::error& e) {
     CHECK(e.code() == mitosis::errc::no_route);
   }
+}
+
+TEST_CASE("an actor type of a plugin module is fetched on its first spawn, under import rights") {
+  using namespace std::chrono_literals;
+  const std::string file = "/tmp/mitosis-plugin-actor-" + std::to_string(::getpid());
+  std::ofstream{file} << "a\nb\nc\n";
+  SECTION("allowed: spawned two hops down, it answers") {
+    plugin_tree t{"pa.mid", "pa.gc"};
+    auto a = t.gc.spawn<caf::actor>("inventory|line_counter");
+    caf::scoped_actor self{t.m.system()};
+    int lines = -1;
+    self->request(a, 10s, file).receive([&](int n) { lines = n; },
+                                        [&](caf::error& e) { FAIL_CHECK(t.m.system().render(e)); });
+    CHECK(lines == 3);
+    CHECK(t.m.runtime().modules_served() >= 1);
+  }
+  SECTION("import_blocks: the spawn fails naming the module and the rule") {
+    auto r = mitosis::policy::rules::defaults();
+    r.import_blocks.insert("inventory");
+    plugin_tree t{"pb.mid", "pb.gc", r};
+    try {
+      t.gc.spawn<caf::actor>("inventory|line_counter");
+      FAIL("no exception");
+    } catch (const mitosis::error& e) {
+      CHECK(e.code() == mitosis::errc::module_denied);
+      CHECK(std::string{e.what()}.find("import_blocks") != std::string::npos);
+    }
+  }
+  std::remove(file.c_str());
 }
