@@ -53,9 +53,23 @@ std::future<frame> core::request(router::context_id dst, std::uint32_t handle,
     pending_.complete(handle, make_dead(errc::context_lost, *reason));
     return fut;
   }
-  if (auto err = router_.send(dst, std::move(wire)); err != errc::none)
-    pending_.complete(handle, make_dead(err, std::string{to_string(err)} + " (context "
-                                               + std::to_string(dst) + ")"));
+  if (auto err = router_.send(dst, std::move(wire)); err != errc::none) {
+    // A context we knew has no route any more: it is lost, though the loss
+    // may not be recorded yet (the route goes first), so say so.
+    bool known = false;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      known = names_.count(dst) != 0;
+    }
+    if (auto reason = lost_reason(dst); reason || (known && err == errc::no_route))
+      pending_.complete(handle, make_dead(errc::context_lost,
+                                          reason ? *reason
+                                                 : "context '" + name_of(dst) + "' (id "
+                                                     + std::to_string(dst) + ") has no route: lost"));
+    else
+      pending_.complete(handle, make_dead(err, std::string{to_string(err)} + " (context "
+                                                 + std::to_string(dst) + ")"));
+  }
   return fut;
 }
 
