@@ -30,8 +30,11 @@ void send_no_reply(actors::runtime& rt, router::context_id dst, const std::strin
                    serialization::frame_builder&& fb) {
   if (auto reason = rt.core().lost_reason(dst))
     throw context_lost(context, *reason);
-  if (auto err = rt.routes().send(dst, fb.finish_outgoing()); err != errc::none)
+  if (auto err = rt.routes().send(dst, fb.finish_outgoing()); err != errc::none) {
+    if (err == errc::no_route && rt.core().knows(dst)) // lost; the loss not recorded yet
+      throw context_lost(context, "context '" + context + "' has no route: lost");
     throw_reply(actors::make_dead(err, to_string(err)), context);
+  }
 }
 
 void forget_call(actors::runtime& rt, std::uint32_t handle) {

@@ -56,12 +56,7 @@ std::future<frame> core::request(router::context_id dst, std::uint32_t handle,
   if (auto err = router_.send(dst, std::move(wire)); err != errc::none) {
     // A context we knew has no route any more: it is lost, though the loss
     // may not be recorded yet (the route goes first), so say so.
-    bool known = false;
-    {
-      std::lock_guard<std::mutex> guard{mtx_};
-      known = names_.count(dst) != 0;
-    }
-    if (auto reason = lost_reason(dst); reason || (known && err == errc::no_route))
+    if (auto reason = lost_reason(dst); reason || (knows(dst) && err == errc::no_route))
       pending_.complete(handle, make_dead(errc::context_lost,
                                           reason ? *reason
                                                  : "context '" + name_of(dst) + "' (id "
@@ -125,6 +120,11 @@ std::string core::chain_of(router::context_id id, const std::string& fallback) c
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = chains_.find(id);
   return i == chains_.end() ? fallback : i->second;
+}
+
+bool core::knows(router::context_id id) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return names_.count(id) != 0;
 }
 
 std::optional<std::string> core::lost_reason(router::context_id id) const {

@@ -143,6 +143,10 @@ public:
   /// Returns why `id` was lost, if it was.
   std::optional<std::string> lost_reason(router::context_id id) const;
 
+  /// Whether context `id` was started from here (remember()): one that has
+  /// no route any more is lost, whether or not the loss is recorded yet.
+  bool knows(router::context_id id) const;
+
   /// Sets who is given a dead reply nobody waits for here (the actor
   /// service: refusals of requests sent through its proxies). Set once,
   /// before frames flow.
