@@ -124,6 +124,26 @@ def print_table(rows):
             print("  ".join("-" * w for w in widths))
 
 
+def print_target_rows(rows):
+    """Prints rows of (metric, ours, baseline name, baseline, ratio, target
+    text, ok) as a table (baseline and ratio may be None) and returns the
+    metrics whose target failed."""
+    print_table([(name, num(ours),
+                  "-" if base is None else "%s (%s)" % (num(base), bname),
+                  "-" if ratio is None else "%.2fx" % ratio,
+                  target, "pass" if ok else "FAIL")
+                 for name, ours, bname, base, ratio, target, ok in rows])
+    return [r[0] for r in rows if not r[6]]
+
+
+def warn_if_busy(v, what="the wake-up-bound figures"):
+    """Prints a warning when the CPUs were over 20 % busy before a round."""
+    busy = v.get("cpu_busy_pct", 0.0)
+    if busy > 20:
+        print("warning: CPUs were up to %.0f%% busy before a round (%d cpus): other jobs "
+              "skew %s; run again on a quiet machine" % (busy, v.get("cpus", 0), what))
+
+
 def json_value(x):
     return int(x) if float(x).is_integer() else round(x, 3)
 

@@ -288,7 +288,8 @@ import os
 import sys
 
 sys.path.insert(0, "bench")  # run from the repository root
-from bench_util import json_value, num, print_json, print_table, read_rounds, require
+from bench_util import (json_value, num, print_json, print_table, print_target_rows,
+                        read_rounds, require, warn_if_busy)
 
 pin = os.environ.get("BENCH_PIN_LIST", "none")
 
@@ -377,10 +378,7 @@ print("bytes: cached start %d up + %d down; ssh true %d up + %d down"
          v.get("ssh_true_bytes_up", 0), v.get("ssh_true_bytes_down", 0)))
 print("mitogen %s" % text.get("mitogen_version", "?"))
 print("targets failed: %s" % (", ".join(failed) if failed else "none"))
-busy = v.get("cpu_busy_pct", 0.0)
-if busy > 20:
-    print("warning: CPUs were up to %.0f%% busy before a round (%d cpus): other jobs "
-          "skew every figure; run again on a quiet machine" % (busy, v.get("cpus", 0)))
+warn_if_busy(v, "every figure")
 
 keys = required + ["ssh_true_c25519_ms", "rtt_busy_us", "start_cached_min_ms", "start_cold_min_ms", "ssh_true_min_ms",
                    "mitogen_start_min_ms", "rtt_min_us", "rtt2_min_us",
@@ -429,7 +427,8 @@ import os
 import sys
 
 sys.path.insert(0, "bench")  # run from the repository root
-from bench_util import json_value, num, print_json, print_table, read_rounds, require
+from bench_util import (json_value, num, print_json, print_table, print_target_rows,
+                        read_rounds, require, warn_if_busy)
 
 pin = os.environ.get("BENCH_PIN_LIST", "none")
 samples, text, v = read_rounds(sys.argv[1:])
@@ -460,12 +459,7 @@ rows = [
      v["freeze_ms"] / v["heartbeat_ms"], "<= 3 x hb + 100",
      v["freeze_ms"] <= 3 * v["heartbeat_ms"] + 100),
 ]
-print_table([(name, num(ours),
-              "-" if base is None else "%s (%s)" % (num(base), bname),
-              "-" if ratio is None else "%.2fx" % ratio,
-              target, "pass" if ok else "FAIL")
-             for name, ours, bname, base, ratio, target, ok in rows])
-failed = [r[0] for r in rows if not r[6]]
+failed = print_target_rows(rows)
 print()
 print("pinned to CPUs: %s" % (pin if pin != "none" else "no (scheduler's choice)"))
 print("medians over %d round(s); actor_rtt_us per round: %s; call_rtt_us: %s; basp_rtt_us: %s"
@@ -473,11 +467,7 @@ print("medians over %d round(s); actor_rtt_us per round: %s; call_rtt_us: %s; ba
          " ".join(num(x) for x in samples["call_rtt_us"]),
          " ".join(num(x) for x in samples["basp_rtt_us"])))
 print("targets failed: %s" % (", ".join(failed) if failed else "none"))
-busy = v.get("cpu_busy_pct", 0.0)
-if busy > 20:
-    print("warning: CPUs were up to %.0f%% busy before a round (%d cpus): other jobs "
-          "skew the wake-up-bound figures; run again on a quiet machine"
-          % (busy, v.get("cpus", 0)))
+warn_if_busy(v)
 keys = required + ["actor_rtt_min_us", "call_rtt_min_us", "basp_rtt_min_us", "spawn_min_us",
                    "freeze_count", "cpu_busy_pct", "cpus"]
 result = {k: json_value(v[k]) for k in keys if k in v}
@@ -509,7 +499,8 @@ import os
 import sys
 
 sys.path.insert(0, "bench")  # run from the repository root
-from bench_util import json_value, num, print_json, print_table, read_rounds, require
+from bench_util import (json_value, num, print_json, print_table, print_target_rows,
+                        read_rounds, require, warn_if_busy)
 
 pin = os.environ.get("BENCH_PIN_LIST", "none")
 
@@ -541,13 +532,7 @@ rows = [
      v["rss_kb"] <= 8192),
 ]
 
-print_table([(name, num(ours),
-              "-" if base is None else "%s (%s)" % (num(base), bname),
-              "-" if ratio is None else "%.2fx" % ratio,
-              target, "pass" if ok else "FAIL")
-             for name, ours, bname, base, ratio, target, ok in rows])
-
-failed = [r[0] for r in rows if not r[6]]
+failed = print_target_rows(rows)
 print()
 print("pinned to CPUs: %s" % (pin if pin != "none" else "no (scheduler's choice)"))
 print("medians over %d round(s); rtt_us per round: %s; socketpair_rtt_us: %s"
@@ -558,11 +543,7 @@ print("mitogen %s: 1 MiB argument %s MiB/s" % (
 print("ours with a std::vector<char> parameter instead of mitosis::blob: %s MiB/s (%.2fx raw)" % (
     num(v.get("mib_s_vector")), v.get("mib_s_vector", 0) / v["socketpair_mib_s"]))
 print("targets failed: %s" % (", ".join(failed) if failed else "none"))
-busy = v.get("cpu_busy_pct", 0.0)
-if busy > 20:
-    print("warning: CPUs were up to %.0f%% busy before a round (%d cpus): other jobs "
-          "skew the wake-up-bound figures; run again on a quiet machine"
-          % (busy, v.get("cpus", 0)))
+warn_if_busy(v)
 
 keys = required + ["mib_s_vector", "mitogen_mib_s", "rss_after_mib_kb", "master_rss_kb",
                    "rtt_min_us", "socketpair_rtt_min_us", "start_min_ms",
