@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "plain_codec.hpp"
+
 #include <boost/serialization/level.hpp>
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/tracking.hpp>
@@ -121,7 +123,9 @@ struct actor_spawned_info {
 /// context. The sender is actor `sender` of context `sender_ctx` (sender 0:
 /// none);
 /// `mid` is CAF's message id (request, response or async); `content` is
-/// the caf::message in CAF's binary format.
+/// the caf::message in CAF's binary format. It travels in the plain codec,
+/// not a Boost archive (encode_plain below; protocol.md): the actor service
+/// writes the same layout in place and reads it in place.
 struct actor_message_info {
   std::uint64_t dst = 0;
   std::uint32_t sender_ctx = 0;
@@ -129,6 +133,12 @@ struct actor_message_info {
   std::uint64_t mid = 0;
   std::vector<char> content;
 };
+
+/// Appends `m` to `out` as actor_message travels: the fields in order in the
+/// plain codec, `content` as a u64 count and its bytes.
+inline void encode_plain(buffer& out, const actor_message_info& m) {
+  put_values(out, m.dst, m.sender_ctx, m.sender, m.mid, m.content);
+}
 
 /// actor_down: the actor `actor` of the sending context exited; `reason`
 /// is its caf::error in CAF's binary format.
@@ -184,7 +194,6 @@ MITOSIS_WIRE_FIELDS(spawn_info, x.name, x.timeout_ms, x.pipes, x.spec)
 MITOSIS_WIRE_FIELDS(spawned_info, x.id, x.name, x.pid)
 MITOSIS_WIRE_FIELDS(actor_spawn_info, x.name, x.args, x.interface, x.owner, x.detached)
 MITOSIS_WIRE_FIELDS(actor_spawned_info, x.actor)
-MITOSIS_WIRE_FIELDS(actor_message_info, x.dst, x.sender_ctx, x.sender, x.mid, x.content)
 MITOSIS_WIRE_FIELDS(actor_down_info, x.actor, x.reason)
 MITOSIS_WIRE_FIELDS(actor_link_info, x.actor, x.peer, x.add)
 MITOSIS_WIRE_FIELDS(actor_lost_info, x.ids, x.reason)
@@ -209,7 +218,6 @@ MITOSIS_WIRE_STRUCT(mitosis::serialization::module_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::spawned_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_spawn_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_spawned_info)
-MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_message_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_down_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_link_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_lost_info)

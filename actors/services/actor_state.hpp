@@ -396,8 +396,9 @@ struct actor_service::state final : caf::proxy_registry::backend,
   /// Appends the frame of `m` with the content `x` to `out`.
   expected<void> append_message(std::vector<char>& out, const serialization::frame_header& h,
                                 const message_head& m, const caf::type_erased_tuple& x) {
-    // The fixed fields as the plain codec writes them (host order, no
-    // padding), then a u64 count patched once the content is written.
+    // The layout of serialization::encode_plain(actor_message_info): the
+    // fixed fields as the plain codec writes them (host order, no padding),
+    // then a u64 count patched once the content is written after it.
     auto put = [&out](const auto& v) {
       const auto* p = reinterpret_cast<const char*>(&v);
       out.insert(out.end(), p, p + sizeof(v));

@@ -108,8 +108,13 @@ bool send_forged_actor_frames(unsigned other, std::uint64_t other_actor, std::ui
   bogus.content = {0, 0, '\xff', '\xff', '\xff', 0x7f};
   ser::actor_down_info d{other_actor, {}};
   ser::actor_link_info l{victim, 77, true};
-  return send_to_parent(ser::wire_type::actor_message, self, m)
-         && send_to_parent(ser::wire_type::actor_message, self, bogus)
+  auto send_message = [self](const ser::actor_message_info& x) {
+    ser::frame_builder fb{ser::make_header(ser::wire_type::actor_message, 0, self)};
+    ser::encode_plain(fb.bytes(), x);
+    auto wire = fb.finish();
+    return mitosis::detail::send_raw_to_parent(wire.data(), wire.size());
+  };
+  return send_message(m) && send_message(bogus)
          && send_to_parent(ser::wire_type::actor_down, other, d)
          && send_to_parent(ser::wire_type::actor_down, self, d)
          && send_to_parent(ser::wire_type::actor_link, self, l);
