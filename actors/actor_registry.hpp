@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <caf/actor_cast.hpp>
+#include <caf/actor_config.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/error.hpp>
@@ -46,7 +47,10 @@ using message_type_adder = void (*)(caf::actor_system_config& cfg, const std::st
 
 /// Spawns the actor in `sys` with the arguments in `args`; returns nullptr
 /// when the arguments do not match the function's parameters.
-using actor_factory = caf::strong_actor_ptr (*)(caf::actor_system& sys, const caf::message& args);
+/// Spawns the type with `args`; the new actor first runs on `host` (null:
+/// CAF's scheduler), as `spawn` from inside an actor does on its worker.
+using actor_factory = caf::strong_actor_ptr (*)(caf::actor_system& sys, const caf::message& args,
+                                                caf::execution_unit* host);
 
 /// Returns the messaging interface of the actor type as `sys` names it
 /// (caf::actor_system::message_types): empty for a dynamically typed actor.
@@ -114,11 +118,15 @@ struct actor_fn_traits<R (*)(Self, Args...)> {
   using handle = caf::infer_handle_from_fun_t<R (*)(Self, Args...)>;
   template <auto Fn, std::size_t... I>
   static caf::strong_actor_ptr spawn(caf::actor_system& sys, const caf::message& args,
-                                     std::index_sequence<I...>) {
+                                     caf::execution_unit* host, std::index_sequence<I...>) {
     if (args.size() != sizeof...(Args) || !args.match_elements<std::decay_t<Args>...>())
       return nullptr;
-    return caf::actor_cast<caf::strong_actor_ptr>(
-      sys.spawn(Fn, args.get_as<std::decay_t<Args>>(I)...));
+    // actor_system::spawn with an actor_config naming the host, which is
+    // what spawning from inside an actor does.
+    caf::actor_config cfg{host};
+    auto fn = Fn;
+    return caf::actor_cast<caf::strong_actor_ptr>(sys.spawn_functor<caf::no_spawn_options>(
+      caf::detail::bool_token<true>{}, cfg, fn, args.get_as<std::decay_t<Args>>(I)...));
   }
   static constexpr std::size_t arity = sizeof...(Args);
 };
@@ -129,8 +137,9 @@ struct actor_registrar {
   explicit actor_registrar(const char* name) {
     actor_registry::instance().add(actor_entry{
       name,
-      [](caf::actor_system& sys, const caf::message& args) {
-        return traits::template spawn<Fn>(sys, args, std::make_index_sequence<traits::arity>{});
+      [](caf::actor_system& sys, const caf::message& args, caf::execution_unit* host) {
+        return traits::template spawn<Fn>(sys, args, host,
+                                          std::make_index_sequence<traits::arity>{});
       },
       [](caf::actor_system& sys) { return sys.message_types<typename traits::handle>(); }});
     using handle = typename traits::handle;

@@ -11,6 +11,7 @@
 #include "actor_registry.hpp"
 #include "faces/context_faces.hpp"
 #include "faces/router_face.hpp"
+#include "services/inline_unit.hpp"
 #include "../bootstrap/spawner_actor.hpp"
 #include "../bootstrap/ssh_method.hpp"
 #include "../policy/policy_actor.hpp"
@@ -236,6 +237,8 @@ void runtime::serve_parent(router::unique_fd in, router::unique_fd out) {
   // An idle worker reads the parent stream itself, so a call read there runs
   // on the thread that read it: no hand-over from the I/O thread.
   pool_.set_idle_reader([this](const std::function<bool()>& has_work, int wake_fd) {
+    // An actor message read here runs on this worker too (inline_unit.hpp).
+    services::reading_scope scope{actors_.pool_host()};
     return router_.read_until(router::parent_stream, has_work, wake_fd,
                               std::chrono::steady_clock::now() + std::chrono::seconds{1});
   });

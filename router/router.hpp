@@ -90,6 +90,16 @@ public:
   bool read_until(stream_id s, const std::function<bool()>& done, int wake_fd,
                   std::chrono::steady_clock::time_point until);
 
+  /// True on the thread that runs run().
+  static bool on_io_thread() noexcept;
+
+  /// How long a thread that has just sent a request may read the stream
+  /// for its reply before it leaves that to the I/O thread: the spin time,
+  /// or 50 us when this process does not spin (one CPU: the wait sleeps).
+  std::chrono::nanoseconds reply_wait() const noexcept {
+    return spin_.count() > 0 ? spin_ : std::chrono::nanoseconds{std::chrono::microseconds{50}};
+  }
+
   /// Returns the stream a frame for `dst` leaves on, if it leaves at all.
   std::optional<stream_id> next_hop(context_id dst) const;
 

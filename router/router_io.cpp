@@ -363,7 +363,16 @@ void router::rearm_idle_streams() {
   }
 }
 
+namespace {
+thread_local bool io_thread = false;
+} // namespace
+
+bool router::on_io_thread() noexcept {
+  return io_thread;
+}
+
 void router::run() {
+  io_thread = true;
   epoll_event events[64];
   while (running_.load(std::memory_order_relaxed)) {
     bool lazy;

@@ -2,6 +2,8 @@
 #include "actor_outbox.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <utility>
 
 #include <caf/execution_unit.hpp>
 #include <caf/policy/work_stealing.hpp>
@@ -10,6 +12,7 @@
 #include <caf/scheduler/worker.hpp>
 
 #include "../../router/router.hpp"
+#include "inline_unit.hpp"
 
 namespace mitosis::actors::services {
 
@@ -25,9 +28,9 @@ public:
     return function_object;
   }
 
-  resume_result resume(caf::execution_unit*, std::size_t) override {
+  resume_result resume(caf::execution_unit* host, std::size_t) override {
     if (auto b = box_.lock())
-      b->flush();
+      b->flush(host);
     return done;
   }
 
@@ -52,12 +55,14 @@ actor_outbox::actor_outbox(router::router& r,
   : r_(r), unroutable_(std::move(unroutable)) {}
 
 void actor_outbox::post(router::context_id to, const char* frame, std::size_t size,
-                        caf::execution_unit* host) {
-  // Only a scheduler worker runs our job right after its current one; any
-  // other thread (a scoped actor, the I/O thread, a detached actor) sends now.
-  auto* w = host ? dynamic_cast<worker*>(host) : nullptr;
+                        caf::execution_unit* host, bool request) {
+  // Only a scheduler worker or an inline unit runs our job right after its
+  // current one; any other thread (a scoped actor, the I/O thread, a
+  // detached actor) sends now.
+  if (host && !dynamic_cast<worker*>(host) && !dynamic_cast<inline_unit*>(host))
+    host = nullptr;
   bool schedule = false;
-  bool now = w == nullptr;
+  bool now = host == nullptr;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     batch* b = nullptr;
@@ -74,31 +79,52 @@ void actor_outbox::post(router::context_id to, const char* frame, std::size_t si
       b->bytes.reserve(std::min(batch_bytes, std::max<std::size_t>(size, 4096)));
     b->bytes.insert(b->bytes.end(), frame, frame + size);
     queued_bytes_ += size;
+    if (request)
+      request_to_ = to;
     if (queued_bytes_ >= batch_bytes)
       now = true;
     if (!now && !scheduled_)
       schedule = scheduled_ = true;
   }
   if (schedule)
-    w->exec_later(new flush_job(weak_from_this())); // the worker takes our reference
+    host->exec_later(new flush_job(weak_from_this())); // the unit takes our reference
   if (now)
-    flush();
+    flush(host);
 }
 
-void actor_outbox::flush() {
-  std::lock_guard<std::mutex> flushing{flush_mtx_};
-  std::vector<batch> todo;
+void actor_outbox::flush(caf::execution_unit* host) {
+  router::context_id request_to = 0;
   {
-    std::lock_guard<std::mutex> guard{mtx_};
-    todo.swap(queue_);
-    queued_bytes_ = 0;
-    scheduled_ = false;
+    std::lock_guard<std::mutex> flushing{flush_mtx_};
+    std::vector<batch> todo;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      todo.swap(queue_);
+      queued_bytes_ = 0;
+      scheduled_ = false;
+      request_to = std::exchange(request_to_, 0);
+    }
+    for (auto& b : todo) {
+      auto err = r_.send_frames(b.to, std::move(b.bytes));
+      if (err != errc::none && unroutable_)
+        unroutable_(b.to, err);
+    }
   }
-  for (auto& b : todo) {
-    auto err = r_.send_frames(b.to, std::move(b.bytes));
-    if (err != errc::none && unroutable_)
-      unroutable_(b.to, err);
-  }
+  if (request_to != 0)
+    await_reply(request_to, host);
+}
+
+void actor_outbox::await_reply(router::context_id to, caf::execution_unit* host) {
+  // Not on a thread that reads already (the I/O thread, a parked pool
+  // worker and the actors it runs): it has its own loop to return to.
+  if (reading().active || router::router::on_io_thread())
+    return;
+  auto sid = r_.next_hop(to);
+  if (!sid)
+    return;
+  reading_scope scope{host};
+  r_.read_until(*sid, [] { return reading().woken > 0; }, -1,
+                std::chrono::steady_clock::now() + r_.reply_wait());
 }
 
 } // namespace mitosis::actors::services

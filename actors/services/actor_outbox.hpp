@@ -29,21 +29,31 @@ public:
   actor_outbox(router::router& r, std::function<void(router::context_id, errc)> unroutable);
 
   /// Queues a copy of the whole frame at `frame` for context `to`. From a CAF worker
-  /// (`host` is its execution unit) the frame leaves when the worker's
-  /// current job ends, or as soon as the queue holds `batch_bytes`; from
-  /// any other thread, now. Frames leave in the order they were posted.
-  void post(router::context_id to, const char* frame, std::size_t size, caf::execution_unit* host);
+  /// or an inline_unit (`host`) the frame leaves when the current job
+  /// ends, or as soon as the queue holds `batch_bytes`; from any other
+  /// thread, now. Frames leave in the order they were posted. A `request`
+  /// (its sender waits for the reply) makes the thread that sends it wait
+  /// briefly for the reply itself (see flush).
+  void post(router::context_id to, const char* frame, std::size_t size, caf::execution_unit* host,
+            bool request = false);
   void post(router::context_id to, const serialization::buffer& frame, caf::execution_unit* host) {
     post(to, frame.data(), frame.size(), host);
   }
 
-  /// Sends everything queued, in order, from the calling thread.
-  void flush();
+  /// Sends everything queued, in order, from the calling thread, which runs
+  /// `host` (null: no execution unit). When a request was among the frames,
+  /// the thread then reads the stream it left on for up to the router's
+  /// spin time, unless it reads a stream already: a reply read there wakes
+  /// its actor on `host` (after this job) or, without one, where the actor
+  /// lives, and no other thread has to be woken for it.
+  void flush(caf::execution_unit* host = nullptr);
 
   /// What a batch may hold before it leaves without waiting for the job's end.
   static constexpr std::size_t batch_bytes = 64 * 1024;
 
 private:
+  void await_reply(router::context_id to, caf::execution_unit* host);
+
   struct batch {
     router::context_id to;
     serialization::buffer bytes;
@@ -55,6 +65,7 @@ private:
   std::vector<batch> queue_; // one per destination, in order of first post
   std::size_t queued_bytes_ = 0;
   bool scheduled_ = false;   // a flush job is on a worker's queue
+  router::context_id request_to_ = 0; // the last request's destination, 0: none
   std::mutex flush_mtx_;     // one flush at a time: batches leave in order
 };
 

@@ -141,7 +141,7 @@ void actor_service::state::forward(remote_proxy& p, caf::mailbox_element& e,
       fail_request(*waiting, self, make_error(code, why));
     return;
   }
-  outbox->post(p.ctx(), scratch.data(), scratch.size(), host);
+  outbox->post(p.ctx(), scratch.data(), scratch.size(), host, waiting.has_value());
   if (waiting && p.killed()) // killed while we sent: kill_proxy may have missed it
     fail_request(*waiting, self, caf::sec::request_receiver_down);
 }

@@ -49,7 +49,10 @@ void actor_service::state::on_spawn(frame&& f, policy::direction d, router::stre
                  "actor type '" + info.name + "' " + where + ": " + args.error().reason);
     return;
   }
-  auto a = entry->spawn(sys, *args);
+  // Its first run (the behaviour's set-up) happens here, after the reply
+  // left: no CAF worker has to be woken for it.
+  inline_unit first_run{sys};
+  auto a = entry->spawn(sys, *args, &first_run);
   if (!a) {
     r.reply_dead(h, errc::bad_actor_arguments,
                  "actor type '" + info.name + "' " + where + " takes other arguments than "
@@ -78,6 +81,7 @@ void actor_service::state::on_spawn(frame&& f, policy::direction d, router::stre
   serialization::buffer out(serialization::frame_header::size);
   serialization::encode_into(out, serialization::actor_spawned_info{a->id()});
   r.reply(h, wire_type::actor_spawned, std::move(out));
+  first_run.run();
 }
 
 void actor_service::state::on_message(frame&& f, policy::direction d, router::stream_id from) {
@@ -114,8 +118,13 @@ void actor_service::state::on_message(frame&& f, policy::direction d, router::st
   // its exit must reach them too.
   if (f.hdr.src != core_.self())
     export_actor(dst, f.hdr.src);
+  // On a thread that reads for someone who runs actors (a parked pool
+  // worker, a worker waiting for its reply), the actor runs there next.
+  auto& rd = reading();
   dst->enqueue(caf::make_mailbox_element(std::move(sender), mid, {}, std::move(*content)),
-               nullptr);
+               rd.host);
+  if (rd.active)
+    ++rd.woken;
 }
 
 void actor_service::state::on_down(frame&& f) {
@@ -178,6 +187,8 @@ actor_service::actor_service(core& c, caf::actor_system& sys)
       if (auto s = w.lock())
         s->unroutable(ctx, err);
     });
+  state_->pool_host = std::make_unique<pool_unit>(
+    sys, [&c](std::function<void()> job) { return c.submit(std::move(job)); });
   auto& h = c.routes().handlers();
   h.add(wire_type::actor_spawn, [this](frame&& f, policy::direction d, router::stream_id from) {
     auto hdr = f.hdr;
@@ -219,6 +230,10 @@ actor_service::actor_service(core& c, caf::actor_system& sys)
 
 void actor_service::set_module_loader(std::function<expected<void>(const std::string&)> load) {
   state_->load_module = std::move(load);
+}
+
+caf::execution_unit* actor_service::pool_host() {
+  return state_->pool_host.get();
 }
 
 actor_service::~actor_service() {

@@ -34,6 +34,11 @@ public:
   /// fetch from the parent, under the import policy).
   void set_module_loader(std::function<expected<void>(const std::string&)> load);
 
+  /// The execution unit for the actors woken by frames that a parked pool
+  /// worker reads (an agent's idle reader, under a `reading_scope`): they
+  /// run on that worker when it unparks (inline_unit.hpp).
+  caf::execution_unit* pool_host();
+
   /// Gives `sys` the CAF node id of context `self`: (self, a fixed mitosis
   /// host id). Call before any actor of `sys` is seen by another context.
   static void use_context_node_id(caf::actor_system& sys, router::context_id self);

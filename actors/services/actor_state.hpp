@@ -4,6 +4,7 @@
 #pragma once
 
 #include "actor_outbox.hpp"
+#include "inline_unit.hpp"
 #include "actor_service.hpp"
 
 
@@ -129,6 +130,8 @@ struct actor_service::state final : caf::proxy_registry::backend,
   std::function<expected<void>(const std::string&)> load_module;
   // Where every actor frame leaves (set by actor_service's constructor).
   std::shared_ptr<actor_outbox> outbox;
+  // Runs actors woken by a parked pool worker's reads on the pool.
+  std::unique_ptr<pool_unit> pool_host;
   // Proxies made dead (their actor's exit or their context's loss was read
   // first) that the proxy registry still holds: make_proxy runs under the
   // registry's lock, so they are taken out afterwards (sweep()).

@@ -116,6 +116,9 @@ public:
   /// returns false.
   bool on_pool(const serialization::frame_header& req, std::function<void()> job);
 
+  /// Runs `job` on the pool; false when it is stopping.
+  bool submit(std::function<void()> job);
+
   /// Decodes `f`'s payload into `x`, or answers it dead and returns false.
   template <class T>
   bool decode_or_refuse(const serialization::frame& f, T& x) {

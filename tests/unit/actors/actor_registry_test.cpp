@@ -49,13 +49,13 @@ TEST_CASE("actor registry: types by name, their interface, spawn from a message"
   CHECK(reg.find("unit.typed")->interface(sys) == sys.message_types<doubler>());
 
   // Arguments must match the parameters after the self pointer.
-  CHECK(typed->spawn(sys, caf::make_message(std::string{"no"})) == nullptr);
-  CHECK(typed->spawn(sys, caf::make_message(1, 2)) == nullptr);
-  CHECK(typed->spawn(sys, caf::message{}) == nullptr);
-  CHECK(dyn->spawn(sys, caf::make_message(3)) == nullptr);
-  auto a = typed->spawn(sys, caf::make_message(3));
+  CHECK(typed->spawn(sys, caf::make_message(std::string{"no"}), nullptr) == nullptr);
+  CHECK(typed->spawn(sys, caf::make_message(1, 2), nullptr) == nullptr);
+  CHECK(typed->spawn(sys, caf::message{}, nullptr) == nullptr);
+  CHECK(dyn->spawn(sys, caf::make_message(3), nullptr) == nullptr);
+  auto a = typed->spawn(sys, caf::make_message(3), nullptr);
   REQUIRE(a != nullptr);
-  auto b = dyn->spawn(sys, caf::make_message(std::string{"x"}));
+  auto b = dyn->spawn(sys, caf::make_message(std::string{"x"}), nullptr);
   REQUIRE(b != nullptr);
   caf::anon_send_exit(caf::actor_cast<caf::actor>(a), caf::exit_reason::user_shutdown);
   caf::anon_send_exit(caf::actor_cast<caf::actor>(b), caf::exit_reason::user_shutdown);
@@ -105,7 +105,7 @@ TEST_CASE("actor registry: a typed actor's handle type is a message type and rea
   auto& reg = actor_registry::instance();
   // Registered with CAF under the type's name, so it can be serialised.
   CHECK(sys.types().portable_name(0, &typeid(doubler)) == "mitosis.handle<unit.typed>");
-  auto a = caf::actor_cast<doubler>(reg.find("unit.typed")->spawn(sys, caf::make_message(2)));
+  auto a = caf::actor_cast<doubler>(reg.find("unit.typed")->spawn(sys, caf::make_message(2), nullptr));
   REQUIRE(a);
   auto ptr = reg.handle_in(typeid(doubler), &a);
   CHECK(ptr == caf::actor_cast<caf::strong_actor_ptr>(a));
