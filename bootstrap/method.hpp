@@ -98,6 +98,9 @@ struct container_settings {
   std::string user{};
   /// The client program ("" = docker or podman on PATH).
   std::string program{};
+  /// Global options of the client, before `exec` (podman: --storage-driver,
+  /// --runtime, --cgroup-manager, --root; docker: --host, --context).
+  std::vector<std::string> global_args{};
   /// Extra arguments to `exec`, before the container name.
   std::vector<std::string> extra_args{};
 };
@@ -124,7 +127,7 @@ MITOSIS_WIRE_FIELDS(ssh_settings, x.host, x.port, x.user, x.identity_file, x.pas
                     x.host_keys, x.use_ssh_config, x.ssh_config_file, x.use_agent, x.keepalive_s)
 MITOSIS_WIRE_FIELDS(become_settings, x.user, x.password, x.preserve_env, x.extra_args)
 MITOSIS_WIRE_FIELDS(setns_settings, x.net, x.mount, x.pid)
-MITOSIS_WIRE_FIELDS(container_settings, x.container, x.user, x.program, x.extra_args)
+MITOSIS_WIRE_FIELDS(container_settings, x.container, x.user, x.program, x.global_args, x.extra_args)
 MITOSIS_WIRE_FIELDS(method_spec, x.kind, x.name, x.pipes, x.cache_dir, x.ssh, x.become, x.chroot_path,
                     x.ns, x.container)
 

@@ -116,7 +116,9 @@ std::vector<std::string> process_argv(const method_spec& s, const std::string& s
     case method_kind::docker:
     case method_kind::podman: {
       const auto& c = s.container;
-      argv = {c.program.empty() ? to_string(s.kind) : c.program, "exec", "-i"};
+      argv = {c.program.empty() ? to_string(s.kind) : c.program};
+      argv.insert(argv.end(), c.global_args.begin(), c.global_args.end());
+      argv.insert(argv.end(), {"exec", "-i"});
       if (!c.user.empty())
         argv.insert(argv.end(), {"-u", c.user});
       argv.insert(argv.end(), c.extra_args.begin(), c.extra_args.end());

@@ -1,6 +1,6 @@
-// Connection method specs: the argv each local-program method runs (the
-// only test docker and podman can have here: no container engine runs on
-// this machine), labels, and the spec's trip over the wire.
+// Connection method specs: the argv each local-program method runs (a real
+// podman container is tested in tests/container/), labels, and the spec's
+// trip over the wire.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -48,6 +48,10 @@ TEST_CASE("docker and podman exec the stage-1 command in the container") {
   s.container.extra_args = {"--env", "A=1"};
   CHECK(process_argv(s, "S") == strings{"/usr/local/bin/podman", "exec", "-i", "-u", "app", "--env",
                                         "A=1", "web", "/bin/sh", "-c", "S"});
+  s.container.global_args = {"--storage-driver", "vfs"};
+  CHECK(process_argv(s, "S") == strings{"/usr/local/bin/podman", "--storage-driver", "vfs", "exec",
+                                        "-i", "-u", "app", "--env", "A=1", "web", "/bin/sh", "-c",
+                                        "S"});
 }
 
 TEST_CASE("chroot setns and shell run /bin/sh themselves") {
