@@ -1,0 +1,165 @@
+// mitosis-bench-scale: the scale figures of docs/benchmarks.md ("scale"),
+// printed as key=value lines for bench/run.sh scale:
+//   ctx_ms             `fanout` local contexts below the master, each with
+//                      `per_child` local children of its own (1,000 in all
+//                      by default: 10 x (1 + 99)), started and each called
+//                      once
+//   contexts           how many that was
+//   master_fds         open fds of the master at that point
+//   master_children    its direct children
+//   master_rss_kb      VmRSS of the master at that point
+//   agent_rss_kb       VmRSS of an intermediate (it holds 99 children)
+//   leaf_rss_kb        VmRSS of a leaf
+//   churn_cycles       start / call / kill -9 cycles of a local child
+//   churn_ms           their time
+//   churn_fd_growth    master fds after them minus before (after a warm-up)
+//   churn_rss_growth_kb  master VmRSS after them minus before
+//
+// Usage: mitosis-bench-scale [fanout] [per_child] [churn_cycles]
+// The same binary is re-executed as the agent: mitosis::master comes first.
+// Run it under `ulimit -n 1024` (bench/run.sh does) to show the tree stays
+// within it.
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <mitosis/mitosis.hpp>
+
+#include "bench_util.hpp"
+
+namespace {
+
+using namespace bench;
+
+long status_kb(const std::string& path, const char* key) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0)
+      return std::strtol(line.c_str() + std::char_traits<char>::length(key), nullptr, 10);
+  return -1;
+}
+
+} // namespace
+
+// VmRSS of the calling process in KiB (called in contexts).
+long own_rss_kb() {
+  return status_kb("/proc/self/status", "VmRSS:");
+}
+MITOSIS_REMOTE(own_rss_kb);
+
+namespace {
+
+long open_fds() {
+  long n = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
+    ++n;
+  return n;
+}
+
+mitosis::local_options named(std::string name, std::optional<mitosis::context> via = {}) {
+  mitosis::local_options o;
+  o.name = std::move(name);
+  o.via = std::move(via);
+  return o;
+}
+
+// Start, call, kill -9, and wait until the master knows it lost: `n` times.
+void churn(mitosis::master& m, int n) {
+  const std::string s(16, 'c');
+  for (int i = 0; i < n; ++i) {
+    auto c = m.local(named("churn"));
+    if (c.call(echo, s) != s)
+      throw std::runtime_error("churn: echo returned something else");
+    ::kill(m.pid_of(c), SIGKILL);
+    for (int tries = 0;; ++tries) {
+      try {
+        c.call(echo, s);
+      } catch (const mitosis::context_lost&) {
+        break;
+      }
+      if (tries > 2000)
+        throw std::runtime_error("churn: a killed context still answers");
+      std::this_thread::sleep_for(std::chrono::microseconds{500});
+    }
+  }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  mitosis::master m{argc, argv}; // in a started copy: serves, never returns
+  const int fanout = arg_or(argc, argv, 1, 10);
+  const int per_child = arg_or(argc, argv, 2, 99);
+  const int cycles = arg_or(argc, argv, 3, 10000);
+  try {
+    // -- the tree ---------------------------------------------------------------
+    {
+      const std::string s(64, 't');
+      auto t0 = clock_type::now();
+      std::vector<std::future<mitosis::context>> mids;
+      for (int i = 0; i < fanout; ++i)
+        mids.push_back(m.local_async(named("mid." + std::to_string(i))));
+      std::vector<mitosis::context> top;
+      std::vector<std::future<mitosis::context>> all;
+      for (auto& f : mids) {
+        top.push_back(f.get());
+        for (int j = 0; j < per_child; ++j)
+          all.push_back(m.local_async(named(top.back().name() + "." + std::to_string(j),
+                                            top.back())));
+      }
+      std::vector<mitosis::future<std::string>> calls;
+      for (auto& c : top)
+        calls.push_back(c.call_async(echo, s));
+      std::vector<mitosis::context> leaves;
+      for (auto& f : all) {
+        leaves.push_back(f.get());
+        calls.push_back(leaves.back().call_async(echo, s));
+      }
+      for (auto& c : calls)
+        if (c.get() != s)
+          throw std::runtime_error("echo returned something else");
+      std::printf("ctx_ms=%.3f\n", ms_since(t0));
+      std::printf("contexts=%zu\n", top.size() + leaves.size());
+      std::printf("master_fds=%ld\n", open_fds());
+      std::printf("master_children=%d\n", fanout);
+      std::printf("master_rss_kb=%ld\n", own_rss_kb());
+      if (!top.empty())
+        std::printf("agent_rss_kb=%ld\n", top.front().call(own_rss_kb));
+      if (!leaves.empty())
+        std::printf("leaf_rss_kb=%ld\n", leaves.front().call(own_rss_kb));
+      std::fflush(stdout);
+      for (auto& c : top) // their children go with them
+        ::kill(m.pid_of(c), SIGKILL);
+    }
+    // -- churn ----------------------------------------------------------------------
+    if (cycles > 0) {
+      churn(m, std::min(cycles, 200)); // warm-up: pools, caches, the allocator
+      std::this_thread::sleep_for(std::chrono::milliseconds{200});
+      auto fds0 = open_fds();
+      auto rss0 = own_rss_kb();
+      auto t0 = clock_type::now();
+      churn(m, cycles);
+      auto ms = ms_since(t0);
+      std::this_thread::sleep_for(std::chrono::milliseconds{200});
+      std::printf("churn_cycles=%d\n", cycles);
+      std::printf("churn_ms=%.3f\n", ms);
+      std::printf("churn_fd_growth=%ld\n", open_fds() - fds0);
+      std::printf("churn_rss_growth_kb=%ld\n", own_rss_kb() - rss0);
+    }
+    std::fflush(stdout);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mitosis-bench-scale: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
