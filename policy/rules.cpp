@@ -34,6 +34,23 @@ bool rules::allows_type(direction d, std::uint32_t src, std::uint32_t type) cons
   return allows_type(d, type);
 }
 
+bool rules::allows_type(direction d, std::uint32_t src, std::uint32_t peer,
+                        std::uint32_t type) const noexcept {
+  if (!allows_type(d, src, type))
+    return false;
+  if (peer == src || types_from_context.empty())
+    return true;
+  auto i = types_from_context.find(peer);
+  return i == types_from_context.end() || i->second.count(type) != 0;
+}
+
+bool rules::allows_call(direction d, std::uint32_t src, std::uint32_t peer,
+                        std::string_view function) const {
+  return allows_call(d, src, function)
+         && (peer == src || callable_by_context.count(peer) == 0
+             || allows_call(d, peer, function));
+}
+
 bool rules::allows_call(direction d, std::uint32_t src, std::string_view function) const {
   if (auto i = callable_by_context.find(src); i != callable_by_context.end())
     return i->second.count("*") != 0 || i->second.count(std::string{function}) != 0;

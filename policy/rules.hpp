@@ -63,12 +63,24 @@ struct rules {
   /// arriving from `d`, may be decoded (per-context override first).
   bool allows_type(direction d, std::uint32_t src, std::uint32_t type) const noexcept;
 
+  /// The same for a frame from `src` that came through the neighbour
+  /// `peer`: `src`'s rights, and `peer`'s own per-context set when it has
+  /// one (a neighbour can write the id of any context behind it, so what it
+  /// may send bounds what its whole subtree may send through it).
+  bool allows_type(direction d, std::uint32_t src, std::uint32_t peer,
+                   std::uint32_t type) const noexcept;
+
   /// Returns whether `function` may be called by a peer in direction `d`.
   bool allows_call(direction d, std::string_view function) const;
 
   /// Returns whether context `src` (arriving from `d`) may call
   /// `function`: its per-context entry if any, else the direction's rule.
   bool allows_call(direction d, std::uint32_t src, std::string_view function) const;
+
+  /// The same for a call from `src` that came through the neighbour
+  /// `peer`: `peer`'s per-context entry, when it has one, must allow it too.
+  bool allows_call(direction d, std::uint32_t src, std::uint32_t peer,
+                   std::string_view function) const;
 
   /// Returns whether context `src` (arriving from `d`) may spawn an actor
   /// of the registered type `type` here.

@@ -1,7 +1,8 @@
 // The routing: streams in and out of the table, sending and forwarding,
 // the checks on every frame read (framing done by the stream; source,
-// types, routing rights here), route announcements, dead replies and
-// violations. The threads that move the bytes are in router_io.cpp.
+// types, routing rights here) and dead replies. Violations, route
+// announcements and id grants are in check.cpp; the threads that move the
+// bytes in router_io.cpp.
 #include "router.hpp"
 
 #include <cstring>
@@ -45,13 +46,10 @@ stream_id router::add_stream(unique_fd rfd, unique_fd wfd, stream_options opts) 
   watch_fds(*s);
   std::unique_lock<std::shared_mutex> guard{mtx_};
   streams_.emplace(id, s);
-  if (!is_parent && !table_.add(peer, id)) {
-    // Someone announced this id before we started the child: ours is the
-    // authority (we allocated the id), theirs was a lie.
-    lg()->warn("[{}] context {} was claimed by another stream before it started; "
-               "routing it to its own stream",
-               cfg_.name, peer);
-    table_.remove(peer);
+  if (!is_parent) {
+    // We allocated the id: it is granted to this stream, so no other
+    // stream can have announced it.
+    table_.grant(peer, 1, id);
     table_.add(peer, id);
   }
   return id;
@@ -170,23 +168,6 @@ void router::dispatch(frame&& f, policy::direction d, stream_id from) {
   reply_dead(f.hdr, errc::protocol_error, "unexpected message type");
 }
 
-void router::report_violation(stream_id sid, errc code, const frame_header& req,
-                              const std::string& detail) {
-  reply_dead(req, code, std::string{to_string(code)} + ": " + detail);
-  auto s = find_stream(sid);
-  if (!s)
-    return;
-  auto n = s->add_violation();
-  counts_.violations.fetch_add(1, std::memory_order_relaxed);
-  emit({static_cast<std::uint8_t>(event_kind::violation), req.src, sid, s->options().peer_name,
-        std::string{to_string(code)} + ": " + detail});
-  lg()->warn("[{}] refused {} from context {} on stream to '{}': {}: {} ({} of {})", cfg_.name,
-             serialization::type_registry::name(req.type), req.src, s->options().peer_name,
-             to_string(code), detail, n, opts_.max_violations);
-  if (n == opts_.max_violations)
-    close_stream(sid, "cut: " + std::to_string(n) + " policy violations");
-}
-
 void router::close_stream(stream_id s, std::string reason) {
   post([this, s, reason = std::move(reason)] { drop(s, reason); });
 }
@@ -276,6 +257,7 @@ void router::drop(stream_id sid, const std::string& reason) {
   else
     lg()->debug("[{}] stream to '{}' (context {}) closed: {}", cfg_.name, o.peer_name,
                 o.peer_id, reason);
+  forget_violations(lost);
   out_.lost(lost, full_reason);
   for (auto id : lost) {
     emit({static_cast<std::uint8_t>(event_kind::route_lost), id, sid,
@@ -291,23 +273,6 @@ void router::on_handshake(stream& s, const std::string& error) {
     emit({static_cast<std::uint8_t>(event_kind::route_added), o.peer_id, s.id(), o.peer_name, {}});
   }
   out_.handshake_done(s.id(), s.options().peer_id, error);
-}
-
-void router::violation(stream& s, errc code, const frame_header& h, const std::string& detail) {
-  auto n = s.add_violation();
-  counts_.violations.fetch_add(1, std::memory_order_relaxed);
-  emit({static_cast<std::uint8_t>(event_kind::violation), h.src, s.id(), s.options().peer_name,
-        std::string{to_string(code)} + (detail.empty() ? "" : ": " + detail)});
-  lg()->warn("[{}] refused {} frame from context {} on stream to '{}': {}{} ({} of {})",
-             cfg_.name, serialization::type_registry::name(h.type), h.src,
-             s.options().peer_name, to_string(code), detail.empty() ? "" : ": " + detail, n,
-             opts_.max_violations);
-  // A forged source names a third party: answering it would send our dead
-  // reply to a context that never wrote the frame.
-  if (code != errc::source_mismatch)
-    reply_dead(h, code, std::string{to_string(code)} + (detail.empty() ? "" : ": " + detail));
-  if (n >= opts_.max_violations)
-    s.cut("cut: " + std::to_string(n) + " policy violations");
 }
 
 void router::on_frame(stream& s, frame&& f) {
@@ -333,8 +298,12 @@ void router::on_frame(stream& s, frame&& f) {
   {
     std::shared_lock<std::shared_mutex> guard{mtx_};
     if (!table_.source_ok(h.src, s.id())) {
+      // A context cut off here (check.cpp): its frames are dropped, and not
+      // held against the stream that may still relay them in good faith.
+      const bool cut_off = table_.isolated(h.src, s.id());
       guard.unlock();
-      violation(s, errc::source_mismatch, h, "src " + std::to_string(h.src));
+      if (!cut_off)
+        violation(s, errc::source_mismatch, h, "src " + std::to_string(h.src));
       return;
     }
     r = table_.lookup(h.dst);
@@ -342,7 +311,7 @@ void router::on_frame(stream& s, frame&& f) {
   switch (r.kind) {
     case route::local: {
       auto pol = rules_.load();
-      if (!pol->allows_type(dir, h.src, h.type)) {
+      if (!pol->allows_type(dir, h.src, s.options().peer_id, h.type)) {
         violation(s, errc::type_not_allowed, h,
                   std::string{info->name} + " from " + policy::to_string(dir));
         return;
@@ -364,6 +333,9 @@ void router::on_frame(stream& s, frame&& f) {
         violation(s, errc::routing_not_allowed, h, "to context " + std::to_string(h.dst));
         return;
       }
+      if (from_parent && h.type == serialization::to_u32(wire_type::id_grant)
+          && h.src == master_id)
+        record_grant(f, r.via);
       break;
     case route::parent:
       if (from_parent) {
@@ -375,71 +347,28 @@ void router::on_frame(stream& s, frame&& f) {
       reply_dead(h, errc::no_route, "no route to context " + std::to_string(h.dst));
       return;
   }
+  // What a child sends on through us is held to the types we would accept
+  // from it ourselves (its own rights and its neighbour's): the hop nearest
+  // to the sender refuses it and charges it (check.cpp).
+  if (!from_parent && !rules_.load()->allows_type(dir, h.src, s.options().peer_id, h.type)) {
+    violation(s, errc::type_not_allowed, h,
+              std::string{info->name} + " from child, to be forwarded to context "
+                + std::to_string(h.dst));
+    return;
+  }
   // Forward unchanged: re-encode the header in front of the payload.
   serialization::buffer wire(frame_header::size + f.payload.size());
   serialization::encode(h, reinterpret_cast<std::byte*>(wire.data()));
-  std::memcpy(wire.data() + frame_header::size, f.payload.data(), f.payload.size());
+  // (An empty payload's data() may be null, which memcpy must not get;
+  // found by fuzz_router.)
+  if (!f.payload.empty())
+    std::memcpy(wire.data() + frame_header::size, f.payload.data(), f.payload.size());
   if (auto err = send(h.dst, std::move(wire)); err != errc::none) {
     reply_dead(h, err, "forwarding to context " + std::to_string(h.dst) + " failed");
     return;
   }
   counts_.frames_routed.fetch_add(1, std::memory_order_relaxed);
   counts_.bytes_routed.fetch_add(frame_bytes, std::memory_order_relaxed);
-}
-
-void router::on_route_frame(stream& s, frame&& f, bool add) {
-  serialization::route_info ri;
-  try {
-    serialization::decode_exact(f.payload.data(), f.payload.size(), ri);
-  } catch (const serialization::decode_error& e) {
-    violation(s, e.code(), f.hdr, e.what());
-    return;
-  }
-  if (s.options().is_parent)
-    return; // routes are only announced upwards
-  bool changed = false;
-  {
-    std::unique_lock<std::shared_mutex> guard{mtx_};
-    if (add) {
-      auto known = table_.lookup(ri.id);
-      if (known.kind == route::stream && known.via == s.id())
-        return; // announced again: nothing new to count or pass on
-    }
-    if (add && s.polling().routes >= opts_.max_routes_per_child) {
-      guard.unlock();
-      violation(s, errc::protocol_error, f.hdr,
-                "route limit of " + std::to_string(opts_.max_routes_per_child)
-                  + " contexts behind one child reached");
-      return;
-    }
-    if (add) {
-      changed = ri.id != cfg_.parent_id && table_.add(ri.id, s.id());
-      if (changed)
-        ++s.polling().routes;
-    } else {
-      auto via = table_.lookup(ri.id);
-      if (via.kind == route::stream && via.via == s.id()) {
-        table_.remove(ri.id);
-        --s.polling().routes;
-        changed = true;
-      }
-    }
-  }
-  if (!changed) {
-    if (add)
-      violation(s, errc::source_mismatch, f.hdr,
-                "route_add for context " + std::to_string(ri.id) + " refused");
-    return;
-  }
-  if (add) {
-    emit({static_cast<std::uint8_t>(event_kind::route_added), ri.id, s.id(), ri.name, {}});
-  } else {
-    auto why = "context " + std::to_string(ri.id) + " lost (reported by context "
-               + std::to_string(f.hdr.src) + ")";
-    out_.lost({ri.id}, why);
-    emit({static_cast<std::uint8_t>(event_kind::route_lost), ri.id, s.id(), {}, why});
-  }
-  announce_route(ri.id, ri.name, add);
 }
 
 } // namespace mitosis::router

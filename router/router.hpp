@@ -100,6 +100,14 @@ public:
     return spin_.count() > 0 ? spin_ : std::chrono::nanoseconds{std::chrono::microseconds{50}};
   }
 
+  /// Reads what stream `s` holds on the calling thread and handles each
+  /// frame, as the I/O thread does when epoll reports the stream readable;
+  /// drops the stream when it closes (or was cut). Returns whether it is
+  /// still there. The I/O thread's own way in; the router fuzzer
+  /// (tests/fuzz/fuzz_router.cpp) drives a router that was never started
+  /// through it.
+  bool pump(stream_id s);
+
   /// Returns the stream a frame for `dst` leaves on, if it leaves at all.
   std::optional<stream_id> next_hop(context_id dst) const;
 
@@ -130,9 +138,17 @@ public:
 
   /// Counts a violation decided after the frame left the reader (a call
   /// refused by call rights), from any thread: logs it, answers `req` with
-  /// a dead reply and closes `s` at the limit.
+  /// a dead reply and charges it like a refused frame (see violation()).
   void report_violation(stream_id s, errc code, const serialization::frame_header& req,
                         const std::string& detail);
+
+  /// Records that ids [first, first + count) were granted to the subtree
+  /// behind child stream `via` (the master's id_service, when it hands a
+  /// block to a requester behind `via`).
+  void grant(context_id first, std::uint32_t count, stream_id via);
+
+  /// The context at the other end of stream `s`, if the stream exists.
+  std::optional<context_id> peer_of(stream_id s) const;
 
   /// Closes stream `s` from any thread; its contexts are reported lost.
   void close_stream(stream_id s, std::string reason);
@@ -203,16 +219,35 @@ private:
   void watch(stream& s, bool want_write);
   void update_interest(stream& s);
   void rearm_idle_streams();
+  bool pump(stream& s);
   /// Hands a frame for this process to the handler of its type.
   void dispatch(serialization::frame&& f, policy::direction d, stream_id from);
   /// I/O thread: the fd of stream `s`'s driver is readable (epoll `ev`).
   void drive(stream& s, std::uint32_t ev);
   void drop(stream_id s, const std::string& reason);
+  // -- violations, route announcements, grants (check.cpp) -----------------
+
   /// Counts, logs and (unless the source is forged) answers a refused
-  /// frame; cuts the stream at the limit.
+  /// frame, and charges it (charge()).
   void violation(stream& s, errc code, const serialization::frame_header& h,
                  const std::string& detail);
+  /// Charges a violation to its originator: a verified descendant behind
+  /// child stream `s` is charged alone (charge_source()); anything else to
+  /// the stream, which is cut at the limit (by the reader when `reading`,
+  /// else through the I/O thread).
+  void charge(stream& s, const serialization::frame_header& h, const std::string& text,
+              const char* noun, bool reading);
+  /// Counts a violation of `h.src`, when it is a verified context behind
+  /// child stream `s` other than the neighbour itself; at the limit cuts it
+  /// off (routing_table::isolate): reported lost here and above, its later
+  /// frames dropped. Returns false when the stream is to be charged.
+  bool charge_source(stream& s, const serialization::frame_header& h, const std::string& text,
+                     const char* noun);
+  /// Forgets the violation counts of contexts that are gone.
+  void forget_violations(const std::vector<context_id>& ids);
   void on_route_frame(stream& s, serialization::frame&& f, bool add);
+  /// Records the block of an id_grant passing down to child stream `via`.
+  void record_grant(const serialization::frame& f, stream_id via);
   std::shared_ptr<stream> find_stream(stream_id s) const;
   void emit(route_event&& e) const;
 
@@ -245,6 +280,10 @@ private:
   std::vector<std::function<void()>> posted_;
 
   std::atomic<std::shared_ptr<const policy::rules>> rules_;
+
+  // Violations charged to contexts behind a child stream, by id (check.cpp).
+  std::mutex src_mtx_;
+  std::unordered_map<context_id, std::uint32_t> src_violations_;
 
   // The actor faces' view: counters (relaxed) and the event hook.
   struct counters {

@@ -328,6 +328,24 @@ void router::drive(stream& s, std::uint32_t ev) {
     drop(s.id(), reason);
 }
 
+bool router::pump(stream_id sid) {
+  auto s = find_stream(sid);
+  return s && pump(*s);
+}
+
+bool router::pump(stream& s) {
+  std::unique_lock<std::mutex> reading{s.read_mutex(), std::try_to_lock};
+  if (!reading.owns_lock())
+    return true; // a thread is parked on it (read_until) and reads it
+  std::string reason;
+  auto status = s.on_readable(*this, reason);
+  reading.unlock();
+  if (status != stream::io_status::closed)
+    return true;
+  drop(s.id(), reason);
+  return false;
+}
+
 void router::rearm_idle_streams() {
   // One pass under lazy_mtx_: a reader that releases a stream inserts it
   // under the same mutex after it lets go of the read mutex, so a stream
@@ -439,16 +457,8 @@ void router::run() {
         }
         continue;
       }
-      if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-        std::unique_lock<std::mutex> reading{s->read_mutex(), std::try_to_lock};
-        if (!reading.owns_lock())
-          continue; // a thread is parked on it (read_until) and reads it
-        std::string reason;
-        auto status = s->on_readable(*this, reason);
-        reading.unlock();
-        if (status == stream::io_status::closed)
-          drop(sid, reason);
-      }
+      if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        pump(*s);
     }
   }
 }

@@ -5,6 +5,7 @@
 #include "fwd.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -33,17 +34,39 @@ public:
   route lookup(context_id dst) const noexcept;
 
   /// Records that `id` lives behind `via`. Returns false if `id` is this
-  /// process or already routed through another stream.
+  /// process, the master, already routed through another stream, cut off
+  /// (isolate), or, behind a child stream, not granted to that stream.
   bool add(context_id id, stream_id via);
+
+  /// Records that the ids [first, first + count) were granted to the
+  /// subtree behind child stream `via`: a child's own id when it is
+  /// started, an id block on its way down to a context behind `via` (or,
+  /// in the master, handed out to one). Only such ids may be routed or
+  /// used as a source behind `via`.
+  void grant(context_id first, std::uint32_t count, stream_id via);
+
+  /// Returns the child stream `id` was granted through, if any. O(log n).
+  std::optional<stream_id> granted_via(context_id id) const noexcept;
+
+  /// Cuts `id` off: removes its route and remembers it, so that later
+  /// frames from it are dropped and it is never routed again (until `via`,
+  /// the stream it lived behind, is dropped). Returns false when `id` was
+  /// not routed through `via`.
+  bool isolate(context_id id, stream_id via);
+
+  /// Returns whether `id` was cut off behind `via`.
+  bool isolated(context_id id, stream_id via) const noexcept;
 
   /// Removes `id`. Returns the stream it was behind, if it was known.
   std::optional<stream_id> remove(context_id id);
 
-  /// Removes and returns every context routed through `via`.
+  /// Removes and returns every context routed through `via`, and forgets
+  /// the grants and cut-off ids of `via`.
   std::vector<context_id> drop_stream(stream_id via);
 
   /// Returns whether a frame from `src` may arrive on stream `via`: `src`
-  /// must live behind `via` (any unknown id lives behind the parent).
+  /// must be routed behind `via` (so, for a child stream, granted to it);
+  /// any id not routed to a child lives behind the parent.
   bool source_ok(context_id src, stream_id via) const noexcept;
 
   context_id self() const noexcept {
@@ -65,6 +88,12 @@ private:
   context_id self_;
   std::optional<stream_id> parent_;
   std::unordered_map<context_id, stream_id> routes_;
+  struct granted_block {
+    std::uint32_t count;
+    stream_id via;
+  };
+  std::map<context_id, granted_block> grants_; // by first id
+  std::unordered_map<context_id, stream_id> isolated_;
 };
 
 } // namespace mitosis::router

@@ -60,7 +60,13 @@ void call_service::run(frame&& f, policy::direction d, router::stream_id from) {
     }
     serialization::plain_reader in{p, n};
     in.get(fn);
-    if (!r.rules()->allows_call(d, h.src, fn)) {
+    auto pol = r.rules();
+    // The neighbour's own call rights bound what comes through it (looked
+    // up only when some context has rights of its own).
+    auto peer = h.src;
+    if (from != 0 && !pol->callable_by_context.empty())
+      peer = r.peer_of(from).value_or(h.src);
+    if (!pol->allows_call(d, h.src, peer, fn)) {
       auto detail = "call to '" + fn + "' from " + policy::to_string(d) + " "
                     + std::to_string(h.src) + " not allowed by policy";
       if (from != 0)

@@ -12,9 +12,8 @@ id_service::id_service(core& c) : core_(c) {
     ids_.refill(*blocks_->next());
   }
   c.routes().handlers().add(wire_type::id_request,
-                            [this](serialization::frame&& f, policy::direction, router::stream_id) {
-                              on_request(f);
-                            });
+                            [this](serialization::frame&& f, policy::direction,
+                                   router::stream_id from) { on_request(f, from); });
 }
 
 expected<router::context_id> id_service::allocate(clock::time_point deadline) {
@@ -41,7 +40,7 @@ expected<router::context_id> id_service::allocate(clock::time_point deadline) {
   return fail(errc::protocol_error, "the master granted an empty id block");
 }
 
-void id_service::on_request(const serialization::frame& f) {
+void id_service::on_request(const serialization::frame& f, router::stream_id from) {
   auto& r = core_.routes();
   if (!blocks_) {
     r.reply_dead(f.hdr, errc::protocol_error, "only the master hands out id blocks");
@@ -61,6 +60,10 @@ void id_service::on_request(const serialization::frame& f) {
     r.reply_dead(f.hdr, errc::spawn_failed, "context id space exhausted");
     return;
   }
+  // The block belongs to the subtree behind the stream the request came
+  // on: only there may its ids be announced and used as sources.
+  if (from != 0)
+    r.grant(b->first, b->count, from);
   serialization::buffer out(serialization::frame_header::size);
   serialization::encode_into(out, serialization::id_block_info{b->first, b->count});
   r.reply(f.hdr, wire_type::id_grant, std::move(out));

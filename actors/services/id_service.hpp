@@ -22,7 +22,8 @@ public:
   expected<router::context_id> allocate(clock::time_point deadline);
 
 private:
-  void on_request(const serialization::frame& f);
+  /// Hands out a block, recorded as granted to the stream `from`.
+  void on_request(const serialization::frame& f, router::stream_id from);
 
   core& core_;
   std::optional<router::block_source> blocks_; // the master's only

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mitosis/actors/runtime.hpp"
+#include "mitosis/actors/services/core.hpp"
 #include "mitosis/bootstrap/bundle.hpp"
 #include "mitosis/mitosis.hpp"
 
@@ -145,6 +146,16 @@ int flood_calls(int count) {
 }
 MITOSIS_REMOTE(flood_calls);
 
+// Calls echo in the master `count` times without waiting, as a flood the
+// master's call rights refuse (from a grandchild: through its parent).
+int flood_master(int count) {
+  mitosis::context master{mitosis::actors::runtime::agent(), 0, "master"};
+  for (int i = 0; i < count; ++i)
+    master.call_no_reply(echo, std::string(100, 'm'));
+  return count;
+}
+MITOSIS_REMOTE(flood_master);
+
 // Calls echo in context `id` (a sibling) through the parent.
 std::string call_sibling(unsigned id) {
   mitosis::context sibling{mitosis::actors::runtime::agent(), id, "sibling"};
@@ -164,6 +175,23 @@ int flood_routes(unsigned first, int count) {
   return count;
 }
 MITOSIS_REMOTE(flood_routes);
+
+// Asks the master for an id block, as a context does before it starts
+// children, then announces `count` routes in it without starting anything:
+// a route flood of ids that were granted to this child. Returns how many
+// were sent, -1 without a block.
+int flood_granted_routes(int count) {
+  auto* rt = mitosis::actors::runtime::agent();
+  auto b = rt->core().ask<mitosis::serialization::id_block_info>(
+    mitosis::router::master_id, mitosis::serialization::wire_type::id_request,
+    mitosis::serialization::wire_type::id_grant,
+    std::chrono::steady_clock::now() + std::chrono::seconds{5},
+    mitosis::serialization::id_block_info{0, static_cast<std::uint32_t>(count)});
+  if (!b)
+    return -1;
+  return flood_routes(b->first, static_cast<int>(b->count));
+}
+MITOSIS_REMOTE(flood_granted_routes);
 
 // Fetches `remote` from context `id` (0: the master) into `local`; returns
 // the local file's content, or "refused: ..." / "failed: ...".

@@ -224,6 +224,27 @@ TEST_CASE("rules: a per-context override replaces the direction's types", "[rule
                     Catch::Matchers::Contains("types_from_context.<context id>"));
 }
 
+TEST_CASE("rules: a neighbour's own types bound what comes through it", "[rules]") {
+  // Context 7 (a child) may only answer; 9 lives behind it, 8 elsewhere.
+  auto r = rules::parse("types_from_context.7 = call_reply\n");
+  const auto log = to_u32(wire_type::log_record);
+  const auto reply = to_u32(wire_type::call_reply);
+  CHECK_FALSE(r.allows_type(direction::from_child, 9, 7, log));
+  CHECK(r.allows_type(direction::from_child, 9, 7, reply));
+  CHECK(r.allows_type(direction::from_child, 9, 8, log));
+  CHECK(r.allows_type(direction::from_child, 7, 7, reply));
+  // The source's own set still applies through an unrestricted neighbour.
+  CHECK_FALSE(r.allows_type(direction::from_child, 7, 8, log));
+}
+
+TEST_CASE("rules: a neighbour's own call rights bound the calls through it", "[rules]") {
+  auto r = rules::parse("child_callable = echo\ncallable_by_context.7 = add\n");
+  CHECK_FALSE(r.allows_call(direction::from_child, 9, 7, "echo"));
+  CHECK(r.allows_call(direction::from_child, 9, 8, "echo"));
+  CHECK_FALSE(r.allows_call(direction::from_child, 9, 7, "add")); // 9 may not call add
+  CHECK(r.allows_call(direction::from_child, 7, 7, "add"));
+}
+
 TEST_CASE("rules: import policy like Mitogen's (blocks, then overrides as an allow-list)", "[rules]") {
   rules r;
   CHECK(r.import_refusal("anything").empty());

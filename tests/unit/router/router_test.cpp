@@ -236,6 +236,8 @@ struct agent_with_child {
     attach(r, parent, parent_options(rt::master_id));
     sid = attach(r, kid, child_options(child));
     sib_sid = attach(r, sib, child_options(sibling));
+    // The master's grant of id 7 went down to the child's subtree.
+    r.grant(7, 1, sid);
     r.start();
   }
   static constexpr context_id self = 5;
@@ -510,8 +512,14 @@ TEST_CASE("router: a grandchild repeating a route_add does not use up its agent'
   socketpair_peer link, g7, g8;
   const auto agent_sid = master.add_stream(link.take_own_end(), {}, child_options(5));
   agent.add_stream(link.take_router_end(), {}, parent_options(rt::master_id));
-  attach(agent, g7, child_options(7));
-  attach(agent, g8, child_options(8));
+  const auto g7_sid = attach(agent, g7, child_options(7));
+  const auto g8_sid = attach(agent, g8, child_options(8));
+  // The ids the master granted: 7 and 8 to the agent for its children,
+  // 100 to g7's subtree and 200-202 to g8's (recorded at both hops).
+  for (auto [first, count] : {std::pair{7u, 2u}, {100u, 1u}, {200u, 3u}})
+    master.grant(first, count, agent_sid);
+  agent.grant(100, 1, g7_sid);
+  agent.grant(200, 3, g8_sid);
   master.start();
   agent.start();
   // As the agent's runtime does when it starts a child.

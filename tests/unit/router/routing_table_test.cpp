@@ -21,6 +21,14 @@ constexpr std::uint32_t parent_stream = 1;
 constexpr std::uint32_t left = 2;
 constexpr std::uint32_t right = 3;
 
+// Ids 10-19 were granted to the left subtree, 20-29 to the right one.
+routing_table with_grants(context_id me, std::optional<std::uint32_t> parent) {
+  routing_table t{me, parent};
+  t.grant(10, 10, left);
+  t.grant(20, 10, right);
+  return t;
+}
+
 std::vector<context_id> sorted(std::vector<context_id> v) {
   std::sort(v.begin(), v.end());
   return v;
@@ -29,7 +37,7 @@ std::vector<context_id> sorted(std::vector<context_id> v) {
 } // namespace
 
 TEST_CASE("routing_table: lookup picks local - stream - parent", "[routing_table]") {
-  routing_table t{self, parent_stream};
+  auto t = with_grants(self, parent_stream);
   REQUIRE(t.add(10, left));
 
   auto r = t.lookup(self);
@@ -52,16 +60,16 @@ TEST_CASE("routing_table: lookup picks local - stream - parent", "[routing_table
 }
 
 TEST_CASE("routing_table: the master cannot route unknown ids", "[routing_table]") {
-  routing_table t{master_id, std::nullopt};
-  REQUIRE(t.add(1, left));
+  auto t = with_grants(master_id, std::nullopt);
+  REQUIRE(t.add(11, left));
   CHECK(t.lookup(master_id).kind == route::local);
-  CHECK(t.lookup(1).kind == route::stream);
-  CHECK(t.lookup(2).kind == route::unroutable);
+  CHECK(t.lookup(11).kind == route::stream);
+  CHECK(t.lookup(12).kind == route::unroutable);
   CHECK_FALSE(t.parent().has_value());
 }
 
 TEST_CASE("routing_table: add refuses what would loop", "[routing_table]") {
-  routing_table t{self, parent_stream};
+  auto t = with_grants(self, parent_stream);
   SECTION("self") {
     CHECK_FALSE(t.add(self, left));
     CHECK(t.lookup(self).kind == route::local);
@@ -87,14 +95,15 @@ TEST_CASE("routing_table: add refuses what would loop", "[routing_table]") {
 
 TEST_CASE("routing_table: the master accepts children on any stream", "[routing_table]") {
   // No parent: no stream is off limits, stream 1 included.
-  routing_table t{master_id, std::nullopt};
+  auto t = with_grants(master_id, std::nullopt);
+  t.grant(7, 1, parent_stream);
   CHECK(t.add(7, parent_stream));
   CHECK(t.lookup(7).via == parent_stream);
   CHECK_FALSE(t.add(master_id, left));
 }
 
 TEST_CASE("routing_table: remove forgets one id", "[routing_table]") {
-  routing_table t{self, parent_stream};
+  auto t = with_grants(self, parent_stream);
   REQUIRE(t.add(10, left));
   REQUIRE(t.add(11, left));
   CHECK(t.remove(10) == left);
@@ -103,14 +112,15 @@ TEST_CASE("routing_table: remove forgets one id", "[routing_table]") {
   CHECK(t.size() == 1);
   CHECK_FALSE(t.remove(10).has_value());
   CHECK_FALSE(t.remove(12345).has_value());
-  // A removed id may come back behind a different stream.
-  CHECK(t.add(10, right));
-  CHECK(t.lookup(10).via == right);
+  // A removed id may come back, behind the stream it was granted to only.
+  CHECK_FALSE(t.add(10, right));
+  CHECK(t.add(10, left));
+  CHECK(t.lookup(10).via == left);
 }
 
 TEST_CASE("routing_table: drop_stream returns exactly the ids behind it",
           "[routing_table]") {
-  routing_table t{self, parent_stream};
+  auto t = with_grants(self, parent_stream);
   for (context_id id : {10, 11, 12})
     REQUIRE(t.add(id, left));
   for (context_id id : {20, 21})
@@ -131,7 +141,7 @@ TEST_CASE("routing_table: drop_stream returns exactly the ids behind it",
 
 TEST_CASE("routing_table: source_ok checks the stream a source may use",
           "[routing_table]") {
-  routing_table t{self, parent_stream};
+  auto t = with_grants(self, parent_stream);
   REQUIRE(t.add(10, left));
   REQUIRE(t.add(20, right));
 
@@ -152,11 +162,11 @@ TEST_CASE("routing_table: source_ok checks the stream a source may use",
 }
 
 TEST_CASE("routing_table: the master trusts no unknown source", "[routing_table]") {
-  routing_table t{master_id, std::nullopt};
-  REQUIRE(t.add(1, left));
-  CHECK(t.source_ok(1, left));
-  CHECK_FALSE(t.source_ok(2, left));
-  CHECK_FALSE(t.source_ok(2, right));
+  auto t = with_grants(master_id, std::nullopt);
+  REQUIRE(t.add(11, left));
+  CHECK(t.source_ok(11, left));
+  CHECK_FALSE(t.source_ok(12, left));
+  CHECK_FALSE(t.source_ok(12, right));
   CHECK_FALSE(t.source_ok(master_id, left));
 }
 
@@ -166,4 +176,45 @@ TEST_CASE("routing_table: a child cannot claim the route to the master", "[routi
   CHECK(t.lookup(master_id).kind == route::parent);
   CHECK(t.source_ok(master_id, 1));
   CHECK_FALSE(t.source_ok(master_id, 2));
+}
+
+TEST_CASE("routing_table: only ids granted to a stream are routed behind it",
+          "[routing_table]") {
+  auto t = with_grants(master_id, std::nullopt);
+  CHECK(t.granted_via(9) == std::nullopt);
+  CHECK(t.granted_via(10) == left);
+  CHECK(t.granted_via(19) == left);
+  CHECK(t.granted_via(20) == right);
+  CHECK(t.granted_via(30) == std::nullopt);
+  // A claim outside the stream's blocks is refused, even on a free id.
+  CHECK_FALSE(t.add(25, left));
+  CHECK_FALSE(t.add(1001, left));
+  CHECK(t.lookup(25).kind == route::unroutable);
+  CHECK(t.add(25, right));
+  CHECK_FALSE(t.source_ok(25, left));
+  CHECK(t.source_ok(25, right));
+  // A block granted later (to a requester behind the stream) covers it.
+  t.grant(1000, 1000, left);
+  CHECK(t.add(1001, left));
+  CHECK(t.granted_via(1999) == left);
+  CHECK(t.granted_via(2000) == std::nullopt);
+  // Dropping the stream forgets its grants.
+  t.drop_stream(left);
+  CHECK(t.granted_via(1001) == std::nullopt);
+  CHECK_FALSE(t.add(1001, left));
+}
+
+TEST_CASE("routing_table: an isolated id stays cut off until its stream is dropped",
+          "[routing_table]") {
+  auto t = with_grants(self, parent_stream);
+  REQUIRE(t.add(12, left));
+  CHECK_FALSE(t.isolate(12, right));
+  CHECK(t.isolate(12, left));
+  CHECK(t.isolated(12, left));
+  CHECK_FALSE(t.isolated(12, right));
+  CHECK_FALSE(t.source_ok(12, left));
+  CHECK_FALSE(t.add(12, left)); // announced again: still cut off
+  CHECK(t.lookup(12).kind == route::parent);
+  t.drop_stream(left);
+  CHECK_FALSE(t.isolated(12, left));
 }

@@ -456,6 +456,9 @@ struct master_with_child {
   master_with_child(test_config cfg, socketpair_peer p, bool expect_hello = false)
     : r{std::move(cfg), out}, peer{std::move(p)} {
     sid = attach(r, peer, child_options(child, expect_hello));
+    // As if the master had handed the child's subtree a block: only ids
+    // granted to a stream may be announced behind it.
+    r.grant(100, 16, sid);
     r.start();
   }
   recording_delivery out;
