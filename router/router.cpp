@@ -31,6 +31,7 @@ stream_id router::add_stream(unique_fd rfd, unique_fd wfd, stream_options opts) 
   if (wfd.get() >= 0)
     set_nonblocking(wfd.get());
   opts.max_frame = opts_.max_frame;
+  opts.max_queued = opts_.max_queued_bytes;
   const auto peer = opts.peer_id;
   const bool is_parent = opts.is_parent;
   stream_id id;
@@ -106,6 +107,14 @@ bool router::send_via(stream& s, serialization::outgoing&& wire) {
     case stream::send_result::closed:
       close_stream(s.id(), "write failed");
       return false;
+    case stream::send_result::overflow: {
+      auto why = "cut: the peer does not read: " + std::to_string(s.queued_bytes())
+                 + " bytes queued for it, over max_queued_bytes ("
+                 + std::to_string(opts_.max_queued_bytes) + ")";
+      s.cut(why);
+      close_stream(s.id(), std::move(why));
+      return false;
+    }
     case stream::send_result::queued_first: {
       auto id = s.id();
       post([this, id] {
@@ -161,13 +170,13 @@ void router::dispatch(frame&& f, policy::direction d, stream_id from) {
     } catch (const std::exception& e) {
       lg()->error("[{}] handling {} from context {} failed: {}", cfg_.name,
                   serialization::type_registry::name(hdr.type), hdr.src, e.what());
-      reply_dead(hdr, errc::protocol_error, std::string{"handler failed: "} + e.what());
+      refuse(from, hdr, errc::protocol_error, std::string{"handler failed: "} + e.what());
     }
     return;
   }
   lg()->warn("[{}] unexpected {} frame from context {}", cfg_.name,
              serialization::type_registry::name(f.hdr.type), f.hdr.src);
-  reply_dead(f.hdr, errc::protocol_error, "unexpected message type");
+  refuse(from, f.hdr, errc::protocol_error, "unexpected message type");
 }
 
 void router::report_violation(stream_id sid, errc code, const frame_header& req,
@@ -183,8 +192,12 @@ void router::report_violation(stream_id sid, errc code, const frame_header& req,
   lg()->warn("[{}] refused {} from context {} on stream to '{}': {}: {} ({} of {})", cfg_.name,
              serialization::type_registry::name(req.type), req.src, s->options().peer_name,
              to_string(code), detail, n, opts_.max_violations);
-  if (n == opts_.max_violations)
+  if (n == opts_.max_violations) {
+    // Whoever reads the stream stops after its current frame (a flood
+    // read in one long loop), and an idle stream is dropped by the post.
+    s->cut("cut: " + std::to_string(n) + " policy violations");
     close_stream(sid, "cut: " + std::to_string(n) + " policy violations");
+  }
 }
 
 void router::close_stream(stream_id s, std::string reason) {
@@ -356,7 +369,7 @@ void router::on_frame(stream& s, frame&& f) {
     }
     case route::stream:
       if (r.via == s.id()) {
-        reply_dead(h, errc::no_route, "destination " + std::to_string(h.dst) + " is not reachable");
+        refuse(s, h, errc::no_route, "destination " + std::to_string(h.dst) + " is not reachable");
         return;
       }
       if (!from_parent && !rules_.load()->sibling_routing) {
@@ -367,12 +380,12 @@ void router::on_frame(stream& s, frame&& f) {
       break;
     case route::parent:
       if (from_parent) {
-        reply_dead(h, errc::no_route, "no route to context " + std::to_string(h.dst));
+        refuse(s, h, errc::no_route, "no route to context " + std::to_string(h.dst));
         return;
       }
       break;
     case route::unroutable:
-      reply_dead(h, errc::no_route, "no route to context " + std::to_string(h.dst));
+      refuse(s, h, errc::no_route, "no route to context " + std::to_string(h.dst));
       return;
   }
   // Forward unchanged: re-encode the header in front of the payload.

@@ -124,6 +124,17 @@ public:
   void report_violation(stream_id s, errc code, const serialization::frame_header& req,
                         const std::string& detail);
 
+  /// Refuses the request `req` read on stream `s` (0: sent here, by this
+  /// process) for a cause that is no violation by itself (no_route, an
+  /// unknown function, an undecodable request, a refused file or module, a
+  /// request over a limit): answers it dead with `code` and `reason`, and
+  /// counts it against a child stream. Each refusal beyond
+  /// options::max_refusals in one options::refusal_window is charged as a
+  /// violation (report_violation), so a child that floods refused requests
+  /// is cut. Refusals from the parent are not counted. Any thread.
+  void refuse(stream_id s, const serialization::frame_header& req, errc code,
+              const std::string& reason);
+
   /// Closes stream `s` from any thread; its contexts are reported lost.
   void close_stream(stream_id s, std::string reason);
 
@@ -202,6 +213,12 @@ private:
   /// frame; cuts the stream at the limit.
   void violation(stream& s, errc code, const serialization::frame_header& h,
                  const std::string& detail);
+  /// refuse() for the thread reading `s` (cuts like violation()).
+  void refuse(stream& s, const serialization::frame_header& h, errc code,
+              const std::string& reason);
+  /// Counts a refusal on `s`; returns the count in the current window when
+  /// it is over options::max_refusals, else 0.
+  std::uint32_t over_refusals(stream& s);
   void on_route_frame(stream& s, serialization::frame&& f, bool add);
   std::shared_ptr<stream> find_stream(stream_id s) const;
   void emit(route_event&& e) const;
