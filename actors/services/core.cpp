@@ -101,6 +101,50 @@ bool core::on_pool(const serialization::frame_header& req, std::function<void()>
   return false;
 }
 
+bool core::on_pool_bounded(const serialization::frame_header& req, router::stream_id from,
+                           std::function<void()> job) {
+  if (from == 0)
+    return on_pool(req, std::move(job));
+  const auto most = opts().max_pending_requests;
+  bool admitted = false;
+  {
+    std::lock_guard<std::mutex> guard{pending_mtx_};
+    auto& n = pending_requests_[from];
+    if (n < most) {
+      ++n;
+      admitted = true;
+    }
+  }
+  if (!admitted) {
+    router_.refuse(from, req, errc::limit_exceeded,
+                   std::string{serialization::type_registry::name(req.type)} + " refused: "
+                     + std::to_string(most)
+                     + " module and file requests from this stream are pending (max_pending_requests)");
+    return false;
+  }
+  // Left when the job ends, however it ends.
+  auto bounded = [this, from, job = std::move(job)] {
+    struct leave_on_exit {
+      core* c;
+      router::stream_id s;
+      ~leave_on_exit() {
+        c->leave_pending(s);
+      }
+    } guard{this, from};
+    job();
+  };
+  if (on_pool(req, std::move(bounded)))
+    return true;
+  leave_pending(from);
+  return false;
+}
+
+void core::leave_pending(router::stream_id from) {
+  std::lock_guard<std::mutex> guard{pending_mtx_};
+  if (auto i = pending_requests_.find(from); i != pending_requests_.end() && --i->second == 0)
+    pending_requests_.erase(i);
+}
+
 void core::remember(router::context_id id, const std::string& name, const std::string& chain) {
   std::lock_guard<std::mutex> guard{mtx_};
   names_[id] = name;
