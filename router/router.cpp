@@ -99,21 +99,25 @@ errc router::send_routed(context_id dst, serialization::outgoing&& wire) {
       return errc::context_lost;
     s = i->second;
   }
-  return send_via(*s, std::move(wire)) ? errc::none : errc::context_lost;
+  return send_via(*s, std::move(wire));
 }
 
-bool router::send_via(stream& s, serialization::outgoing&& wire) {
+errc router::send_via(stream& s, serialization::outgoing&& wire) {
   switch (s.send(std::move(wire))) {
     case stream::send_result::closed:
       close_stream(s.id(), "write failed");
-      return false;
+      return errc::context_lost;
     case stream::send_result::overflow: {
+      // The parent (trusted, and our only way up) is waited for: the frame
+      // is refused and the sender told. A child that does not read is cut.
+      if (s.options().is_parent)
+        return errc::limit_exceeded;
       auto why = "cut: the peer does not read: " + std::to_string(s.queued_bytes())
                  + " bytes queued for it, over max_queued_bytes ("
                  + std::to_string(opts_.max_queued_bytes) + ")";
       s.cut(why);
       close_stream(s.id(), std::move(why));
-      return false;
+      return errc::context_lost;
     }
     case stream::send_result::queued_first: {
       auto id = s.id();
@@ -121,16 +125,16 @@ bool router::send_via(stream& s, serialization::outgoing&& wire) {
         if (auto st = find_stream(id))
           watch(*st, true);
       });
-      return true;
+      return errc::none;
     }
     default:
-      return true;
+      return errc::none;
   }
 }
 
 bool router::send_on(stream_id id, serialization::outgoing&& wire) {
   auto s = find_stream(id);
-  return s && send_via(*s, std::move(wire));
+  return s && send_via(*s, std::move(wire)) == errc::none;
 }
 
 void router::reply_dead(const frame_header& req, errc code, const std::string& reason) {
@@ -393,7 +397,7 @@ void router::on_frame(stream& s, frame&& f) {
   serialization::encode(h, reinterpret_cast<std::byte*>(wire.data()));
   std::memcpy(wire.data() + frame_header::size, f.payload.data(), f.payload.size());
   if (auto err = send(h.dst, std::move(wire)); err != errc::none) {
-    reply_dead(h, err, "forwarding to context " + std::to_string(h.dst) + " failed");
+    refuse(s, h, err, "forwarding to context " + std::to_string(h.dst) + " failed");
     return;
   }
   counts_.frames_routed.fetch_add(1, std::memory_order_relaxed);

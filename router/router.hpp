@@ -196,7 +196,9 @@ private:
 
   void run();
   void post(std::function<void()> fn);
-  bool send_via(stream& s, serialization::outgoing&& wire);
+  /// Sends on `s`: errc::none, context_lost (closed, or a child cut for
+  /// not reading), or limit_exceeded (the parent's queue is full).
+  errc send_via(stream& s, serialization::outgoing&& wire);
   errc send_routed(context_id dst, serialization::outgoing&& wire);
   /// Adds (removes) the fds of `s` to (from) epoll.
   void watch_fds(stream& s);

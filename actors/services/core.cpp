@@ -61,6 +61,10 @@ std::future<frame> core::request(router::context_id dst, std::uint32_t handle,
                                           reason ? *reason
                                                  : "context '" + name_of(dst) + "' (id "
                                                      + std::to_string(dst) + ") has no route: lost"));
+    else if (err == errc::limit_exceeded)
+      pending_.complete(handle, make_dead(err, "the stream toward context '" + name_of(dst)
+                                                 + "' holds more than max_queued_bytes that "
+                                                   "its peer has not read"));
     else
       pending_.complete(handle, make_dead(err, std::string{to_string(err)} + " (context "
                                                  + std::to_string(dst) + ")"));
