@@ -80,9 +80,11 @@ void router::charge(stream& s, const frame_header& h, const std::string& text,
   if (n < opts_.max_violations)
     return;
   auto reason = "cut: " + std::to_string(n) + " policy violations";
-  if (reading)
-    s.cut(std::move(reason)); // the reader stops after this frame
-  else
+  // Whoever reads the stream stops after its current frame (a flood read
+  // in one long loop, on any thread); off the reading thread, an idle
+  // stream is also dropped through the I/O thread.
+  s.cut(reason);
+  if (!reading)
     close_stream(s.id(), std::move(reason));
 }
 

@@ -20,17 +20,22 @@ std::vector<char> encode(const options& o) {
   serialization::encode_into(out, static_cast<std::uint64_t>(o.pool_threads), o.log_level,
                              ms(o.connect_timeout), ms(o.request_timeout), o.max_frame,
                              o.max_violations, o.max_routes_per_child, o.id_block,
-                             ms(o.shutdown_grace), ms(o.heartbeat_interval));
+                             ms(o.shutdown_grace), ms(o.heartbeat_interval),
+                             o.max_id_blocks_per_child, o.max_queued_bytes, o.max_refusals,
+                             ms(o.refusal_window), o.max_pending_requests,
+                             o.log_lines_per_second, o.log_burst);
   return out;
 }
 
 options decode_options(const std::vector<char>& bytes) {
   options o;
   std::uint64_t pool = 0;
-  std::int64_t connect = 0, request = 0, grace = 0, heartbeat = 0;
+  std::int64_t connect = 0, request = 0, grace = 0, heartbeat = 0, window = 0;
   serialization::decode_exact(bytes.data(), bytes.size(), pool, o.log_level, connect, request,
                               o.max_frame, o.max_violations, o.max_routes_per_child, o.id_block,
-                              grace, heartbeat);
+                              grace, heartbeat, o.max_id_blocks_per_child, o.max_queued_bytes,
+                              o.max_refusals, window, o.max_pending_requests,
+                              o.log_lines_per_second, o.log_burst);
   // Bounded, so that a damaged frame cannot ask for a million threads.
   o.pool_threads = static_cast<std::size_t>(std::clamp<std::uint64_t>(pool, 1, 256));
   if (o.max_frame == 0)
@@ -40,6 +45,13 @@ options decode_options(const std::vector<char>& bytes) {
   o.max_violations = std::max<std::uint32_t>(o.max_violations, 1);
   o.max_routes_per_child = std::max<std::uint32_t>(o.max_routes_per_child, 1);
   o.id_block = std::max<std::uint32_t>(o.id_block, 1);
+  o.max_id_blocks_per_child = std::max<std::uint32_t>(o.max_id_blocks_per_child, 1);
+  // A frame is always queued behind less than the limit, so a small value
+  // only cuts slow readers sooner; zero would cut any stream that ever waits.
+  o.max_queued_bytes = std::max<std::uint64_t>(o.max_queued_bytes, std::uint64_t{1} << 20);
+  o.max_pending_requests = std::max<std::uint32_t>(o.max_pending_requests, 1);
+  window = std::max<std::int64_t>(window, 1);
+  o.refusal_window = std::chrono::milliseconds{window};
   connect = std::max<std::int64_t>(connect, 1);
   request = std::max<std::int64_t>(request, 1);
   grace = std::max<std::int64_t>(grace, 0);

@@ -33,6 +33,27 @@ struct options {
   std::uint32_t max_routes_per_child = 1u << 16;
   /// Ids per block handed out by the master.
   std::uint32_t id_block = 1000;
+  /// Id blocks the master grants to the requests arriving on one child
+  /// stream (that child's whole subtree); a request over it is a violation.
+  std::uint32_t max_id_blocks_per_child = 4096;
+  /// Bytes a stream may hold queued for a peer that does not read them;
+  /// a frame sent while more than this waits cuts the stream (the peer and
+  /// everything behind it are lost).
+  std::uint64_t max_queued_bytes = std::uint64_t{64} << 20;
+  /// Refusals that are not violations by themselves (no_route, an unknown
+  /// function, an undecodable request, a refused file or module, a request
+  /// over max_pending_requests) one child stream may cause per
+  /// refusal_window; each one beyond counts as a violation.
+  std::uint32_t max_refusals = 100;
+  std::chrono::milliseconds refusal_window{1000};
+  /// Module and file requests from one child stream queued or running here
+  /// at once; one more is refused (limit_exceeded).
+  std::uint32_t max_pending_requests = 64;
+  /// Log lines per second accepted from one context (a token bucket of
+  /// log_burst lines); the rest are dropped and counted, and the count is
+  /// logged once lines pass again. 0: no limit.
+  std::uint32_t log_lines_per_second = 1000;
+  std::uint32_t log_burst = 2000;
   /// How long shutdown waits for children before killing them.
   std::chrono::milliseconds shutdown_grace{1000};
   /// Liveness of every stream (both ends, after the handshake): a small

@@ -32,6 +32,7 @@ stream_id router::add_stream(unique_fd rfd, unique_fd wfd, stream_options opts) 
   if (wfd.get() >= 0)
     set_nonblocking(wfd.get());
   opts.max_frame = opts_.max_frame;
+  opts.max_queued = opts_.max_queued_bytes;
   const auto peer = opts.peer_id;
   const bool is_parent = opts.is_parent;
   stream_id id;
@@ -96,30 +97,42 @@ errc router::send_routed(context_id dst, serialization::outgoing&& wire) {
       return errc::context_lost;
     s = i->second;
   }
-  return send_via(*s, std::move(wire)) ? errc::none : errc::context_lost;
+  return send_via(*s, std::move(wire));
 }
 
-bool router::send_via(stream& s, serialization::outgoing&& wire) {
+errc router::send_via(stream& s, serialization::outgoing&& wire) {
   switch (s.send(std::move(wire))) {
     case stream::send_result::closed:
       close_stream(s.id(), "write failed");
-      return false;
+      return errc::context_lost;
+    case stream::send_result::overflow: {
+      // The parent (trusted, and our only way up) is waited for: the frame
+      // is refused and the sender told. A child that does not read is cut.
+      if (s.options().is_parent)
+        return errc::limit_exceeded;
+      auto why = "cut: the peer does not read: " + std::to_string(s.queued_bytes())
+                 + " bytes queued for it, over max_queued_bytes ("
+                 + std::to_string(opts_.max_queued_bytes) + ")";
+      s.cut(why);
+      close_stream(s.id(), std::move(why));
+      return errc::context_lost;
+    }
     case stream::send_result::queued_first: {
       auto id = s.id();
       post([this, id] {
         if (auto st = find_stream(id))
           watch(*st, true);
       });
-      return true;
+      return errc::none;
     }
     default:
-      return true;
+      return errc::none;
   }
 }
 
 bool router::send_on(stream_id id, serialization::outgoing&& wire) {
   auto s = find_stream(id);
-  return s && send_via(*s, std::move(wire));
+  return s && send_via(*s, std::move(wire)) == errc::none;
 }
 
 void router::reply_dead(const frame_header& req, errc code, const std::string& reason) {
@@ -159,13 +172,13 @@ void router::dispatch(frame&& f, policy::direction d, stream_id from) {
     } catch (const std::exception& e) {
       lg()->error("[{}] handling {} from context {} failed: {}", cfg_.name,
                   serialization::type_registry::name(hdr.type), hdr.src, e.what());
-      reply_dead(hdr, errc::protocol_error, std::string{"handler failed: "} + e.what());
+      refuse(from, hdr, errc::protocol_error, std::string{"handler failed: "} + e.what());
     }
     return;
   }
   lg()->warn("[{}] unexpected {} frame from context {}", cfg_.name,
              serialization::type_registry::name(f.hdr.type), f.hdr.src);
-  reply_dead(f.hdr, errc::protocol_error, "unexpected message type");
+  refuse(from, f.hdr, errc::protocol_error, "unexpected message type");
 }
 
 void router::close_stream(stream_id s, std::string reason) {
@@ -325,7 +338,7 @@ void router::on_frame(stream& s, frame&& f) {
     }
     case route::stream:
       if (r.via == s.id()) {
-        reply_dead(h, errc::no_route, "destination " + std::to_string(h.dst) + " is not reachable");
+        refuse(s, h, errc::no_route, "destination " + std::to_string(h.dst) + " is not reachable");
         return;
       }
       if (!from_parent && !rules_.load()->sibling_routing) {
@@ -339,12 +352,12 @@ void router::on_frame(stream& s, frame&& f) {
       break;
     case route::parent:
       if (from_parent) {
-        reply_dead(h, errc::no_route, "no route to context " + std::to_string(h.dst));
+        refuse(s, h, errc::no_route, "no route to context " + std::to_string(h.dst));
         return;
       }
       break;
     case route::unroutable:
-      reply_dead(h, errc::no_route, "no route to context " + std::to_string(h.dst));
+      refuse(s, h, errc::no_route, "no route to context " + std::to_string(h.dst));
       return;
   }
   // What a child sends on through us is held to the types we would accept
@@ -364,7 +377,7 @@ void router::on_frame(stream& s, frame&& f) {
   if (!f.payload.empty())
     std::memcpy(wire.data() + frame_header::size, f.payload.data(), f.payload.size());
   if (auto err = send(h.dst, std::move(wire)); err != errc::none) {
-    reply_dead(h, err, "forwarding to context " + std::to_string(h.dst) + " failed");
+    refuse(s, h, err, "forwarding to context " + std::to_string(h.dst) + " failed");
     return;
   }
   counts_.frames_routed.fetch_add(1, std::memory_order_relaxed);

@@ -149,6 +149,16 @@ public:
 
   /// The context at the other end of stream `s`, if the stream exists.
   std::optional<context_id> peer_of(stream_id s) const;
+  /// Refuses the request `req` read on stream `s` (0: sent here, by this
+  /// process) for a cause that is no violation by itself (no_route, an
+  /// unknown function, an undecodable request, a refused file or module, a
+  /// request over a limit): answers it dead with `code` and `reason`, and
+  /// counts it against a child stream. Each refusal beyond
+  /// options::max_refusals in one options::refusal_window is charged as a
+  /// violation (report_violation), so a child that floods refused requests
+  /// is cut. Refusals from the parent are not counted. Any thread.
+  void refuse(stream_id s, const serialization::frame_header& req, errc code,
+              const std::string& reason);
 
   /// Closes stream `s` from any thread; its contexts are reported lost.
   void close_stream(stream_id s, std::string reason);
@@ -211,7 +221,9 @@ private:
 
   void run();
   void post(std::function<void()> fn);
-  bool send_via(stream& s, serialization::outgoing&& wire);
+  /// Sends on `s`: errc::none, context_lost (closed, or a child cut for
+  /// not reading), or limit_exceeded (the parent's queue is full).
+  errc send_via(stream& s, serialization::outgoing&& wire);
   errc send_routed(context_id dst, serialization::outgoing&& wire);
   /// Adds (removes) the fds of `s` to (from) epoll.
   void watch_fds(stream& s);
@@ -245,6 +257,12 @@ private:
                      const char* noun);
   /// Forgets the violation counts of contexts that are gone.
   void forget_violations(const std::vector<context_id>& ids);
+  /// refuse() for the thread reading `s` (cuts like violation()).
+  void refuse(stream& s, const serialization::frame_header& h, errc code,
+              const std::string& reason);
+  /// Counts a refusal on `s`; returns the count in the current window when
+  /// it is over options::max_refusals, else 0.
+  std::uint32_t over_refusals(stream& s);
   void on_route_frame(stream& s, serialization::frame&& f, bool add);
   /// Records the block of an id_grant passing down to child stream `via`.
   void record_grant(const serialization::frame& f, stream_id via);

@@ -36,7 +36,7 @@ stream::send_result stream::send(serialization::outgoing&& wire) {
     std::lock_guard<std::mutex> guard{out_mtx_};
     r = send_locked(std::move(wire), wrote);
   }
-  if (r != send_result::closed) {
+  if (r != send_result::closed && r != send_result::overflow) {
     traffic_.frames_out.fetch_add(1, std::memory_order_relaxed);
     traffic_.bytes_out.fetch_add(bytes, std::memory_order_relaxed);
   }
@@ -51,6 +51,10 @@ stream::send_result stream::send_locked(serialization::outgoing&& wire, bool& wr
   if (closed_)
     return send_result::closed;
   if (!out_q_.empty()) {
+    // A peer that leaves this much unread gets nothing more: the queue
+    // never grows past the limit and one frame.
+    if (out_bytes_ > opts_.max_queued)
+      return send_result::overflow;
     auto flat = std::move(wire).flatten();
     out_bytes_ += flat.size();
     out_q_.push_back(std::move(flat));
@@ -147,6 +151,21 @@ bool stream::has_queued() const {
   return !out_q_.empty();
 }
 
+std::size_t stream::queued_bytes() const {
+  std::lock_guard<std::mutex> guard{out_mtx_};
+  return out_bytes_;
+}
+
+std::uint32_t stream::add_refusal(std::chrono::steady_clock::time_point now,
+                                  std::chrono::milliseconds window) {
+  std::lock_guard<std::mutex> guard{refusal_mtx_};
+  if (now - refusal_window_start_ >= window) {
+    refusal_window_start_ = now;
+    refusals_ = 0;
+  }
+  return ++refusals_;
+}
+
 bool stream::flush_locked(bool& wrote) {
   while (!out_q_.empty()) {
     auto& b = out_q_.front();
@@ -183,14 +202,22 @@ bool stream::closed() const {
 }
 
 void stream::cut(std::string reason) {
-  if (cut_reason_.empty())
+  std::lock_guard<std::mutex> guard{cut_mtx_};
+  if (!cut_.load(std::memory_order_relaxed)) {
     cut_reason_ = std::move(reason);
+    cut_.store(true, std::memory_order_release);
+  }
+}
+
+std::string stream::cut_reason() const {
+  std::lock_guard<std::mutex> guard{cut_mtx_};
+  return cut_reason_;
 }
 
 stream::io_status stream::on_readable(frame_sink& r, std::string& reason) {
   for (;;) {
-    if (!cut_reason_.empty()) {
-      reason = cut_reason_;
+    if (cut_.load(std::memory_order_acquire)) {
+      reason = cut_reason();
       return io_status::closed;
     }
     ssize_t n;
@@ -232,7 +259,7 @@ stream::io_status stream::on_readable(frame_sink& r, std::string& reason) {
       if (!parse(r, reason))
         return io_status::closed;
     }
-    if (drained && cut_reason_.empty())
+    if (drained && !cut_.load(std::memory_order_relaxed))
       return io_status::open;
   }
 }
@@ -253,7 +280,7 @@ bool stream::parse(frame_sink& r, std::string& reason) {
     off = serialization::hello::size;
     r.on_handshake(*this, {});
   }
-  while (cut_reason_.empty() && in_len_ - off >= serialization::frame_header::size) {
+  while (!cut_.load(std::memory_order_relaxed) && in_len_ - off >= serialization::frame_header::size) {
     auto hdr = serialization::decode_header(reinterpret_cast<const std::byte*>(in_.data() + off));
     if (auto err = hdr.valid(opts_.max_frame); err != errc::none) {
       reason = std::string{"malformed frame: "} + to_string(err) + " (length "
@@ -275,8 +302,8 @@ bool stream::parse(frame_sink& r, std::string& reason) {
       off = in_len_;
     }
   }
-  if (!cut_reason_.empty()) {
-    reason = cut_reason_;
+  if (cut_.load(std::memory_order_acquire)) {
+    reason = cut_reason();
     return false;
   }
   std::memmove(in_.data(), in_.data() + off, in_len_ - off);

@@ -39,6 +39,9 @@ struct stream_options {
   bool expect_hello = true;
   /// Largest payload accepted.
   std::uint32_t max_frame = serialization::default_max_frame_size;
+  /// Bytes that may wait in the outgoing queue: a frame sent while more
+  /// than this waits is refused (send_result::overflow).
+  std::uint64_t max_queued = std::uint64_t{64} << 20;
   /// Child pid (local children) so it can be reaped; 0 otherwise.
   int pid = 0;
   /// Moves the bytes beyond the stream's fds (an ssh channel), driven by
@@ -66,6 +69,9 @@ public:
     queued,
     /// The stream is closed.
     closed,
+    /// Not sent: more than stream_options::max_queued bytes already wait
+    /// for the peer, which does not read them.
+    overflow,
   };
 
   /// Writes or queues one whole frame. Thread-safe; never blocks on the
@@ -132,7 +138,8 @@ public:
   const traffic_counters& traffic() const noexcept {
     return traffic_;
   }
-  /// Asks the read loop to stop after the current frame (cut the stream).
+  /// Asks the read loop to stop after the current frame (cut the stream),
+  /// from any thread; the first reason given is kept.
   void cut(std::string reason);
 
   /// What the router keeps per stream about who reads it and what epoll
@@ -175,6 +182,15 @@ public:
   }
   /// True while queued bytes wait for the peer to read them.
   bool has_queued() const;
+  /// Bytes waiting for the peer to read them.
+  std::size_t queued_bytes() const;
+
+  /// Counts one refusal (router::refuse) in the window that holds `now`
+  /// (a new window starts when `window` has passed since the last one
+  /// began); returns the count in that window. Refusals only: never on
+  /// the call path.
+  std::uint32_t add_refusal(std::chrono::steady_clock::time_point now,
+                            std::chrono::milliseconds window);
 
   /// Guards the read state: the I/O thread holds it (try_lock) while it
   /// reads, a thread parked on the stream (router::read_until) while parked.
@@ -187,6 +203,7 @@ private:
   send_result send_locked(serialization::outgoing&& wire, bool& wrote);
   bool flush_locked(bool& wrote);
   void mark_sent() noexcept;
+  std::string cut_reason() const;
 
   stream_id id_;
   unique_fd rfd_;
@@ -206,8 +223,14 @@ private:
   bool in_payload_ = false;
   serialization::frame cur_;
   std::size_t got_ = 0;
+  // Set once by cut(); the reader checks the flag between frames.
+  std::atomic<bool> cut_{false};
+  mutable std::mutex cut_mtx_;
   std::string cut_reason_;
   std::atomic<std::uint32_t> violations_{0};
+  std::mutex refusal_mtx_;
+  std::chrono::steady_clock::time_point refusal_window_start_{};
+  std::uint32_t refusals_ = 0;
   traffic_counters traffic_;
   std::mutex read_mtx_;
   std::atomic<bool> awaiting_hello_;

@@ -40,6 +40,7 @@ const char* to_string(errc code) noexcept {
     case errc::spawn_not_allowed: return "actor spawn not allowed by policy";
     case errc::message_not_allowed: return "actor message type not allowed by policy";
     case errc::spawner_exited: return "the actor's spawner exited";
+    case errc::limit_exceeded: return "a per-peer limit was exceeded";
   }
   return "unknown error";
 }

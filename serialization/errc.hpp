@@ -45,6 +45,7 @@ enum class errc : std::uint8_t {
   spawn_not_allowed,
   message_not_allowed,
   spawner_exited,
+  limit_exceeded,
 };
 
 /// Returns the fixed message for `code`.

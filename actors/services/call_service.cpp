@@ -79,13 +79,13 @@ void call_service::run(frame&& f, policy::direction d, router::stream_id from) {
     if (!entry && fn.find('|') != std::string::npos) {
       // A plugin function we lack: fetch its module from our parent.
       if (auto loaded = modules_.load(fn.substr(0, fn.find('|'))); !loaded) {
-        r.reply_dead(h, loaded.error().code, loaded.error().reason);
+        r.refuse(from, h, loaded.error().code, loaded.error().reason);
         return;
       }
       entry = function_registry::instance().find(fn);
     }
     if (!entry) {
-      r.reply_dead(h, errc::unknown_function, "function '" + fn + "' is not registered");
+      r.refuse(from, h, errc::unknown_function, "function '" + fn + "' is not registered");
       return;
     }
     serialization::buffer out(frame_header::size);
@@ -118,7 +118,7 @@ void call_service::run(frame&& f, policy::direction d, router::stream_id from) {
   } catch (const serialization::decode_error& e) {
     lg()->warn("[{}] undecodable call{} from context {}: {}", core_.name(),
                              fn.empty() ? "" : " to '" + fn + "'", h.src, e.what());
-    r.reply_dead(h, e.code(), e.what());
+    r.refuse(from, h, e.code(), e.what());
   }
 }
 

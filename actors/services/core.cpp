@@ -61,6 +61,10 @@ std::future<frame> core::request(router::context_id dst, std::uint32_t handle,
                                           reason ? *reason
                                                  : "context '" + name_of(dst) + "' (id "
                                                      + std::to_string(dst) + ") has no route: lost"));
+    else if (err == errc::limit_exceeded)
+      pending_.complete(handle, make_dead(err, "the stream toward context '" + name_of(dst)
+                                                 + "' holds more than max_queued_bytes that "
+                                                   "its peer has not read"));
     else
       pending_.complete(handle, make_dead(err, std::string{to_string(err)} + " (context "
                                                  + std::to_string(dst) + ")"));
@@ -110,6 +114,50 @@ bool core::on_pool(const serialization::frame_header& req, std::function<void()>
 
 bool core::submit(std::function<void()> job) {
   return pool_.submit(std::move(job));
+}
+
+bool core::on_pool_bounded(const serialization::frame_header& req, router::stream_id from,
+                           std::function<void()> job) {
+  if (from == 0)
+    return on_pool(req, std::move(job));
+  const auto most = opts().max_pending_requests;
+  bool admitted = false;
+  {
+    std::lock_guard<std::mutex> guard{pending_mtx_};
+    auto& n = pending_requests_[from];
+    if (n < most) {
+      ++n;
+      admitted = true;
+    }
+  }
+  if (!admitted) {
+    router_.refuse(from, req, errc::limit_exceeded,
+                   std::string{serialization::type_registry::name(req.type)} + " refused: "
+                     + std::to_string(most)
+                     + " module and file requests from this stream are pending (max_pending_requests)");
+    return false;
+  }
+  // Left when the job ends, however it ends.
+  auto bounded = [this, from, job = std::move(job)] {
+    struct leave_on_exit {
+      core* c;
+      router::stream_id s;
+      ~leave_on_exit() {
+        c->leave_pending(s);
+      }
+    } guard{this, from};
+    job();
+  };
+  if (on_pool(req, std::move(bounded)))
+    return true;
+  leave_pending(from);
+  return false;
+}
+
+void core::leave_pending(router::stream_id from) {
+  std::lock_guard<std::mutex> guard{pending_mtx_};
+  if (auto i = pending_requests_.find(from); i != pending_requests_.end() && --i->second == 0)
+    pending_requests_.erase(i);
 }
 
 void core::remember(router::context_id id, const std::string& name, const std::string& chain) {

@@ -120,13 +120,24 @@ public:
   bool submit(std::function<void()> job);
 
   /// Decodes `f`'s payload into `x`, or answers it dead and returns false.
+  /// on_pool() for a module or file request read on stream `from`: at most
+  /// options::max_pending_requests of them per stream are queued or
+  /// running at once; one more is refused (router::refuse,
+  /// limit_exceeded) and returns false. Local requests (`from` 0) are not
+  /// bounded.
+  bool on_pool_bounded(const serialization::frame_header& req, router::stream_id from,
+                       std::function<void()> job);
+
+  /// Decodes `f`'s payload into `x`, or refuses it (router::refuse: a dead
+  /// reply, counted against stream `from`, the stream it was read on; 0:
+  /// not counted) and returns false.
   template <class T>
-  bool decode_or_refuse(const serialization::frame& f, T& x) {
+  bool decode_or_refuse(const serialization::frame& f, T& x, router::stream_id from = 0) {
     try {
       serialization::decode_exact(f.payload.data(), f.payload.size(), x);
       return true;
     } catch (const serialization::decode_error& e) {
-      router_.reply_dead(f.hdr, e.code(), e.what());
+      router_.refuse(from, f.hdr, e.code(), e.what());
       return false;
     }
   }
@@ -168,12 +179,18 @@ private:
                                               serialization::wire_type answer,
                                               clock::time_point deadline);
   void on_reply(serialization::frame&& f, router::stream_id from);
+  /// One module or file request admitted by on_pool_bounded has ended.
+  void leave_pending(router::stream_id from);
 
   router::router& router_;
   pending_calls& pending_;
   dispatcher& pool_;
 
   std::function<void(serialization::frame&&, router::stream_id)> unclaimed_dead_;
+
+  // Module and file requests queued or running, per stream read on.
+  std::mutex pending_mtx_;
+  std::unordered_map<router::stream_id, std::uint32_t> pending_requests_;
 
   mutable std::mutex mtx_;
   std::unordered_map<router::context_id, std::string> names_;

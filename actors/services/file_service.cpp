@@ -19,23 +19,24 @@ using serialization::wire_type;
 
 file_service::file_service(core& c) : core_(c) {
   c.routes().handlers().add(wire_type::file_request,
-                            [this](frame&& f, policy::direction, router::stream_id) {
+                            [this](frame&& f, policy::direction, router::stream_id from) {
                               auto hdr = f.hdr;
-                              core_.on_pool(hdr, [this, f = std::move(f)]() mutable {
-                                on_request(std::move(f));
-                              });
+                              core_.on_pool_bounded(hdr, from,
+                                                    [this, from, f = std::move(f)]() mutable {
+                                                      on_request(std::move(f), from);
+                                                    });
                             });
 }
 
-void file_service::on_request(frame&& f) {
+void file_service::on_request(frame&& f, router::stream_id from) {
   serialization::file_request_info req;
-  if (!core_.decode_or_refuse(f, req))
+  if (!core_.decode_or_refuse(f, req, from))
     return;
   auto chunk = store_.read(req.path, req.offset, req.max);
   if (!chunk) {
     lg()->warn("[{}] refused file {} to context {}: {}", core_.name(), req.path,
                              f.hdr.src, chunk.error().reason);
-    core_.routes().reply_dead(f.hdr, chunk.error().code, chunk.error().reason);
+    core_.routes().refuse(from, f.hdr, chunk.error().code, chunk.error().reason);
     return;
   }
   serialization::buffer out(serialization::frame_header::size);

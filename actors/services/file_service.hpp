@@ -28,7 +28,8 @@ public:
              const std::string& local, int window = 4);
 
 private:
-  void on_request(serialization::frame&& f);
+  /// Answers a file_request read on stream `from`.
+  void on_request(serialization::frame&& f, router::stream_id from);
 
   core& core_;
   file_store store_;

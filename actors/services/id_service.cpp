@@ -43,18 +43,35 @@ expected<router::context_id> id_service::allocate(clock::time_point deadline) {
 void id_service::on_request(const serialization::frame& f, router::stream_id from) {
   auto& r = core_.routes();
   if (!blocks_) {
-    r.reply_dead(f.hdr, errc::protocol_error, "only the master hands out id blocks");
+    r.refuse(from, f.hdr, errc::protocol_error, "only the master hands out id blocks");
     return;
   }
   serialization::id_block_info want;
-  if (!core_.decode_or_refuse(f, want))
+  if (!core_.decode_or_refuse(f, want, from))
     return;
   // At most one block per request: a child cannot take the id space in a few requests.
   const auto most = core_.opts().id_block;
+  const auto blocks_per_child = core_.opts().max_id_blocks_per_child;
   std::optional<router::id_block> b;
+  bool over = false;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    b = blocks_->next(std::min(want.count == 0 ? most : want.count, most));
+    // And at most max_id_blocks_per_child blocks for everything behind one
+    // child stream, so that no number of requests drains the id space.
+    if (from != 0 && granted_[from] >= blocks_per_child) {
+      over = true;
+    } else {
+      b = blocks_->next(std::min(want.count == 0 ? most : want.count, most));
+      if (b && from != 0)
+        ++granted_[from];
+    }
+  }
+  if (over) {
+    // A violation: an honest subtree never needs this many.
+    r.report_violation(from, errc::limit_exceeded, f.hdr,
+                       "id block limit of " + std::to_string(blocks_per_child)
+                         + " blocks for one child reached (max_id_blocks_per_child)");
+    return;
   }
   if (!b) {
     r.reply_dead(f.hdr, errc::spawn_failed, "context id space exhausted");

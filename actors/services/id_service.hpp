@@ -5,6 +5,7 @@
 
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include "core.hpp"
 #include "../../router/id_allocator.hpp"
@@ -29,6 +30,9 @@ private:
   std::optional<router::block_source> blocks_; // the master's only
   std::mutex mtx_;
   router::id_allocator ids_;
+  // Blocks granted per child stream (the master's only; a few bytes for
+  // every child ever started).
+  std::unordered_map<router::stream_id, std::uint32_t> granted_;
 };
 
 } // namespace mitosis::actors::services

@@ -1,6 +1,7 @@
 #include "log_service.hpp"
 
 #include <algorithm>
+#include <utility>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/spdlog.h>
@@ -54,18 +55,55 @@ log_service::log_service(core& c) : core_(c) {
     spdlog::set_default_logger(def);
   }
   c.routes().handlers().add(wire_type::log_record,
-                            [this](serialization::frame&& f, policy::direction, router::stream_id) {
-                              on_record(f);
-                            });
+                            [this](serialization::frame&& f, policy::direction,
+                                   router::stream_id from) { on_record(f, from); });
 }
 
-void log_service::on_record(const serialization::frame& f) {
+bool log_service::admit(router::context_id src, std::uint64_t& dropped) {
+  const auto rate = core_.opts().log_lines_per_second;
+  dropped = 0;
+  if (rate == 0)
+    return true;
+  const double burst = std::max<std::uint32_t>(core_.opts().log_burst, 1);
+  const auto now = clock::now();
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto [i, fresh] = buckets_.try_emplace(src);
+  auto& b = i->second;
+  if (fresh)
+    b.tokens = burst;
+  else
+    b.tokens = std::min(burst, b.tokens + std::chrono::duration<double>(now - b.last).count() * rate);
+  b.last = now;
+  if (b.tokens < 1) {
+    ++b.dropped;
+    return false;
+  }
+  b.tokens -= 1;
+  // One report a second at most, so that a long flood does not turn into
+  // as many reports as lines that pass.
+  if (b.dropped > 0 && now - b.reported >= std::chrono::seconds{1}) {
+    dropped = std::exchange(b.dropped, 0);
+    b.reported = now;
+  }
+  return true;
+}
+
+void log_service::on_record(const serialization::frame& f, router::stream_id from) {
+  // Before decoding: a flood costs a lookup per line, and nothing more.
+  std::uint64_t dropped = 0;
+  if (!admit(f.hdr.src, dropped))
+    return;
+  if (dropped > 0)
+    lg()->warn("[{}] dropped {} log lines from context {} ('{}'): over log_lines_per_second ({})",
+               core_.name(), dropped, f.hdr.src, core_.name_of(f.hdr.src),
+               core_.opts().log_lines_per_second);
   serialization::log_info li;
   try {
     serialization::decode_exact(f.payload.data(), f.payload.size(), li);
   } catch (const serialization::decode_error& e) {
     lg()->warn("[{}] undecodable log record from context {}: {}", core_.name(),
                              f.hdr.src, e.what());
+    core_.routes().refuse(from, f.hdr, e.code(), "undecodable log record");
     return;
   }
   auto logger = log::get_named(core_.name_of(f.hdr.src) + (li.logger.empty() ? "" : ":" + li.logger));

@@ -3,6 +3,9 @@
 // context it came from.
 #pragma once
 
+#include <mutex>
+#include <unordered_map>
+
 #include "core.hpp"
 
 namespace mitosis::actors::services {
@@ -15,9 +18,23 @@ public:
   explicit log_service(core& c);
 
 private:
-  void on_record(const serialization::frame& f);
+  void on_record(const serialization::frame& f, router::stream_id from);
+  /// Whether a line from `src` passes its token bucket
+  /// (options::log_lines_per_second, log_burst). When it passes, sets
+  /// `dropped` to the lines dropped and not yet reported, at most once a
+  /// second (else 0: they wait for a later line).
+  bool admit(router::context_id src, std::uint64_t& dropped);
 
   core& core_;
+  // One token bucket per context that sent lines here.
+  struct bucket {
+    double tokens = 0;
+    clock::time_point last{};
+    clock::time_point reported{};
+    std::uint64_t dropped = 0;
+  };
+  std::mutex mtx_;
+  std::unordered_map<router::context_id, bucket> buckets_;
 };
 
 } // namespace mitosis::actors::services

@@ -21,9 +21,11 @@ using serialization::wire_type;
 
 module_service::module_service(core& c) : core_(c) {
   auto& h = c.routes().handlers();
-  h.add(wire_type::module_request, [this](frame&& f, policy::direction, router::stream_id) {
+  h.add(wire_type::module_request, [this](frame&& f, policy::direction, router::stream_id from) {
     auto hdr = f.hdr;
-    core_.on_pool(hdr, [this, f = std::move(f)]() mutable { on_request(std::move(f)); });
+    core_.on_pool_bounded(hdr, from, [this, from, f = std::move(f)]() mutable {
+      on_request(std::move(f), from);
+    });
   });
   h.add(wire_type::module_push, [this](frame&& f, policy::direction d, router::stream_id) {
     on_push(std::move(f), d);
@@ -118,15 +120,15 @@ expected<void> module_service::load(const std::string& name, bool wait_for_push)
   return {};
 }
 
-void module_service::on_request(frame&& f) {
+void module_service::on_request(frame&& f, router::stream_id from) {
   auto& r = core_.routes();
   std::string name;
-  if (!core_.decode_or_refuse(f, name))
+  if (!core_.decode_or_refuse(f, name, from))
     return;
   if (auto rule = r.rules()->import_refusal(name); !rule.empty()) {
     auto reason = "module '" + name + "' refused by " + rule + " at context '" + core_.name() + "'";
     lg()->warn("[{}] {} (asked by context {})", core_.name(), reason, f.hdr.src);
-    r.reply_dead(f.hdr, errc::module_denied, reason);
+    r.refuse(from, f.hdr, errc::module_denied, reason);
     return;
   }
   auto m = [&] {
@@ -134,7 +136,7 @@ void module_service::on_request(frame&& f) {
     return bytes_locked(name);
   }();
   if (!m) {
-    r.reply_dead(f.hdr, m.error().code, m.error().reason);
+    r.refuse(from, f.hdr, m.error().code, m.error().reason);
     return;
   }
   ++served_;

@@ -42,7 +42,8 @@ private:
   expected<void> load(const std::string& name, bool wait_for_push);
   /// The module's bytes, from here or from the parent. Call with mtx_ held.
   expected<serialization::module_info> bytes_locked(const std::string& name);
-  void on_request(serialization::frame&& f);
+  /// Answers a module_request read on stream `from`.
+  void on_request(serialization::frame&& f, router::stream_id from);
   void on_push(serialization::frame&& f, policy::direction d);
   void run_push(const serialization::frame_header& req, serialization::module_info m);
 

@@ -27,8 +27,14 @@ struct captured_log {
   /// Returns whether every one of `needles` shows up within 2 s.
   template <class... Ts>
   bool wait_for(const Ts&... needles) {
+    return wait_for_within(std::chrono::seconds{2}, needles...);
+  }
+
+  /// Returns whether every one of `needles` shows up within `limit`.
+  template <class... Ts>
+  bool wait_for_within(std::chrono::milliseconds limit, const Ts&... needles) {
     using namespace std::chrono_literals;
-    auto deadline = std::chrono::steady_clock::now() + 2s;
+    auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       sink->flush();
       auto t = text.str();

@@ -551,3 +551,64 @@ TEST_CASE("router: a grandchild repeating a route_add does not use up its agent'
   agent.stop();
   master.stop();
 }
+
+namespace {
+
+// `n` frames of 256 KiB each for `dst` from `src`, sent until one is not
+// taken; returns the first error (errc::none when all went).
+errc send_until_refused(rt::router& r, context_id dst, context_id src, int n) {
+  const std::string body(256 * 1024, 'b');
+  for (int i = 0; i < n; ++i)
+    if (auto err = r.send(dst, raw_frame(wire_type::call_request, dst, src, body, 1));
+        err != errc::none)
+      return err;
+  return errc::none;
+}
+
+} // namespace
+
+TEST_CASE("router: a child that leaves max_queued_bytes unread is cut and its sends fail",
+          "[router][bounds]") {
+  auto cfg = master_config();
+  cfg.max_queued_bytes = 1 << 20;
+  master_with_child m{cfg}; // the child never reads
+  CHECK(send_until_refused(m.r, child, rt::master_id, 64) == errc::context_lost);
+  REQUIRE(m.out.wait_losses(1));
+  CHECK_THAT(m.out.losses()[0].reason, Contains("the peer does not read")
+                                         && Contains("over max_queued_bytes (1048576)"));
+  CHECK(m.r.send(child, raw_frame(wire_type::call_request, child, rt::master_id, "x", 1))
+        != errc::none);
+  m.r.stop();
+}
+
+TEST_CASE("router: a full queue toward the parent refuses the frame and keeps the stream",
+          "[router][bounds]") {
+  auto cfg = agent_config(5);
+  cfg.max_queued_bytes = 1 << 20;
+  recording_delivery out;
+  test_router r{cfg, out};
+  socketpair_peer parent;
+  attach(r, parent, parent_options(rt::master_id));
+  r.start();
+  // The parent does not read for now: a frame finds its queue full.
+  CHECK(send_until_refused(r, rt::master_id, 5, 64) == errc::limit_exceeded);
+  CHECK(out.parent_losses().empty());
+  // Once it reads, what was queued arrives and new frames go again.
+  std::size_t got = 0;
+  while (got < (1 << 20)) {
+    auto f = parent.read_frame();
+    REQUIRE(f);
+    got += f->payload.size();
+  }
+  const auto sent = [&] {
+    return r.send(rt::master_id, raw_frame(wire_type::call_request, rt::master_id, 5, "x", 2))
+           == errc::none;
+  };
+  const auto until = steady::now() + 5s;
+  bool ok = false;
+  while (!(ok = sent()) && steady::now() < until)
+    REQUIRE(parent.read_frame()); // drains the rest of the queue
+  CHECK(ok);
+  CHECK(out.parent_losses().empty());
+  r.stop();
+}

@@ -233,7 +233,9 @@ namespace {
 // A stream outside any router over a socketpair, its end non-blocking as
 // the router makes it.
 struct bare_stream {
-  bare_stream() : s{3, nonblocking(peer.take_router_end()), rt::unique_fd{}, child_options(child)} {}
+  bare_stream() : bare_stream(child_options(child)) {}
+  explicit bare_stream(rt::stream_options o)
+    : s{3, nonblocking(peer.take_router_end()), rt::unique_fd{}, std::move(o)} {}
   static rt::unique_fd nonblocking(rt::unique_fd fd) {
     ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
     return fd;
@@ -272,6 +274,26 @@ TEST_CASE("stream: send queues what the peer cannot take and flush writes it in 
   want.insert(want.end(), small.begin(), small.end());
   CHECK(got == want);
   CHECK(b.s.flush());
+  CHECK(b.s.send(buffer{small}) == send_result::sent);
+}
+
+TEST_CASE("stream: a frame sent while more than max_queued bytes wait is refused",
+          "[stream][send]") {
+  auto o = child_options(child);
+  o.max_queued = 1 << 20;
+  bare_stream b{o};
+  const auto big = raw_frame(wire_type::call_request, child, 0, pattern(4 * 1024 * 1024, 4), 1);
+  const auto small = raw_frame(wire_type::call_request, child, 0, "small", 2);
+  CHECK(b.s.send(buffer{small}) == send_result::sent);
+  // One frame always fits, however large; the next one finds the queue full.
+  CHECK(b.s.send(buffer{big}) == send_result::queued_first);
+  CHECK(b.s.queued_bytes() == big.size());
+  CHECK(b.s.send(buffer{small}) == send_result::overflow);
+  CHECK(b.s.queued_bytes() == big.size());
+  auto got = b.drain(small.size() + big.size());
+  CHECK(got.size() == small.size() + big.size());
+  CHECK(b.s.flush());
+  CHECK(b.s.queued_bytes() == 0);
   CHECK(b.s.send(buffer{small}) == send_result::sent);
 }
 

@@ -1,0 +1,160 @@
+// Bounds on what a child can make the master hold (docs/security.md §2,
+// "Bounds"): each test has a real child flood the master with one kind of
+// frame, or stop reading, and checks that the master cuts it or drops the
+// excess, that its memory stays flat and that two siblings keep being
+// served during and after the flood.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <thread>
+
+#include "captured_log.hpp"
+#include "flood_functions.hpp"
+#include "hostile_scene.hpp"
+#include "temp_dir.hpp"
+
+namespace {
+
+/// The master's memory may grow by this much during a flood (the floods
+/// below would cost hundreds of MiB unbounded).
+constexpr long rss_slack_kb = 32 * 1024;
+
+/// Returns how often `needle` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("a child that floods refused calls is cut once over max_refusals per window") {
+  captured_log log;
+  offender_and_siblings s{"unknown-caller"};
+  auto rules = mitosis::policy::rules::defaults();
+  rules.child_callable = {"*"}; // so that each call is refused as unknown, not as forbidden
+  s.m.set_policy(rules);
+  // A few refusals are no violation: the child is still served.
+  CHECK(s.bad.call(flood_unknown_calls, 20) == 20);
+  CHECK(s.bad.call(add, 1, 1) == 2);
+  auto before = own_rss_kb();
+  auto flood = s.bad.call_async(flood_unknown_calls, 50000);
+  s.others_still_served();
+  CHECK(log.wait_for("function 'no_such_function' is not registered (refusal 101 within 1000 ms, "
+                     "over max_refusals 100)",
+                     "cut stream to 'unknown-caller'"));
+  CHECK_THROWS_AS(flood.get(), mitosis::context_lost);
+  s.others_still_served();
+  CHECK(own_rss_kb() - before < rss_slack_kb);
+}
+
+TEST_CASE("a child that floods id requests gets max_id_blocks_per_child blocks, then is cut") {
+  captured_log log;
+  offender_and_siblings s{"id-flooder", {.max_id_blocks_per_child = 50}};
+  auto before = own_rss_kb();
+  auto flood = s.bad.call_async(flood_id_requests, 100000);
+  s.others_still_served();
+  CHECK(log.wait_for("id block limit of 50 blocks for one child reached",
+                     "cut stream to 'id-flooder'"));
+  CHECK_THROWS_AS(flood.get(), mitosis::context_lost);
+  s.others_still_served();
+  // The id space is not drained: a sibling still gets a block for its child.
+  auto gc = s.m.local({.name = "calm1.child", .via = s.calm1});
+  CHECK(gc.call(add, 2, 3) == 5);
+  CHECK(own_rss_kb() - before < rss_slack_kb);
+}
+
+TEST_CASE("a child that floods file requests is held to max_pending_requests, then cut") {
+  captured_log log;
+  temp_dir dir;
+  const auto path = dir.path + "/big.bin";
+  std::ofstream{path, std::ios::binary} << std::string(1 << 20, 'x');
+  offender_and_siblings s{"file-flooder", {.max_pending_requests = 8}};
+  s.m.serve_files(dir.path);
+  auto before = own_rss_kb();
+  auto flood = s.bad.call_async(flood_file_requests, path, 100000);
+  s.others_still_served();
+  CHECK(log.wait_for("module and file requests from this stream are pending (max_pending_requests)",
+                     "cut stream to 'file-flooder'"));
+  CHECK_THROWS_AS(flood.get(), mitosis::context_lost);
+  s.others_still_served();
+  // The others still fetch what is served.
+  CHECK(s.calm1.call(fetch_from, 0u, path, dir.path + "/copy.bin") == std::string(1 << 20, 'x'));
+  CHECK(own_rss_kb() - before < rss_slack_kb);
+}
+
+TEST_CASE("a child's log lines are rate-limited and the dropped ones are counted") {
+  captured_log log;
+  offender_and_siblings s{"log-flooder", {.log_lines_per_second = 200, .log_burst = 100}};
+  auto before = own_rss_kb();
+  const auto started = std::chrono::steady_clock::now();
+  auto flood = s.bad.call_async(flood_log_lines, 20000);
+  s.others_still_served();
+  CHECK(flood.get() == 20000);
+  // The drops are reported at most once a second, with a line that passes:
+  // log more until every flood line is either written or reported.
+  const auto text_now = [&] {
+    log.sink->flush();
+    return log.text.str();
+  };
+  static const std::regex report{R"(dropped (\d+) log lines from context \d+ \('log-flooder'\))"};
+  const auto accounted = [&](std::size_t& passed, std::size_t& dropped) {
+    const auto text = text_now();
+    passed = occurrences(text, "flood line ");
+    dropped = 0;
+    for (std::sregex_iterator i{text.begin(), text.end(), report}, end; i != end; ++i)
+      dropped += std::stoul((*i)[1]);
+    return passed + dropped;
+  };
+  std::size_t passed = 0, dropped = 0, after = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{4};
+  while (accounted(passed, dropped) < 20000 && std::chrono::steady_clock::now() < deadline) {
+    s.bad.call(log_line, std::string{"after the flood"});
+    ++after;
+    std::this_thread::sleep_for(std::chrono::milliseconds{50}); // lets the bucket refill
+  }
+  const auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started);
+  INFO("passed " << passed << ", dropped " << dropped << " in " << elapsed.count() << " s");
+  CHECK(dropped > 0);
+  // Nothing is lost silently: every line was written or counted (and some
+  // of the later lines may have been dropped too).
+  CHECK(passed + dropped >= 20000);
+  CHECK(passed + dropped <= 20000 + after);
+  // At most the burst and the rate over the time taken (and some slack).
+  CHECK(passed <= 100 + static_cast<std::size_t>(200 * elapsed.count()) + 20);
+  // Reports come at most once a second, not once per line that passes.
+  CHECK(occurrences(text_now(), "dropped ") <= static_cast<std::size_t>(elapsed.count()) + 2);
+  s.others_still_served();
+  CHECK(own_rss_kb() - before < rss_slack_kb);
+}
+
+TEST_CASE("a child that stops reading is cut once max_queued_bytes wait for it") {
+  captured_log log;
+  offender_and_siblings s{"sleeper", {.max_queued_bytes = 8 << 20}};
+  const int pid = s.bad.call(my_pid);
+  REQUIRE(::kill(pid, SIGSTOP) == 0); // it reads nothing from now on
+  auto before = own_rss_kb();
+  const std::string mib(1 << 20, 'q');
+  int sent = 0;
+  bool lost = false;
+  for (; sent < 200 && !lost; ++sent) {
+    try {
+      s.bad.call_no_reply(echo, mib);
+    } catch (const mitosis::context_lost&) {
+      lost = true;
+    }
+    if (sent == 4)
+      s.others_still_served(); // while its queue fills
+  }
+  CHECK(lost);
+  CHECK(sent < 40); // 8 MiB queued, plus what the socket holds
+  CHECK(log.wait_for("cut stream to 'sleeper'", "the peer does not read"));
+  ::kill(pid, SIGCONT); // it finds its stream closed and exits
+  s.others_still_served();
+  CHECK(own_rss_kb() - before < rss_slack_kb);
+}

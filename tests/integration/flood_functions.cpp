@@ -1,0 +1,63 @@
+// Children that flood their parent with frames it must refuse, bound or
+// drop (flood_functions.hpp). They write raw frames, as a compromised child
+// could, and never wait for an answer.
+#include "flood_functions.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "mitosis/actors/runtime.hpp"
+#include "mitosis/mitosis.hpp"
+#include "mitosis/serialization/plain_codec.hpp"
+
+namespace {
+
+namespace ser = mitosis::serialization;
+
+/// Sends `count` frames of type `t` to `dst`, each with the payload that
+/// `fill` appends and a reply handle of its own; returns how many left.
+template <class Fill>
+int send_many(ser::wire_type t, unsigned dst, int count, Fill fill) {
+  auto* rt = mitosis::actors::runtime::agent();
+  for (int i = 0; i < count; ++i) {
+    ser::frame_builder fb{ser::make_header(t, dst, rt->self(), 0,
+                                           static_cast<std::uint32_t>(1000000 + i))};
+    fill(fb);
+    auto wire = fb.finish();
+    if (!mitosis::detail::send_raw_to_parent(wire.data(), wire.size()))
+      return i;
+  }
+  return count;
+}
+
+unsigned parent_id() {
+  return mitosis::actors::runtime::agent()->routes().config().parent_id;
+}
+
+} // namespace
+
+int flood_unknown_calls(int count) {
+  return send_many(ser::wire_type::call_request, parent_id(), count, [](ser::frame_builder& fb) {
+    ser::put_values(fb.bytes(), std::string{"no_such_function"});
+  });
+}
+MITOSIS_REMOTE(flood_unknown_calls);
+
+int flood_id_requests(int count) {
+  return send_many(ser::wire_type::id_request, 0, count,
+                   [](ser::frame_builder& fb) { fb.add(ser::id_block_info{0, 1}); });
+}
+MITOSIS_REMOTE(flood_id_requests);
+
+int flood_file_requests(std::string path, int count) {
+  return send_many(ser::wire_type::file_request, 0, count, [&](ser::frame_builder& fb) {
+    fb.add(ser::file_request_info{path, 0, 256 * 1024});
+  });
+}
+MITOSIS_REMOTE(flood_file_requests);
+
+int flood_log_lines(int count) {
+  for (int i = 0; i < count; ++i)
+    spdlog::info("flood line {}", i);
+  return count;
+}
+MITOSIS_REMOTE(flood_log_lines);

@@ -1,0 +1,16 @@
+// Remote functions that make a child flood its parent with what a hostile
+// child would send (flood_functions.cpp): each returns how many frames it
+// sent before its parent stream refused more.
+#pragma once
+
+#include <string>
+
+/// `count` calls to a function nobody registered, each asking for a reply.
+int flood_unknown_calls(int count);
+/// `count` id_requests to the master, each for one id.
+int flood_id_requests(int count);
+/// `count` requests for the first chunk of `path` from the master, without
+/// waiting for any.
+int flood_file_requests(std::string path, int count);
+/// `count` log lines "flood line <i>", as fast as they can be written.
+int flood_log_lines(int count);
