@@ -116,6 +116,20 @@ public:
   /// returns false.
   bool on_pool(const serialization::frame_header& req, std::function<void()> job);
 
+  /// Runs `job` on the service workers (module and file requests, module
+  /// pushes), or answers `req` dead when shutting down and returns false.
+  /// They are not the call pool's: a module request from a child is served
+  /// while every call worker waits, e.g. on calls into that child that wait
+  /// for the module. Started on first use (service_threads of them).
+  bool on_service_pool(const serialization::frame_header& req, std::function<void()> job);
+
+  /// Finishes the service workers' running jobs, drops the queued ones;
+  /// later jobs are refused.
+  void stop_service_pool();
+
+  /// How many service workers a process runs at most.
+  static constexpr std::size_t service_threads = 2;
+
   /// Decodes `f`'s payload into `x`, or answers it dead and returns false.
   template <class T>
   bool decode_or_refuse(const serialization::frame& f, T& x) {
@@ -131,8 +145,10 @@ public:
   // -- what is known of other contexts ---------------------------------------
 
   /// Records `id`'s name and, for a context started through others, its
-  /// hop chain ("h4 via ssh:h1 via ...").
-  void remember(router::context_id id, const std::string& name, const std::string& chain = {});
+  /// hop chain ("h4 via ssh:h1 via ...") and the context it was started
+  /// by (`via`).
+  void remember(router::context_id id, const std::string& name, const std::string& chain = {},
+                std::optional<router::context_id> via = std::nullopt);
 
   /// Returns the name recorded for `id`, or "context <id>".
   std::string name_of(router::context_id id) const;
@@ -146,6 +162,10 @@ public:
   /// Whether context `id` was started from here (remember()): one that has
   /// no route any more is lost, whether or not the loss is recorded yet.
   bool knows(router::context_id id) const;
+
+  /// Whether context `id` was started through `hop`, directly or further up
+  /// its chain (remember()'s `via`).
+  bool started_through(router::context_id id, router::context_id hop) const;
 
   /// Sets who is given a dead reply nobody waits for here (the actor
   /// service: refusals of requests sent through its proxies). Set once,
@@ -165,6 +185,12 @@ private:
                                               serialization::wire_type answer,
                                               clock::time_point deadline);
   void on_reply(serialization::frame&& f, router::stream_id from);
+  /// A dead reply `no_route` to a request for a context started from here,
+  /// from a context it was started through, becomes context_lost; with
+  /// that one or `context_lost` from such a hop, `lost` is set to the
+  /// context. Any other reply is returned as it is.
+  serialization::frame lost_if_unroutable(serialization::frame&& f,
+                                          std::optional<router::context_id>& lost);
 
   router::router& router_;
   pending_calls& pending_;
@@ -172,9 +198,15 @@ private:
 
   std::function<void(serialization::frame&&, router::stream_id)> unclaimed_dead_;
 
+  std::mutex service_mtx_;
+  std::unique_ptr<dispatcher> service_pool_; // guarded by service_mtx_
+  bool service_stopped_ = false;             // guarded by service_mtx_
+
   mutable std::mutex mtx_;
   std::unordered_map<router::context_id, std::string> names_;
   std::unordered_map<router::context_id, std::string> chains_;
+  // Who started a context started through others (remember's `via`).
+  std::unordered_map<router::context_id, router::context_id> vias_;
   // Contexts known to be gone, and why: later requests fail at once.
   std::unordered_map<router::context_id, std::string> lost_;
 };
