@@ -7,9 +7,10 @@
 namespace mitosis::actors {
 
 namespace {
-// Set on the worker that is parked as a stream reader: jobs it submits
-// itself are taken by itself, so they need no wake-up.
-thread_local bool parked_here = false;
+// Set on the worker that is parked as a stream reader, to its pool: jobs it
+// submits to that pool are taken by itself, so they need no wake-up (jobs
+// for another pool, e.g. the service workers, do).
+thread_local const dispatcher* parked_here = nullptr;
 } // namespace
 
 dispatcher::dispatcher(std::size_t threads) {
@@ -51,7 +52,7 @@ bool dispatcher::submit(std::function<void()> job) {
     ++queued_;
     parked = reader_parked_;
   }
-  if (parked_here)
+  if (parked_here == this)
     return true; // the parked reader takes it when it unparks
   cv_.notify_one();
   if (parked)
@@ -98,9 +99,9 @@ void dispatcher::work() {
       reader_parked_ = true;
       auto reader = idle_reader_;
       guard.unlock();
-      parked_here = true;
+      parked_here = this;
       bool parked = reader(has_work, wake_fd_);
-      parked_here = false;
+      parked_here = nullptr;
       if (wake_pending_.exchange(false)) {
         std::uint64_t drained;
         [[maybe_unused]] auto n = ::read(wake_fd_, &drained, sizeof(drained));

@@ -194,7 +194,7 @@ runtime::runtime(router::router_config who, router::options opts, policy::rules 
     modules_(core_),
     calls_(core_, modules_),
     files_(core_),
-    starts_(core_, ids_,
+    starts_(core_, ids_, rules_,
             [this](const bootstrap::method_spec& spec, const serialization::boot_info& b,
                    services::clock::time_point deadline) { return caf_->start(spec, b, deadline); }),
     actors_(core_, *caf_->sys),
@@ -328,6 +328,7 @@ void runtime::shutdown() {
   bootstrap::ssh_wait_idle(router_.opts().shutdown_grace);
   pending_.fail_all("context '" + name() + "' is shutting down");
   pool_.stop();
+  core_.stop_service_pool();
   async_->stop();
   actors_.shutdown();
   caf_.reset();

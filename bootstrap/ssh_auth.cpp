@@ -11,13 +11,44 @@ namespace mitosis::bootstrap::ssh_impl {
 
 namespace {
 
-bool kbdint(ssh_session ss, const std::string& password) {
-  int rc = lib().ssh_userauth_kbdint(ss, nullptr, nullptr);
+using clock = std::chrono::steady_clock;
+
+} // namespace
+
+void arm_timeout(const ssh_settings& s, ssh_session ss, clock::time_point deadline,
+                 const std::string& step) {
+  auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - clock::now());
+  if (left < std::chrono::milliseconds{1})
+    throw method_error(errc::timeout, "ssh to " + where(s, ss) + ": connect timeout " + step);
+  // libssh waits timeout s + timeout_usec us in each blocking call.
+  long sec = static_cast<long>(left.count() / 1000000);
+  long usec = static_cast<long>(left.count() % 1000000);
+  lib().ssh_options_set(ss, SSH_OPTIONS_TIMEOUT, &sec);
+  lib().ssh_options_set(ss, SSH_OPTIONS_TIMEOUT_USEC, &usec);
+}
+
+namespace {
+
+/// Runs one auth attempt `what` with the time left; a failure once the
+/// deadline has passed is the deadline's, not the server's refusal.
+template <class Attempt>
+int attempt(const ssh_settings& s, ssh_session ss, clock::time_point deadline,
+            const std::string& what, Attempt&& run) {
+  arm_timeout(s, ss, deadline, "before " + what);
+  int rc = run();
+  if (rc != SSH_AUTH_SUCCESS && clock::now() >= deadline)
+    throw method_error(errc::timeout, "ssh to " + where(s, ss) + ": connect timeout during " + what);
+  return rc;
+}
+
+bool kbdint(const ssh_settings& s, ssh_session ss, clock::time_point deadline) {
+  const std::string what = "keyboard-interactive";
+  int rc = attempt(s, ss, deadline, what, [&] { return lib().ssh_userauth_kbdint(ss, nullptr, nullptr); });
   for (int round = 0; rc == SSH_AUTH_INFO && round < 4; ++round) {
     int n = lib().ssh_userauth_kbdint_getnprompts(ss);
     for (int i = 0; i < n; ++i)
-      lib().ssh_userauth_kbdint_setanswer(ss, static_cast<unsigned>(i), password.c_str());
-    rc = lib().ssh_userauth_kbdint(ss, nullptr, nullptr);
+      lib().ssh_userauth_kbdint_setanswer(ss, static_cast<unsigned>(i), s.password.c_str());
+    rc = attempt(s, ss, deadline, what, [&] { return lib().ssh_userauth_kbdint(ss, nullptr, nullptr); });
   }
   return rc == SSH_AUTH_SUCCESS;
 }
@@ -84,8 +115,8 @@ void check_host_key(const ssh_settings& s, ssh_session ss) {
   }
 }
 
-void authenticate(const ssh_settings& s, ssh_session ss) {
-  int rc = lib().ssh_userauth_none(ss, nullptr);
+void authenticate(const ssh_settings& s, ssh_session ss, clock::time_point deadline) {
+  int rc = attempt(s, ss, deadline, "auth (none)", [&] { return lib().ssh_userauth_none(ss, nullptr); });
   if (rc == SSH_AUTH_SUCCESS)
     return;
   if (rc == SSH_AUTH_ERROR)
@@ -93,40 +124,41 @@ void authenticate(const ssh_settings& s, ssh_session ss) {
                                             + lib().ssh_get_error(ss));
   int methods = lib().ssh_userauth_list(ss, nullptr);
   std::vector<std::string> tried;
+  auto ok = [&](const std::string& what, auto&& run) {
+    tried.push_back(what);
+    return attempt(s, ss, deadline, what, run) == SSH_AUTH_SUCCESS;
+  };
   if (methods & SSH_AUTH_METHOD_PUBLICKEY) {
     if (!s.identity_file.empty()) {
-      tried.push_back("key " + s.identity_file);
       ssh_key key = nullptr;
       if (lib().ssh_pki_import_privkey_file(s.identity_file.c_str(),
                                       s.password.empty() ? nullptr : s.password.c_str(),
                                       nullptr, nullptr, &key)
           != SSH_OK)
         throw method_error(errc::auth_failed, "cannot read identity file " + s.identity_file);
-      rc = lib().ssh_userauth_publickey(ss, nullptr, key);
-      lib().ssh_key_free(key);
-      if (rc == SSH_AUTH_SUCCESS)
+      struct key_guard {
+        ssh_key k;
+        ~key_guard() {
+          lib().ssh_key_free(k);
+        }
+      } guard{key};
+      if (ok("key " + s.identity_file, [&] { return lib().ssh_userauth_publickey(ss, nullptr, key); }))
         return;
     }
-    if (s.use_agent && std::getenv("SSH_AUTH_SOCK")) {
-      tried.push_back("ssh-agent");
-      if (lib().ssh_userauth_agent(ss, nullptr) == SSH_AUTH_SUCCESS)
+    if (s.use_agent && std::getenv("SSH_AUTH_SOCK"))
+      if (ok("ssh-agent", [&] { return lib().ssh_userauth_agent(ss, nullptr); }))
         return;
-    }
-    if (s.identity_file.empty()) {
-      tried.push_back("default keys");
-      if (lib().ssh_userauth_publickey_auto(ss, nullptr, nullptr) == SSH_AUTH_SUCCESS)
+    if (s.identity_file.empty())
+      if (ok("default keys", [&] { return lib().ssh_userauth_publickey_auto(ss, nullptr, nullptr); }))
         return;
-    }
   }
   if (!s.password.empty()) {
-    if (methods & SSH_AUTH_METHOD_PASSWORD) {
-      tried.push_back("password");
-      if (lib().ssh_userauth_password(ss, nullptr, s.password.c_str()) == SSH_AUTH_SUCCESS)
+    if (methods & SSH_AUTH_METHOD_PASSWORD)
+      if (ok("password", [&] { return lib().ssh_userauth_password(ss, nullptr, s.password.c_str()); }))
         return;
-    }
     if (methods & SSH_AUTH_METHOD_INTERACTIVE) {
       tried.push_back("keyboard-interactive");
-      if (kbdint(ss, s.password))
+      if (kbdint(s, ss, deadline))
         return;
     }
   }

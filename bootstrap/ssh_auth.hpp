@@ -3,6 +3,7 @@
 // authentication. Private to bootstrap/ (it exposes libssh's types).
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include <libssh/libssh.h>
@@ -21,9 +22,19 @@ std::string fingerprint(ssh_session s);
 /// (host_key_rejected) naming host, port and fingerprint.
 void check_host_key(const ssh_settings& s, ssh_session ss);
 
+/// Gives the next blocking libssh call on `ss` what is left until
+/// `deadline` as its timeout. Throws method_error (timeout, naming
+/// host:port and `step`) when nothing is left.
+void arm_timeout(const ssh_settings& s, ssh_session ss,
+                 std::chrono::steady_clock::time_point deadline, const std::string& step);
+
 /// Authenticates: identity file, ssh-agent, default keys, then password and
-/// keyboard-interactive. Throws method_error (auth_failed, naming what was
-/// tried; unreachable when the server fails during auth).
-void authenticate(const ssh_settings& s, ssh_session ss);
+/// keyboard-interactive, each attempt (and each keyboard-interactive round)
+/// bounded by what is left until `deadline`. Throws method_error
+/// (auth_failed, naming what was tried; timeout once the deadline passed,
+/// naming the attempt it cut; unreachable when the server fails during
+/// auth).
+void authenticate(const ssh_settings& s, ssh_session ss,
+                  std::chrono::steady_clock::time_point deadline);
 
 } // namespace mitosis::bootstrap::ssh_impl

@@ -116,9 +116,10 @@ transport start_ssh(const method_spec& spec, const std::string& command,
     throw method_error(code, "cannot connect to " + where(s, raw) + ": " + err);
   }
   check_host_key(s, raw);
-  authenticate(s, raw);
-  if (clock::now() >= deadline)
-    throw method_error(errc::timeout, "ssh to " + where(s, raw) + ": connect timeout during auth");
+  // Every auth attempt, and the channel's set-up, gets what is left of the
+  // deadline, not the whole timeout set for the connect.
+  authenticate(s, raw, deadline);
+  arm_timeout(s, raw, deadline, "before running stage-1");
   ssh_channel ch = lib().ssh_channel_new(raw);
   if (!ch || lib().ssh_channel_open_session(ch) != SSH_OK
       || lib().ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) {

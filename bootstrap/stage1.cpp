@@ -15,10 +15,15 @@
 namespace mitosis::bootstrap {
 
 std::string sh_quote(const std::string& s) {
+  // '!' goes outside the quotes, escaped: csh and tcsh (a login shell that
+  // sshd or su runs the command through) expand history even inside single
+  // quotes, and \! unquoted is '!' in every shell.
   std::string out = "'";
   for (char c : s) {
     if (c == '\'')
       out += "'\\''";
+    else if (c == '!')
+      out += "'\\!'";
     else
       out += c;
   }
@@ -32,31 +37,32 @@ std::string stage1_script(const bundle& b, const std::string& cache_dir, const s
   // k is the fast path of a cached start: builtins only, no process is
   // started before the agent itself.
   // (&& and || group left to right in sh: the braces keep c from running
-  // after k succeeded.)
+  // after k succeeded.) One line: sshd and su hand `/bin/sh -c '<script>'`
+  // to the user's login shell, and csh/tcsh end a quoted word at a newline;
+  // no '!' is followed by anything but a blank (csh history).
   std::string dirs = cache_dir.empty()
                        ? "{ [ \"$HOME\" ]&&{ k \"$HOME/.cache/mitosis\"||c "
                          "\"$HOME/.cache/mitosis\";};}||c /tmp/mitosis-`id -u`"
                        : "k " + sh_quote(cache_dir) + "||c " + sh_quote(cache_dir);
   return "umask 077;H=" + b.sha256 + ";N=" + std::to_string(b.size)
-         + ";E(){ echo \"MXERR $*\";exit 1;}\n"
-           "k(){ [ ! -h \"$1\" ]&&[ -O \"$1\" ]&&[ ! -h \"$1/$H\" ]&&[ -O \"$1/$H\" ]&&D=$1;}\n"
-           "c(){ [ ! -h \"$1\" ]&&mkdir -p \"$1\" 2>/dev/null&&[ ! -h \"$1\" ]&&chmod 700 \"$1\"&&[ -O \"$1\" ]&&[ -w \"$1\" ]&&D=$1;}\n"
+         + ";E(){ echo \"MXERR $*\";exit 1;};"
+           "k(){ [ ! -h \"$1\" ]&&[ -O \"$1\" ]&&[ ! -h \"$1/$H\" ]&&[ -O \"$1/$H\" ]&&D=$1;};"
+           "c(){ [ ! -h \"$1\" ]&&mkdir -p \"$1\" 2>/dev/null&&[ ! -h \"$1\" ]&&chmod 700 \"$1\"&&[ -O \"$1\" ]&&[ -w \"$1\" ]&&D=$1;};"
          + dirs
-         + "||E 'no writable cache directory'\n"
-           "B=$D/$H\n"
-           "if [ ! -d \"$B\" ];then echo MXNEED;T=$D/.$H.$$;rm -rf \"$T\" \"$T.z\" \"$T.s\"\n"
-           "F(){ wait;rm -rf \"$T\" \"$T.z\" \"$T.s\";E \"$@\";}\n"
-           "mkdir \"$T\"||F \"cannot create $T\"\n"
-           "head -c $N >\"$T.z\"||F \"cannot write $T.z (disk full?)\"\n"
-           "[ `wc -c <\"$T.z\"` -eq $N ]||F 'short bundle: the sender stopped'\n"
-           "sha256sum \"$T.z\" >\"$T.s\"&\n"
-           "tar -xzf \"$T.z\" -C \"$T\"||F \"cannot unpack in $D (disk full?)\"\n"
-           "wait;read S X <\"$T.s\";[ \"$S\" = $H ]||F 'bundle hash mismatch'\n"
-           "mv \"$T.z\" \"$T/b.tgz\"&&rm -f \"$T.s\"||F \"cannot install in $D\"\n"
-           "mv \"$T\" \"$B\" 2>/dev/null;rm -rf \"$T\" \"$B/.$H.$$\";fi\n"
+         + "||E 'no writable cache directory';"
+           "B=$D/$H;"
+           "if [ ! -d \"$B\" ];then echo MXNEED;T=$D/.$H.$$;rm -rf \"$T\" \"$T.z\" \"$T.s\";"
+           "F(){ wait;rm -rf \"$T\" \"$T.z\" \"$T.s\";E \"$@\";};"
+           "mkdir \"$T\"||F \"cannot create $T\";"
+           "head -c $N >\"$T.z\"||F \"cannot write $T.z (disk full?)\";"
+           "[ `wc -c <\"$T.z\"` -eq $N ]||F 'short bundle: the sender stopped';"
+           "sha256sum \"$T.z\" >\"$T.s\"& "
+           "tar -xzf \"$T.z\" -C \"$T\"||F \"cannot unpack in $D (disk full?)\";"
+           "wait;read S X <\"$T.s\";[ \"$S\" = $H ]||F 'bundle hash mismatch';"
+           "mv \"$T.z\" \"$T/b.tgz\"&&rm -f \"$T.s\"||F \"cannot install in $D\";"
+           "mv \"$T\" \"$B\" 2>/dev/null;rm -rf \"$T\" \"$B/.$H.$$\";fi;"
            "echo MXOK;MITOSIS_AGENT=1 MITOSIS_BUNDLE=$B exec \"$B/ld.so\" --argv0 "
-         + sh_quote(arg0) + " --library-path \"$B\" \"$B/exe\"" + (quiet_stderr ? " 2>/dev/null" : "")
-         + "\n";
+         + sh_quote(arg0) + " --library-path \"$B\" \"$B/exe\"" + (quiet_stderr ? " 2>/dev/null" : "");
 }
 
 namespace {

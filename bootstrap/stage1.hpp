@@ -21,10 +21,13 @@ namespace mitosis::bootstrap {
 /// loader. Nothing runs from the temporary directory.
 /// With `quiet_stderr` the agent's stderr goes to /dev/null (when stderr
 /// is the stream itself, as under su's full pty).
+/// The script is one line, so that a csh or tcsh login shell in between
+/// (sshd and su run the command through it) takes it.
 std::string stage1_script(const bundle& b, const std::string& cache_dir, const std::string& arg0,
                           bool quiet_stderr = false);
 
-/// Quotes `s` for a POSIX shell command line.
+/// Quotes `s` for a POSIX shell command line that also passes unchanged
+/// through csh and tcsh ('!' is escaped outside the quotes).
 std::string sh_quote(const std::string& s);
 
 /// A password prompt to answer during the dialog (become methods).

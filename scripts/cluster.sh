@@ -27,7 +27,9 @@ USER_TAG='mitosis-cluster test user'
 ADMIN=mitosis-admin ADMIN_PW=admin-pw
 NOPW=mitosis-nopw NOPW_PW=nopw-pw
 PLAIN=mitosis-user PLAIN_PW=user-pw
-ALL_USERS="$ADMIN $NOPW $PLAIN"
+# a user whose login shell is tcsh: sshd and su run stage-1 through it
+CSH=mitosis-csh CSH_PW=csh-pw CSH_SHELL=/bin/tcsh
+ALL_USERS="$ADMIN $NOPW $PLAIN $CSH"
 WAIT_SECONDS=${MITOSIS_CLUSTER_WAIT:-5}
 
 die() { echo "cluster: error: $*" >&2; exit 1; }
@@ -59,10 +61,11 @@ need_root() {
 }
 
 need_tools() {
-  for t in ip ssh-keygen bash timeout useradd userdel chpasswd visudo flock; do
+  for t in ip ssh-keygen bash timeout useradd usermod userdel chpasswd visudo flock; do
     command -v "$t" >/dev/null 2>&1 || die "'$t' not found (apt-get install iproute2 openssh-client passwd sudo util-linux)"
   done
   [ -x "$SSHD" ] || die "$SSHD not found (apt-get install openssh-server)"
+  [ -x "$CSH_SHELL" ] || die "$CSH_SHELL not found (apt-get install tcsh)"
 }
 
 # Serialise up/down. The lock is on this script itself, so nothing is left.
@@ -225,14 +228,15 @@ cmd_down() {
 
 # --- up ---------------------------------------------------------------------
 ensure_user() {
-  u=$1 pw=$2
+  u=$1 pw=$2 sh=${3:-/bin/sh}
   if id "$u" >/dev/null 2>&1; then
-    log "reusing existing user $u (password reset)"
+    log "reusing existing user $u (password and shell reset)"
+    usermod -s "$sh" "$u"
   else
     if getent group "$u" >/dev/null 2>&1; then
-      useradd -m -s /bin/sh -c "$USER_TAG" -g "$u" "$u"
+      useradd -m -s "$sh" -c "$USER_TAG" -g "$u" "$u"
     else
-      useradd -m -s /bin/sh -c "$USER_TAG" "$u"
+      useradd -m -s "$sh" -c "$USER_TAG" "$u"
     fi
   fi
   printf '%s:%s\n' "$u" "$pw" | chpasswd
@@ -371,6 +375,7 @@ do_up() {
   ensure_user "$ADMIN" "$ADMIN_PW"
   ensure_user "$NOPW" "$NOPW_PW"
   ensure_user "$PLAIN" "$PLAIN_PW"
+  ensure_user "$CSH" "$CSH_PW" "$CSH_SHELL"
   write_sudoers
   write_doas
 
@@ -497,6 +502,8 @@ do_up() {
     echo "CLUSTER_NOPW_PW=$NOPW_PW"
     echo "CLUSTER_USER=$PLAIN"
     echo "CLUSTER_USER_PW=$PLAIN_PW"
+    echo "CLUSTER_CSH_USER=$CSH"
+    echo "CLUSTER_CSH_USER_PW=$CSH_PW"
     echo "CLUSTER_DOAS=$DOAS"
   } >"$DIR/env.tmp"
   chmod 0644 "$DIR/env.tmp"

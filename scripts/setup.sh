@@ -3,7 +3,7 @@
 # configures and builds ./build. Safe to run again.
 set -eu
 cd "$(dirname "$0")/.."
-pkgs="g++ cmake make ccache libcaf-dev libssh-dev libboost-serialization-dev libspdlog-dev libfmt-dev catch2 openssh-server openssh-client sudo opendoas busybox-static tar gzip iproute2 procps clang libclang-rt-14-dev podman runc"
+pkgs="g++ cmake make ccache libcaf-dev libssh-dev libboost-serialization-dev libspdlog-dev libfmt-dev catch2 openssh-server tcsh openssh-client sudo opendoas busybox-static tar gzip iproute2 procps clang libclang-rt-14-dev podman runc"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

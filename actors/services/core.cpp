@@ -38,12 +38,51 @@ void core::on_reply(frame&& f, router::stream_id from) {
     }
   }
   const bool dead = f.hdr.type == serialization::to_u32(wire_type::dead);
-  if (pending_.complete(handle, std::move(f)))
+  std::optional<router::context_id> lost;
+  if (dead)
+    f = lost_if_unroutable(std::move(f), lost);
+  if (pending_.complete(handle, std::move(f))) {
+    if (lost) // known lost from now on, before its route_del comes up
+      mark_lost({*lost}, "context '" + name_of(*lost) + "' (id " + std::to_string(*lost)
+                           + ") is gone from its parent's routes");
     return;
+  }
   if (dead && unclaimed_dead_)
     unclaimed_dead_(std::move(f), from); // complete() leaves f alone when nobody waits
   else
     lg()->debug("[{}] reply for handle {} nobody waits for", name(), handle);
+}
+
+frame core::lost_if_unroutable(frame&& f, std::optional<router::context_id>& lost) {
+  // A context we started it through has no route to a context started
+  // from here, or could not write to it: it was lost there, and its loss
+  // has not reached us yet (route_del goes up behind this reply).
+  // Only from a hop it was started through: a context beside it on the
+  // way cannot make us take it for lost.
+  auto dst = pending_.destination(f.hdr.handle);
+  if (!dst || !knows(*dst) || !started_through(*dst, f.hdr.src))
+    return std::move(f);
+  serialization::dead_info d;
+  try {
+    serialization::decode_exact(f.payload.data(), f.payload.size(), d);
+  } catch (const serialization::decode_error&) {
+    return std::move(f);
+  }
+  if (static_cast<errc>(d.code) == errc::context_lost) {
+    lost = *dst; // the hop's write to it failed
+    return std::move(f);
+  }
+  if (static_cast<errc>(d.code) != errc::no_route)
+    return std::move(f);
+  auto out = make_dead(errc::context_lost, "context '" + name_of(*dst) + "' (id "
+                                              + std::to_string(*dst)
+                                              + ") is gone from its parent's routes: lost ("
+                                              + d.reason + ")");
+  auto length = out.hdr.length;
+  out.hdr = f.hdr; // who answered, and for which request
+  out.hdr.length = length;
+  lost = *dst;
+  return out;
 }
 
 std::future<frame> core::request(router::context_id dst, std::uint32_t handle,
@@ -119,7 +158,7 @@ bool core::submit(std::function<void()> job) {
 bool core::on_pool_bounded(const serialization::frame_header& req, router::stream_id from,
                            std::function<void()> job) {
   if (from == 0)
-    return on_pool(req, std::move(job));
+    return on_service_pool(req, std::move(job));
   const auto most = opts().max_pending_requests;
   bool admitted = false;
   {
@@ -148,7 +187,7 @@ bool core::on_pool_bounded(const serialization::frame_header& req, router::strea
     } guard{this, from};
     job();
   };
-  if (on_pool(req, std::move(bounded)))
+  if (on_service_pool(req, std::move(bounded)))
     return true;
   leave_pending(from);
   return false;
@@ -160,11 +199,51 @@ void core::leave_pending(router::stream_id from) {
     pending_requests_.erase(i);
 }
 
-void core::remember(router::context_id id, const std::string& name, const std::string& chain) {
+bool core::on_service_pool(const serialization::frame_header& req, std::function<void()> job) {
+  dispatcher* pool = nullptr;
+  {
+    std::lock_guard<std::mutex> guard{service_mtx_};
+    if (!service_stopped_) {
+      if (!service_pool_)
+        service_pool_ = std::make_unique<dispatcher>(service_threads);
+      pool = service_pool_.get();
+    }
+  }
+  if (pool && pool->submit(std::move(job)))
+    return true;
+  router_.reply_dead(req, errc::shutting_down, "context is shutting down");
+  return false;
+}
+
+void core::stop_service_pool() {
+  dispatcher* pool = nullptr;
+  {
+    std::lock_guard<std::mutex> guard{service_mtx_};
+    service_stopped_ = true;
+    pool = service_pool_.get();
+  }
+  // Joins the workers (their jobs use services this one outlives); the pool
+  // itself stays, refusing jobs, until this object goes.
+  if (pool)
+    pool->stop();
+}
+
+void core::remember(router::context_id id, const std::string& name, const std::string& chain,
+                    std::optional<router::context_id> via) {
   std::lock_guard<std::mutex> guard{mtx_};
   names_[id] = name;
   if (!chain.empty())
     chains_[id] = chain;
+  if (via)
+    vias_[id] = *via;
+}
+
+bool core::started_through(router::context_id id, router::context_id hop) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto i = vias_.find(id); i != vias_.end(); i = vias_.find(i->second))
+    if (i->second == hop)
+      return true;
+  return false;
 }
 
 std::string core::name_of(router::context_id id) const {

@@ -118,9 +118,22 @@ public:
 
   /// Runs `job` on the pool; false when it is stopping.
   bool submit(std::function<void()> job);
+  /// Runs `job` on the service workers (module and file requests, module
+  /// pushes), or answers `req` dead when shutting down and returns false.
+  /// They are not the call pool's: a module request from a child is served
+  /// while every call worker waits, e.g. on calls into that child that wait
+  /// for the module. Started on first use (service_threads of them).
+  bool on_service_pool(const serialization::frame_header& req, std::function<void()> job);
+
+  /// Finishes the service workers' running jobs, drops the queued ones;
+  /// later jobs are refused.
+  void stop_service_pool();
+
+  /// How many service workers a process runs at most.
+  static constexpr std::size_t service_threads = 2;
 
   /// Decodes `f`'s payload into `x`, or answers it dead and returns false.
-  /// on_pool() for a module or file request read on stream `from`: at most
+  /// on_service_pool() for a module or file request read on stream `from`: at most
   /// options::max_pending_requests of them per stream are queued or
   /// running at once; one more is refused (router::refuse,
   /// limit_exceeded) and returns false. Local requests (`from` 0) are not
@@ -145,8 +158,10 @@ public:
   // -- what is known of other contexts ---------------------------------------
 
   /// Records `id`'s name and, for a context started through others, its
-  /// hop chain ("h4 via ssh:h1 via ...").
-  void remember(router::context_id id, const std::string& name, const std::string& chain = {});
+  /// hop chain ("h4 via ssh:h1 via ...") and the context it was started
+  /// by (`via`).
+  void remember(router::context_id id, const std::string& name, const std::string& chain = {},
+                std::optional<router::context_id> via = std::nullopt);
 
   /// Returns the name recorded for `id`, or "context <id>".
   std::string name_of(router::context_id id) const;
@@ -160,6 +175,10 @@ public:
   /// Whether context `id` was started from here (remember()): one that has
   /// no route any more is lost, whether or not the loss is recorded yet.
   bool knows(router::context_id id) const;
+
+  /// Whether context `id` was started through `hop`, directly or further up
+  /// its chain (remember()'s `via`).
+  bool started_through(router::context_id id, router::context_id hop) const;
 
   /// Sets who is given a dead reply nobody waits for here (the actor
   /// service: refusals of requests sent through its proxies). Set once,
@@ -181,6 +200,12 @@ private:
   void on_reply(serialization::frame&& f, router::stream_id from);
   /// One module or file request admitted by on_pool_bounded has ended.
   void leave_pending(router::stream_id from);
+  /// A dead reply `no_route` to a request for a context started from here,
+  /// from a context it was started through, becomes context_lost; with
+  /// that one or `context_lost` from such a hop, `lost` is set to the
+  /// context. Any other reply is returned as it is.
+  serialization::frame lost_if_unroutable(serialization::frame&& f,
+                                          std::optional<router::context_id>& lost);
 
   router::router& router_;
   pending_calls& pending_;
@@ -191,10 +216,15 @@ private:
   // Module and file requests queued or running, per stream read on.
   std::mutex pending_mtx_;
   std::unordered_map<router::stream_id, std::uint32_t> pending_requests_;
+  std::mutex service_mtx_;
+  std::unique_ptr<dispatcher> service_pool_; // guarded by service_mtx_
+  bool service_stopped_ = false;             // guarded by service_mtx_
 
   mutable std::mutex mtx_;
   std::unordered_map<router::context_id, std::string> names_;
   std::unordered_map<router::context_id, std::string> chains_;
+  // Who started a context started through others (remember's `via`).
+  std::unordered_map<router::context_id, router::context_id> vias_;
   // Contexts known to be gone, and why: later requests fail at once.
   std::unordered_map<router::context_id, std::string> lost_;
 };

@@ -1,10 +1,12 @@
 #include "file_service.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
 #include <fcntl.h>
+#include <optional>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -53,7 +55,9 @@ void file_service::fetch(router::context_id from, const std::string& from_name,
                     serialization::file_request_info{remote, offset, file_store::max_chunk})
       .answer;
   };
-  auto take = [&](std::future<frame> fut) {
+  // A chunk must be the one asked for: its offset, and as many bytes as
+  // the file (of the size the first chunk gave) has there, up to a chunk.
+  auto take = [&](std::future<frame> fut, std::uint64_t offset, std::optional<std::uint64_t> size) {
     if (fut.wait_for(wait) != std::future_status::ready)
       throw timeout_error(from_name, "no chunk of " + remote + " within "
                                        + std::to_string(wait.count()) + " ms");
@@ -62,13 +66,30 @@ void file_service::fetch(router::context_id from, const std::string& from_name,
       mitosis::detail::throw_reply(f, from_name); // policy_error, context_lost, error
     serialization::file_chunk_info c;
     serialization::decode_exact(f.payload.data(), f.payload.size(), c);
+    if (size && c.size != *size)
+      throw error(errc::file_error, from_name, remote + " changed size while being fetched");
+    const auto want = c.size > offset ? std::min<std::uint64_t>(c.size - offset, file_store::max_chunk)
+                                      : 0;
+    if (c.offset != offset || c.bytes.size() != want)
+      throw error(errc::protocol_error, from_name,
+                  "bad chunk of " + remote + ": " + std::to_string(c.bytes.size())
+                    + " bytes at offset " + std::to_string(c.offset) + " for a request of "
+                    + std::to_string(want) + " at " + std::to_string(offset) + " (file size "
+                    + std::to_string(c.size) + ")");
     return c;
   };
   const auto& me = core_.name();
-  auto tmp = local + ".mitosis-part";
-  router::unique_fd out{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
-  if (out.get() < 0)
-    throw error(errc::file_error, me, "cannot write " + tmp + ": " + std::strerror(errno));
+  // A part file of our own: created here (O_EXCL), never through a link
+  // someone left under its name (O_NOFOLLOW), under a name of this fetch.
+  static std::atomic<unsigned> fetches{0};
+  std::string tmp;
+  router::unique_fd out;
+  for (int tries = 0; out.get() < 0; ++tries) {
+    tmp = local + ".mitosis-part." + std::to_string(::getpid()) + "." + std::to_string(++fetches);
+    out.reset(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (out.get() < 0 && (errno != EEXIST || tries == 8))
+      throw error(errc::file_error, me, "cannot write " + tmp + ": " + std::strerror(errno));
+  }
   auto write_chunk = [&](const serialization::file_chunk_info& c) {
     std::size_t done = 0;
     while (done < c.bytes.size()) {
@@ -81,32 +102,33 @@ void file_service::fetch(router::context_id from, const std::string& from_name,
     }
   };
   try {
-    auto first = take(ask(0));
+    auto first = take(ask(0), 0, std::nullopt);
     write_chunk(first);
     const auto size = first.size;
     // Keep `window` chunk requests in flight: the server never has more
     // than that many chunks queued for us (flow control by credit).
-    std::deque<std::future<frame>> inflight;
+    std::deque<std::pair<std::uint64_t, std::future<frame>>> inflight;
     window = std::max(window, 1);
     std::uint64_t next = first.bytes.size();
     while (next < size || !inflight.empty()) {
       while (next < size && static_cast<int>(inflight.size()) < window) {
-        inflight.push_back(ask(next));
+        inflight.emplace_back(next, ask(next));
         next += file_store::max_chunk;
       }
-      auto c = take(std::move(inflight.front()));
+      auto [offset, fut] = std::move(inflight.front());
       inflight.pop_front();
-      if (c.size != size)
-        throw error(errc::file_error, from_name, remote + " changed size while being fetched");
-      write_chunk(c);
+      write_chunk(take(std::move(fut), offset, size));
     }
   } catch (...) {
     ::unlink(tmp.c_str());
     throw;
   }
   out.reset();
-  if (::rename(tmp.c_str(), local.c_str()) != 0)
-    throw error(errc::file_error, me, "cannot rename " + tmp + ": " + std::strerror(errno));
+  if (::rename(tmp.c_str(), local.c_str()) != 0) {
+    auto why = std::string{std::strerror(errno)};
+    ::unlink(tmp.c_str());
+    throw error(errc::file_error, me, "cannot rename " + tmp + ": " + why);
+  }
 }
 
 } // namespace mitosis::actors::services

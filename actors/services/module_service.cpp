@@ -51,15 +51,45 @@ expected<void> module_service::add(const std::string& name, const std::string& p
   return {};
 }
 
-expected<serialization::module_info> module_service::bytes_locked(const std::string& name) {
-  if (auto i = modules_.find(name); i != modules_.end())
-    return i->second;
-  const auto& cfg = core_.routes().config();
-  if (!cfg.has_parent)
-    return fail(errc::file_error,
-                "no plugin module '" + name + "' at context '" + core_.name() + "'");
-  auto m = core_.ask<serialization::module_info>(cfg.parent_id, wire_type::module_request,
-                                                 wire_type::module_data,
+expected<serialization::module_info> module_service::bytes(const std::string& name) {
+  fetched answer;
+  std::promise<expected<serialization::module_info>> mine;
+  bool asker = false;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (auto i = modules_.find(name); i != modules_.end())
+      return i->second;
+    if (!core_.routes().config().has_parent)
+      return fail(errc::file_error,
+                  "no plugin module '" + name + "' at context '" + core_.name() + "'");
+    if (auto i = fetching_.find(name); i != fetching_.end()) {
+      answer = i->second;
+    } else {
+      answer = fetching_[name] = mine.get_future().share();
+      asker = true;
+    }
+  }
+  if (!asker) {
+    // Another thread asks the parent for it: its answer is ours. The asker
+    // waits request_timeout at most, and so do we.
+    if (answer.wait_until(core_.request_deadline()) != std::future_status::ready)
+      return fail(errc::timeout, "no answer from the parent for module '" + name + "'");
+    return answer.get();
+  }
+  auto m = fetch(name);
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (m)
+      m = modules_.try_emplace(name, std::move(*m)).first->second; // a push may have come first
+    fetching_.erase(name);
+  }
+  mine.set_value(m);
+  return m;
+}
+
+expected<serialization::module_info> module_service::fetch(const std::string& name) {
+  auto m = core_.ask<serialization::module_info>(core_.routes().config().parent_id,
+                                                 wire_type::module_request, wire_type::module_data,
                                                  core_.request_deadline(), name);
   if (!m) {
     if (m.error().code == errc::timeout)
@@ -68,7 +98,12 @@ expected<serialization::module_info> module_service::bytes_locked(const std::str
   }
   if (m->name != name || serialization::sha256_hex(m->bytes.data(), m->bytes.size()) != m->sha256)
     return fail(errc::protocol_error, "module '" + name + "' arrived damaged");
-  return modules_[name] = std::move(*m);
+  return m;
+}
+
+std::size_t module_service::fetching() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return fetching_.size();
 }
 
 expected<void> module_service::load(const std::string& name, bool wait_for_push) {
@@ -77,12 +112,38 @@ expected<void> module_service::load(const std::string& name, bool wait_for_push)
     push_cv_.wait_for(guard, core_.opts().request_timeout,
                       [&] { return !pushes_in_flight_.count(name); });
   }
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (loaded_.count(name))
-    return {};
-  auto m = bytes_locked(name);
+  auto m = bytes(name);
   if (!m)
     return std::move(m).error();
+  std::lock_guard<std::mutex> installing{load_mtx_};
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    // Keyed by (name, sha256): a name loaded with other content cannot be
+    // replaced (its functions are registered already), and one content
+    // under two names would register under the first only.
+    for (const auto& [other, sha] : loaded_) {
+      if (other == name && sha == m->sha256)
+        return {};
+      if (other == name)
+        return fail(errc::file_error, "module '" + name + "' (sha256 " + m->sha256
+                                        + ") cannot replace the module of that name loaded at "
+                                          "context '"
+                                        + core_.name() + "' (sha256 " + sha + ")");
+      if (sha == m->sha256)
+        return fail(errc::file_error, "module '" + name + "' is module '" + other
+                                        + "' already loaded at context '" + core_.name()
+                                        + "' (sha256 " + sha + ")");
+    }
+  }
+  if (auto done = install(*m); !done)
+    return done;
+  std::lock_guard<std::mutex> guard{mtx_};
+  loaded_.emplace(name, m->sha256);
+  lg()->debug("[{}] loaded plugin module '{}' ({})", core_.name(), name, m->sha256);
+  return {};
+}
+
+expected<void> module_service::install(const serialization::module_info& m) {
   std::string dir;
   try {
     dir = bootstrap::private_dir("plugins");
@@ -91,14 +152,14 @@ expected<void> module_service::load(const std::string& name, bool wait_for_push)
   }
   // Stored and loaded by content hash; written under a temporary name and
   // renamed, so a half-written file is never loaded.
-  auto path = dir + "/" + m->sha256 + ".so";
+  auto path = dir + "/" + m.sha256 + ".so";
   std::ifstream existing{path, std::ios::binary};
   std::vector<char> have{std::istreambuf_iterator<char>(existing), std::istreambuf_iterator<char>()};
-  if (serialization::sha256_hex(have.data(), have.size()) != m->sha256) {
+  if (serialization::sha256_hex(have.data(), have.size()) != m.sha256) {
     auto tmp = path + ".tmp." + std::to_string(::getpid());
     {
       std::ofstream out{tmp, std::ios::binary | std::ios::trunc};
-      out.write(m->bytes.data(), static_cast<std::streamsize>(m->bytes.size()));
+      out.write(m.bytes.data(), static_cast<std::streamsize>(m.bytes.size()));
       if (!out) {
         ::unlink(tmp.c_str());
         return fail(errc::file_error, "cannot write " + tmp);
@@ -110,13 +171,11 @@ expected<void> module_service::load(const std::string& name, bool wait_for_push)
       return fail(errc::file_error, "cannot install " + path + ": " + why);
     }
   }
-  function_registry::set_loading_module(&name);
+  function_registry::set_loading_module(&m.name);
   void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   function_registry::set_loading_module(nullptr);
   if (!handle)
-    return fail(errc::file_error, "cannot load module '" + name + "': " + ::dlerror());
-  loaded_.insert(name);
-  lg()->debug("[{}] loaded plugin module '{}' ({})", core_.name(), name, m->sha256);
+    return fail(errc::file_error, "cannot load module '" + m.name + "': " + ::dlerror());
   return {};
 }
 
@@ -131,10 +190,7 @@ void module_service::on_request(frame&& f, router::stream_id from) {
     r.refuse(from, f.hdr, errc::module_denied, reason);
     return;
   }
-  auto m = [&] {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return bytes_locked(name);
-  }();
+  auto m = bytes(name);
   if (!m) {
     r.refuse(from, f.hdr, m.error().code, m.error().reason);
     return;
@@ -185,7 +241,9 @@ void module_service::on_push(frame&& f, policy::direction d) {
   }
   auto hdr = f.hdr;
   auto name = m.name;
-  if (!core_.on_pool(hdr, [this, hdr, m = std::move(m)]() mutable { run_push(hdr, std::move(m)); })) {
+  if (!core_.on_service_pool(hdr, [this, hdr, m = std::move(m)]() mutable {
+        run_push(hdr, std::move(m));
+      })) {
     // Shutting down: nobody will load it, so nobody may wait for it.
     {
       std::lock_guard<std::mutex> guard{push_mtx_};

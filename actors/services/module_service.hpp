@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -38,19 +39,33 @@ public:
     return served_.load();
   }
 
+  /// How many module fetches from the parent are under way.
+  std::size_t fetching() const;
+
 private:
+  using fetched = std::shared_future<expected<serialization::module_info>>;
+
   expected<void> load(const std::string& name, bool wait_for_push);
-  /// The module's bytes, from here or from the parent. Call with mtx_ held.
-  expected<serialization::module_info> bytes_locked(const std::string& name);
+  /// The module's bytes, from here or from the parent. No lock is held
+  /// while the parent answers; one fetch per name at a time, whose answer
+  /// every asker of that name shares.
+  expected<serialization::module_info> bytes(const std::string& name);
+  expected<serialization::module_info> fetch(const std::string& name);
+  /// Writes the module to the plugin directory (by sha256) and dlopens it.
+  expected<void> install(const serialization::module_info& m);
   /// Answers a module_request read on stream `from`.
   void on_request(serialization::frame&& f, router::stream_id from);
   void on_push(serialization::frame&& f, policy::direction d);
   void run_push(const serialization::frame_header& req, serialization::module_info m);
 
   core& core_;
-  std::mutex mtx_; // one fetch at a time: intermediaries ask once
+  mutable std::mutex mtx_; // guards modules_, fetching_, loaded_; never held while waiting
   std::map<std::string, serialization::module_info> modules_;
-  std::set<std::string> loaded_;
+  std::map<std::string, fetched> fetching_;
+  // Loaded here: name -> sha256. A name stands for one content per
+  // process: its functions are registered once.
+  std::map<std::string, std::string> loaded_;
+  std::mutex load_mtx_; // one install and dlopen at a time
   std::atomic<int> served_{0};
   // Modules whose push has been read but not yet loaded.
   std::mutex push_mtx_;

@@ -19,10 +19,30 @@ expected<void> rules_service::set(const policy::rules& r) {
 }
 
 expected<void> rules_service::set_subtree(const policy::rules& r) {
+  std::lock_guard<std::mutex> guard{subtree_mtx_};
   if (auto done = set(r); !done)
     return done;
+  ++updates_;
   core_.routes().send_to_children(wire_type::rules_update, r.encode());
   return {};
+}
+
+rules_service::boot_rules rules_service::for_boot() {
+  std::lock_guard<std::mutex> guard{subtree_mtx_};
+  return {core_.routes().rules()->encode(), updates_};
+}
+
+void rules_service::catch_up(router::stream_id s, router::context_id id,
+                             std::uint64_t updates_at_boot) {
+  std::lock_guard<std::mutex> guard{subtree_mtx_};
+  if (updates_ == updates_at_boot)
+    return;
+  auto& r = core_.routes();
+  serialization::frame_builder fb{serialization::make_header(wire_type::rules_update, id,
+                                                             core_.self())};
+  fb.add(r.rules()->encode());
+  if (r.send_on(s, fb.finish()))
+    lg()->debug("[{}] sent context {} the rules set while it started", core_.name(), id);
 }
 
 void rules_service::on_update(const serialization::frame& f, policy::direction d) {
@@ -45,9 +65,11 @@ void rules_service::on_update(const serialization::frame& f, policy::direction d
   // one are judged by the new rules. The actor only stores a snapshot and
   // never waits on the router, so the wait is short; it is bounded by
   // request_timeout all the same.
+  std::lock_guard<std::mutex> guard{subtree_mtx_};
   if (auto done = set_(next); !done)
     lg()->error("[{}] rules_update from context {} not applied: {}", core_.name(), f.hdr.src,
                 done.error().reason);
+  ++updates_;
   r.send_to_children(wire_type::rules_update, encoded);
 }
 

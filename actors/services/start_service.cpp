@@ -29,8 +29,9 @@ std::string default_name(const bootstrap::method_spec& spec, router::context_id 
 
 } // namespace
 
-start_service::start_service(core& c, id_service& ids, starter start_child)
-  : core_(c), ids_(ids), start_child_(std::move(start_child)) {
+start_service::start_service(core& c, id_service& ids, rules_service& rules,
+                             starter start_child)
+  : core_(c), ids_(ids), rules_(rules), start_child_(std::move(start_child)) {
   c.routes().handlers().add(wire_type::spawn_request,
                             [this](frame&& f, policy::direction, router::stream_id) {
                               auto hdr = f.hdr;
@@ -55,7 +56,8 @@ expected<child_info> start_service::start(const bootstrap::method_spec& spec,
   boot.name = spec.name.empty() ? default_name(spec, *id) : spec.name;
   boot.max_frame = core_.opts().max_frame;
   boot.log_level = core_.opts().log_level;
-  boot.rules = core_.routes().rules()->encode();
+  auto rules = rules_.for_boot();
+  boot.rules = std::move(rules.encoded);
   boot.options = router::encode(core_.opts());
   std::future<expected<void>> hello;
   {
@@ -74,6 +76,9 @@ expected<child_info> start_service::start(const bootstrap::method_spec& spec,
   auto child = start_child_(spec, boot, deadline);
   if (!child)
     return refuse(std::move(child).error());
+  // A subtree update between the boot frame and the registration did not
+  // reach the child: it gets the rules now, ahead of anything else.
+  rules_.catch_up(child->stream, *id, rules.updates);
   if (child->installed)
     ++bundles_sent_;
   if (child->pid) {
@@ -120,7 +125,7 @@ expected<child_info> start_service::start_via(router::context_id via, const std:
     f.context = wanted + " via " + core_.chain_of(via, via_name);
     return f;
   }
-  core_.remember(done->id, done->name, done->name + " via " + core_.chain_of(via, via_name));
+  core_.remember(done->id, done->name, done->name + " via " + core_.chain_of(via, via_name), via);
   child_info started{done->id, done->name, done->pid};
   std::lock_guard<std::mutex> guard{mtx_};
   children_.push_back(started);

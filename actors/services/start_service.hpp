@@ -16,6 +16,7 @@
 
 #include "core.hpp"
 #include "id_service.hpp"
+#include "rules_service.hpp"
 #include "../../bootstrap/method.hpp"
 
 namespace mitosis::actors::services {
@@ -46,7 +47,7 @@ public:
     const bootstrap::method_spec& spec, const serialization::boot_info& boot,
     clock::time_point deadline)>;
 
-  start_service(core& c, id_service& ids, starter start_child);
+  start_service(core& c, id_service& ids, rules_service& rules, starter start_child);
 
   /// Starts a context by any connection method and waits for its hello;
   /// `timeout` covers connect, auth, bootstrap and handshake. A failure's
@@ -80,6 +81,7 @@ private:
 
   core& core_;
   id_service& ids_;
+  rules_service& rules_;
   starter start_child_;
   std::atomic<int> bundles_sent_{0};
   std::mutex mtx_;

@@ -279,6 +279,17 @@ TEST_CASE("su from root starts a context as mitosis-user") {
   expect_clean_stream(u, 2);
 }
 
+TEST_CASE("su to a user whose login shell is tcsh runs stage-1 through it") {
+  // su runs `exec /bin/sh -c '<stage-1>'` as `tcsh -c ...`: one line, and
+  // quoting that csh passes unchanged.
+  const auto& env = cluster_env::get();
+  mitosis::master m{0, nullptr};
+  auto u = m.su({.user = env["CLUSTER_CSH_USER"]},
+                {.name = "su-csh: a !bang", .connect_timeout = timeout});
+  expect_answers(u, uid_of(env["CLUSTER_CSH_USER"]), "through tcsh");
+  CHECK(u.call(env_of, "SHELL") == "/bin/tcsh");
+}
+
 TEST_CASE("su answers the password prompt through a via chain") {
   from_user s{"CLUSTER_USER", "plain-user"};
   const auto& admin_user = s.env["CLUSTER_ADMIN"];

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <pwd.h>
 #include <sstream>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -404,4 +405,24 @@ TEST_CASE("twenty thousand round trips over one and two ssh hops all get their r
     }
     CHECK(answered == 20000);
   }
+}
+
+TEST_CASE("ssh to a user whose login shell is tcsh starts a context through it") {
+  // sshd runs the exec command as `tcsh -c '/bin/sh -c ...'`: stage-1 must
+  // be one line, and its quoting must pass csh (no history on '!').
+  const auto& env = cluster_env::get();
+  mitosis::master m{0, nullptr};
+  temp_dir cache;
+  ::chmod(cache.path.c_str(), 0777); // the user installs its bundle below it
+  auto o = env.ssh("h2", env["CLUSTER_CSH_USER"]);
+  auto c = m.ssh(o, {.name = "csh user: it's a !bang", .cache_dir = cache.path + "/c!d"});
+  CHECK(c.call(my_uid) == static_cast<int>(::getpwnam(env["CLUSTER_CSH_USER"].c_str())->pw_uid));
+  CHECK(c.call(env_of, "SHELL") == "/bin/tcsh");
+  CHECK(c.call(my_bundle_dir).rfind(cache.path + "/c!d/", 0) == 0);
+  // Through a via chain too: the hop's spec crosses as data, stage-1 the same.
+  auto h1 = m.ssh(env.ssh("h1"), {.name = "csh gateway"});
+  auto deep = m.ssh(env.ssh(env["CLUSTER_HIDDEN"], env["CLUSTER_CSH_USER"]),
+                    {.name = "csh hidden", .via = h1});
+  CHECK(deep.call(env_of, "SHELL") == "/bin/tcsh");
+  CHECK(deep.call(add, 2, 3) == 5);
 }

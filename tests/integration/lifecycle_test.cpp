@@ -7,9 +7,11 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <string>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 
 #include "captured_log.hpp"
 #include "loss_helpers.hpp"
@@ -95,4 +97,71 @@ TEST_CASE("destroying the master stops the whole tree") {
       pids.push_back(c->call(my_pid));
   }
   CHECK(all_gone_within(pids, 2000ms));
+}
+
+namespace {
+
+/// Runs `cycles` start / kill -9 / call cycles of a context started by
+/// `start` (returning it and its pid) and counts the calls that failed with
+/// anything but context_lost; `what` collects the first such message.
+template <class Start>
+int wrong_failures(int cycles, Start start, std::string& what) {
+  int wrong = 0;
+  // Runs `call`, which must throw context_lost; else notes what happened.
+  auto expect_lost = [&](auto&& call, const char* if_it_returns) {
+    std::string w;
+    try {
+      call();
+      w = if_it_returns;
+    } catch (const mitosis::context_lost&) {
+      return;
+    } catch (const mitosis::error& e) {
+      w = e.what();
+    }
+    if (wrong++ == 0)
+      what = w;
+  };
+  for (int i = 0; i < cycles; ++i) {
+    auto [c, pid] = start(i);
+    REQUIRE(::kill(pid, SIGKILL) == 0);
+    // At once: the death may not be noticed yet, but the call's reply
+    // never comes, so it is context_lost either way.
+    expect_lost([&] { c.call(add, 1, 2); }, "a call to a killed context returned");
+    // Known lost now (the call above said so): with and without a reply.
+    expect_lost([&] { c.call_no_reply(bump); }, "a no-reply call to a lost context was sent");
+    expect_lost([&] { c.call(add, 1, 2); }, "a call to a lost context returned");
+  }
+  return wrong;
+}
+
+} // namespace
+
+TEST_CASE("300 start / kill -9 cycles: every call to the killed child fails with context_lost") {
+  mitosis::master m{0, nullptr};
+  std::string what;
+  auto wrong = wrong_failures(
+    300,
+    [&](int i) {
+      auto c = m.local({.name = "cycle." + std::to_string(i)});
+      return std::pair{c, m.pid_of(c)};
+    },
+    what);
+  INFO(what);
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("100 start / kill -9 cycles behind an intermediate: every call fails with context_lost") {
+  mitosis::master m{0, nullptr};
+  auto mid = m.local({.name = "cycle.mid"});
+  std::string what;
+  auto wrong = wrong_failures(
+    100,
+    [&](int i) {
+      auto c = m.local({.name = "cycle.gc." + std::to_string(i), .via = mid});
+      return std::pair{c, c.call(my_pid)};
+    },
+    what);
+  INFO(what);
+  CHECK(wrong == 0);
+  CHECK(mid.call(add, 2, 2) == 4);
 }

@@ -3,9 +3,11 @@
 // import_overrides, preloaded down a subtree.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <fstream>
 #include <optional>
 #include <string>
+#include <unistd.h>
 
 #include <caf/scoped_actor.hpp>
 
@@ -151,4 +153,81 @@ TEST_CASE("an actor type of a plugin module is fetched on its first spawn, under
     }
   }
   std::remove(file.c_str());
+}
+
+namespace {
+
+/// A copy of the sample plugin with `tag` appended: the same code (the
+/// loader ignores bytes past the ELF's segments), another sha256.
+std::string plugin_copy(const std::string& tag) {
+  const auto path = "/tmp/mitosis-plugin-" + std::to_string(::getpid()) + "-" + tag + ".so";
+  std::ifstream in{MITOSIS_SAMPLE_PLUGIN, std::ios::binary};
+  std::ofstream out{path, std::ios::binary | std::ios::trunc};
+  out << in.rdbuf() << tag;
+  return path;
+}
+
+} // namespace
+
+TEST_CASE("a module request is served while every call worker of the intermediate waits on it") {
+  using namespace std::chrono_literals;
+  mitosis::master_options o;
+  o.pool_threads = 2;
+  o.request_timeout = 3s;
+  mitosis::master m{0, nullptr, o};
+  m.add_plugin("inventory", MITOSIS_SAMPLE_PLUGIN);
+  auto mid = m.local({.name = "busy.mid"});
+  auto gc = m.local({.name = "busy.gc", .via = mid});
+  // Both of mid's call workers call into gc, whose calls need the module
+  // from mid: mid serves it on a worker of its own.
+  auto one = mid.call_async(child_plugin_version, gc.id(), 8000);
+  auto two = mid.call_async(child_plugin_version, gc.id(), 8000);
+  CHECK(one.get() == "inventory 1.0");
+  CHECK(two.get() == "inventory 1.0");
+}
+
+TEST_CASE("a cached module is served while a fetch of another waits on a stopped parent") {
+  using namespace std::chrono_literals;
+  mitosis::master_options o;
+  o.request_timeout = 4s;
+  o.heartbeat_interval = 0ms; // the parent is stopped on purpose
+  mitosis::master m{0, nullptr, o};
+  m.add_plugin("inventory", MITOSIS_SAMPLE_PLUGIN);
+  const auto slow = plugin_copy("slow");
+  m.add_plugin("slowmod", slow);
+  auto a = m.local({.name = "stall.a"});
+  auto i = m.local({.name = "stall.i", .via = a});
+  auto c = m.local({.name = "stall.c", .via = i});
+  REQUIRE(i.call(plugin_version) == "inventory 1.0"); // i holds "inventory" now
+  // While i waits for "slowmod" from its stopped parent, c gets
+  // "inventory" from i at once.
+  CHECK(i.call(load_while_parent_stopped, m.pid_of(a), std::string{"slowmod"}, c.id(), 2000)
+        == "inventory 1.0; pending; loaded");
+  std::remove(slow.c_str());
+}
+
+TEST_CASE("a loaded module is known by name and content: other content under its name is refused") {
+  mitosis::master m{0, nullptr};
+  m.add_plugin("inventory", MITOSIS_SAMPLE_PLUGIN);
+  auto mid = m.local({.name = "sha.mid"});
+  auto gc = m.local({.name = "sha.gc", .via = mid});
+  CHECK(gc.call(plugin_version) == "inventory 1.0");
+  CHECK(mid.call(plugin_version) == "inventory 1.0");
+  // The same name, other content: a context that loaded the first says so
+  // instead of taking the second for loaded.
+  const auto changed = plugin_copy("v2");
+  m.add_plugin("inventory", changed);
+  try {
+    m.preload_plugin(mid, "inventory");
+    FAIL("no exception");
+  } catch (const mitosis::error& e) {
+    CHECK(e.code() == mitosis::errc::file_error);
+    CHECK_THAT(e.what(), Catch::Matchers::Contains("cannot replace the module of that name loaded "
+                                                   "at context 'sha.mid'"));
+  }
+  // A context that never had it loads the new content.
+  auto fresh = m.local({.name = "sha.fresh"});
+  CHECK(fresh.call(plugin_version) == "inventory 1.0");
+  CHECK(m.runtime().modules_served() == 2);
+  std::remove(changed.c_str());
 }

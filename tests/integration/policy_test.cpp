@@ -6,6 +6,8 @@
 #include <chrono>
 #include <initializer_list>
 #include <optional>
+#include <string>
+#include <thread>
 
 #include "mitosis/actors/runtime.hpp"
 #include "captured_log.hpp"
@@ -146,4 +148,33 @@ TEST_CASE("call rights per peer: one child may call the master and its sibling m
   m.set_policy(r);
   CHECK(trusted.call(call_parent_echo) == "allowed: x");
   CHECK(other.call(call_parent_echo).rfind("refused: ", 0) == 0);
+}
+
+TEST_CASE("a subtree policy set while children start reaches every one of them") {
+  mitosis::master m{0, nullptr};
+  auto mid = m.local({.name = "race.mid"});
+  // Each round starts a child of the master and one of mid while a
+  // subtree policy is set, at a moment that moves through the start: the
+  // children must end with the policy, whether they booted before it was
+  // set, after, or in between.
+  int stale = 0;
+  std::string first;
+  for (int i = 0; i < 60; ++i) {
+    auto r = mitosis::policy::rules::defaults();
+    r.import_blocks.insert("round" + std::to_string(i));
+    auto setter = std::thread{[&m, r, i] {
+      std::this_thread::sleep_for(std::chrono::microseconds{(i % 20) * 150});
+      m.set_subtree_policy(r);
+    }};
+    auto direct = m.local({.name = "race.d" + std::to_string(i)});
+    auto below = m.local({.name = "race.b" + std::to_string(i), .via = mid});
+    setter.join();
+    for (auto* c : {&direct, &below}) {
+      auto got = c->call(import_blocks_here);
+      if (got != "round" + std::to_string(i) && stale++ == 0)
+        first = c->name() + " has '" + got + "' in round " + std::to_string(i);
+    }
+  }
+  INFO(first);
+  CHECK(stale == 0);
 }

@@ -2,6 +2,8 @@
 #include "test_functions.hpp"
 
 #include <atomic>
+#include <csignal>
+#include <future>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -256,3 +258,54 @@ std::string env_of(std::string name) {
   return v ? v : "";
 }
 MITOSIS_REMOTE(env_of);
+
+// This context's import_blocks, joined by blanks: which rules it has.
+std::string import_blocks_here() {
+  std::string out;
+  for (const auto& b : mitosis::actors::runtime::agent()->routes().rules()->import_blocks)
+    out += (out.empty() ? "" : " ") + b;
+  return out;
+}
+MITOSIS_REMOTE(import_blocks_here);
+
+namespace {
+const mitosis::remote<std::string()> inventory_version{"inventory", "plugin_version"};
+} // namespace
+
+// Calls the sample plugin's plugin_version in this context's child `child`:
+// the version, or "failed: ..." when it fails or takes over `timeout_ms`.
+std::string child_plugin_version(unsigned child, int timeout_ms) {
+  mitosis::context c{mitosis::actors::runtime::agent(), child, "child"};
+  try {
+    return c.call_async(inventory_version).get_for(std::chrono::milliseconds{timeout_ms});
+  } catch (const mitosis::error& e) {
+    return std::string{"failed: "} + e.what();
+  }
+}
+MITOSIS_REMOTE(child_plugin_version);
+
+// Stops this context's parent (SIGSTOP), starts loading `slow_module` here
+// (its fetch from the stopped parent waits), and, once that fetch is under
+// way, calls plugin_version in `child`, which fetches "inventory" from us.
+// Resumes the parent and returns "<child's answer>; <slow_module load>",
+// the latter "pending" when the child answered while the fetch still waited.
+std::string load_while_parent_stopped(int parent_pid, std::string slow_module, unsigned child,
+                                      int timeout_ms) {
+  auto* rt = mitosis::actors::runtime::agent();
+  if (::kill(parent_pid, SIGSTOP) != 0)
+    return "cannot stop the parent";
+  auto slow = std::async(std::launch::async, [&] { return rt->modules().load(slow_module); });
+  std::string answer;
+  // Waits for the fetch itself, not for time: it is in fetching() until
+  // the parent answers.
+  while (rt->modules().fetching() == 0
+         && slow.wait_for(std::chrono::milliseconds{1}) != std::future_status::ready) {
+  }
+  answer = child_plugin_version(child, timeout_ms);
+  const bool pending = slow.wait_for(std::chrono::seconds{0}) != std::future_status::ready;
+  ::kill(parent_pid, SIGCONT);
+  auto loaded = slow.get();
+  return answer + "; " + (pending ? "pending" : "done") + "; "
+         + (loaded ? "loaded" : loaded.error().reason);
+}
+MITOSIS_REMOTE(load_while_parent_stopped);

@@ -36,3 +36,7 @@ std::string my_bundle_dir();
 std::string ns_of(std::string kind);
 std::string read_text(std::string path);
 std::string env_of(std::string name);
+std::string import_blocks_here();
+std::string child_plugin_version(unsigned child, int timeout_ms);
+std::string load_while_parent_stopped(int parent_pid, std::string slow_module, unsigned child,
+                                      int timeout_ms);

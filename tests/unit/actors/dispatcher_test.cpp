@@ -28,6 +28,10 @@ class parked_pool {
 public:
   explicit parked_pool(std::size_t threads) : r{agent_config(self), out}, pool{threads} {
     out.on_deliver = [this](const delivered_frame& f) {
+      if (other) { // a job for another pool, as the service workers get
+        other->submit([this] { other_ran = true; });
+        return;
+      }
       pool.submit([this, by = f.thread] {
         std::lock_guard<std::mutex> guard{mtx_};
         calls_.push_back({by, std::this_thread::get_id()});
@@ -83,6 +87,9 @@ public:
   test_router r;
   socketpair_peer parent;
   dispatcher pool;
+  // When set (before the first frame), frames become jobs of this pool.
+  dispatcher* other = nullptr;
+  std::atomic<bool> other_ran{false};
 
 private:
   void enter(std::atomic<int>& now, std::atomic<int>& most) {
@@ -172,4 +179,18 @@ TEST_CASE("dispatcher: the parent stream closing under a parked worker is report
   const auto t0 = steady::now();
   p.pool.stop();
   CHECK(steady::now() - t0 < 1s);
+}
+
+TEST_CASE("dispatcher: a job the parked worker submits to another pool runs there at once",
+          "[dispatcher][idle_reader]") {
+  // The parked reader takes its own pool's jobs without a wake-up; another
+  // pool's workers must still be woken (a module push read by the parked
+  // worker goes to the service workers).
+  dispatcher services{1};
+  parked_pool p{1};
+  p.other = &services;
+  REQUIRE(p.parked());
+  REQUIRE(p.parent.write(call_from_parent("push", 1)));
+  CHECK(eventually([&] { return p.other_ran.load(); }, 1000ms));
+  services.stop();
 }

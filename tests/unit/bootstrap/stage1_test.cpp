@@ -17,6 +17,7 @@
 #include <iterator>
 #include <string>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 
 #include "mitosis/bootstrap/method.hpp"
 #include "mitosis/bootstrap/process_method.hpp"
+#include "mitosis/router/fd.hpp"
 #include "mitosis/router/stream.hpp"
 #include "mitosis/serialization/sha256.hpp"
 
@@ -156,6 +158,26 @@ outcome run(const bundle& b, const std::string& cache_dir, const std::string& ar
   return o;
 }
 
+// What `cmd` (run by popen through /bin/sh -c) prints; it must exit 0.
+std::string output_of(const std::string& cmd) {
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[256];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0)
+    out.append(buf, n);
+  CHECK(::pclose(p) == 0);
+  return out;
+}
+
+// What the fake bundle's ld.so prints when stage-1 execs it from bundle
+// directory `B` with `arg0`.
+std::string loader_output(const std::string& arg0, const std::string& B) {
+  return "ARG[--argv0]\nARG[" + arg0 + "]\nARG[--library-path]\nARG[" + B + "]\nARG[" + B
+         + "/exe]\nENV[1][" + B + "]\n";
+}
+
 std::vector<std::string> entries(const std::string& dir) {
   std::vector<std::string> out;
   for (auto& e : fs::directory_iterator(dir))
@@ -186,9 +208,7 @@ TEST_CASE("stage-1 installs a bundle once and execs its loader with the quoted a
   REQUIRE(first.r.code == errc::none);
   CHECK(first.r.installed);
   auto B = cache + "/" + b.sha256;
-  CHECK(first.rest
-        == "ARG[--argv0]\nARG[" + arg0 + "]\nARG[--library-path]\nARG[" + B + "]\nARG[" + B
-             + "/exe]\nENV[1][" + B + "]\n");
+  CHECK(first.rest == loader_output(arg0, B));
   CHECK(first.status == 0);
   CHECK(entries(cache) == std::vector<std::string>{b.sha256});
   CHECK(slurp(B + "/b.tgz") == slurp(b.archive));
@@ -320,18 +340,8 @@ TEST_CASE("sh_quote survives a round trip through sh") {
                                     "new\nline\ttab",
                                     "~user #hash !bang",
                                     "-n"};
-  for (const auto& s : nasty) {
-    auto cmd = "printf '%s' " + sh_quote(s);
-    FILE* p = ::popen(cmd.c_str(), "r"); // popen runs /bin/sh -c cmd
-    REQUIRE(p != nullptr);
-    std::string out;
-    char buf[256];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0)
-      out.append(buf, n);
-    CHECK(::pclose(p) == 0);
-    CHECK(out == s);
-  }
+  for (const auto& s : nasty)
+    CHECK(output_of("printf '%s' " + sh_quote(s)) == s);
 }
 
 TEST_CASE("the stage-1 script stays under 1500 bytes") {
@@ -364,4 +374,76 @@ TEST_CASE("stage-1 refuses a cache directory that is a symlink") {
   CHECK(o.r.code == errc::bootstrap_failed);
   CHECK_THAT(o.r.reason, Contains("no writable cache directory"));
   CHECK(entries(real).empty());
+}
+
+namespace {
+
+// Runs `/bin/sh -c <quoted script>` the way sshd runs a command for a user
+// whose login shell is tcsh (`tcsh -c <command>`), or su does
+// (`-tcsh -c "exec /bin/sh -c ..."`, a login shell), with HOME in `home`,
+// and runs our side of stage-1 against it.
+outcome run_under_tcsh(const bundle& b, const std::string& cache, const std::string& arg0,
+                       bool as_su, const std::string& home) {
+  std::signal(SIGPIPE, SIG_IGN);
+  auto script = stage1_script(b, cache, arg0);
+  auto command = std::string{as_su ? "exec " : ""} + "/bin/sh -c " + sh_quote(script);
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(sv[1], 0);
+    ::dup2(sv[1], 1);
+    ::setenv("HOME", home.c_str(), 1);
+    ::execl("/usr/bin/tcsh", as_su ? "-tcsh" : "tcsh", "-c", command.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(sv[1]);
+  mitosis::router::unique_fd fd{sv[0]};
+  outcome o;
+  o.r = run_stage1(fd.get(), fd.get(), b, prompt_answerer{},
+                   std::chrono::steady_clock::now() + std::chrono::seconds{20}, {});
+  if (o.r.code == errc::none)
+    o.rest = read_to_eof(fd.get());
+  fd.reset();
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  o.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return o;
+}
+
+} // namespace
+
+TEST_CASE("stage-1 runs under a tcsh login shell, as sshd and su hand it over") {
+  REQUIRE(fs::exists("/usr/bin/tcsh")); // scripts/setup.sh installs it
+  temp_dir tmp;
+  auto b = make_bundle(tmp.path);
+  auto cache = tmp.path + "/cache dir with 'quotes', $dollar and a bang!";
+  std::string arg0 = "mitosis:it's a \"name\" with `id`, $HOME, !bang and a!b";
+  const bool as_su = GENERATE(false, true);
+  INFO((as_su ? "su: -tcsh -c 'exec /bin/sh -c ...'" : "sshd: tcsh -c '/bin/sh -c ...'"));
+  auto first = run_under_tcsh(b, cache, arg0, as_su, tmp.path);
+  INFO(first.r.reason);
+  REQUIRE(first.r.code == errc::none);
+  CHECK(first.r.installed);
+  auto B = cache + "/" + b.sha256;
+  CHECK(first.rest == loader_output(arg0, B));
+  CHECK(first.status == 0);
+  auto second = run_under_tcsh(b, cache, arg0, as_su, tmp.path);
+  REQUIRE(second.r.code == errc::none);
+  CHECK_FALSE(second.r.installed);
+  CHECK(second.rest == first.rest);
+}
+
+TEST_CASE("sh_quote survives tcsh and the /bin/sh below it") {
+  REQUIRE(fs::exists("/usr/bin/tcsh"));
+  for (std::string s : {"plain", "it's", "'\\''", "\"double\"", "$HOME ${PATH} $(id -u) $$",
+                        "`id`", "back\\slash\\", "semi;colon && pipe | amp & star * ? [a]",
+                        "~user #hash !bang a!b \\!c !", "-n"}) {
+    // What sshd runs for a tcsh user: tcsh -c "<command>".
+    auto inner = "printf '%s' " + sh_quote(s);
+    CHECK(output_of("tcsh -c " + sh_quote("/bin/sh -c " + sh_quote(inner))) == s);
+  }
 }
