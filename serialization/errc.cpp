@@ -40,6 +40,8 @@ const char* to_string(errc code) noexcept {
     case errc::spawn_not_allowed: return "actor spawn not allowed by policy";
     case errc::message_not_allowed: return "actor message type not allowed by policy";
     case errc::spawner_exited: return "the actor's spawner exited";
+    case errc::channel_closed: return "the receiver was closed";
+    case errc::channel_overflow: return "the receiver's queue was full";
   }
   return "unknown error";
 }

@@ -45,6 +45,8 @@ enum class errc : std::uint8_t {
   spawn_not_allowed,
   message_not_allowed,
   spawner_exited,
+  channel_closed,
+  channel_overflow,
 };
 
 /// Returns the fixed message for `code`.
