@@ -1,0 +1,25 @@
+// Functions the channel and chain tests call in their contexts (registered
+// in channel_functions.cpp).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mitosis/actors/channel.hpp"
+
+/// Sends 0..n-1 to `s`, then closes it when `close`; returns n.
+int stream_numbers(mitosis::sender<int> s, int n, bool close);
+/// Sends `n` lines to `s`, then sleeps `then_ms` (the test kills it).
+int stream_lines(mitosis::sender<std::string> s, int n, int then_ms);
+/// Starts a local child of this context and has it stream 0..n-1 to `s`
+/// (the sender handed on a second time); returns the child's pid.
+int relay_stream(mitosis::sender<int> s, int n);
+/// Makes a receiver here, has a child of this context stream 0..n-1 into
+/// it, and returns the sum of what arrived before the close.
+int sum_from_child(int n);
+/// Appends `i` to this process's chain log.
+void chain_step(int i);
+/// Returns this process's chain log.
+std::vector<int> chain_log();
+/// Throws std::runtime_error(`what`) (no reply).
+void chain_throw(std::string what);
