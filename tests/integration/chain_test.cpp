@@ -73,7 +73,7 @@ TEST_CASE("chains: two chains into one context do not see each other's exception
   CHECK(b.call(add, 3, 4) == 7);
 }
 
-TEST_CASE("chains: a chain through a hop; a lost context fails its next call") {
+TEST_CASE("chains: a chain through a hop - and a lost context fails its next call") {
   mitosis::master m{0, nullptr};
   auto c = m.local({.name = "chainhop"});
   auto gc = m.local({.name = "chainleaf", .via = c});
