@@ -1,6 +1,7 @@
 #include "channel_functions.hpp"
 
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -76,3 +77,28 @@ caf::behavior streamer_actor(caf::event_based_actor*) {
 }
 MITOSIS_ACTOR_MESSAGE_TYPE(mitosis::sender<int>);
 MITOSIS_ACTOR("test.streamer", streamer_actor);
+
+namespace {
+std::optional<mitosis::receiver<int>> kept;
+} // namespace
+
+mitosis::sender<int> open_kept_receiver() {
+  kept.emplace();
+  return kept->to_sender();
+}
+MITOSIS_REMOTE(open_kept_receiver);
+
+int drain_kept_receiver(int wait_ms) {
+  int n = 0;
+  try {
+    for (;;) {
+      kept->get_for(std::chrono::milliseconds{wait_ms});
+      ++n;
+    }
+  } catch (const mitosis::timeout_error&) {
+  } catch (const mitosis::channel_closed&) {
+  }
+  kept.reset();
+  return n;
+}
+MITOSIS_REMOTE(drain_kept_receiver);

@@ -17,6 +17,12 @@ int relay_stream(mitosis::sender<int> s, int n);
 /// Makes a receiver here, has a child of this context stream 0..n-1 into
 /// it, and returns the sum of what arrived before the close.
 int sum_from_child(int n);
+/// Makes a receiver that outlives the call (one per process) and returns
+/// its sender.
+mitosis::sender<int> open_kept_receiver();
+/// Counts the values the kept receiver gets until it is closed or nothing
+/// comes for `wait_ms`; then drops it.
+int drain_kept_receiver(int wait_ms);
 /// Appends `i` to this process's chain log.
 void chain_step(int i);
 /// Returns this process's chain log.

@@ -208,6 +208,20 @@ TEST_CASE("channels: the type rules apply: values from a child denied channel_da
   CHECK_FALSE(rx.try_get().has_value());
 }
 
+TEST_CASE("channels: a sender in a sibling reaches the receiver only under sibling_routing") {
+  mitosis::master m{0, nullptr};
+  auto a = m.local({.name = "sib.a"});
+  auto b = m.local({.name = "sib.b"});
+  // Off by default: b's values are refused where the paths fork (here).
+  CHECK(b.call(stream_numbers, a.call(open_kept_receiver), 3, true) == 3);
+  CHECK(a.call(drain_kept_receiver, 200) == 0);
+  auto r = mitosis::policy::rules::defaults();
+  r.sibling_routing = true;
+  m.set_policy(r);
+  CHECK(b.call(stream_numbers, a.call(open_kept_receiver), 3, true) == 3);
+  CHECK(a.call(drain_kept_receiver, 5000) == 3);
+}
+
 TEST_CASE("select: futures and receivers come back in completion order, with a timeout") {
   mitosis::master m{0, nullptr};
   auto c = m.local({.name = "sel"});
