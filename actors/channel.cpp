@@ -41,8 +41,18 @@ void sender_encoded(router::context_id ctx, std::uint32_t handle) {
   if (!encoding_for)
     return;
   auto* rt = actors::runtime::current();
-  if (rt && rt->self() == ctx)
+  if (!rt)
+    return;
+  if (rt->self() == ctx) {
     rt->channels().watch(handle, *encoding_for);
+    return;
+  }
+  // Handed on: tell the receiver's context whom to watch. Best effort: a
+  // receiver's context that cannot be reached has no use for it.
+  serialization::frame_builder fb{channel_header(ctx, handle, serialization::wire_type::channel_data)};
+  fb.header().flags |= serialization::frame_flags::channel_watch;
+  serialization::plain_put(fb.bytes(), static_cast<std::uint32_t>(*encoding_for));
+  rt->routes().send(ctx, fb.finish());
 }
 
 void throw_ended(const actors::channel_state& st) {

@@ -55,6 +55,10 @@ inline constexpr std::uint8_t blob_first = 2;
 inline constexpr std::uint8_t chained = 4;
 /// With `chained` and an empty payload: forget the chain's exception.
 inline constexpr std::uint8_t chain_reset = 8;
+/// channel_data whose payload is a u32 context id instead of a value: the
+/// receiver is to end when that context is lost (its sender was handed on
+/// to it).
+inline constexpr std::uint8_t channel_watch = 16;
 } // namespace frame_flags
 
 } // namespace mitosis::serialization

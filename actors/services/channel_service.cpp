@@ -85,6 +85,22 @@ void channel_service::on_data(frame&& f) {
                 f.hdr.handle, f.hdr.src);
     return;
   }
+  if (f.hdr.flags & serialization::frame_flags::channel_watch) {
+    // The sender was handed on to another context: watch it too.
+    std::uint32_t id = 0;
+    try {
+      serialization::plain_reader in{f.payload.data(), f.payload.size()};
+      in.get(id);
+      in.expect_end("a channel watch");
+    } catch (const serialization::decode_error& e) {
+      lg()->warn("[{}] undecodable channel watch from context {}: {}", core_.name(), f.hdr.src,
+                 e.what());
+      return;
+    }
+    if (!st->respondent())
+      watch(f.hdr.handle, id);
+    return;
+  }
   if (auto r = st->respondent(); r && *r != f.hdr.src) {
     lg()->warn("[{}] value for receiver {} from context {} refused: it takes values from context "
                "{} only",

@@ -35,6 +35,13 @@ int relay_stream(mitosis::sender<int> s, int n) {
 }
 MITOSIS_REMOTE(relay_stream);
 
+int relay_and_hang(mitosis::sender<std::string> s) {
+  auto gc = mitosis::start_local({.name = "relay.silent"});
+  gc.call_no_reply(stream_lines, s, 0, 60000);
+  return gc.call(my_pid);
+}
+MITOSIS_REMOTE(relay_and_hang);
+
 int sum_from_child(int n) {
   mitosis::receiver<int> rx;
   auto c = mitosis::start_local({.name = "sum.child"});

@@ -14,6 +14,9 @@ int stream_lines(mitosis::sender<std::string> s, int n, int then_ms);
 /// Starts a local child of this context and has it stream 0..n-1 to `s`
 /// (the sender handed on a second time); returns the child's pid.
 int relay_stream(mitosis::sender<int> s, int n);
+/// Starts a local child of this context and hands it `s` in a call that
+/// sends nothing and sleeps a minute; returns the child's pid.
+int relay_and_hang(mitosis::sender<std::string> s);
 /// Makes a receiver here, has a child of this context stream 0..n-1 into
 /// it, and returns the sum of what arrived before the close.
 int sum_from_child(int n);

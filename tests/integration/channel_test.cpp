@@ -134,6 +134,20 @@ TEST_CASE("channels: a context handed a sender that is killed before it sends en
   CHECK_THROWS_AS(rx.get_for(5s), mitosis::context_lost);
 }
 
+TEST_CASE("channels: a grandchild handed the sender second-hand is watched before it sends") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "handover"});
+  mitosis::receiver<std::string> rx;
+  int gc_pid = c.call(relay_and_hang, rx.to_sender());
+  ::kill(gc_pid, SIGKILL);
+  try {
+    rx.get_for(5s);
+    FAIL("no exception");
+  } catch (const mitosis::context_lost& e) {
+    CHECK(e.code() == mitosis::errc::context_lost); // named by its id: started from below
+  }
+}
+
 TEST_CASE("channels: kill -9 of a grandchild sender ends a receiver in the master") {
   mitosis::master m{0, nullptr};
   auto c = m.local({.name = "hop"});
