@@ -1,5 +1,9 @@
 #include "context.hpp"
 
+#include <atomic>
+
+#include "call_chain.hpp"
+
 #include "remote_actor.hpp"
 #include "runtime.hpp"
 
@@ -39,6 +43,11 @@ void send_no_reply(actors::runtime& rt, router::context_id dst, const std::strin
 
 void forget_call(actors::runtime& rt, std::uint32_t handle) {
   rt.pending().forget(handle);
+}
+
+void on_reply_done(actors::runtime& rt, std::uint32_t handle, std::function<void()> done) {
+  if (!rt.pending().on_done(handle, done))
+    done();
 }
 
 void await_reply(actors::runtime& rt, router::context_id dst,
@@ -92,7 +101,32 @@ void throw_async_stopped(const std::string& context) {
   throw error(errc::shutting_down, context, "spawn in '" + context + "': this process is shutting down");
 }
 
+std::uint32_t next_chain_id() noexcept {
+  static std::atomic<std::uint32_t> next{0};
+  return ++next;
+}
+
 } // namespace detail
+
+call_chain::~call_chain() {
+  try {
+    reset();
+  } catch (const std::exception&) {
+    // The context is gone: nothing to forget there.
+  }
+}
+
+void call_chain::reset() {
+  serialization::frame_builder fb{detail::call_header(*ctx_.rt_, ctx_.id_)};
+  fb.header().reply_to = 0;
+  fb.header().flags |= serialization::frame_flags::no_reply | serialization::frame_flags::chain_reset;
+  send_no_reply(std::move(fb));
+}
+
+void call_chain::send_no_reply(serialization::frame_builder&& fb) const {
+  mark(fb);
+  detail::send_no_reply(*ctx_.rt_, ctx_.id_, ctx_.name_, std::move(fb));
+}
 
 actors::context_actor context::actor() const {
   return rt_->context_actor_of(id_, name_);

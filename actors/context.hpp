@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <optional>
 #include <string>
@@ -60,6 +61,31 @@ serialization::frame_header call_header(actors::runtime& rt, router::context_id 
 
 /// Drops the wait for the reply with `handle` (deadline passed).
 void forget_call(actors::runtime& rt, std::uint32_t handle);
+
+/// Runs `done` once the reply with `handle` has arrived or the wait for it
+/// has ended; at once when it has already.
+void on_reply_done(actors::runtime& rt, std::uint32_t handle, std::function<void()> done);
+
+/// The context whose call arguments this thread is encoding, if any: a
+/// sender<T> encoded as an argument makes its receiver watch that
+/// context's loss (actors/channel.hpp).
+inline thread_local const router::context_id* encoding_for = nullptr;
+
+/// Sets encoding_for for the scope.
+class encoding_scope {
+public:
+  explicit encoding_scope(const router::context_id& dst) noexcept : saved_(encoding_for) {
+    encoding_for = &dst;
+  }
+  ~encoding_scope() {
+    encoding_for = saved_;
+  }
+  encoding_scope(const encoding_scope&) = delete;
+  encoding_scope& operator=(const encoding_scope&) = delete;
+
+private:
+  const router::context_id* saved_;
+};
 
 /// Waits for `f` until `until`, reading the reply's stream on this thread
 /// when no other thread reads it (no I/O-thread wake-up on the way back).
@@ -156,6 +182,16 @@ public:
   /// Returns whether the reply has arrived (false once abandoned).
   bool ready() const {
     return f_.valid() && f_.wait_for(std::chrono::seconds{0}) == std::future_status::ready;
+  }
+
+  /// Runs `done` (on the thread that completes it: it must not block) once
+  /// the reply has arrived or the wait has ended; at once if it has. One
+  /// hook per future: a second replaces the first (mitosis::select).
+  void on_ready(std::function<void()> done) {
+    if (!f_.valid())
+      done();
+    else
+      detail::on_reply_done(*rt_, handle_, std::move(done));
   }
 
 private:
@@ -282,6 +318,8 @@ public:
   }
 
 private:
+  friend class call_chain;
+
   /// spawn() with the arguments already in a message.
   template <class Handle>
   Handle spawn_message(const spawn_options& opts, const std::string& type,
@@ -300,6 +338,7 @@ private:
                   "argument types do not match the function's parameters");
     serialization::frame_builder fb{detail::call_header(*rt_, id_)};
     serialization::plain_put(fb.bytes(), name);
+    detail::encoding_scope scope{id_};
     constexpr std::size_t n = sizeof...(Ps);
     if constexpr (n > 0) {
       // A large byte sequence as the last argument goes first in the frame,

@@ -20,6 +20,10 @@ context_lost::context_lost(std::string context, const std::string& reason)
   : error(errc::context_lost, context, "context '" + context + "' lost: " + reason) {
 }
 
+channel_closed::channel_closed(std::string context, const std::string& reason)
+  : error(errc::channel_closed, context, "context '" + context + "': " + reason) {
+}
+
 timeout_error::timeout_error(std::string context, const std::string& what)
   : error(errc::timeout, context, "context '" + context + "': " + what) {
 }
@@ -78,6 +82,8 @@ void throw_failure(failure f, const std::string& context) {
       throw context_lost(std::move(who), f.reason);
     case errc::timeout:
       throw timeout_error(std::move(who), f.reason);
+    case errc::channel_closed:
+      throw channel_closed(std::move(who), f.reason);
     case errc::module_denied:
       throw module_denied(std::move(who), f.reason);
     case errc::call_not_allowed:

@@ -48,6 +48,13 @@ public:
   context_lost(std::string context, const std::string& reason);
 };
 
+/// A receiver's sender closed it (sender::close), and every value sent
+/// before the close has been taken. context() names the closing context.
+class channel_closed : public error {
+public:
+  channel_closed(std::string context, const std::string& reason);
+};
+
 /// A call's deadline passed before its reply arrived.
 class timeout_error : public error {
 public:

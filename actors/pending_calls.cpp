@@ -33,6 +33,7 @@ std::future<serialization::frame> pending_calls::expect(std::uint32_t handle,
 
 bool pending_calls::complete(std::uint32_t handle, serialization::frame&& f) {
   std::promise<serialization::frame> p;
+  std::function<void()> done;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     auto i = waits_.find(handle);
@@ -42,9 +43,12 @@ bool pending_calls::complete(std::uint32_t handle, serialization::frame&& f) {
         && f.hdr.src != i->second.dst)
       return false;
     p = std::move(i->second.promise);
+    done = std::move(i->second.done);
     waits_.erase(i);
   }
   p.set_value(std::move(f));
+  if (done)
+    done();
   return true;
 }
 
@@ -56,26 +60,47 @@ std::optional<router::context_id> pending_calls::destination(std::uint32_t handl
   return i->second.dst;
 }
 
-void pending_calls::forget(std::uint32_t handle) {
+bool pending_calls::on_done(std::uint32_t handle, std::function<void()> done) {
   std::lock_guard<std::mutex> guard{mtx_};
-  waits_.erase(handle);
+  auto i = waits_.find(handle);
+  if (i == waits_.end())
+    return false;
+  i->second.done = std::move(done);
+  return true;
+}
+
+void pending_calls::forget(std::uint32_t handle) {
+  std::function<void()> done;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = waits_.find(handle);
+    if (i == waits_.end())
+      return;
+    done = std::move(i->second.done);
+    waits_.erase(i);
+  }
+  if (done)
+    done();
 }
 
 void pending_calls::fail(const std::vector<router::context_id>& ids, const std::string& reason) {
-  std::vector<std::promise<serialization::frame>> lost;
+  std::vector<entry> lost;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     for (auto i = waits_.begin(); i != waits_.end();) {
       if (std::find(ids.begin(), ids.end(), i->second.dst) != ids.end()) {
-        lost.push_back(std::move(i->second.promise));
+        lost.push_back(std::move(i->second));
         i = waits_.erase(i);
       } else {
         ++i;
       }
     }
   }
-  for (auto& p : lost)
-    p.set_value(make_dead(errc::context_lost, reason));
+  for (auto& e : lost) {
+    e.promise.set_value(make_dead(errc::context_lost, reason));
+    if (e.done)
+      e.done();
+  }
 }
 
 void pending_calls::fail_all(const std::string& reason) {
@@ -84,8 +109,11 @@ void pending_calls::fail_all(const std::string& reason) {
     std::lock_guard<std::mutex> guard{mtx_};
     all.swap(waits_);
   }
-  for (auto& [h, e] : all)
+  for (auto& [h, e] : all) {
     e.promise.set_value(make_dead(errc::shutting_down, reason));
+    if (e.done)
+      e.done();
+  }
 }
 
 std::size_t pending_calls::size() const {

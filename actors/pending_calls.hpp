@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,12 @@ public:
   /// Returns the context the request with `handle` went to, if it waits.
   std::optional<router::context_id> destination(std::uint32_t handle) const;
 
+  /// Runs `done` once the wait for `handle` ends (answered, failed or
+  /// dropped: on the thread that ends it, after the future is ready).
+  /// Returns false, without keeping `done`, when nobody waits for `handle`
+  /// any more: its future is ready already (or about to be).
+  bool on_done(std::uint32_t handle, std::function<void()> done);
+
   /// Drops the wait for `handle` (deadline passed).
   void forget(std::uint32_t handle);
 
@@ -45,6 +52,7 @@ private:
   struct entry {
     router::context_id dst;
     std::promise<serialization::frame> promise;
+    std::function<void()> done;
   };
 
   mutable std::mutex mtx_;

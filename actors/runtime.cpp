@@ -198,6 +198,7 @@ runtime::runtime(router::router_config who, router::options opts, policy::rules 
             [this](const bootstrap::method_spec& spec, const serialization::boot_info& b,
                    services::clock::time_point deadline) { return caf_->start(spec, b, deadline); }),
     actors_(core_, *caf_->sys),
+    channels_(core_),
     async_(std::make_unique<async_spawner>(*caf_->sys)) {
   caf_->contexts = std::make_unique<faces::context_faces>(*caf_->sys, router_, caf_->router_face,
                                                           core_);
@@ -327,6 +328,7 @@ void runtime::shutdown() {
   // it, so that no session is torn down while the process exits.
   bootstrap::ssh_wait_idle(router_.opts().shutdown_grace);
   pending_.fail_all("context '" + name() + "' is shutting down");
+  channels_.shutdown();
   pool_.stop();
   core_.stop_service_pool();
   async_->stop();

@@ -16,6 +16,7 @@
 #include "pending_calls.hpp"
 #include "services/actor_service.hpp"
 #include "services/call_service.hpp"
+#include "services/channel_service.hpp"
 #include "services/core.hpp"
 #include "services/file_service.hpp"
 #include "services/id_service.hpp"
@@ -86,6 +87,10 @@ public:
   services::actor_service& actors() noexcept {
     return actors_;
   }
+  /// The receivers of this process (actors/channel.hpp).
+  services::channel_service& channels() noexcept {
+    return channels_;
+  }
   /// Runs blocking spawns off the caller's thread (context::spawn_async).
   async_spawner& async_spawns() noexcept {
     return *async_;
@@ -146,6 +151,7 @@ private:
   services::file_service files_;
   services::start_service starts_;
   services::actor_service actors_;
+  services::channel_service channels_;
   std::unique_ptr<async_spawner> async_;
 
   std::mutex stop_mtx_;

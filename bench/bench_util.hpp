@@ -152,4 +152,49 @@ inline std::uint64_t sink(mitosis::blob v) {
   return v.size();
 }
 MITOSIS_REMOTE(sink);
+
+// One step of a pipelined chain: next to nothing to run.
+inline int step(int i) {
+  return i;
+}
+MITOSIS_REMOTE(step);
+
+namespace bench {
+
+// Prints <prefix>one_rtt_us (one step() call), <prefix>chain100_us (100
+// no-reply calls of a call_chain and a final call, one after another
+// without waiting) and <prefix>seq100_us (100 step() calls, each waiting
+// for its reply): medians over `reps`, after 3 untimed of each.
+inline void chain_figures(const mitosis::context& c, int reps, const std::string& prefix) {
+  std::vector<double> one, chain, seq;
+  for (int r = 0; r < reps + 3; ++r) {
+    auto t0 = clock_type::now();
+    if (c.call(step, r) != r)
+      throw std::runtime_error("step returned something else");
+    auto t1 = clock_type::now();
+    {
+      mitosis::call_chain ch{c};
+      for (int i = 0; i < 100; ++i)
+        ch.call_no_reply(step, i);
+      if (ch.call(step, 100) != 100)
+        throw std::runtime_error("chained step returned something else");
+    }
+    auto t2 = clock_type::now();
+    for (int i = 0; i < 100; ++i)
+      if (c.call(step, i) != i)
+        throw std::runtime_error("step returned something else");
+    auto t3 = clock_type::now();
+    if (r < 3)
+      continue;
+    auto us = [](auto a, auto b) { return std::chrono::duration<double, std::micro>(b - a).count(); };
+    one.push_back(us(t0, t1));
+    chain.push_back(us(t1, t2));
+    seq.push_back(us(t2, t3));
+  }
+  std::printf("%sone_rtt_us=%.3f\n", prefix.c_str(), median(one));
+  std::printf("%schain100_us=%.3f\n", prefix.c_str(), median(chain));
+  std::printf("%sseq100_us=%.3f\n", prefix.c_str(), median(seq));
+}
+
+} // namespace bench
 #endif

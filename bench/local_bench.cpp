@@ -6,8 +6,12 @@
 //   start_ms      m.local() until it returns, median over fresh contexts
 //   fanout100_ms  100 contexts started with local_async, each called once
 //   rss_kb        VmRSS of an idle agent after a few calls
+//   chain_one_rtt_us, chain_chain100_us, chain_seq100_us
+//                 one call; 100 pipelined no-reply calls of a call_chain
+//                 and a final call; 100 calls one after another (medians)
 //
 // Usage: mitosis-bench-local [rtt_calls] [mib_calls] [starts] [fanout]
+//        mitosis-bench-local chain [reps]   (the chain figures only)
 // The same binary is re-executed as the agent: mitosis::master comes first.
 #include <chrono>
 #include <cstdint>
@@ -60,6 +64,16 @@ mitosis::local_options named(std::string name) {
 
 int main(int argc, char** argv) {
   mitosis::master m{argc, argv};  // in a started copy: serves, never returns
+  if (argc > 1 && std::string{argv[1]} == "chain") {
+    try {
+      chain_figures(m.local(named("chain")), arg_or(argc, argv, 2, 200), "chain_");
+      std::fflush(stdout);
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mitosis-bench-local: %s\n", e.what());
+      return 1;
+    }
+  }
   const int rtt_calls = arg_or(argc, argv, 1, 20000);
   const int mib_calls = arg_or(argc, argv, 2, 200);
   const int starts = arg_or(argc, argv, 3, 20);
@@ -108,6 +122,9 @@ int main(int argc, char** argv) {
       std::printf("mib_calls=%d\n", mib_calls);
       std::printf("rss_after_mib_kb=%ld\n", rss_kb(m.pid_of(c)));
     }
+
+    // -- chain: 100 pipelined calls vs 100 sequential vs one round trip ------
+    chain_figures(m.local(named("chain")), 200, "chain_");
 
     // -- start_ms: m.local() on a fresh context each time -------------------
     {

@@ -8,6 +8,9 @@
 # it is missing, runs the three programs BENCH_ROUNDS times (default 3,
 # interleaved), prints a table, and prints as the very last line of stdout
 # one JSON object with the medians. Build and install chatter goes to stderr.
+# mitosis-bench-local also measures call chains (chain_*: 100 pipelined
+# no-reply calls and a final call, against 100 sequential calls and one
+# round trip; docs/channels.md); `mitosis-bench-local chain` runs only those.
 #
 # BENCH_PIN (default 0) pins every program, and so every context it starts,
 # to that CPU list with taskset; BENCH_PIN=none leaves placement to the
@@ -32,7 +35,8 @@
 # keys). Installs pssh, openssh-server/-client and python3-mitogen when
 # missing. Bundle caches on the target are explicit directories in the
 # temp dir, one per measurement kind (cached; cold: a fresh one per start;
-# fan-out). BENCH_PIN pins the bench programs and the ssh/pssh clients
+# fan-out). The call-chain figures over one ssh hop are ssh_chain_*.
+# BENCH_PIN pins the bench programs and the ssh/pssh clients
 # they start, never the sshds (nor the agents and the remote `cat`/`true`
 # that the sshds start). See docs/benchmarks.md, "ssh".
 #
@@ -352,6 +356,13 @@ if "ssh_true_c25519_ms" in v:
     rows.append(("start_cached_ms vs curve25519", v["start_cached_ms"],
                  "ssh true, curve25519 kex", v["ssh_true_c25519_ms"],
                  "%.2fx" % rt["start_cached_vs_ssh_true_c25519"], "-", None))
+if "ssh_chain_chain100_us" in v:
+    # 100 pipelined calls over the hop: about one round trip plus their run time.
+    rows.append(("chain100_us (ssh hop)", v["ssh_chain_chain100_us"], "seq100",
+                 v["ssh_chain_seq100_us"],
+                 "%.2fx" % (v["ssh_chain_chain100_us"] / v["ssh_chain_seq100_us"]),
+                 "chain <= 1 rtt + 100 x 10 us",
+                 v["ssh_chain_chain100_us"] <= v["ssh_chain_one_rtt_us"] + 1000))
 if "rtt_busy_us" in v:
     rows.append(("rtt_us, 20 more contexts", v["rtt_busy_us"], "ssh cat echo",
                  v["ssh_echo_rtt_us"], "%.2fx" % (v["rtt_busy_us"] / v["ssh_echo_rtt_us"]),
@@ -380,7 +391,9 @@ print("mitogen %s" % text.get("mitogen_version", "?"))
 print("targets failed: %s" % (", ".join(failed) if failed else "none"))
 warn_if_busy(v, "every figure")
 
-keys = required + ["ssh_true_c25519_ms", "rtt_busy_us", "start_cached_min_ms", "start_cold_min_ms", "ssh_true_min_ms",
+keys = required + ["ssh_true_c25519_ms", "rtt_busy_us", "ssh_chain_one_rtt_us",
+                   "ssh_chain_chain100_us", "ssh_chain_seq100_us",
+                   "start_cached_min_ms", "start_cold_min_ms", "ssh_true_min_ms",
                    "mitogen_start_min_ms", "rtt_min_us", "rtt2_min_us",
                    "ssh_echo_rtt_min_us", "rtt_stalls", "rtt2_stalls",
                    "fanout20_first_ms", "cached_start_bytes_up", "cached_start_bytes_down",
@@ -531,6 +544,13 @@ rows = [
     ("rss_kb", v["rss_kb"], "", None, None, "ours <= 8192 KiB",
      v["rss_kb"] <= 8192),
 ]
+if "chain_chain100_us" in v:
+    # 100 pipelined calls and a final one cost about one round trip plus
+    # what the 100 calls take to send and run (measured: ~3 us each).
+    rows.append(("chain100_us", v["chain_chain100_us"], "seq100",
+                 v["chain_seq100_us"], v["chain_chain100_us"] / v["chain_seq100_us"],
+                 "chain <= 1 rtt + 100 x 4 us",
+                 v["chain_chain100_us"] <= v["chain_one_rtt_us"] + 400))
 
 failed = print_target_rows(rows)
 print()
@@ -545,7 +565,8 @@ print("ours with a std::vector<char> parameter instead of mitosis::blob: %s MiB/
 print("targets failed: %s" % (", ".join(failed) if failed else "none"))
 warn_if_busy(v)
 
-keys = required + ["mib_s_vector", "mitogen_mib_s", "rss_after_mib_kb", "master_rss_kb",
+keys = required + ["chain_one_rtt_us", "chain_chain100_us", "chain_seq100_us",
+                   "mib_s_vector", "mitogen_mib_s", "rss_after_mib_kb", "master_rss_kb",
                    "rtt_min_us", "socketpair_rtt_min_us", "start_min_ms",
                    "mitogen_start_min_ms", "cpu_busy_pct", "cpus"]
 result = {k: json_value(v[k]) for k in keys if k in v}

@@ -11,6 +11,10 @@
 //     rtt2_us           the same over two hops (second started by the first)
 //     rtt_busy_us       rtt_us again with 2 * starts more idle ssh contexts
 //     rtt_stalls        calls (of every rtt run) that took over 100 ms
+//     ssh_chain_one_rtt_us, ssh_chain_chain100_us, ssh_chain_seq100_us
+//                       over the one hop: one call; 100 pipelined no-reply
+//                       calls of a call_chain and a final call; 100 calls
+//                       one after another (medians)
 //     mib_s             sink(1 MiB mitosis::blob) throughput over one hop
 //     cached_start_bytes TCP payload bytes (both directions) from connect
 //                       until m.ssh() returned, counted by a forwarding
@@ -322,6 +326,10 @@ int mode_loopback(mitosis::master& m, int argc, char** argv) {
     std::printf("mib_s=%.1f\n", median(batches(5, mib_calls, 10, one, per_second)));
     std::printf("mib_calls=%d\n", mib_calls);
   }
+  std::fflush(stdout);
+
+  // -- chain: 100 pipelined calls over the one hop ------------------------------
+  chain_figures(first, 50, "ssh_chain_");
   std::fflush(stdout);
 
   // The contexts started below stay up (idle) until the process ends.

@@ -41,6 +41,8 @@ const char* to_string(errc code) noexcept {
     case errc::message_not_allowed: return "actor message type not allowed by policy";
     case errc::spawner_exited: return "the actor's spawner exited";
     case errc::limit_exceeded: return "a per-peer limit was exceeded";
+    case errc::channel_closed: return "the receiver was closed";
+    case errc::channel_overflow: return "the receiver's queue was full";
   }
   return "unknown error";
 }

@@ -46,6 +46,8 @@ enum class errc : std::uint8_t {
   message_not_allowed,
   spawner_exited,
   limit_exceeded,
+  channel_closed,
+  channel_overflow,
 };
 
 /// Returns the fixed message for `code`.

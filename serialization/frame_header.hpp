@@ -48,6 +48,17 @@ inline constexpr std::uint8_t no_reply = 1;
 /// the payload: [blob][name][other arguments][u64 blob length]. The blob
 /// is sent from the caller's memory and received as the argument itself.
 inline constexpr std::uint8_t blob_first = 2;
+/// call_request of a call chain: `handle` is the chain's id (unique per
+/// sending context). The callee runs a chain's calls in order; once one
+/// throws, the chain's later calls are not run and every replying one
+/// fails with that exception, until a chain_reset.
+inline constexpr std::uint8_t chained = 4;
+/// With `chained` and an empty payload: forget the chain's exception.
+inline constexpr std::uint8_t chain_reset = 8;
+/// channel_data whose payload is a u32 context id instead of a value: the
+/// receiver is to end when that context is lost (its sender was handed on
+/// to it).
+inline constexpr std::uint8_t channel_watch = 16;
 } // namespace frame_flags
 
 } // namespace mitosis::serialization

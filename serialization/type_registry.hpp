@@ -35,6 +35,10 @@ enum class wire_type : std::uint32_t {
   /// Stream liveness, one hop only: the router reads it, never a service.
   heartbeat = 25,
   actor_lost = 26,
+  /// One value for a receiver (header handle = the receiver's id).
+  channel_data = 27,
+  /// A sender closed the receiver (header handle = the receiver's id).
+  channel_close = 28,
 };
 
 /// One registered wire type.

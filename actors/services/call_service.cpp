@@ -26,9 +26,18 @@ std::string demangle(const char* name) {
 
 } // namespace
 
-call_service::call_service(core& c, module_service& modules) : core_(c), modules_(modules) {
+call_service::call_service(core& c, module_service& modules)
+  : core_(c),
+    modules_(modules),
+    chains_(c, [this](frame&& f, policy::direction d, router::stream_id from) {
+      return run(std::move(f), d, from);
+    }) {
   c.routes().handlers().add(wire_type::call_request,
                             [this](frame&& f, policy::direction d, router::stream_id from) {
+                              if (f.hdr.flags & serialization::frame_flags::chained) {
+                                chains_.submit(std::move(f), d, from);
+                                return;
+                              }
                               auto hdr = f.hdr;
                               core_.on_pool(hdr, [this, d, from, f = std::move(f)]() mutable {
                                 run(std::move(f), d, from);
@@ -36,10 +45,16 @@ call_service::call_service(core& c, module_service& modules) : core_(c), modules
                             });
 }
 
-void call_service::run(frame&& f, policy::direction d, router::stream_id from) {
+std::optional<serialization::call_error_info> call_service::run(frame&& f, policy::direction d,
+                                                               router::stream_id from) {
   auto& r = core_.routes();
   const auto& h = f.hdr;
   const bool want_reply = h.reply_to != 0 && !(h.flags & serialization::frame_flags::no_reply);
+  const bool chained = h.flags & serialization::frame_flags::chained;
+  auto refused = [&](errc code, const std::string& why) {
+    return serialization::call_error_info{"mitosis::error(" + std::string{to_string(code)} + ")",
+                                          why, core_.name()};
+  };
   std::string fn;
   try {
     // With a blob first: [blob][name][other arguments][u64 blob length].
@@ -73,20 +88,20 @@ void call_service::run(frame&& f, policy::direction d, router::stream_id from) {
         r.report_violation(from, errc::call_not_allowed, h, detail);
       else
         r.reply_dead(h, errc::call_not_allowed, detail);
-      return;
+      return refused(errc::call_not_allowed, detail);
     }
     auto* entry = function_registry::instance().find(fn);
     if (!entry && fn.find('|') != std::string::npos) {
       // A plugin function we lack: fetch its module from our parent.
       if (auto loaded = modules_.load(fn.substr(0, fn.find('|'))); !loaded) {
         r.refuse(from, h, loaded.error().code, loaded.error().reason);
-        return;
+        return refused(loaded.error().code, loaded.error().reason);
       }
       entry = function_registry::instance().find(fn);
     }
     if (!entry) {
       r.refuse(from, h, errc::unknown_function, "function '" + fn + "' is not registered");
-      return;
+      return refused(errc::unknown_function, "function '" + fn + "' is not registered");
     }
     serialization::buffer out(frame_header::size);
     std::string ex_type, ex_what;
@@ -104,21 +119,24 @@ void call_service::run(frame&& f, policy::direction d, router::stream_id from) {
       ex_what = "(not a std::exception)";
     }
     if (!ex_type.empty()) {
-      if (!want_reply) {
+      serialization::call_error_info info{ex_type, ex_what, core_.name()};
+      if (want_reply) {
+        serialization::buffer err(frame_header::size);
+        serialization::encode_into(err, info);
+        r.reply(h, wire_type::call_error, std::move(err));
+      } else if (!chained) { // a chain reports it to its next call
         lg()->warn("[{}] {} threw {}: {}", core_.name(), fn, ex_type, ex_what);
-        return;
       }
-      serialization::buffer err(frame_header::size);
-      serialization::encode_into(err, serialization::call_error_info{ex_type, ex_what, core_.name()});
-      r.reply(h, wire_type::call_error, std::move(err));
-      return;
+      return info;
     }
     if (want_reply)
       r.reply(h, wire_type::call_reply, std::move(out));
+    return std::nullopt;
   } catch (const serialization::decode_error& e) {
     lg()->warn("[{}] undecodable call{} from context {}: {}", core_.name(),
                              fn.empty() ? "" : " to '" + fn + "'", h.src, e.what());
     r.refuse(from, h, e.code(), e.what());
+    return refused(e.code(), e.what());
   }
 }
 

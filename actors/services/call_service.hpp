@@ -1,9 +1,10 @@
 // Calls: runs the registered function a call_request names (MITOSIS_REMOTE)
 // on the worker pool, under the call rights, and answers with its result or
 // the exception it threw. A plugin function this context lacks is fetched
-// with its module first.
+// with its module first. Chained calls (call_chain) go through call_chains.
 #pragma once
 
+#include "call_chains.hpp"
 #include "core.hpp"
 #include "module_service.hpp"
 
@@ -14,10 +15,14 @@ public:
   call_service(core& c, module_service& modules);
 
 private:
-  void run(serialization::frame&& f, policy::direction d, router::stream_id from);
+  /// Runs the call and answers it; returns the exception it ended with (a
+  /// refusal or an unknown function counts as one), for call chains.
+  std::optional<serialization::call_error_info> run(serialization::frame&& f, policy::direction d,
+                                                    router::stream_id from);
 
   core& core_;
   module_service& modules_;
+  call_chains chains_;
 };
 
 } // namespace mitosis::actors::services

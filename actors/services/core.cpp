@@ -280,6 +280,8 @@ void core::mark_lost(const std::vector<router::context_id>& ids, const std::stri
       lost_.emplace(id, reason);
   }
   pending_.fail(ids, reason);
+  for (auto& f : loss_listeners_)
+    f(ids, reason);
 }
 
 } // namespace mitosis::actors::services

@@ -187,7 +187,14 @@ public:
     unclaimed_dead_ = std::move(f);
   }
 
-  /// Records `ids` as lost and fails every request waiting on them.
+  /// Adds `f` to what mark_lost() tells of losses (after the requests are
+  /// failed). Add before frames flow.
+  void on_lost(std::function<void(const std::vector<router::context_id>&, const std::string&)> f) {
+    loss_listeners_.push_back(std::move(f));
+  }
+
+  /// Records `ids` as lost, fails every request waiting on them and tells
+  /// the on_lost() listeners.
   void mark_lost(const std::vector<router::context_id>& ids, const std::string& reason);
 
 private:
@@ -212,6 +219,8 @@ private:
   dispatcher& pool_;
 
   std::function<void(serialization::frame&&, router::stream_id)> unclaimed_dead_;
+  std::vector<std::function<void(const std::vector<router::context_id>&, const std::string&)>>
+    loss_listeners_;
 
   // Module and file requests queued or running, per stream read on.
   std::mutex pending_mtx_;

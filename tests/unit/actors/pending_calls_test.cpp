@@ -2,6 +2,8 @@
 #include "mitosis/actors/pending_calls.hpp"
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <future>
 
 #include "mitosis/serialization/messages.hpp"
 
@@ -59,4 +61,37 @@ TEST_CASE("pending_calls: losing a context fails exactly its calls", "[pending_c
   CHECK(p.size() == 1);
   p.forget(h2);
   CHECK(p.size() == 0);
+}
+
+TEST_CASE("pending_calls: on_done runs once the wait ends, however it ends", "[pending_calls]") {
+  pending_calls p;
+  int answered = 0, lost = 0, dropped = 0;
+  auto h1 = p.next_handle();
+  auto f1 = p.expect(h1, 5);
+  CHECK(p.on_done(h1, [&] {
+    // The future is ready when the hook runs.
+    CHECK(f1.wait_for(std::chrono::seconds{0}) == std::future_status::ready);
+    ++answered;
+  }));
+  CHECK_FALSE(p.complete(h1, reply_from(6))); // not from the context asked: still waits
+  CHECK(answered == 0);
+  CHECK(p.complete(h1, reply_from(5)));
+  CHECK(answered == 1);
+  // Nobody waits any more: the hook is refused (the caller runs it itself).
+  CHECK_FALSE(p.on_done(h1, [&] { ++answered; }));
+  CHECK(answered == 1);
+
+  auto h2 = p.next_handle();
+  auto f2 = p.expect(h2, 7);
+  CHECK(p.on_done(h2, [&] { ++lost; }));
+  p.fail({7}, "gone");
+  CHECK(lost == 1);
+
+  auto h3 = p.next_handle();
+  auto f3 = p.expect(h3, 8);
+  CHECK(p.on_done(h3, [&] { ++dropped; }));
+  p.forget(h3);
+  CHECK(dropped == 1);
+  p.fail_all("stop"); // nothing left: no hook runs twice
+  CHECK(answered + lost + dropped == 3);
 }

@@ -110,6 +110,8 @@ TEST_CASE("rules: default type filters differ per direction", "[rules]") {
     {wire_type::route_add, true, true},    {wire_type::route_del, true, true},
     {wire_type::actor_message, true, true}, {wire_type::actor_down, true, true},
     {wire_type::actor_link, true, true},
+    // A sender may live anywhere: values and closes travel both ways.
+    {wire_type::channel_data, true, true}, {wire_type::channel_close, true, true},
   };
   for (const auto& e : expected) {
     INFO("wire type " << type_registry::name(to_u32(e.type)));
