@@ -6,7 +6,7 @@ namespace mitosis::serialization {
 
 namespace {
 
-constexpr std::array<type_info, 26> types = {{
+constexpr std::array<type_info, 27> types = {{
   {wire_type::boot, "boot", false},
   {wire_type::call_request, "call_request", false},
   {wire_type::call_reply, "call_reply", true},
@@ -33,6 +33,7 @@ constexpr std::array<type_info, 26> types = {{
   {wire_type::actor_link, "actor_link", false},
   {wire_type::heartbeat, "heartbeat", false},
   {wire_type::actor_lost, "actor_lost", false},
+  {wire_type::detaching, "detaching", false},
 }};
 
 static_assert([] {

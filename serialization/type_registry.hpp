@@ -35,6 +35,9 @@ enum class wire_type : std::uint32_t {
   /// Stream liveness, one hop only: the router reads it, never a service.
   heartbeat = 25,
   actor_lost = 26,
+  /// A child tells its parent it detached (context::detach): it is no longer
+  /// stopped or killed with its parent.
+  detaching = 27,
 };
 
 /// One registered wire type.
