@@ -107,7 +107,7 @@ int open_writer(const std::string& fifo, std::chrono::milliseconds limit) {
 
 } // namespace
 
-TEST_CASE("lifecycle: shutdown(wait) stops a context and its subtree; on_lost runs once") {
+TEST_CASE("lifecycle: shutdown(wait) stops a context and its subtree and on_lost runs once") {
   mitosis::master m{0, nullptr};
   auto a = m.local({.name = "life.a"});
   auto a1 = m.local({.name = "life.a1", .via = a});
@@ -139,7 +139,7 @@ TEST_CASE("lifecycle: shutdown(wait) stops a context and its subtree; on_lost ru
   CHECK(mitosis::children().size() == 1);
 }
 
-TEST_CASE("lifecycle: shutdown without waiting; of a context started through another") {
+TEST_CASE("lifecycle: shutdown without waiting and of a context started through another") {
   mitosis::master m{0, nullptr};
   auto mid = m.local({.name = "life.mid"});
   auto leaf = m.local({.name = "life.leaf", .via = mid});
@@ -178,7 +178,7 @@ TEST_CASE("lifecycle: a shutdown from a non-ancestor is refused by policy or ign
   CHECK(a.call(add, 1, 1) == 2);
 }
 
-TEST_CASE("lifecycle: disconnect closes the stream; the child exits as if its parent died") {
+TEST_CASE("lifecycle: disconnect closes the stream and the child exits as if its parent died") {
   mitosis::master m{0, nullptr};
   auto a = m.local({.name = "life.cut"});
   auto a1 = m.local({.name = "life.cut1", .via = a});
@@ -225,7 +225,7 @@ TEST_CASE("lifecycle: master shutdown and join stop the tree and run every loss 
   m.join(); // again: returns
 }
 
-TEST_CASE("lifecycle: a detached context outlives its master's connection, then ends its work") {
+TEST_CASE("lifecycle: a detached context outlives its master's connection and then ends its work") {
   temp_dir dir;
   const auto fifo = dir.path + "/go";
   const auto done = dir.path + "/done";

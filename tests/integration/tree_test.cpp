@@ -60,9 +60,9 @@ mitosis::context start_one(std::string name) {
 MITOSIS_REMOTE(start_one);
 
 // Run in a child: calls my_pid in `c` (a handle passed as an argument) and
-// in the parent, through the public API only.
+// in its own context, through the public API only.
 std::vector<int> pids_through(mitosis::context c) {
-  return {c.call(my_pid), mitosis::parent().call(my_pid)};
+  return {c.call(my_pid), mitosis::this_context().call(my_pid)};
 }
 MITOSIS_REMOTE(pids_through);
 
@@ -160,7 +160,7 @@ TEST_CASE("trees from below: a context sees itself, its parent and the children 
   CHECK(kids[0].id() == c.id());
 }
 
-TEST_CASE("trees from below: context handles as arguments and results, policy unchanged") {
+TEST_CASE("trees from below: context handles as arguments and results and policy unchanged") {
   mitosis::master m{0, nullptr};
   auto a = m.local({.name = "hand.a"});
   auto b = m.local({.name = "hand.b"});
@@ -169,9 +169,9 @@ TEST_CASE("trees from below: context handles as arguments and results, policy un
   CHECK(a1.name() == "hand.a1");
   int a1_pid = a1.call(my_pid);
   CHECK(a1_pid != m.pid_of(a));
-  // A handle passed down: a calls its own child and its parent through it.
+  // A handle passed down: a calls its own child through it, and itself.
   auto pids = a.call(pids_through, a1);
-  CHECK(pids == std::vector<int>{a1_pid, ::getpid()});
+  CHECK(pids == std::vector<int>{a1_pid, m.pid_of(a)});
   // The grandchild, handed the master's handle, is refused by the default
   // policy (children may call nothing in their parents) ...
   auto up = a1.call(call_sibling, m.self());
