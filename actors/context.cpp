@@ -11,6 +11,10 @@ namespace mitosis {
 
 namespace detail {
 
+actors::runtime* runtime_here() noexcept {
+  return actors::runtime::current();
+}
+
 const std::string& remote_name(actors::fn_key key) {
   auto* n = actors::function_registry::instance().name_of(key);
   if (!n)

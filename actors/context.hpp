@@ -21,9 +21,11 @@
 
 // Boost support for the standard containers most often passed to calls;
 // other types need their own serialize() (see docs/getting-started.md).
+#include <boost/serialization/level.hpp>
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/set.hpp>
 #include <boost/serialization/string.hpp>
+#include <boost/serialization/tracking.hpp>
 #include <boost/serialization/utility.hpp>
 #include <boost/serialization/vector.hpp>
 
@@ -43,6 +45,10 @@ class runtime;
 } // namespace actors
 
 namespace detail {
+
+/// Returns the runtime of this process (the agent's, else the master's), or
+/// nullptr: what a context handle decoded here is bound to.
+actors::runtime* runtime_here() noexcept;
 
 /// Returns the registered name of `key`; throws mitosis::error if the
 /// function was not made callable with MITOSIS_REMOTE.
@@ -210,7 +216,10 @@ template <class Handle, class Self>
 class spawn_pending;
 
 /// A handle to a running context. Cheap to copy; valid while the master
-/// (or agent) that made it lives.
+/// (or agent) that made it lives. It can be a call's argument or result:
+/// it travels as (id, name), and the receiving process gets a handle of its
+/// own to the same context, routed through the tree from there (so the
+/// receiver's policy and every hop's apply, as to any frame it sends).
 class context {
 public:
   context() = default;
@@ -308,6 +317,53 @@ public:
   /// <caf/typed_actor.hpp> (or remote_actor.hpp) to use the handle.
   actors::context_actor actor() const;
 
+  // -- lifecycle (actors/lifecycle.cpp) --------------------------------------
+
+  /// Asks this context to stop: it stops its own children first (they are
+  /// asked, then killed after the grace period), then exits, and its route
+  /// is lost. Without `wait`, returns once the request is sent; with it,
+  /// returns once the loss is seen here, and throws timeout_error after
+  /// `timeout` (zero: the master's shutdown_grace plus request_timeout).
+  /// A context takes this from its ancestors only (the policy decides the
+  /// rest). The context this code runs in: an agent stops itself (never
+  /// waiting); the master refuses (master::shutdown). A context lost already
+  /// is done. Throws mitosis::error when the request cannot be sent.
+  void shutdown(bool wait = false, std::chrono::milliseconds timeout = {}) const;
+
+  /// Closes the stream to this context, a direct child of this process: it
+  /// exits as it does when its parent dies (unless it detached), and its
+  /// subtree with it. Throws mitosis::error (no_route) for a context that
+  /// is not a direct child (use shutdown()).
+  void disconnect() const;
+
+  /// Runs `fn(reason)` once when this context is lost (shut down,
+  /// disconnected, killed, cut, or this process stopping), or at once on
+  /// this thread when the loss is known already. It runs on the thread that
+  /// sees the loss (the router's I/O thread, a parked reader, or the thread
+  /// stopping this process), so it must not block or call a context: hand
+  /// the work to a thread of yours. Losses are seen for the contexts this
+  /// process reaches through its children (those it started, or that
+  /// were started below them), not for others.
+  void on_lost(std::function<void(const std::string& reason)> fn) const;
+
+  /// Detaches this context from its parent (Mitogen's detach): it no longer
+  /// dies with its parent (no parent-death signal, its own session, stdio
+  /// on /dev/null), the parent no longer stops or kills it at shutdown, and
+  /// once its parent stream is gone it runs until no call is left running,
+  /// then stops. Runs as a call (`parent_may_call` applies). Throws what
+  /// call() throws.
+  void detach() const;
+
+  /// Boost serialisation, for call arguments and results: the id and the
+  /// name; a decoded handle belongs to the runtime of the decoding process.
+  template <class Ar>
+  void serialize(Ar& ar, unsigned) {
+    ar & id_;
+    ar & name_;
+    if constexpr (Ar::is_loading::value)
+      rt_ = detail::runtime_here();
+  }
+
   /// Runs `fn(args...)` in this context without waiting or a reply.
   template <class R, class... Ps, class... As>
   void call_no_reply(R (*fn)(Ps...), As&&... args) const {
@@ -371,3 +427,6 @@ private:
 };
 
 } // namespace mitosis
+
+BOOST_CLASS_IMPLEMENTATION(mitosis::context, boost::serialization::object_serializable)
+BOOST_CLASS_TRACKING(mitosis::context, boost::serialization::track_never)

@@ -70,11 +70,17 @@ void dispatcher::stop() {
     queued_ = 0;
   }
   cv_.notify_all();
+  idle_cv_.notify_all();
   wake_parked();
   for (auto& w : workers_)
     if (w.joinable())
       w.join();
   workers_.clear();
+}
+
+void dispatcher::wait_idle() {
+  std::unique_lock<std::mutex> guard{mtx_};
+  idle_cv_.wait(guard, [this] { return stopping_.load() || (jobs_.empty() && running_ == 0); });
 }
 
 void dispatcher::work() {
@@ -88,11 +94,14 @@ void dispatcher::work() {
       jobs_.pop_front();
       --queued_;
       bool more = !jobs_.empty();
+      ++running_;
       guard.unlock();
       if (more)
         cv_.notify_one();
       job();
       guard.lock();
+      if (--running_ == 0 && jobs_.empty())
+        idle_cv_.notify_all();
       continue;
     }
     if (idle_reader_ && !reader_parked_) {

@@ -36,6 +36,9 @@ public:
   /// Finishes the running jobs, drops the queued ones, joins the workers.
   void stop();
 
+  /// Blocks until no job is queued or running (or stop() was called).
+  void wait_idle();
+
   /// Returns the number of worker threads.
   std::size_t size() const noexcept {
     return workers_.size();
@@ -51,6 +54,8 @@ private:
   std::atomic<std::size_t> queued_{0};
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> workers_;
+  std::size_t running_ = 0; // guarded by mtx_
+  std::condition_variable idle_cv_;
 
   idle_reader idle_reader_;
   int wake_fd_ = -1;

@@ -15,11 +15,16 @@ actors::runtime& detail::current_runtime() {
 
 context detail::connect(actors::runtime& rt, const bootstrap::method_spec& spec,
                         const std::optional<context>& via,
-                        std::chrono::milliseconds connect_timeout, int* pid) {
+                        std::chrono::milliseconds connect_timeout, int* pid, bool new_context) {
   auto timeout = connect_timeout.count() ? connect_timeout : rt.options().connect_timeout;
-  auto started = via && via->id() != rt.self()
-                   ? rt.starts().start_via(via->id(), via->name(), spec, timeout)
-                   : rt.starts().start(spec, timeout);
+  const bool remote = via && via->id() != rt.self();
+  auto start = [&] {
+    return remote ? rt.starts().start_via(via->id(), via->name(), spec, timeout)
+                  : rt.starts().start(spec, timeout);
+  };
+  auto key = new_context ? std::string{}
+                         : actors::services::start_service::reuse_key(spec, remote ? via->id() : 0);
+  auto started = rt.starts().reuse(key, start);
   if (!started)
     throw_connect_error(started.error().code, started.error().context, started.error().reason);
   if (pid)
@@ -44,7 +49,8 @@ context start_local(local_options opts) {
   bootstrap::method_spec spec;
   spec.name = opts.name;
   spec.pipes = opts.pipes;
-  return detail::connect(detail::current_runtime(), spec, opts.via, opts.connect_timeout);
+  return detail::connect(detail::current_runtime(), spec, opts.via, opts.connect_timeout, nullptr,
+                         opts.new_context);
 }
 
 std::future<context> start_local_async(local_options opts) {
@@ -53,7 +59,7 @@ std::future<context> start_local_async(local_options opts) {
     bootstrap::method_spec spec;
     spec.name = opts.name;
     spec.pipes = opts.pipes;
-    return detail::connect(*rt, spec, opts.via, opts.connect_timeout);
+    return detail::connect(*rt, spec, opts.via, opts.connect_timeout, nullptr, opts.new_context);
   });
 }
 

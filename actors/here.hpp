@@ -45,12 +45,21 @@ int pid_of(const context& c);
 /// caf::scoped_actor for blocking requests from plain threads.
 caf::actor_system& system();
 
+/// Detaches the context this code runs in from its parent: what
+/// context::detach runs there. Throws mitosis::error in the master.
+void detach();
+
 namespace detail {
+/// This process's runtime; throws mitosis::error when there is none.
+actors::runtime& current_runtime();
+
 /// Starts a context by `spec` from runtime `rt` (or through `via`): what
-/// master::connect and start_local share. Throws connect_error.
+/// master::connect and start_local share. Unless `new_context`, returns
+/// the running context started before by the same spec through the same
+/// `via` (services::start_service::reuse_key). Throws connect_error.
 context connect(actors::runtime& rt, const bootstrap::method_spec& spec,
                 const std::optional<context>& via, std::chrono::milliseconds connect_timeout,
-                int* pid = nullptr);
+                int* pid = nullptr, bool new_context = false);
 } // namespace detail
 
 } // namespace mitosis

@@ -73,20 +73,44 @@ caf::actor_system& master::system() noexcept {
 }
 
 master::~master() {
+  join();
+}
+
+void master::shutdown() {
+  {
+    std::lock_guard<std::mutex> guard{stop_mtx_};
+    if (stop_state_ != running)
+      return;
+    stop_state_ = stopping;
+  }
+  // On this thread: the actor system must not be destroyed on a thread of
+  // our own while the program's threads still hold on to it (seen to block
+  // ~actor_system).
   rt_->shutdown();
+  {
+    std::lock_guard<std::mutex> guard{stop_mtx_};
+    stop_state_ = stopped;
+  }
+  stop_cv_.notify_all();
+}
+
+void master::join() {
+  shutdown(); // nothing when it has begun elsewhere
+  std::unique_lock<std::mutex> guard{stop_mtx_};
+  stop_cv_.wait(guard, [this] { return stop_state_ == stopped; });
 }
 
 context master::local(local_options opts) {
   bootstrap::method_spec spec;
   spec.name = opts.name;
   spec.pipes = opts.pipes;
-  return connect(spec, opts.via, opts.connect_timeout);
+  return connect(spec, opts.via, opts.connect_timeout, opts.new_context);
 }
 
 context master::connect(const bootstrap::method_spec& spec, const std::optional<context>& via,
-                        std::chrono::milliseconds connect_timeout) {
+                        std::chrono::milliseconds connect_timeout, bool new_context) {
   int pid = 0;
-  auto c = detail::connect(*rt_, spec, via, connect_timeout, &pid);
+  auto c = detail::connect(*rt_, spec, via, connect_timeout, &pid, new_context);
   if (pid) {
     std::lock_guard<std::mutex> guard{mtx_};
     pids_.emplace_back(c.id(), pid);
@@ -96,10 +120,11 @@ context master::connect(const bootstrap::method_spec& spec, const std::optional<
 
 std::future<context> master::connect_async(bootstrap::method_spec spec,
                                            std::optional<context> via,
-                                           std::chrono::milliseconds connect_timeout) {
+                                           std::chrono::milliseconds connect_timeout,
+                                           bool new_context) {
   return std::async(std::launch::async, [this, spec = std::move(spec), via = std::move(via),
-                                         connect_timeout] {
-    return connect(spec, via, connect_timeout);
+                                         connect_timeout, new_context] {
+    return connect(spec, via, connect_timeout, new_context);
   });
 }
 
@@ -132,7 +157,8 @@ context master::container(bootstrap::method_kind k, container_options o, hop_opt
 }
 
 context master::shell(hop_options h) {
-  return connect(spec_for(bootstrap::method_kind::shell, h), h.via, h.connect_timeout);
+  return connect(spec_for(bootstrap::method_kind::shell, h), h.via, h.connect_timeout,
+                 h.new_context);
 }
 
 std::future<context> master::local_async(local_options opts) {

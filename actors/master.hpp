@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <condition_variable>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ struct local_options {
   std::chrono::milliseconds connect_timeout{0};
   /// Connect over two pipes (as sshd does) instead of one socketpair.
   bool pipes = false;
+  /// Start a new context even if one of the same name, started the same
+  /// way (through the same `via`), is running. Without a name a local
+  /// context is always new.
+  bool new_context = false;
 };
 
 /// What every method but `local` shares (the second argument of ssh(),
@@ -50,6 +55,10 @@ struct hop_options {
   /// Bundle cache on the target ("" = $HOME/.cache/mitosis, else
   /// /tmp/mitosis-<uid>).
   std::string cache_dir{};
+  /// Start a new context even if one started by the same method, target,
+  /// user, settings and name through the same `via` is running (by default
+  /// that one is returned).
+  bool new_context = false;
 };
 
 using ssh_options = bootstrap::ssh_settings;
@@ -64,8 +73,22 @@ public:
   /// process: code after this line runs only in the master.
   master(int argc, char** argv, master_options opts = {});
 
-  /// Stops every context gracefully, then kills what remains.
+  /// Stops every context gracefully, then kills what remains (join()).
   ~master();
+
+  /// Stops this master gracefully, on the calling thread: every direct
+  /// child but the detached ones is asked to stop its subtree, those still
+  /// running after shutdown_grace are killed, every context is then lost
+  /// here (its on_lost callbacks run, calls to it fail with context_lost),
+  /// and the runtime stops. Returns at once when a shutdown has begun
+  /// already (on another thread: join() waits for it). Not from a function
+  /// a context called in the master (it runs on the pool being stopped).
+  /// After it, only context calls may be made (they fail); starts throw.
+  void shutdown();
+
+  /// Waits until the master is stopped: for a shutdown() running on
+  /// another thread, or runs one here when none has begun.
+  void join();
 
   master(const master&) = delete;
   master& operator=(const master&) = delete;
@@ -102,12 +125,15 @@ public:
   context shell(hop_options h = {});
 
   /// Any method, as a plain spec (what the typed calls above build).
+  /// Returns the running context started before by the same spec through
+  /// the same `via`, unless `new_context` (see local_options::new_context).
   context connect(const bootstrap::method_spec& spec, const std::optional<context>& via = {},
-                  std::chrono::milliseconds connect_timeout = {});
+                  std::chrono::milliseconds connect_timeout = {}, bool new_context = false);
   /// connect() in the background.
   std::future<context> connect_async(bootstrap::method_spec spec,
                                      std::optional<context> via = {},
-                                     std::chrono::milliseconds connect_timeout = {});
+                                     std::chrono::milliseconds connect_timeout = {},
+                                     bool new_context = false);
 
   /// Returns the master's own context (calls run in this process).
   context self();
@@ -156,10 +182,13 @@ private:
                      const hop_options& h) {
     auto s = spec_for(k, h);
     s.*part = std::move(value);
-    return connect(s, h.via, h.connect_timeout);
+    return connect(s, h.via, h.connect_timeout, h.new_context);
   }
 
   std::unique_ptr<actors::runtime> rt_;
+  enum { running, stopping, stopped } stop_state_ = running;
+  std::mutex stop_mtx_;
+  std::condition_variable stop_cv_;
   mutable std::mutex mtx_;
   std::vector<std::pair<router::context_id, int>> pids_;
 };

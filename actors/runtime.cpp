@@ -6,6 +6,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <csignal>
+#include <sys/prctl.h>
 #include <spdlog/spdlog.h>
 
 #include "actor_registry.hpp"
@@ -37,6 +38,7 @@ router::router_config agent_identity(const serialization::boot_info& b) {
   c.name = b.name;
   c.parent_id = b.parent_id;
   c.has_parent = true;
+  c.ancestors.assign(b.ancestors.begin(), b.ancestors.end());
   return c;
 }
 
@@ -196,25 +198,30 @@ runtime::runtime(router::router_config who, router::options opts, policy::rules 
     files_(core_),
     starts_(core_, ids_, rules_,
             [this](const bootstrap::method_spec& spec, const serialization::boot_info& b,
-                   services::clock::time_point deadline) { return caf_->start(spec, b, deadline); }),
+                   services::clock::time_point deadline) -> expected<services::local_child> {
+              if (shutting_down())
+                return fail(errc::shutting_down, "'" + name() + "' is shutting down");
+              return caf_->start(spec, b, deadline);
+            }),
     actors_(core_, *caf_->sys),
     channels_(core_),
+    lifecycle_(core_, starts_, [this] { request_shutdown(); },
+               [this] {
+                 std::unique_lock<std::mutex> guard{stop_mtx_};
+                 detach_step_ = 1;
+                 stop_cv_.notify_all();
+                 stop_cv_.wait(guard, [this] { return detach_step_ == 2 || stop_requested_; });
+               }),
     async_(std::make_unique<async_spawner>(*caf_->sys)) {
   caf_->contexts = std::make_unique<faces::context_faces>(*caf_->sys, router_, caf_->router_face,
                                                           core_);
   actors_.set_module_loader([this](const std::string& name) { return modules_.load(name); });
   std::signal(SIGPIPE, SIG_IGN);
-  router_.handlers().add(wire_type::shutdown,
-                         [this](serialization::frame&& f, policy::direction d, router::stream_id) {
-                           // Only the parent itself may stop us.
-                           if (d == policy::direction::from_parent
-                               && f.hdr.src == router_.config().parent_id)
-                             request_shutdown();
-                         });
 }
 
 runtime::runtime(router::options opts)
-  : runtime(router::router_config{router::master_id, opts.name}, opts, policy::rules::defaults()) {
+  : runtime(router::router_config{router::master_id, opts.name, router::master_id, false, {}}, opts,
+            policy::rules::defaults()) {
   runtime* none = nullptr;
   master_runtime.compare_exchange_strong(none, this);
   router_.start();
@@ -292,7 +299,24 @@ void runtime::lost(const std::vector<router::context_id>& ids, const std::string
 
 void runtime::parent_lost(const std::string& reason) {
   lg()->debug("[{}] parent lost: {}", name(), reason);
-  request_shutdown();
+  if (!lifecycle_.detached()) {
+    request_shutdown();
+    return;
+  }
+  // Detached: the calls running here finish first, then the agent stops
+  // (and its children with it). Nobody reads the parent stream any more.
+  pool_.set_idle_reader({});
+  std::lock_guard<std::mutex> guard{stop_mtx_};
+  if (!shut_down_ && !idle_stop_.joinable())
+    idle_stop_ = std::thread{[this] {
+      pool_.wait_idle();
+      request_shutdown();
+    }};
+}
+
+bool runtime::shutting_down() noexcept {
+  std::lock_guard<std::mutex> guard{stop_mtx_};
+  return shut_down_;
 }
 
 void runtime::handshake_done(router::stream_id, router::context_id peer, const std::string& error) {
@@ -309,7 +333,15 @@ void runtime::request_shutdown() {
 
 void runtime::wait_for_shutdown() {
   std::unique_lock<std::mutex> guard{stop_mtx_};
-  stop_cv_.wait(guard, [this] { return stop_requested_; });
+  for (;;) {
+    stop_cv_.wait(guard, [this] { return stop_requested_ || detach_step_ == 1; });
+    if (stop_requested_)
+      return;
+    // PR_SET_PDEATHSIG is per thread: this one armed it at boot.
+    ::prctl(PR_SET_PDEATHSIG, 0);
+    detach_step_ = 2;
+    stop_cv_.notify_all();
+  }
 }
 
 void runtime::shutdown() {
@@ -323,14 +355,26 @@ void runtime::shutdown() {
   stop_cv_.notify_all();
   // Every direct child is asked to stop its subtree and exit.
   starts_.stop_children(router_.opts().shutdown_grace);
+  auto below = router_.routes();
   router_.stop();
   // The ssh pump closes the sessions of the streams just dropped; wait for
   // it, so that no session is torn down while the process exits.
   bootstrap::ssh_wait_idle(router_.opts().shutdown_grace);
-  pending_.fail_all("context '" + name() + "' is shutting down");
+  // Whatever was reachable from here is lost now, once: its loss callbacks
+  // run, later calls to it fail with context_lost.
+  const auto why = "context '" + name() + "' is shutting down";
+  std::vector<router::context_id> ids;
+  for (auto& e : below)
+    if (!router_.config().has_parent || e.via != router::parent_stream)
+      ids.push_back(e.id);
+  core_.mark_lost(ids, why);
+  core_.lose_all(why);
+  pending_.fail_all(why);
   channels_.shutdown();
   pool_.stop();
   core_.stop_service_pool();
+  if (idle_stop_.joinable() && idle_stop_.get_id() != std::this_thread::get_id())
+    idle_stop_.join();
   async_->stop();
   actors_.shutdown();
   caf_.reset();

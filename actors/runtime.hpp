@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "async_spawner.hpp"
 #include "dispatcher.hpp"
@@ -20,6 +21,7 @@
 #include "services/core.hpp"
 #include "services/file_service.hpp"
 #include "services/id_service.hpp"
+#include "services/lifecycle_service.hpp"
 #include "services/log_service.hpp"
 #include "services/module_service.hpp"
 #include "services/rules_service.hpp"
@@ -91,6 +93,12 @@ public:
   services::channel_service& channels() noexcept {
     return channels_;
   }
+  /// Shutdown and disconnect of single contexts, detaching this process.
+  services::lifecycle_service& lifecycle() noexcept {
+    return lifecycle_;
+  }
+  /// Whether shutdown() has begun: nothing new may start here.
+  bool shutting_down() noexcept;
   /// Runs blocking spawns off the caller's thread (context::spawn_async).
   async_spawner& async_spawns() noexcept {
     return *async_;
@@ -152,11 +160,17 @@ private:
   services::start_service starts_;
   services::actor_service actors_;
   services::channel_service channels_;
+  services::lifecycle_service lifecycle_;
   std::unique_ptr<async_spawner> async_;
+  // A detached agent whose parent is gone: waits for the pool to be idle.
+  std::thread idle_stop_;
 
   std::mutex stop_mtx_;
   std::condition_variable stop_cv_;
   bool stop_requested_ = false;
+  // detach(): the main thread clears its parent-death signal (0 none, 1
+  // asked, 2 done).
+  int detach_step_ = 0;
   bool shut_down_ = false;
 };
 

@@ -124,7 +124,8 @@ rules rules::defaults() {
                  wire_type::log_record, wire_type::id_request, wire_type::spawn_reply,
                  wire_type::file_request, wire_type::file_chunk, wire_type::module_request,
                  wire_type::actor_spawned, wire_type::actor_message, wire_type::actor_down,
-                 wire_type::actor_link, wire_type::channel_data, wire_type::channel_close})
+                 wire_type::actor_link, wire_type::channel_data, wire_type::channel_close,
+                 wire_type::detaching})
     r.types_from_child.insert(to_u32(t));
   // A parent may spawn any registered actor type here (and a child that
   // is granted spawn rights gets its actor_spawned answer); a child none.

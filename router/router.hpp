@@ -45,6 +45,9 @@ struct router_config {
   /// Parent's context id; meaningful only when has_parent.
   context_id parent_id = master_id;
   bool has_parent = false;
+  /// Every ancestor, the master first and the parent last (empty in the
+  /// master).
+  std::vector<context_id> ancestors;
 };
 
 /// The stream id always used for the parent.

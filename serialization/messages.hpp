@@ -25,6 +25,9 @@ struct boot_info {
   std::vector<char> rules;
   /// Encoded router::options: the child runs with its parent's settings.
   std::vector<char> options;
+  /// The child's ancestors, the master first and its parent last: the
+  /// contexts it takes a shutdown from.
+  std::vector<std::uint32_t> ancestors;
 };
 
 /// Reply to a failed call: the remote exception.
@@ -181,7 +184,7 @@ void fields(Ar& ar, Ts&... xs) {
   }
 
 MITOSIS_WIRE_FIELDS(boot_info, x.id, x.parent_id, x.name, x.max_frame, x.log_level, x.rules,
-                    x.options)
+                    x.options, x.ancestors)
 MITOSIS_WIRE_FIELDS(call_error_info, x.type, x.message, x.context)
 MITOSIS_WIRE_FIELDS(dead_info, x.code, x.reason)
 MITOSIS_WIRE_FIELDS(route_info, x.id, x.name)

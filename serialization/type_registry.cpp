@@ -6,7 +6,7 @@ namespace mitosis::serialization {
 
 namespace {
 
-constexpr std::array<type_info, 28> types = {{
+constexpr std::array<type_info, 29> types = {{
   {wire_type::boot, "boot", false},
   {wire_type::call_request, "call_request", false},
   {wire_type::call_reply, "call_reply", true},
@@ -35,6 +35,7 @@ constexpr std::array<type_info, 28> types = {{
   {wire_type::actor_lost, "actor_lost", false},
   {wire_type::channel_data, "channel_data", false},
   {wire_type::channel_close, "channel_close", false},
+  {wire_type::detaching, "detaching", false},
 }};
 
 static_assert([] {

@@ -39,6 +39,9 @@ enum class wire_type : std::uint32_t {
   channel_data = 27,
   /// A sender closed the receiver (header handle = the receiver's id).
   channel_close = 28,
+  /// A child tells its parent it detached (context::detach): it is no longer
+  /// stopped or killed with its parent.
+  detaching = 29,
 };
 
 /// One registered wire type.

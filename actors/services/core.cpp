@@ -274,14 +274,63 @@ std::optional<std::string> core::lost_reason(router::context_id id) const {
 }
 
 void core::mark_lost(const std::vector<router::context_id>& ids, const std::string& reason) {
+  std::vector<std::pair<loss_callback, std::string>> due;
+  std::string why = reason;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    for (auto id : ids)
-      lost_.emplace(id, reason);
+    for (auto id : ids) {
+      auto said = reason;
+      if (auto e = expected_.find(id); e != expected_.end()) {
+        said = std::move(e->second);
+        expected_.erase(e);
+        if (ids.size() == 1)
+          why = said;
+      }
+      if (!lost_.emplace(id, said).second)
+        continue; // recorded once; its callbacks have run
+      auto [b, e] = on_lost_.equal_range(id);
+      for (auto i = b; i != e; ++i)
+        due.emplace_back(std::move(i->second), said);
+      on_lost_.erase(b, e);
+    }
   }
-  pending_.fail(ids, reason);
+  pending_.fail(ids, why);
   for (auto& f : loss_listeners_)
-    f(ids, reason);
+    f(ids, why);
+  for (auto& [fn, said] : due)
+    fn(said);
+}
+
+void core::lose_all(const std::string& reason) {
+  std::vector<router::context_id> ids;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& [id, name] : names_)
+      if (!lost_.count(id))
+        ids.push_back(id);
+  }
+  if (!ids.empty())
+    mark_lost(ids, reason);
+}
+
+void core::expect_loss(router::context_id id, const std::string& reason) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (!lost_.count(id))
+    expected_[id] = reason;
+}
+
+void core::on_lost(router::context_id id, loss_callback fn) {
+  std::string reason;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = lost_.find(id);
+    if (i == lost_.end()) {
+      on_lost_.emplace(id, std::move(fn));
+      return;
+    }
+    reason = i->second;
+  }
+  fn(reason);
 }
 
 } // namespace mitosis::actors::services

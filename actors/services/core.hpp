@@ -194,8 +194,27 @@ public:
   }
 
   /// Records `ids` as lost, fails every request waiting on them and tells
-  /// the on_lost() listeners.
+  /// the on_lost() listeners and runs the loss callbacks of each id. A loss this process caused itself
+  /// (expect_loss) is reported with the reason given there.
   void mark_lost(const std::vector<router::context_id>& ids, const std::string& reason);
+
+  /// Records every context started from here (remember()) not lost yet as
+  /// lost with `reason`: this process is shutting down.
+  void lose_all(const std::string& reason);
+
+  /// The loss of `id` that comes next is one this process caused (a
+  /// shutdown, a disconnect): report it with `reason` instead of the
+  /// stream's.
+  void expect_loss(router::context_id id, const std::string& reason);
+
+  /// A loss callback: gets the reason.
+  using loss_callback = std::function<void(const std::string&)>;
+
+  /// Runs `fn(reason)` once when `id` is lost: on the thread that records
+  /// the loss (the I/O thread, a parked reader, or the thread shutting this
+  /// process down), so it must not block; at once, on this thread, when the
+  /// loss is recorded already.
+  void on_lost(router::context_id id, loss_callback fn);
 
 private:
   /// Waits for the answer to `r` (a request of type `t` to `dst`) until
@@ -236,6 +255,9 @@ private:
   std::unordered_map<router::context_id, router::context_id> vias_;
   // Contexts known to be gone, and why: later requests fail at once.
   std::unordered_map<router::context_id, std::string> lost_;
+  // Losses this process caused, with the reason to report.
+  std::unordered_map<router::context_id, std::string> expected_;
+  std::unordered_multimap<router::context_id, loss_callback> on_lost_;
 };
 
 } // namespace mitosis::actors::services

@@ -59,6 +59,8 @@ expected<child_info> start_service::start(const bootstrap::method_spec& spec,
   auto rules = rules_.for_boot();
   boot.rules = std::move(rules.encoded);
   boot.options = router::encode(core_.opts());
+  boot.ancestors = core_.routes().config().ancestors;
+  boot.ancestors.push_back(core_.self());
   std::future<expected<void>> hello;
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -183,13 +185,63 @@ std::vector<child_info> start_service::children() {
   return children_;
 }
 
+void start_service::detached(router::context_id id) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  detached_.insert(id);
+  for (auto& c : children_)
+    if (c.id == id && c.pid)
+      std::erase(child_pids_, c.pid);
+}
+
+std::string start_service::reuse_key(const bootstrap::method_spec& spec, router::context_id via) {
+  if (spec.kind == bootstrap::method_kind::local && spec.name.empty())
+    return {};
+  std::vector<char> key;
+  serialization::encode_into(key, spec);
+  auto v = std::to_string(via) + ":";
+  key.insert(key.begin(), v.begin(), v.end());
+  return {key.begin(), key.end()};
+}
+
+expected<child_info> start_service::reuse(const std::string& key,
+                                          const std::function<expected<child_info>()>& start) {
+  if (key.empty())
+    return start();
+  std::promise<expected<child_info>> mine;
+  std::shared_future<expected<child_info>> running;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (auto i = reusable_.find(key); i != reusable_.end()) {
+      auto& f = i->second;
+      bool done = f.wait_for(std::chrono::seconds{0}) == std::future_status::ready;
+      if (!done || (f.get() && !core_.lost_reason(f.get()->id)))
+        running = f;
+    }
+    if (!running.valid())
+      reusable_[key] = mine.get_future().share();
+  }
+  if (running.valid())
+    return running.get(); // the running context, or the start under way
+  auto started = start();
+  mine.set_value(started);
+  return started;
+}
+
 void start_service::stop_children(std::chrono::milliseconds grace) {
-  core_.routes().send_to_children(wire_type::shutdown);
+  auto& r = core_.routes();
+  std::set<router::context_id> keep;
   std::vector<int> pids;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     pids.swap(child_pids_);
+    keep = detached_;
   }
+  // Every direct child but the detached ones is asked to stop its subtree.
+  for (auto sid : r.child_streams())
+    if (auto info = r.stream_info(sid); info && !keep.count(info->peer_id))
+      r.send_on(sid, serialization::frame_builder{
+                       serialization::make_header(wire_type::shutdown, info->peer_id, core_.self())}
+                       .finish());
   auto deadline = clock::now() + grace;
   while (!pids.empty() && clock::now() < deadline) {
     std::erase_if(pids, [](int pid) { return ::waitpid(pid, nullptr, WNOHANG) != 0; });

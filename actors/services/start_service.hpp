@@ -10,6 +10,7 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -60,6 +61,22 @@ public:
                                  const bootstrap::method_spec& spec,
                                  std::chrono::milliseconds timeout);
 
+  /// The key under which a context started by `spec` through `via` (0:
+  /// from here) is reused: the encoded spec (method, target, user, name,
+  /// every setting) and the via context's id, which names the whole hop
+  /// chain. Empty (never reused) for a `local` spec without a name.
+  static std::string reuse_key(const bootstrap::method_spec& spec, router::context_id via);
+
+  /// Returns the context started under `key` (reuse_key) when it is still
+  /// running, waiting for it when its start is under way; else runs
+  /// `start` and keeps what it started under `key`. An empty key: `start`.
+  expected<child_info> reuse(const std::string& key,
+                             const std::function<expected<child_info>()>& start);
+
+  /// Context `id`, a direct child, has detached: it is no longer asked to
+  /// stop nor killed when this process stops.
+  void detached(router::context_id id);
+
   /// Hello read from (or refused by) the child `peer`.
   void handshake_done(router::context_id peer, const std::string& error);
 
@@ -88,6 +105,8 @@ private:
   std::unordered_map<router::context_id, std::promise<expected<void>>> handshakes_;
   std::vector<int> child_pids_;
   std::vector<child_info> children_;
+  std::set<router::context_id> detached_;
+  std::unordered_map<std::string, std::shared_future<expected<child_info>>> reusable_;
 };
 
 } // namespace mitosis::actors::services

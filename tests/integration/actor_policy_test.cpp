@@ -31,12 +31,12 @@ using mitosis::errc;
 
 // -- run in the children -------------------------------------------------------
 
-// Spawns `type` in context `id` (0: the parent), tied to this context or
-// detached; returns "spawned <actor id>" or "refused <errc>: <what>".
-std::string spawn_in(unsigned id, std::string type, bool detached) {
+// Spawns `type` in context `where` (the parent, or a handle the caller
+// passed), tied to this context or detached; returns "spawned <actor id>"
+// or "refused <errc>: <what>".
+std::string spawn_in(mitosis::context where, std::string type, bool detached) {
   try {
-    auto p = id == 0 ? mitosis::parent()
-                     : mitosis::context{mitosis::actors::runtime::agent(), id, "sibling"};
+    const auto& p = where;
     auto a = detached ? p.spawn<caf::actor>(mitosis::detached, type) : p.spawn<caf::actor>(type);
     return "spawned " + std::to_string(a.id());
   } catch (const mitosis::spawn_error& e) {
@@ -177,17 +177,17 @@ caf::actor actor_by_id(mitosis::master& m, const std::string& spawned) {
 TEST_CASE("actor policy: a child may not spawn in its parent unless granted, per type") {
   mitosis::master m{0, nullptr};
   auto c = m.local({.name = "spawner.child"});
-  auto refused = c.call(spawn_in, 0u, std::string{"test.echo"}, false);
+  auto refused = c.call(spawn_in, m.self(), std::string{"test.echo"}, false);
   CHECK(refused.rfind("refused " + std::to_string(static_cast<int>(errc::spawn_not_allowed)), 0)
         == 0);
   CHECK(refused.find("'test.echo'") != std::string::npos);
   CHECK(refused.find("master") != std::string::npos);
 
   set_rules(m, [](auto& r) { r.spawnable_by_child = {"test.echo"}; });
-  auto spawned = c.call(spawn_in, 0u, std::string{"test.echo"}, false);
+  auto spawned = c.call(spawn_in, m.self(), std::string{"test.echo"}, false);
   caf::scoped_actor self{m.system()};
   CHECK(answer_of(self, actor_by_id(m, spawned), std::string{"here"}) == "here");
-  CHECK(c.call(spawn_in, 0u, std::string{"test.adder"}, false).rfind("refused ", 0) == 0);
+  CHECK(c.call(spawn_in, m.self(), std::string{"test.adder"}, false).rfind("refused ", 0) == 0);
 }
 
 TEST_CASE("actor policy: a parent's spawn rights in a child are per type") {
@@ -253,7 +253,7 @@ TEST_CASE("actor policy: a child's forged actor frames have no effect on others"
   caf::send_as(victim, other, tell_atom::value, std::string{"x"});
   self->receive([](const std::string& s) { CHECK(s == "told: x"); });
 
-  CHECK(bad.call(spawn_in, 0u, std::string{"test.echo"}, false).rfind("refused ", 0) == 0);
+  CHECK(bad.call(spawn_in, m.self(), std::string{"test.echo"}, false).rfind("refused ", 0) == 0);
   CHECK(bad.call(send_forged_actor_frames, calm.id(), std::uint64_t{other.id()},
                  std::uint64_t{victim.id()}));
   // The int is refused by its header's type name, not by a failed decode.
@@ -337,8 +337,8 @@ TEST_CASE("actor policy: kill -9 of the spawning context ends its tied actors, n
   mitosis::master m{0, nullptr};
   auto c = m.local({.name = "doomed.spawner"});
   set_rules(m, [](auto& r) { r.spawnable_by_child = {"*"}; });
-  auto tied = actor_by_id(m, c.call(spawn_in, 0u, std::string{"test.echo"}, false));
-  auto loose = actor_by_id(m, c.call(spawn_in, 0u, std::string{"test.echo"}, true));
+  auto tied = actor_by_id(m, c.call(spawn_in, m.self(), std::string{"test.echo"}, false));
+  auto loose = actor_by_id(m, c.call(spawn_in, m.self(), std::string{"test.echo"}, true));
   caf::scoped_actor self{m.system()};
   self->monitor(tied);
   self->monitor(loose);
@@ -361,8 +361,8 @@ TEST_CASE("actor policy: kill -9 of a sibling that spawned here ends its tied ac
     REQUIRE(spawned.rfind("spawned ", 0) == 0);
     return static_cast<std::uint64_t>(std::stoull(spawned.substr(8)));
   };
-  auto tied = id_of(a.call(spawn_in, b.id(), std::string{"test.echo"}, false));
-  auto loose = id_of(a.call(spawn_in, b.id(), std::string{"test.echo"}, true));
+  auto tied = id_of(a.call(spawn_in, b, std::string{"test.echo"}, false));
+  auto loose = id_of(a.call(spawn_in, b, std::string{"test.echo"}, true));
   REQUIRE(b.call(watch_actor, tied));
   REQUIRE(b.call(watch_actor, loose));
   REQUIRE(::kill(m.pid_of(a), SIGKILL) == 0);

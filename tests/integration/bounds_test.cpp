@@ -84,7 +84,7 @@ TEST_CASE("a child that floods file requests is held to max_pending_requests, th
   CHECK_THROWS_AS(flood.get(), mitosis::context_lost);
   s.others_still_served();
   // The others still fetch what is served.
-  CHECK(s.calm1.call(fetch_from, 0u, path, dir.path + "/copy.bin") == std::string(1 << 20, 'x'));
+  CHECK(s.calm1.call(fetch_from, s.m.self(), path, dir.path + "/copy.bin") == std::string(1 << 20, 'x'));
   CHECK(own_rss_kb() - before < rss_slack_kb);
 }
 

@@ -25,17 +25,17 @@ TEST_CASE("contexts fetch served files in chunks and nothing that is not served"
   auto c = m.local({.name = "fetcher"});
   auto gc = m.local({.name = "fetcher.gc", .via = c});
   std::string local = root + "/copy.bin";
-  CHECK(c.call(fetch_from, 0u, root + "/data.bin", local) == content);
-  CHECK(gc.call(fetch_from, 0u, root + "/data.bin", local + "2") == content);
+  CHECK(c.call(fetch_from, m.self(), root + "/data.bin", local) == content);
+  CHECK(gc.call(fetch_from, m.self(), root + "/data.bin", local + "2") == content);
 
-  auto refused = c.call(fetch_from, 0u, std::string{"/etc/passwd"}, root + "/x");
+  auto refused = c.call(fetch_from, m.self(), std::string{"/etc/passwd"}, root + "/x");
   CHECK(refused.rfind("refused: ", 0) == 0);
   CHECK(refused.find("not a served path") != std::string::npos);
-  CHECK(c.call(fetch_from, 0u, root + "/link", root + "/y").find("resolves outside") != std::string::npos);
-  CHECK(c.call(fetch_from, 0u, root + "/../etc/passwd", root + "/z").find("'..' is not allowed")
+  CHECK(c.call(fetch_from, m.self(), root + "/link", root + "/y").find("resolves outside") != std::string::npos);
+  CHECK(c.call(fetch_from, m.self(), root + "/../etc/passwd", root + "/z").find("'..' is not allowed")
         != std::string::npos);
   // The child serves nothing itself.
-  CHECK(gc.call(fetch_from, c.id(), root + "/data.bin", root + "/w").rfind("refused: ", 0) == 0);
+  CHECK(gc.call(fetch_from, c, root + "/data.bin", root + "/w").rfind("refused: ", 0) == 0);
   CHECK(::access((root + "/x").c_str(), F_OK) != 0); // nothing half-written is left
   (void) std::system(("rm -rf " + root + " /tmp/mitosis-not-served.txt").c_str());
 }

@@ -96,14 +96,14 @@ TEST_CASE("traffic between siblings is refused by default and allowed when grant
   mitosis::master m{0, nullptr};
   auto a = m.local({.name = "sib.a"});
   auto b = m.local({.name = "sib.b"});
-  auto refused = a.call(call_sibling, b.id());
+  auto refused = a.call(call_sibling, b);
   CHECK(refused.rfind("refused: ", 0) == 0);
   CHECK(refused.find("routing between children not allowed by policy") != std::string::npos);
 
   auto granted = mitosis::policy::rules::defaults();
   granted.sibling_routing = true;
   m.set_policy(granted);
-  CHECK(a.call(call_sibling, b.id()) == "allowed: hi");
+  CHECK(a.call(call_sibling, b) == "allowed: hi");
 }
 
 TEST_CASE("a subtree policy reaches every context below the master in order") {

@@ -96,8 +96,8 @@ TEST_CASE("a neighbour's call rights bound the calls of its subtree") {
   r.child_callable = {"echo"};
   r.callable_by_context[held.id()] = {}; // held may call nothing here
   m.set_policy(r);
-  CHECK(other.call(call_sibling, 0u) == "allowed: hi");
-  CHECK(held.call(call_sibling, 0u).rfind("refused: ", 0) == 0);
+  CHECK(other.call(call_sibling, m.self()) == "allowed: hi");
+  CHECK(held.call(call_sibling, m.self()).rfind("refused: ", 0) == 0);
   // kid's calls come through held: held's rights apply to them too.
-  CHECK(kid.call(call_sibling, 0u).rfind("refused: ", 0) == 0);
+  CHECK(kid.call(call_sibling, m.self()).rfind("refused: ", 0) == 0);
 }

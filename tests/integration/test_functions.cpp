@@ -158,9 +158,8 @@ int flood_master(int count) {
 }
 MITOSIS_REMOTE(flood_master);
 
-// Calls echo in context `id` (a sibling) through the parent.
-std::string call_sibling(unsigned id) {
-  mitosis::context sibling{mitosis::actors::runtime::agent(), id, "sibling"};
+// Calls echo in `sibling`, a handle passed by the caller, through the parent.
+std::string call_sibling(mitosis::context sibling) {
   try {
     return "allowed: " + sibling.call_for(std::chrono::seconds{2}, echo, std::string{"hi"});
   } catch (const mitosis::error& e) {
@@ -195,10 +194,9 @@ int flood_granted_routes(int count) {
 }
 MITOSIS_REMOTE(flood_granted_routes);
 
-// Fetches `remote` from context `id` (0: the master) into `local`; returns
-// the local file's content, or "refused: ..." / "failed: ...".
-std::string fetch_from(unsigned id, std::string remote, std::string local) {
-  mitosis::context from{mitosis::actors::runtime::agent(), id, id == 0 ? "master" : "peer"};
+// Fetches `remote` from context `from` into `local`; returns the local
+// file's content, or "refused: ..." / "failed: ...".
+std::string fetch_from(mitosis::context from, std::string remote, std::string local) {
   try {
     from.fetch_file(remote, local);
   } catch (const mitosis::policy_error& e) {

@@ -43,6 +43,29 @@ std::vector<std::int64_t> look_around() {
 }
 MITOSIS_REMOTE(look_around);
 
+// Run in a child: the handles of what it knows, as results (the children
+// it started, itself, its parent).
+std::vector<mitosis::context> handles_here() {
+  auto out = mitosis::children();
+  out.push_back(mitosis::this_context());
+  out.push_back(mitosis::parent());
+  return out;
+}
+MITOSIS_REMOTE(handles_here);
+
+// Run in a child: starts a child of its own and returns its handle.
+mitosis::context start_one(std::string name) {
+  return mitosis::start_local({.name = name});
+}
+MITOSIS_REMOTE(start_one);
+
+// Run in a child: calls my_pid in `c` (a handle passed as an argument) and
+// in its own context, through the public API only.
+std::vector<int> pids_through(mitosis::context c) {
+  return {c.call(my_pid), mitosis::this_context().call(my_pid)};
+}
+MITOSIS_REMOTE(pids_through);
+
 // "tree.builder": on `below`, starts a child of its own context and spawns
 // a test.adder there, both without blocking (answers the adder's 2 + 3, plus its
 // offset 1); on `above`, spawns a test.echo in its parent context and
@@ -119,13 +142,44 @@ TEST_CASE("trees from below: a context sees itself, its parent and the children 
   CHECK(seen[5] == seen[6]);
   CHECK(seen[5] != seen[7]);
   CHECK(seen[7] == m.pid_of(c));
-  // The master reaches the grandchild the child started: its route came up.
-  mitosis::context gc{&m.runtime(), static_cast<mitosis::router::context_id>(seen[4]), "tree.gc"};
+  // The master reaches the grandchild the child started (its route came
+  // up), through the handle the child returns.
+  auto handles = c.call(handles_here);
+  REQUIRE(handles.size() == 3);
+  auto gc = handles[0];
+  CHECK(gc.id() == seen[4]);
+  CHECK(gc.name() == "tree.gc");
   CHECK(gc.call(my_pid) == seen[5]);
+  CHECK(handles[1].id() == c.id());
+  CHECK(handles[1].call(my_pid) == m.pid_of(c));
+  CHECK(handles[2].id() == 0);
+  CHECK(handles[2].call(my_pid) == ::getpid());
   // The master's own children are the contexts it started.
   auto kids = mitosis::children();
   REQUIRE(kids.size() == 1);
   CHECK(kids[0].id() == c.id());
+}
+
+TEST_CASE("trees from below: context handles as arguments and results and policy unchanged") {
+  mitosis::master m{0, nullptr};
+  auto a = m.local({.name = "hand.a"});
+  auto b = m.local({.name = "hand.b"});
+  // A called function starts a child of its own context and returns it.
+  auto a1 = a.call(start_one, std::string{"hand.a1"});
+  CHECK(a1.name() == "hand.a1");
+  int a1_pid = a1.call(my_pid);
+  CHECK(a1_pid != m.pid_of(a));
+  // A handle passed down: a calls its own child through it, and itself.
+  auto pids = a.call(pids_through, a1);
+  CHECK(pids == std::vector<int>{a1_pid, m.pid_of(a)});
+  // The grandchild, handed the master's handle, is refused by the default
+  // policy (children may call nothing in their parents) ...
+  auto up = a1.call(call_sibling, m.self());
+  CHECK(up.rfind("refused: ", 0) == 0);
+  // ... and a handle to a sibling's subtree is routed through the master,
+  // whose policy refuses routing between children (policy_test grants it).
+  CHECK(b.call(call_sibling, a1).find("routing between children not allowed by policy")
+        != std::string::npos);
 }
 
 TEST_CASE("trees from below: an actor spawns without blocking in a child it starts and in its parent") {

@@ -124,9 +124,10 @@ TEST_CASE("archive: message struct round trips", "[archive]") {
   SECTION("boot_info") {
     auto b = sample_boot();
     b.options = {'o', '\0', 'p'};
+    b.ancestors = {0, 2, 3};
     check_members_equal(round_trip(b), b, &boot_info::id, &boot_info::parent_id, &boot_info::name,
                         &boot_info::max_frame, &boot_info::log_level, &boot_info::rules,
-                        &boot_info::options);
+                        &boot_info::options, &boot_info::ancestors);
   }
   SECTION("call_error_info") {
     auto d = round_trip(call_error_info{"std::domain_error", "division by zero", "child"});
@@ -309,7 +310,7 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
   CHECK(type_registry::find(type_registry::max_id() + 1) == nullptr);
   CHECK(type_registry::find(0xffffffffu) == nullptr);
   CHECK(type_registry::name(0) == "unknown");
-  CHECK(type_registry::max_id() == to_u32(wire_type::channel_close));
+  CHECK(type_registry::max_id() == to_u32(wire_type::detaching));
 
   // The protocol, written out here rather than copied from the registry: a
   // renumbered, renamed, added or dropped wire type fails this test.
@@ -328,6 +329,7 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
     WIRE(actor_spawned, 21),  WIRE(actor_message, 22), WIRE(actor_down, 23),  WIRE(actor_link, 24),
     WIRE(heartbeat, 25),
     WIRE(actor_lost, 26),     WIRE(channel_data, 27), WIRE(channel_close, 28),
+    WIRE(detaching, 29),
   };
 #undef WIRE
   // Exactly these answer a request.
