@@ -90,8 +90,15 @@ public:
   /// by this thread meanwhile: it polls the driver's fds too and moves their
   /// bytes itself. Returns false at once when the stream is unknown or
   /// another thread is reading it.
+  /// With `rearm_if_undone`, a thread that leaves before done() gives the
+  /// stream back to epoll at once instead of after rearm_delay: a reply
+  /// that comes after it left must not wait for the lazy re-arm.
   bool read_until(stream_id s, const std::function<bool()>& done, int wake_fd,
-                  std::chrono::steady_clock::time_point until);
+                  std::chrono::steady_clock::time_point until, bool rearm_if_undone = false);
+
+  /// Whether the kernel holds unread bytes for stream `s` (a local stream's
+  /// fd; false for a stream with a driver, or an unknown one). Any thread.
+  bool has_input(stream_id s) const;
 
   /// True on the thread that runs run().
   static bool on_io_thread() noexcept;

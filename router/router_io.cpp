@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -175,7 +176,7 @@ void router::update_interest(stream& s) {
 }
 
 bool router::read_until(stream_id sid, const std::function<bool()>& done, int wake_fd,
-                        std::chrono::steady_clock::time_point until) {
+                        std::chrono::steady_clock::time_point until, bool rearm_if_undone) {
   auto s = find_stream(sid);
   if (!s || !running_.load())
     return false;
@@ -269,6 +270,16 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
   if (closed) {
     reading.unlock();
     drop(sid, reason);
+    return true;
+  }
+  if (rearm_if_undone && !done()) {
+    // Still holding the read mutex, so no re-arm pass or other reader
+    // interferes; level-triggered epoll reports what came meanwhile.
+    {
+      std::lock_guard<std::mutex> guard{s->polling().mtx};
+      s->polling().read_parked = false;
+    }
+    update_interest(*s);
     return true;
   }
   // Leave the read side out of epoll for now: a thread that calls again
@@ -379,6 +390,14 @@ void router::rearm_idle_streams() {
     update_interest(*s);
     i = lazy_.erase(i);
   }
+}
+
+bool router::has_input(stream_id sid) const {
+  auto s = find_stream(sid);
+  if (!s || s->options().driver)
+    return false;
+  int n = 0;
+  return ::ioctl(s->read_fd(), FIONREAD, &n) == 0 && n > 0;
 }
 
 namespace {

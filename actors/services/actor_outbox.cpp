@@ -124,7 +124,7 @@ void actor_outbox::await_reply(router::context_id to, caf::execution_unit* host)
     return;
   reading_scope scope{host};
   r_.read_until(*sid, [] { return reading().woken > 0; }, -1,
-                std::chrono::steady_clock::now() + r_.reply_wait());
+                std::chrono::steady_clock::now() + r_.reply_wait(), true);
 }
 
 } // namespace mitosis::actors::services

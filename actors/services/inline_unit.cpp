@@ -60,7 +60,9 @@ struct pending_job {
 
 void pool_unit::exec_later(caf::resumable* r) {
   auto p = std::make_shared<pending_job>(&system(), r);
-  submit_([p] {
+  submit_([p, flooded = flooded_] {
+    if (flooded && flooded())
+      return; // p hands the job to CAF's scheduler
     auto* job = std::exchange(p->job, nullptr);
     inline_unit{*p->sys}.run(job);
   });

@@ -53,13 +53,19 @@ private:
 class pool_unit final : public caf::execution_unit {
 public:
   /// `submit` queues a job on the pool; false when the pool is stopping.
-  pool_unit(caf::actor_system& sys, std::function<bool(std::function<void()>)> submit)
-    : caf::execution_unit(&sys), submit_(std::move(submit)) {}
+  /// `flooded` tells whether more input waits on the stream the pool
+  /// worker reads: then the actor goes to CAF's scheduler instead, and
+  /// the worker goes back to reading (a stream of one-way messages is read
+  /// and handled on two threads at once).
+  pool_unit(caf::actor_system& sys, std::function<bool(std::function<void()>)> submit,
+            std::function<bool()> flooded)
+    : caf::execution_unit(&sys), submit_(std::move(submit)), flooded_(std::move(flooded)) {}
 
   void exec_later(caf::resumable* r) override;
 
 private:
   std::function<bool(std::function<void()>)> submit_;
+  std::function<bool()> flooded_;
 };
 
 /// What a thread that reads frames hands the actors they wake to. Set for
