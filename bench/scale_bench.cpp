@@ -77,7 +77,7 @@ mitosis::local_options named(std::string name, std::optional<mitosis::context> v
 void churn(mitosis::master& m, int n) {
   const std::string s(16, 'c');
   for (int i = 0; i < n; ++i) {
-    auto c = m.local(named("churn"));
+    auto c = m.local(named("churn." + std::to_string(i)));
     if (c.call(echo, s) != s)
       throw std::runtime_error("churn: echo returned something else");
     ::kill(m.pid_of(c), SIGKILL);
