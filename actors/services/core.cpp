@@ -288,6 +288,15 @@ void core::mark_lost(const std::vector<router::context_id>& ids, const std::stri
       }
       if (!lost_.emplace(id, said).second)
         continue; // recorded once; its callbacks have run
+      lost_order_.push_back(id);
+      if (lost_order_.size() > max_lost_records) {
+        auto old = lost_order_.front();
+        lost_order_.pop_front();
+        lost_.erase(old);
+        names_.erase(old);
+        chains_.erase(old);
+        vias_.erase(old);
+      }
       auto [b, e] = on_lost_.equal_range(id);
       for (auto i = b; i != e; ++i)
         due.emplace_back(std::move(i->second), said);

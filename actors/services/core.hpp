@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <future>
@@ -253,8 +254,14 @@ private:
   std::unordered_map<router::context_id, std::string> chains_;
   // Who started a context started through others (remember's `via`).
   std::unordered_map<router::context_id, router::context_id> vias_;
-  // Contexts known to be gone, and why: later requests fail at once.
+  // Contexts known to be gone, and why: later requests fail at once. The
+  // last max_lost_records of them, oldest first in lost_order_: an older
+  // one is forgotten (its name too), so a program that starts and loses
+  // contexts forever does not grow; a call to a context forgotten that way
+  // fails with no_route instead of context_lost.
   std::unordered_map<router::context_id, std::string> lost_;
+  std::deque<router::context_id> lost_order_;
+  static constexpr std::size_t max_lost_records = 1024;
   // Losses this process caused, with the reason to report.
   std::unordered_map<router::context_id, std::string> expected_;
   std::unordered_multimap<router::context_id, loss_callback> on_lost_;

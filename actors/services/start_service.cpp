@@ -1,6 +1,7 @@
 #include "start_service.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <thread>
@@ -217,8 +218,17 @@ expected<child_info> start_service::reuse(const std::string& key,
       if (!done || (f.get() && !core_.lost_reason(f.get()->id)))
         running = f;
     }
-    if (!running.valid())
+    if (!running.valid()) {
+      // Forget the starts that failed and the contexts that are lost: the
+      // table holds running contexts, not every spec ever started.
+      for (auto i = reusable_.begin(); i != reusable_.end();) {
+        auto& f = i->second;
+        bool gone = f.wait_for(std::chrono::seconds{0}) == std::future_status::ready
+                    && (!f.get() || core_.lost_reason(f.get()->id));
+        i = gone ? reusable_.erase(i) : std::next(i);
+      }
       reusable_[key] = mine.get_future().share();
+    }
   }
   if (running.valid())
     return running.get(); // the running context, or the start under way
