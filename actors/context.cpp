@@ -57,11 +57,7 @@ void on_reply_done(actors::runtime& rt, std::uint32_t handle, std::function<void
 void await_reply(actors::runtime& rt, router::context_id dst,
                  std::future<serialization::frame>& f,
                  std::chrono::steady_clock::time_point until) {
-  auto ready = [&f] { return f.wait_for(std::chrono::seconds{0}) == std::future_status::ready; };
-  if (ready())
-    return;
-  if (auto hop = rt.routes().next_hop(dst))
-    rt.routes().read_until(*hop, ready, -1, until);
+  rt.core().read_for(dst, f, until);
 }
 
 caf::strong_actor_ptr spawn_actor(actors::runtime& rt, router::context_id dst,

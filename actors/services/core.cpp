@@ -111,16 +111,21 @@ std::future<frame> core::request(router::context_id dst, std::uint32_t handle,
   return fut;
 }
 
+void core::read_for(router::context_id dst, std::future<frame>& answer,
+                    clock::time_point until) {
+  auto ready = [&answer] {
+    return answer.wait_for(std::chrono::seconds{0}) == std::future_status::ready;
+  };
+  if (ready() || router::router::on_io_thread())
+    return;
+  if (auto hop = router_.next_hop(dst))
+    router_.read_until(*hop, ready, -1, until);
+}
+
 expected<frame> core::await_answer(sent_request r, router::context_id dst, wire_type t,
                                    wire_type answer, clock::time_point deadline) {
   auto& fut = r.answer;
-  // Read the answer on this thread, as a call does (a parked reader): no
-  // wake-up of the I/O thread and then of this one. When another thread
-  // reads that stream already, wait for it instead.
-  auto ready = [&fut] { return fut.wait_for(std::chrono::seconds{0}) == std::future_status::ready; };
-  if (!ready() && !router::router::on_io_thread())
-    if (auto hop = router_.next_hop(dst))
-      router_.read_until(*hop, ready, -1, deadline);
+  read_for(dst, fut, deadline); // as a call does
   if (fut.wait_until(deadline) != std::future_status::ready) {
     pending_.forget(r.handle);
     return fail(errc::timeout, "no answer to " + std::string{serialization::type_registry::name(

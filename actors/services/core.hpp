@@ -117,6 +117,13 @@ public:
   /// returns false.
   bool on_pool(const serialization::frame_header& req, std::function<void()> job);
 
+  /// Reads the stream toward `dst` on this thread until `answer` is ready
+  /// or `until`, as a parked reader: the answer wakes no other thread. Does
+  /// nothing when it is ready, on the I/O thread, or when another thread
+  /// reads that stream already (then the caller just waits on `answer`).
+  void read_for(router::context_id dst, std::future<serialization::frame>& answer,
+                clock::time_point until);
+
   /// Runs `job` on the pool; false when it is stopping.
   bool submit(std::function<void()> job);
   /// Runs `job` on the service workers (module and file requests, module
