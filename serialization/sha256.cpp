@@ -72,7 +72,8 @@ std::string sha256_hex(const void* data, std::size_t size) {
     n -= 64;
   }
   unsigned char tail[128] = {};
-  std::memcpy(tail, p, n);
+  if (n != 0) // p may be null when size is 0
+    std::memcpy(tail, p, n);
   tail[n] = 0x80;
   std::size_t tail_len = n + 9 <= 64 ? 64 : 128;
   std::uint64_t bits = static_cast<std::uint64_t>(size) * 8;

@@ -115,7 +115,7 @@ TEST_CASE("handshake: bytes that do not start with the magic are refused", "[han
     wire bytes{};
     const std::string banner = "Last login: Mon Nov 25 19:11:00 2024 from 10.0.0.1\n";
     for (std::size_t i = 0; i < bytes.size(); ++i)
-      bytes[i] = std::byte(banner[i]);
+      bytes[i] = std::byte(banner[i % banner.size()]);
     CHECK_FALSE(check_hello(bytes.data(), ours).ok);
   }
 }
