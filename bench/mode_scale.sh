@@ -4,8 +4,11 @@
 # then BENCH_CHURN (default 10000) start / call / kill -9 cycles of a
 # local child and the master's fd and RSS growth over them (after a
 # warm-up). One round (BENCH_ROUNDS); not pinned unless BENCH_PIN is set.
-# The 200-contexts-over-ssh figure (ssh200_ms) is not measured yet: the JSON
-# says null.
+# Then ssh200: the test cluster with 21 hosts (bench/cluster_lib.sh), one
+# context on h21 (the bastion) and 10 contexts on each of h1..h20 started
+# from it over ssh, each called once, the master again under
+# `ulimit -n 1024` (needs root; BENCH_SSH200=0 skips it and the JSON says
+# null).
 # Sourced by bench/run.sh (its variables and functions: root, build, out,
 # py, run, cpu_busy); exits with the mode's status.
 rounds="${BENCH_ROUNDS:-1}"
@@ -23,7 +26,27 @@ while [ "$r" -le "$rounds" ]; do
   r=$((r + 1))
 done
 
-BENCH_PIN_LIST="$pin" "$py" - "$out"/env.* "$out"/scale.* <<'PYEOF'
+if [ "${BENCH_SSH200:-1}" != 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "bench: ssh200 needs root (sshd, netns); BENCH_SSH200=0 skips it" >&2; exit 1; }
+  . bench/cluster_lib.sh
+  scale_cache="$(mktemp -d /tmp/mitosis-bench-scale.XXXXXX)"
+  # shellcheck disable=SC2317  # called by the EXIT trap
+  scale_cleanup() {
+    bench_cluster_restore
+    rm -rf "$scale_cache"
+  }
+  trap scale_cleanup EXIT
+  trap 'exit 130' INT TERM
+  bench_cluster_up 21
+  # shellcheck disable=SC2086  # $ns and $cluster_hosts are word lists
+  run "ssh200" $ns sh -c "ulimit -n 1024 && exec \"\$0\" \"\$@\"" "$bin" ssh "$ckey" "$ckh" \
+    "$scale_cache" 10 "$cluster_bastion" $cluster_hosts
+fi
+
+ssh_out=""
+[ -f "$out/ssh200" ] && ssh_out="$out/ssh200"
+# shellcheck disable=SC2086  # ssh_out: nothing or one path
+BENCH_PIN_LIST="$pin" "$py" - "$out"/env.* "$out"/scale.* $ssh_out <<'PYEOF'
 import os
 import sys
 
@@ -54,9 +77,19 @@ failed = print_target_rows(rows)
 print()
 print("agent RSS: %d KiB (an intermediate with 99 children), %d KiB (a leaf); churn: %d cycles in %.0f ms"
       % (v["agent_rss_kb"], v["leaf_rss_kb"], v["churn_cycles"], v["churn_ms"]))
-print("ssh200_ms: not measured (the 20-host ssh part is not built yet)")
+if "ssh_ms" in v:
+    print("ssh200: %d contexts on 20 hosts behind one bastion in %.0f ms; master fds %d, "
+          "bastion fds %d, bastion RSS %d KiB"
+          % (v["ssh_contexts"], v["ssh_ms"], v["ssh_master_fds"], v["ssh_bastion_fds"],
+             v["ssh_bastion_rss_kb"]))
+else:
+    print("ssh200_ms: not measured (BENCH_SSH200=0)")
 print("targets failed: %s" % (", ".join(failed) if failed else "none"))
-result = {"ctx1000_ms": json_value(v["ctx_ms"]), "ssh200_ms": None}
+result = {"ctx1000_ms": json_value(v["ctx_ms"]),
+          "ssh200_ms": json_value(v["ssh_ms"]) if "ssh_ms" in v else None}
+for k in ("ssh_contexts", "ssh_master_fds", "ssh_bastion_fds", "ssh_bastion_rss_kb"):
+    if k in v:
+        result[k] = json_value(v[k])
 for k in required[1:] + ["cpu_busy_pct", "cpus"]:
     if k in v:
         result[k] = json_value(v[k])

@@ -18,24 +18,15 @@ fi
 
 rm -rf "$out"  # the local mode's output dir; this mode keeps its own in $work
 bin="$build/bench/mitosis-bench-ssh"
-cdir="${MITOSIS_CLUSTER_DIR:-/tmp/mitosis-cluster}"
+. bench/cluster_lib.sh
 work="$(mktemp -d /tmp/mitosis-bench-ssh.XXXXXX)"
 out="$work/out"
 mkdir "$out"
 sshd_pid=""
-cluster_ours=0
-cluster_prev=""
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   [ -z "$sshd_pid" ] || kill "$sshd_pid" 2>/dev/null || true
-  if [ "$cluster_ours" = 1 ]; then
-    echo "bench: taking the cluster down" >&2
-    MITOSIS_CLUSTER_QUIET=1 sh scripts/cluster.sh down >&2 || true
-    if [ -n "$cluster_prev" ]; then
-      echo "bench: bringing the cluster back up with N=$cluster_prev (new host keys)" >&2
-      MITOSIS_CLUSTER_QUIET=1 sh scripts/cluster.sh up "$cluster_prev" >&2 || true
-    fi
-  fi
+  bench_cluster_restore
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -111,27 +102,8 @@ key="$work/id_ed25519"
 kh="$work/known_hosts"
 
 # -- the cluster (20 hosts for the fan-out) -------------------------------------
-if [ -f "$cdir/env" ] && sh scripts/cluster.sh status >/dev/null 2>&1; then
-  cluster_prev="$(sed -n 's/^CLUSTER_N=//p' "$cdir/env")"
-fi
-if [ "$cluster_prev" = 21 ]; then
-  echo "bench: cluster already up with 21 hosts; left up" >&2
-  cluster_prev=""
-else
-  [ -z "$cluster_prev" ] || echo "bench: cluster up with N=$cluster_prev; replacing it with N=21" >&2
-  cluster_ours=1
-  MITOSIS_CLUSTER_QUIET=1 sh scripts/cluster.sh up 21 >&2
-fi
-hosts=""
-i=1
-while [ "$i" -le 20 ]; do
-  a="$(sed -n "s/^CLUSTER_ADDR_h$i=//p" "$cdir/env")"
-  hosts="$hosts $a"
-  i=$((i + 1))
-done
-ckey="$cdir/id_ed25519"
-ckh="$cdir/known_hosts"
-ns="ip netns exec mitosis-ctl"
+bench_cluster_up 21
+hosts="$cluster_hosts"
 
 rounds="${BENCH_ROUNDS:-3}"
 pin="${BENCH_PIN:-0}"

@@ -16,6 +16,16 @@
 //   churn_rss_growth_kb  master VmRSS after them minus before
 //
 // Usage: mitosis-bench-scale [fanout] [per_child] [churn_cycles]
+//
+//   mitosis-bench-scale ssh KEY KNOWN_HOSTS CACHE_DIR PER_HOST BASTION HOST...
+//   (inside the cluster's control namespace) prints
+//   ssh_ms             PER_HOST contexts on each HOST over ssh, all started
+//                      from one context on BASTION (so they all sit behind
+//                      one master stream), started and each called once
+//   ssh_contexts       how many that was
+//   ssh_master_fds     open fds of the master at that point
+//   ssh_bastion_fds    open fds of the bastion context (it holds them all)
+//   ssh_bastion_rss_kb VmRSS of the bastion context
 // The same binary is re-executed as the agent: mitosis::master comes first.
 // Run it under `ulimit -n 1024` (bench/run.sh does) to show the tree stays
 // within it.
@@ -57,14 +67,17 @@ long own_rss_kb() {
 }
 MITOSIS_REMOTE(own_rss_kb);
 
-namespace {
-
-long open_fds() {
+// Open fds of the calling process (called in contexts too).
+long count_fds() {
   long n = 0;
   for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
     ++n;
   return n;
 }
+MITOSIS_REMOTE(count_fds);
+
+namespace {
+
 
 mitosis::local_options named(std::string name, std::optional<mitosis::context> via = {}) {
   mitosis::local_options o;
@@ -94,10 +107,62 @@ void churn(mitosis::master& m, int n) {
   }
 }
 
+mitosis::ssh_options ssh_to(const std::string& host, const std::string& key,
+                            const std::string& kh) {
+  mitosis::ssh_options o;
+  o.host = host;
+  o.user = "root";
+  o.identity_file = key;
+  o.known_hosts = kh;
+  o.use_agent = false;
+  return o;
+}
+
+// PER_HOST contexts on each host through one bastion context (see above).
+int mode_ssh(mitosis::master& m, int argc, char** argv) {
+  if (argc < 8)
+    throw std::runtime_error("usage: ssh KEY KNOWN_HOSTS CACHE_DIR PER_HOST BASTION HOST...");
+  const std::string key = argv[2], kh = argv[3], cache = argv[4];
+  const int per_host = std::atoi(argv[5]);
+  const std::string s(64, 's');
+  mitosis::hop_options bo;
+  bo.name = "bastion";
+  bo.cache_dir = cache;
+  auto bastion = m.ssh(ssh_to(argv[6], key, kh), bo);
+  auto t0 = clock_type::now();
+  std::vector<std::future<mitosis::context>> started;
+  for (int i = 7; i < argc; ++i)
+    for (int j = 0; j < per_host; ++j) {
+      mitosis::bootstrap::method_spec spec;
+      spec.kind = mitosis::bootstrap::method_kind::ssh;
+      spec.name = std::string(argv[i]) + "." + std::to_string(j);
+      spec.cache_dir = cache;
+      spec.ssh = ssh_to(argv[i], key, kh);
+      started.push_back(m.connect_async(spec, bastion));
+    }
+  std::size_t n = started.size();
+  call_each(started, echo, s);
+  std::printf("ssh_ms=%.3f\n", ms_since(t0));
+  std::printf("ssh_contexts=%zu\n", n);
+  std::printf("ssh_master_fds=%ld\n", count_fds());
+  std::printf("ssh_bastion_fds=%ld\n", bastion.call(count_fds));
+  std::printf("ssh_bastion_rss_kb=%ld\n", bastion.call(own_rss_kb));
+  std::fflush(stdout);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   mitosis::master m{argc, argv}; // in a started copy: serves, never returns
+  if (argc > 1 && std::string(argv[1]) == "ssh") {
+    try {
+      return mode_ssh(m, argc, argv);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mitosis-bench-scale ssh: %s\n", e.what());
+      return 1;
+    }
+  }
   const int fanout = arg_or(argc, argv, 1, 10);
   const int per_child = arg_or(argc, argv, 2, 99);
   const int cycles = arg_or(argc, argv, 3, 10000);
@@ -130,7 +195,7 @@ int main(int argc, char** argv) {
           throw std::runtime_error("echo returned something else");
       std::printf("ctx_ms=%.3f\n", ms_since(t0));
       std::printf("contexts=%zu\n", top.size() + leaves.size());
-      std::printf("master_fds=%ld\n", open_fds());
+      std::printf("master_fds=%ld\n", count_fds());
       std::printf("master_children=%d\n", fanout);
       std::printf("master_rss_kb=%ld\n", own_rss_kb());
       if (!top.empty())
@@ -145,7 +210,7 @@ int main(int argc, char** argv) {
     if (cycles > 0) {
       churn(m, std::min(cycles, 200)); // warm-up: pools, caches, the allocator
       std::this_thread::sleep_for(std::chrono::milliseconds{200});
-      auto fds0 = open_fds();
+      auto fds0 = count_fds();
       auto rss0 = own_rss_kb();
       auto t0 = clock_type::now();
       churn(m, cycles);
@@ -153,7 +218,7 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds{200});
       std::printf("churn_cycles=%d\n", cycles);
       std::printf("churn_ms=%.3f\n", ms);
-      std::printf("churn_fd_growth=%ld\n", open_fds() - fds0);
+      std::printf("churn_fd_growth=%ld\n", count_fds() - fds0);
       std::printf("churn_rss_growth_kb=%ld\n", own_rss_kb() - rss0);
     }
     std::fflush(stdout);
