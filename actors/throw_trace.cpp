@@ -68,8 +68,13 @@ std::string take() {
   t_rec.depth = 0;
   if (depth <= 1)
     return {};
-  std::unique_ptr<char*, void (*)(void*)> names{::backtrace_symbols(t_rec.frames, depth),
-                                                std::free};
+  // A return address is the instruction after the call, which for a call
+  // the compiler knows does not return (a function that always throws) is
+  // already past the caller's end: name the call itself.
+  void* calls[max_frames];
+  for (int i = 0; i < depth; ++i)
+    calls[i] = static_cast<char*>(t_rec.frames[i]) - (i > 0 ? 1 : 0);
+  std::unique_ptr<char*, void (*)(void*)> names{::backtrace_symbols(calls, depth), std::free};
   if (!names)
     return {};
   std::string out;
