@@ -125,7 +125,12 @@ TEST_CASE("stats count frames and bytes, calls served and running, uptime and RS
   CHECK(p0->bytes_in > 0);
   for (int i = 0; i < 5; ++i)
     CHECK(c.call(echo, std::string(1000, 'x')).size() == 1000);
-  auto s1 = c.stats();
+  // A context counts a call and its reply frame just after the reply has
+  // left: wait for the counts.
+  auto s1 = stats_until(c, [&](const auto& s) {
+    auto* p = parent_stream(s);
+    return s.calls_served >= s0.calls_served + 5 && p && p->frames_out >= p0->frames_out + 5;
+  });
   auto* p1 = parent_stream(s1);
   REQUIRE(p1);
   CHECK(p1->frames_in >= p0->frames_in + 5);
@@ -146,7 +151,8 @@ TEST_CASE("stats count frames and bytes, calls served and running, uptime and RS
   // An intermediate counts the frames it forwards and its child's stream.
   auto gc = m.local({.name = "stats.leaf", .via = c});
   CHECK(gc.call(add, 1, 2) == 3);
-  auto s4 = c.stats();
+  // (mid counts a forwarded reply after writing it: wait for the count.)
+  auto s4 = stats_until(c, [](const auto& s) { return s.frames_routed >= 2; });
   CHECK(s4.frames_routed >= 2);
   CHECK(s4.streams.size() == 2);
   auto leaf = gc.stats();
