@@ -12,6 +12,7 @@
 
 #include "mitosis/mitosis.hpp"
 #include "captured_log.hpp"
+#include "temp_dir.hpp"
 #include "test_functions.hpp"
 
 using namespace std::chrono_literals;
@@ -91,6 +92,18 @@ TEST_CASE("a child's stdout and stderr arrive in the master's log tagged with th
                      "[out.leaf:stderr] [warning] cerr says deep"));
   // The stream stays clean: calls still work after all that output.
   CHECK(gc.call(add, 2, 3) == 5);
+}
+
+TEST_CASE("a context started by a stage-1 method forwards its output the same way") {
+  // The shell method runs the bundle through stage 1, as ssh does: the
+  // agent is the same, so is its capture.
+  captured_log log;
+  mitosis::master m{0, nullptr};
+  temp_dir cache;
+  auto c = m.shell({.name = "out.shell", .cache_dir = cache.path + "/c"});
+  CHECK(c.call(print_both, "staged") == 0);
+  CHECK(log.wait_for("[out.shell:stdout] [info] printf says staged",
+                     "[out.shell:stderr] [warning] cerr says staged"));
 }
 
 TEST_CASE("a child's output goes through the per-context log rate limit") {
