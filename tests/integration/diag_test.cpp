@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "mitosis/actors/runtime.hpp"
 #include "mitosis/mitosis.hpp"
 #include "captured_log.hpp"
 #include "temp_dir.hpp"
@@ -199,6 +200,29 @@ TEST_CASE("trace_frames logs one line per frame an intermediate routes") {
   CHECK(count_of(text, to_leaf) == 3);
   CHECK(count_of(text, from_leaf) == 3);
   CHECK(text.find("to stream 2 'trace.leaf'") != std::string::npos);
+}
+
+TEST_CASE("MITOSIS_TRACE_FRAMES=1 turns the trace on in the master and its contexts") {
+  captured_log log;
+  ::setenv("MITOSIS_TRACE_FRAMES", "1", 1);
+  {
+    mitosis::master m{0, nullptr, {.log_level = 1}};
+    ::unsetenv("MITOSIS_TRACE_FRAMES");
+    CHECK(m.runtime().options().trace_frames);
+    auto c = m.local({.name = "trace.env"});
+    CHECK(c.call(add, 1, 1) == 2);
+    const auto id = std::to_string(c.id());
+    CHECK(log.wait_for("[trace.env:mitosis.trace] [debug] [trace.env] frame call_request 0->" + id,
+                       "[mitosis.trace] [debug] [master] frame call_reply " + id + "->0"));
+  }
+  // Without it (and the option), nothing is traced.
+  mitosis::master m{0, nullptr, {.log_level = 1}};
+  auto c = m.local({.name = "trace.off"});
+  CHECK(c.call(add, 1, 1) == 2);
+  // A round trip after the call: a trace line it caused would be ahead.
+  CHECK(stats_until(c, [](const auto& s) { return s.calls_served >= 1; }).calls_served >= 1);
+  log.sink->flush();
+  CHECK(log.text.str().find("[trace.off] frame") == std::string::npos);
 }
 
 TEST_CASE("a call_error from a grandchild carries the context and the throw site's backtrace") {
