@@ -45,6 +45,19 @@ MITOSIS_REMOTE(run_shell);
 }
 MITOSIS_REMOTE(diag_thrower);
 
+// Run in a child: asks its parent for stats (not allowed by default).
+std::string parent_stats() {
+  try {
+    mitosis::parent().stats();
+    return "answered";
+  } catch (const mitosis::policy_error& e) {
+    return std::string{"policy_error: "} + e.what();
+  } catch (const mitosis::error& e) {
+    return std::string{"error: "} + e.what();
+  }
+}
+MITOSIS_REMOTE(parent_stats);
+
 namespace {
 
 std::size_t count_of(const std::string& text, const std::string& needle) {
@@ -179,6 +192,17 @@ TEST_CASE("stats of a lost context fail with context_lost") {
   auto c = m.local({.name = "stats.gone"});
   c.shutdown(true);
   CHECK_THROWS_AS(c.stats(), mitosis::context_lost);
+}
+
+TEST_CASE("a child asking its parent for stats gets a typed refusal under the default policy") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "stats.nosy"});
+  auto got = c.call(parent_stats);
+  INFO(got);
+  CHECK(got.rfind("policy_error: ", 0) == 0);
+  CHECK(got.find("type not allowed") != std::string::npos);
+  CHECK(got.find("stats_request") != std::string::npos);
+  CHECK(c.call(add, 1, 2) == 3); // one refusal does not cut it
 }
 
 TEST_CASE("trace_frames logs one line per frame an intermediate routes") {
