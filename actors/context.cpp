@@ -132,6 +132,13 @@ actors::context_actor context::actor() const {
   return rt_->context_actor_of(id_, name_);
 }
 
+context_stats context::stats() const {
+  auto got = rt_->stats().of(id_, rt_->core().request_deadline());
+  if (!got)
+    throw_failure(std::move(got).error(), name_);
+  return std::move(got).value();
+}
+
 void context::fetch_file(const std::string& remote_path, const std::string& local_path) const {
   rt_->files().fetch(id_, name_, remote_path, local_path);
 }

@@ -17,6 +17,7 @@
 #include "interfaces.hpp"
 #include "../router/routing_table.hpp"
 #include "../serialization/frame.hpp"
+#include "../serialization/messages.hpp"
 #include "../serialization/plain_codec.hpp"
 
 // Boost support for the standard containers most often passed to calls;
@@ -215,6 +216,10 @@ private:
 template <class Handle, class Self>
 class spawn_pending;
 
+/// What context::stats returns (serialization/messages.hpp, stats_info).
+using context_stats = serialization::stats_info;
+using stream_stats = serialization::stream_stats_info;
+
 /// A handle to a running context. Cheap to copy; valid while the master
 /// (or agent) that made it lives. It can be a call's argument or result:
 /// it travels as (id, name), and the receiving process gets a handle of its
@@ -272,6 +277,13 @@ public:
   /// master::serve_files) to `local_path` here, in flow-controlled chunks.
   /// Throws policy_error (file_not_allowed) for a path it does not serve.
   void fetch_file(const std::string& remote_path, const std::string& local_path) const;
+
+  /// Returns this context's counters (context_stats: frames and bytes per
+  /// stream, calls served and running, requests it waits for, uptime, RSS),
+  /// asked by a stats_request (the caller's own when it is this process).
+  /// Throws context_lost, timeout_error (options::request_timeout) or
+  /// policy_error.
+  context_stats stats() const;
 
   /// Spawns an actor of the type registered as `type` (MITOSIS_ACTOR) in
   /// this context with `args...`, and returns a handle that works like a

@@ -9,11 +9,13 @@ error::error(errc code, std::string context, const std::string& what)
   : std::runtime_error(what), code_(code), context_(std::move(context)) {
 }
 
-call_error::call_error(std::string context, std::string remote_type, std::string remote_message)
+call_error::call_error(std::string context, std::string remote_type, std::string remote_message,
+                       std::string remote_backtrace)
   : error(errc::remote_exception, context,
           "call in context '" + context + "' threw " + remote_type + ": " + remote_message),
     remote_type_(std::move(remote_type)),
-    remote_message_(std::move(remote_message)) {
+    remote_message_(std::move(remote_message)),
+    remote_backtrace_(std::move(remote_backtrace)) {
 }
 
 context_lost::context_lost(std::string context, const std::string& reason)
@@ -123,7 +125,8 @@ void decode_reply(const serialization::frame& f, const std::string& context, T& 
   if (f.hdr.type == serialization::to_u32(wire_type::call_error)) {
     serialization::call_error_info ce;
     decode_reply(f, context, ce);
-    throw call_error(ce.context.empty() ? context : ce.context, ce.type, ce.message);
+    throw call_error(ce.context.empty() ? context : ce.context, ce.type, ce.message,
+                     std::move(ce.backtrace));
   }
   if (f.hdr.type == serialization::to_u32(wire_type::dead)) {
     serialization::dead_info d;

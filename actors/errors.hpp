@@ -29,17 +29,26 @@ private:
 /// A remote function threw: carries the remote exception's type and message.
 class call_error : public error {
 public:
-  call_error(std::string context, std::string remote_type, std::string remote_message);
+  call_error(std::string context, std::string remote_type, std::string remote_message,
+             std::string remote_backtrace = {});
   const std::string& remote_type() const noexcept {
     return remote_type_;
   }
   const std::string& remote_message() const noexcept {
     return remote_message_;
   }
+  /// The stack where the remote exception was thrown, innermost frame
+  /// first, one a line ("#1 fail_with(...)+0x3c in prog"); names need the
+  /// program's symbols exported (-rdynamic). Empty when the exception did
+  /// not come from a `throw` inside the called function.
+  const std::string& remote_backtrace() const noexcept {
+    return remote_backtrace_;
+  }
 
 private:
   std::string remote_type_;
   std::string remote_message_;
+  std::string remote_backtrace_;
 };
 
 /// The context (or a hop on the way to it) is gone.

@@ -24,7 +24,9 @@ namespace {
     ::_exit(3);
   }
   // Keep the protocol off fds 0/1 so that a user function printing to
-  // stdout cannot corrupt the stream: stdout goes to stderr, stdin is empty.
+  // stdout cannot corrupt the stream: stdin is empty, and stdout goes to
+  // stderr until the runtime captures both, before it serves the parent
+  // (their lines go to the master's log, tagged with this context).
   router::unique_fd in{::fcntl(0, F_DUPFD_CLOEXEC, 3)};
   router::unique_fd out{::fcntl(1, F_DUPFD_CLOEXEC, 3)};
   int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -6,6 +6,8 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <csignal>
+#include <cstdlib>
+#include <string_view>
 #include <sys/prctl.h>
 #include <spdlog/spdlog.h>
 
@@ -54,6 +56,15 @@ router::options agent_options(router::options o, const serialization::boot_info&
   o.log_level = b.log_level;
   if (b.max_frame)
     o.max_frame = b.max_frame; // every context gets the master's limit
+  return o;
+}
+
+// The master's options with what the environment turns on
+// (MITOSIS_TRACE_FRAMES=1: options::trace_frames); they go down to every
+// context in its boot frame.
+router::options master_options(router::options o) {
+  if (auto v = std::getenv("MITOSIS_TRACE_FRAMES"); v && std::string_view{v} == "1")
+    o.trace_frames = true;
   return o;
 }
 
@@ -195,6 +206,7 @@ runtime::runtime(router::router_config who, router::options opts, policy::rules 
            }),
     modules_(core_),
     calls_(core_, modules_),
+    stats_(core_, calls_),
     files_(core_),
     starts_(core_, ids_, rules_,
             [this](const bootstrap::method_spec& spec, const serialization::boot_info& b,
@@ -220,8 +232,8 @@ runtime::runtime(router::router_config who, router::options opts, policy::rules 
 }
 
 runtime::runtime(router::options opts)
-  : runtime(router::router_config{router::master_id, opts.name, router::master_id, false, {}}, opts,
-            policy::rules::defaults()) {
+  : runtime(router::router_config{router::master_id, opts.name, router::master_id, false, {}},
+            master_options(opts), policy::rules::defaults()) {
   runtime* none = nullptr;
   master_runtime.compare_exchange_strong(none, this);
   router_.start();
@@ -230,6 +242,8 @@ runtime::runtime(router::options opts)
 runtime::runtime(router::options opts, const serialization::boot_info& boot, router::unique_fd in,
                  router::unique_fd out)
   : runtime(agent_identity(boot), agent_options(std::move(opts), boot), boot_rules(boot)) {
+  // Before the first call can run and print.
+  logs_.capture_output();
   serve_parent(std::move(in), std::move(out));
 }
 
@@ -353,6 +367,8 @@ void runtime::shutdown() {
     stop_requested_ = true;
   }
   stop_cv_.notify_all();
+  // The last lines printed here still go up while the parent is there.
+  logs_.stop_capture();
   // Every direct child is asked to stop its subtree and exit.
   starts_.stop_children(router_.opts().shutdown_grace);
   auto below = router_.routes();

@@ -26,6 +26,7 @@
 #include "services/module_service.hpp"
 #include "services/rules_service.hpp"
 #include "services/start_service.hpp"
+#include "services/stats_service.hpp"
 #include "../bootstrap/interfaces.hpp"
 #include "../policy/interfaces.hpp"
 #include "../router/router.hpp"
@@ -37,7 +38,9 @@ public:
   /// The master's runtime (context id 0, no parent).
   explicit runtime(router::options opts);
 
-  /// An agent's runtime, serving the parent on `in`/`out`.
+  /// An agent's runtime, serving the parent on `in`/`out`. Its stdout and
+  /// stderr go to the master's log from before it serves anything
+  /// (log_service::capture_output) until shutdown().
   runtime(router::options opts, const serialization::boot_info& boot, router::unique_fd in,
           router::unique_fd out);
 
@@ -85,6 +88,10 @@ public:
   }
   services::module_service& modules() noexcept {
     return modules_;
+  }
+  /// The counters of this context and (by request) of others.
+  services::stats_service& stats() noexcept {
+    return stats_;
   }
   services::actor_service& actors() noexcept {
     return actors_;
@@ -156,6 +163,7 @@ private:
   services::rules_service rules_;
   services::module_service modules_;
   services::call_service calls_;
+  services::stats_service stats_;
   services::file_service files_;
   services::start_service starts_;
   services::actor_service actors_;

@@ -23,7 +23,7 @@ std::vector<char> encode(const options& o) {
                              ms(o.shutdown_grace), ms(o.heartbeat_interval),
                              o.max_id_blocks_per_child, o.max_queued_bytes, o.max_refusals,
                              ms(o.refusal_window), o.max_pending_requests,
-                             o.log_lines_per_second, o.log_burst);
+                             o.log_lines_per_second, o.log_burst, o.trace_frames);
   return out;
 }
 
@@ -35,7 +35,7 @@ options decode_options(const std::vector<char>& bytes) {
                               o.max_frame, o.max_violations, o.max_routes_per_child, o.id_block,
                               grace, heartbeat, o.max_id_blocks_per_child, o.max_queued_bytes,
                               o.max_refusals, window, o.max_pending_requests,
-                              o.log_lines_per_second, o.log_burst);
+                              o.log_lines_per_second, o.log_burst, o.trace_frames);
   // Bounded, so that a damaged frame cannot ask for a million threads.
   o.pool_threads = static_cast<std::size_t>(std::clamp<std::uint64_t>(pool, 1, 256));
   if (o.max_frame == 0)

@@ -63,6 +63,12 @@ struct options {
   /// heartbeats off: a stopped peer is then only noticed when its stream
   /// closes.
   std::chrono::milliseconds heartbeat_interval{1000};
+  /// Debug switch: every context logs each frame it reads from a stream
+  /// (type, src, dst, size, stream, delivered here or forwarded) at debug
+  /// level, on logger mitosis.trace. Also turned on in the master by the
+  /// environment variable MITOSIS_TRACE_FRAMES=1. Off, it costs one branch
+  /// per frame.
+  bool trace_frames = false;
 };
 
 /// Returns every field of `o` but the name, encoded for a boot frame: a

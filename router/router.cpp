@@ -307,6 +307,8 @@ void router::on_frame(stream& s, frame&& f) {
     violation(s, errc::unknown_type, h, "type id " + std::to_string(h.type));
     return;
   }
+  if (opts_.trace_frames) [[unlikely]]
+    trace(s, h, info->name, frame_bytes);
   route r;
   {
     std::shared_lock<std::shared_mutex> guard{mtx_};

@@ -251,6 +251,9 @@ private:
 
   /// Counts, logs and (unless the source is forged) answers a refused
   /// frame, and charges it (charge()).
+  /// options::trace_frames: logs frame `h` read from `s` (router_faces.cpp).
+  void trace(const stream& s, const serialization::frame_header& h, std::string_view type,
+             std::size_t bytes) const;
   void violation(stream& s, errc code, const serialization::frame_header& h,
                  const std::string& detail);
   /// Charges a violation to its originator: a verified descendant behind

@@ -1,8 +1,13 @@
 // What the router's actor faces read (router/interfaces.hpp): the event
-// hook, counter snapshots and the table. Nothing here is on the path of a
-// frame but emit(), which runs only for hellos, route changes, violations
-// and losses.
+// hook, counter snapshots and the table; and the frame trace
+// (options::trace_frames). Nothing here is on the path of a frame but
+// emit(), which runs only for hellos, route changes, violations and
+// losses, and trace(), which runs only when tracing is on.
 #include "router.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "../serialization/log.hpp"
 
 namespace mitosis::router {
 
@@ -38,6 +43,31 @@ void router::emit(route_event&& e) const {
   }
   if (h)
     (*h)(std::move(e));
+}
+
+void router::trace(const stream& s, const serialization::frame_header& h, std::string_view type,
+                   std::size_t bytes) const {
+  // A log record is not traced: in an intermediate its trace line would go
+  // up as one more record, doubling every line forwarded from below.
+  if (h.type == serialization::to_u32(serialization::wire_type::log_record))
+    return;
+  static const auto tl = log::get("trace");
+  if (!tl->should_log(spdlog::level::debug))
+    return;
+  std::string where = "here";
+  {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    auto r = table_.lookup(h.dst);
+    if (r.kind == route::stream || r.kind == route::parent) {
+      auto i = streams_.find(r.via);
+      where = "to stream " + std::to_string(r.via)
+              + (i != streams_.end() ? " '" + i->second->options().peer_name + "'" : "");
+    } else if (r.kind == route::unroutable) {
+      where = "nowhere";
+    }
+  }
+  tl->debug("[{}] frame {} {}->{} {} B handle {} from stream {} '{}' {}", cfg_.name, type, h.src,
+            h.dst, bytes, h.reply_to ? h.reply_to : h.handle, s.id(), s.options().peer_name, where);
 }
 
 router_stats router::stats() const {

@@ -35,6 +35,45 @@ struct call_error_info {
   std::string type;
   std::string message;
   std::string context;
+  /// The stack of the throw site, one frame a line (empty when unknown).
+  std::string backtrace;
+};
+
+/// The counters of one stream of a context (stats_reply). Bytes count
+/// headers and payloads.
+struct stream_stats_info {
+  std::uint32_t stream = 0;
+  /// The context at the other end, and its name ("parent" for the parent).
+  std::uint32_t peer = 0;
+  std::string peer_name;
+  bool is_parent = false;
+  std::uint64_t frames_in = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint64_t bytes_out = 0;
+};
+
+/// What a context reports of itself (stats_request / stats_reply;
+/// context::stats).
+struct stats_info {
+  std::uint32_t id = 0;
+  std::string name;
+  std::int32_t pid = 0;
+  /// Since its runtime started.
+  std::int64_t uptime_ms = 0;
+  /// Resident set size (/proc/self/statm).
+  std::uint64_t rss_bytes = 0;
+  /// Calls that ran here to the end (answered, or failed with call_error).
+  std::uint64_t calls_served = 0;
+  /// Calls that arrived here and are queued or running.
+  std::uint32_t calls_running = 0;
+  /// Requests this context sent and still waits for (its own calls).
+  std::uint32_t calls_waiting = 0;
+  /// Frames read here and forwarded to another context.
+  std::uint64_t frames_routed = 0;
+  std::uint64_t bytes_routed = 0;
+  /// Every stream: the parent's (stream 1) and each direct child's.
+  std::vector<stream_stats_info> streams;
 };
 
 /// A dead reply: why a frame could not be delivered or was refused.
@@ -185,8 +224,12 @@ void fields(Ar& ar, Ts&... xs) {
 
 MITOSIS_WIRE_FIELDS(boot_info, x.id, x.parent_id, x.name, x.max_frame, x.log_level, x.rules,
                     x.options, x.ancestors)
-MITOSIS_WIRE_FIELDS(call_error_info, x.type, x.message, x.context)
+MITOSIS_WIRE_FIELDS(call_error_info, x.type, x.message, x.context, x.backtrace)
 MITOSIS_WIRE_FIELDS(dead_info, x.code, x.reason)
+MITOSIS_WIRE_FIELDS(stream_stats_info, x.stream, x.peer, x.peer_name, x.is_parent, x.frames_in,
+                    x.bytes_in, x.frames_out, x.bytes_out)
+MITOSIS_WIRE_FIELDS(stats_info, x.id, x.name, x.pid, x.uptime_ms, x.rss_bytes, x.calls_served,
+                    x.calls_running, x.calls_waiting, x.frames_routed, x.bytes_routed, x.streams)
 MITOSIS_WIRE_FIELDS(route_info, x.id, x.name)
 MITOSIS_WIRE_FIELDS(log_info, x.context, x.logger, x.level, x.text)
 MITOSIS_WIRE_FIELDS(id_block_info, x.first, x.count)
@@ -211,6 +254,8 @@ MITOSIS_WIRE_FIELDS(actor_lost_info, x.ids, x.reason)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::boot_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::call_error_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::dead_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::stream_stats_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::stats_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::route_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::log_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::id_block_info)

@@ -6,7 +6,7 @@ namespace mitosis::serialization {
 
 namespace {
 
-constexpr std::array<type_info, 29> types = {{
+constexpr std::array<type_info, 31> types = {{
   {wire_type::boot, "boot", false},
   {wire_type::call_request, "call_request", false},
   {wire_type::call_reply, "call_reply", true},
@@ -36,6 +36,8 @@ constexpr std::array<type_info, 29> types = {{
   {wire_type::channel_data, "channel_data", false},
   {wire_type::channel_close, "channel_close", false},
   {wire_type::detaching, "detaching", false},
+  {wire_type::stats_request, "stats_request", false},
+  {wire_type::stats_reply, "stats_reply", true},
 }};
 
 static_assert([] {

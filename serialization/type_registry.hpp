@@ -42,6 +42,10 @@ enum class wire_type : std::uint32_t {
   /// A child tells its parent it detached (context::detach): it is no longer
   /// stopped or killed with its parent.
   detaching = 29,
+  /// Asks a context for its counters (context::stats).
+  stats_request = 30,
+  /// The counters (stats_info).
+  stats_reply = 31,
 };
 
 /// One registered wire type.

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "../function_registry.hpp"
+#include "../throw_trace.hpp"
 #include "../../serialization/log.hpp"
 #include "../../serialization/plain_codec.hpp"
 
@@ -49,11 +50,22 @@ std::optional<serialization::call_error_info> call_service::run(frame&& f, polic
                                                                router::stream_id from) {
   auto& r = core_.routes();
   const auto& h = f.hdr;
+  // Counted for context::stats (relaxed: two uncontended atomics a call).
+  struct counted {
+    call_service& s;
+    explicit counted(call_service& c) : s(c) {
+      s.running_.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~counted() {
+      s.running_.fetch_sub(1, std::memory_order_relaxed);
+      s.served_.fetch_add(1, std::memory_order_relaxed);
+    }
+  } count{*this};
   const bool want_reply = h.reply_to != 0 && !(h.flags & serialization::frame_flags::no_reply);
   const bool chained = h.flags & serialization::frame_flags::chained;
   auto refused = [&](errc code, const std::string& why) {
     return serialization::call_error_info{"mitosis::error(" + std::string{to_string(code)} + ")",
-                                          why, core_.name()};
+                                          why, core_.name(), {}};
   };
   std::string fn;
   try {
@@ -104,8 +116,9 @@ std::optional<serialization::call_error_info> call_service::run(frame&& f, polic
       return refused(errc::unknown_function, "function '" + fn + "' is not registered");
     }
     serialization::buffer out(frame_header::size);
-    std::string ex_type, ex_what;
+    std::string ex_type, ex_what, ex_trace;
     try {
+      throw_trace::scope traced;
       args.data = in.position();
       args.size = in.remaining();
       entry->invoke(args, out);
@@ -114,12 +127,14 @@ std::optional<serialization::call_error_info> call_service::run(frame&& f, polic
     } catch (const std::exception& e) {
       ex_type = demangle(typeid(e).name());
       ex_what = e.what();
+      ex_trace = throw_trace::take();
     } catch (...) {
       ex_type = "unknown exception";
       ex_what = "(not a std::exception)";
+      ex_trace = throw_trace::take();
     }
     if (!ex_type.empty()) {
-      serialization::call_error_info info{ex_type, ex_what, core_.name()};
+      serialization::call_error_info info{ex_type, ex_what, core_.name(), std::move(ex_trace)};
       if (want_reply) {
         serialization::buffer err(frame_header::size);
         serialization::encode_into(err, info);

@@ -4,6 +4,8 @@
 // with its module first. Chained calls (call_chain) go through call_chains.
 #pragma once
 
+#include <atomic>
+
 #include "call_chains.hpp"
 #include "core.hpp"
 #include "module_service.hpp"
@@ -14,6 +16,15 @@ class call_service {
 public:
   call_service(core& c, module_service& modules);
 
+  /// Calls that ran here to the end (answered or failed), since the start.
+  std::uint64_t served() const noexcept {
+    return served_.load(std::memory_order_relaxed);
+  }
+  /// Calls running here now.
+  std::uint32_t running() const noexcept {
+    return running_.load(std::memory_order_relaxed);
+  }
+
 private:
   /// Runs the call and answers it; returns the exception it ended with (a
   /// refusal or an unknown function counts as one), for call chains.
@@ -23,6 +34,8 @@ private:
   core& core_;
   module_service& modules_;
   call_chains chains_;
+  std::atomic<std::uint64_t> served_{0};
+  std::atomic<std::uint32_t> running_{0};
 };
 
 } // namespace mitosis::actors::services

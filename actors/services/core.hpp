@@ -37,7 +37,7 @@ class core {
 public:
   /// Registers the handlers of every reply type (they complete requests):
   /// call_reply, call_error, dead, id_grant, file_chunk, module_data,
-  /// spawn_reply, actor_spawned.
+  /// spawn_reply, actor_spawned, stats_reply.
   core(router::router& r, pending_calls& p, dispatcher& pool);
 
   core(const core&) = delete;

@@ -59,6 +59,45 @@ log_service::log_service(core& c) : core_(c) {
                                    router::stream_id from) { on_record(f, from); });
 }
 
+log_service::~log_service() {
+  stop_capture();
+}
+
+bool log_service::capture_output() {
+  if (capture_ || !core_.routes().config().has_parent)
+    return false;
+  try {
+    capture_ = std::make_unique<output_capture>(
+      [this](bool from_stderr, std::string& line) { return forward_output(from_stderr, line); });
+    return true;
+  } catch (const std::exception& e) {
+    lg()->warn("[{}] stdout and stderr are not forwarded: {}", core_.name(), e.what());
+    return false;
+  }
+}
+
+void log_service::stop_capture() {
+  capture_.reset();
+}
+
+bool log_service::forward_output(bool from_stderr, std::string& line) {
+  auto& r = core_.routes();
+  serialization::log_info li{r.config().name, from_stderr ? "stderr" : "stdout",
+                             from_stderr ? static_cast<int>(spdlog::level::warn)
+                                         : static_cast<int>(spdlog::level::info),
+                             line};
+  auto wire = serialization::frame_builder{serialization::make_header(
+                                             wire_type::log_record, router::master_id,
+                                             r.config().self)}
+                .add(li)
+                .finish();
+  // With the parent gone the line is not lost: it goes where stderr was.
+  if (r.send(router::master_id, std::move(wire)) == errc::none)
+    return true;
+  line = "[" + li.context + ":" + li.logger + "] " + line;
+  return false;
+}
+
 bool log_service::admit(router::context_id src, std::uint64_t& dropped) {
   const auto rate = core_.opts().log_lines_per_second;
   dropped = 0;

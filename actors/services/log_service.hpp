@@ -1,12 +1,15 @@
 // Logs across the tree: an agent sends every spdlog line to the master
-// (log_record frames); the master writes each on a logger named after the
+// (log_record frames), and every line of its own stdout and stderr
+// (output_capture); the master writes each on a logger named after the
 // context it came from.
 #pragma once
 
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 
 #include "core.hpp"
+#include "output_capture.hpp"
 
 namespace mitosis::actors::services {
 
@@ -16,8 +19,20 @@ public:
   /// parent), also sends this process's log lines, the program's own spdlog
   /// calls included, to the master.
   explicit log_service(core& c);
+  ~log_service();
+
+  /// In an agent: fds 1 and 2 become pipes whose lines go to the master,
+  /// on logger "stdout" at info and "stderr" at warning level (whatever
+  /// this process's own log level). Returns false (and logs why) when the
+  /// pipes cannot be made; then the output stays where it was.
+  bool capture_output();
+  /// Ends the capture: fds 1 and 2 point at the former stderr again, and
+  /// what the pipes still hold is forwarded. Nothing when not capturing.
+  void stop_capture();
 
 private:
+  /// Sends one line of this process's stdout or stderr to the master.
+  bool forward_output(bool from_stderr, std::string& line);
   void on_record(const serialization::frame& f, router::stream_id from);
   /// Whether a line from `src` passes its token bucket
   /// (options::log_lines_per_second, log_burst). When it passes, sets
@@ -35,6 +50,7 @@ private:
   };
   std::mutex mtx_;
   std::unordered_map<router::context_id, bucket> buckets_;
+  std::unique_ptr<output_capture> capture_;
 };
 
 } // namespace mitosis::actors::services

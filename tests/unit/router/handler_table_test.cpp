@@ -46,6 +46,7 @@ TEST_CASE("options: every field but the name survives the boot frame", "[options
   o.id_block = 50;
   o.shutdown_grace = std::chrono::milliseconds{250};
   o.heartbeat_interval = std::chrono::milliseconds{75};
+  o.trace_frames = true;
   auto back = mitosis::router::decode_options(mitosis::router::encode(o));
   CHECK(back.name == "master");
   CHECK(back.pool_threads == 7);
@@ -58,6 +59,7 @@ TEST_CASE("options: every field but the name survives the boot frame", "[options
   CHECK(back.id_block == 50);
   CHECK(back.shutdown_grace.count() == 250);
   CHECK(back.heartbeat_interval.count() == 75);
+  CHECK(back.trace_frames);
 }
 
 TEST_CASE("options: a damaged boot frame is an error, an absurd pool is bounded",

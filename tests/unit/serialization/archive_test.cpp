@@ -130,10 +130,25 @@ TEST_CASE("archive: message struct round trips", "[archive]") {
                         &boot_info::options, &boot_info::ancestors);
   }
   SECTION("call_error_info") {
-    auto d = round_trip(call_error_info{"std::domain_error", "division by zero", "child"});
+    auto d = round_trip(
+      call_error_info{"std::domain_error", "division by zero", "child", "#1 f()+0x5 in prog\n"});
     CHECK(d.type == "std::domain_error");
     CHECK(d.message == "division by zero");
     CHECK(d.context == "child");
+    CHECK(d.backtrace == "#1 f()+0x5 in prog\n");
+  }
+  SECTION("stats_info") {
+    stats_info s;
+    s.id = 3;
+    s.name = "w";
+    s.rss_bytes = 1 << 20;
+    s.streams.push_back({1, 0, "parent", true, 2, 64, 3, 96});
+    auto d = round_trip(s);
+    CHECK(d.name == "w");
+    CHECK(d.rss_bytes == 1u << 20);
+    REQUIRE(d.streams.size() == 1);
+    CHECK(d.streams[0].peer_name == "parent");
+    CHECK(d.streams[0].bytes_out == 96);
   }
   SECTION("dead_info") {
     auto d = round_trip(dead_info{static_cast<std::uint8_t>(errc::no_route), "no route to 9"});
@@ -310,7 +325,7 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
   CHECK(type_registry::find(type_registry::max_id() + 1) == nullptr);
   CHECK(type_registry::find(0xffffffffu) == nullptr);
   CHECK(type_registry::name(0) == "unknown");
-  CHECK(type_registry::max_id() == to_u32(wire_type::detaching));
+  CHECK(type_registry::max_id() == to_u32(wire_type::stats_reply));
 
   // The protocol, written out here rather than copied from the registry: a
   // renumbered, renamed, added or dropped wire type fails this test.
@@ -329,13 +344,13 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
     WIRE(actor_spawned, 21),  WIRE(actor_message, 22), WIRE(actor_down, 23),  WIRE(actor_link, 24),
     WIRE(heartbeat, 25),
     WIRE(actor_lost, 26),     WIRE(channel_data, 27), WIRE(channel_close, 28),
-    WIRE(detaching, 29),
+    WIRE(detaching, 29),      WIRE(stats_request, 30), WIRE(stats_reply, 31),
   };
 #undef WIRE
   // Exactly these answer a request.
   const std::set<std::string_view> replies = {"call_reply",  "call_error", "dead",
                                               "id_grant",    "spawn_reply", "file_chunk",
-                                              "module_data", "actor_spawned"};
+                                              "module_data", "actor_spawned", "stats_reply"};
 
   CHECK(std::size(protocol) == type_registry::max_id());
   for (const auto& x : protocol) {
