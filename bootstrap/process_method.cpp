@@ -90,6 +90,8 @@ std::string describe_failure(int stage, int err, const method_spec& s, const std
   }
 }
 
+constexpr const char* sudo_login_reader = "eval \"`head -n1`\"";
+
 // su and doas have no SELinux options; doas neither a login shell nor a
 // flag to keep the environment (doas.conf's keepenv decides).
 void refuse_unsupported(const method_spec& s) {
@@ -126,7 +128,11 @@ std::vector<std::string> process_argv(const method_spec& s, const std::string& s
       if (!b.selinux_type.empty())
         argv.insert(argv.end(), {"-t", b.selinux_type});
       argv.insert(argv.end(), b.extra_args.begin(), b.extra_args.end());
-      argv.insert(argv.end(), {"--", "/bin/sh", "-c", script});
+      // sudo -i hands the command to the login shell with every character
+      // but letters, digits, '_', '-' and '$' escaped: the '$'s of stage-1
+      // would be expanded there. So the command (no '$') reads stage-1
+      // from the stream's first line instead (start_process sends it).
+      argv.insert(argv.end(), {"--", "/bin/sh", "-c", b.login ? sudo_login_reader : script});
       break;
     }
     case method_kind::doas:
@@ -327,6 +333,13 @@ transport start_process(const method_spec& s, const std::string& script) {
     throw std::runtime_error(describe_failure(msg[0], msg[1], s, path));
   }
   t.pid = pid;
+  if (s.kind == method_kind::sudo && s.become.login) {
+    // Read by sudo_login_reader once the login shell runs (the password
+    // prompt, if any, is on the tty, not the stream).
+    auto line = script + "\n";
+    if (!router::write_fully(t.rfd.get(), line.data(), line.size()))
+      throw std::system_error(errno, std::generic_category(), "cannot send stage-1 to sudo -i");
+  }
   return t;
 }
 

@@ -70,7 +70,7 @@ TEST_CASE("become options: sudo -H -i -r -t, su -l -m, and what su and doas refu
   s.become.selinux_type = "sysadm_t";
   CHECK(process_argv(s, "S") == strings{"sudo", "-p", "[mitosis] sudo password:", "-u", "root",
                                         "-H", "-i", "-r", "sysadm_r", "-t", "sysadm_t", "--",
-                                        "/bin/sh", "-c", "S"});
+                                        "/bin/sh", "-c", "eval \"`head -n1`\""});
   s.kind = method_kind::su;
   s.become.selinux_role.clear();
   s.become.selinux_type.clear();
