@@ -216,18 +216,6 @@ TEST_CASE("sudo answers the password prompt through a via chain") {
   expect_answers(r, 0, "through admin");
 }
 
-TEST_CASE("sudo answers a prompt of its own text when told it is one (prompts)") {
-  // `-p` in extra_args comes after ours: sudo asks "Enter secret>", which
-  // is no prompt by the built-in rule (no "password", no ':').
-  from_user s{"CLUSTER_ADMIN", "admin"};
-  auto r = s.start(method_kind::sudo,
-                   {.user = "root", .password = s.env["CLUSTER_ADMIN_PW"],
-                    .prompts = {"enter secret>"}, .extra_args = {"-p", "Enter secret>"}},
-                   "custom-prompt");
-  CHECK(seconds(s.took) < 5.0);
-  expect_answers(r, 0, "custom prompt");
-}
-
 TEST_CASE("sudo set_home with preserve_env: the environment is kept, HOME is the target's") {
   const auto& env = cluster_env::get();
   scoped_env plain{"BECOME_TEST_VAR", "kept-value"};

@@ -350,7 +350,7 @@ TEST_CASE(
   CHECK(fs::space(small.dir.path).available >= 500 * 1024);
 }
 
-TEST_CASE("sudo and su from root take set_home, login and preserve_env; doas refuses login") {
+TEST_CASE("sudo and su from root take set_home, login and preserve_env, and doas refuses login") {
   require_root();
   INFO("this test runs the real sudo and su (scripts/setup.sh installs them)");
   REQUIRE(::access("/usr/bin/sudo", X_OK) == 0);

@@ -68,7 +68,7 @@ TEST_CASE("ssh config words: Key value, Key=value, quotes, comments") {
   CHECK_THROWS_WITH(ssh_config_words("User \"x"), Catch::Contains("unterminated quote"));
 }
 
-TEST_CASE("ssh config: the first value obtained wins; IdentityFile accumulates") {
+TEST_CASE("ssh config: the first value obtained wins, IdentityFile accumulates") {
   const std::string cfg = "User everyone\n"
                           "Host db* !db9\n"
                           "  HostName %h.internal\n"
