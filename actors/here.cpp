@@ -1,6 +1,7 @@
 #include "here.hpp"
 
 #include "remote_actor.hpp"
+#include "../bootstrap/ssh_config.hpp"
 #include "runtime.hpp"
 
 namespace mitosis {
@@ -18,6 +19,44 @@ context detail::connect(actors::runtime& rt, const bootstrap::method_spec& spec,
                         std::chrono::milliseconds connect_timeout, int* pid, bool new_context) {
   auto timeout = connect_timeout.count() ? connect_timeout : rt.options().connect_timeout;
   const bool remote = via && via->id() != rt.self();
+  // ProxyJump: each jump host becomes an ssh context the next hop starts
+  // from (reused like any other), planned by this process's ssh config.
+  // A hop through a remote `via` follows only an explicit proxy_jump.
+  if (spec.kind == bootstrap::method_kind::ssh && (!remote || !spec.ssh.proxy_jump.empty())) {
+    std::vector<bootstrap::method_spec> hops;
+    try {
+      hops = bootstrap::ssh_jump_plan(spec);
+    } catch (const bootstrap::method_error& e) {
+      throw_connect_error(e.code(), spec.name.empty() ? bootstrap::describe(spec) : spec.name,
+                          e.what());
+    }
+    if (hops.size() > 1) {
+      // The first jump's own ProxyJump is planned by the call below: a
+      // config whose jumps loop ends here.
+      thread_local int depth = 0;
+      struct nest {
+        nest() {
+          ++depth;
+        }
+        ~nest() {
+          --depth;
+        }
+      } level;
+      if (depth > 8)
+        throw_connect_error(errc::spawn_failed, spec.name.empty() ? bootstrap::describe(spec) : spec.name,
+                            "ssh to " + spec.ssh.host + ": ProxyJump chain deeper than 8 hops (a loop?)");
+      using clock = std::chrono::steady_clock;
+      const auto deadline = clock::now() + timeout;
+      auto left = [&] {
+        return std::max(std::chrono::milliseconds{1},
+                        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
+      };
+      std::optional<context> from = via;
+      for (std::size_t i = 0; i + 1 < hops.size(); ++i)
+        from = detail::connect(rt, hops[i], from, left());
+      return detail::connect(rt, hops.back(), from, left(), pid, new_context);
+    }
+  }
   auto start = [&] {
     return remote ? rt.starts().start_via(via->id(), via->name(), spec, timeout)
                   : rt.starts().start(spec, timeout);

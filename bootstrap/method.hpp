@@ -58,14 +58,34 @@ struct ssh_settings {
   /// "": ~/.ssh/known_hosts.
   std::string known_hosts{};
   host_key_mode host_keys = host_key_mode::enforce;
-  /// Apply ~/.ssh/config (or ssh_config_file) Host entries: HostName,
-  /// User, Port, IdentityFile.
-  bool use_ssh_config = false;
+  /// Read ~/.ssh/config (or ssh_config_file) as OpenSSH does: Host and
+  /// Match blocks, HostName, User, Port, IdentityFile, IdentitiesOnly,
+  /// UserKnownHostsFile, Compression, ServerAliveInterval/CountMax,
+  /// ProxyJump (a chain of ssh contexts), ciphers and the like. A field set
+  /// here wins over `options`, which win over the file. A missing
+  /// ~/.ssh/config is no error (a missing ssh_config_file is).
+  bool use_ssh_config = true;
   std::string ssh_config_file{};
   /// Try keys from ssh-agent (SSH_AUTH_SOCK) when present.
   bool use_agent = true;
-  /// Seconds between keepalives; 0: none.
-  std::uint32_t keepalive_s = 0;
+  /// Seconds between keepalives (ServerAliveInterval): -1 takes the ssh
+  /// config's, else 15; 0: none.
+  std::int32_t keepalive_s = -1;
+  /// Keepalives left unanswered before the peer is declared dead and the
+  /// stream lost (ServerAliveCountMax): -1 takes the ssh config's, else 3.
+  std::int32_t keepalive_count = -1;
+  /// IdentitiesOnly: only the identity files, neither ssh-agent nor other
+  /// default keys (false: as the ssh config says).
+  bool identities_only = false;
+  /// Compression (false: as the ssh config says).
+  bool compression = false;
+  /// ProxyJump, "[user@]host[:port]" comma-separated: each becomes an ssh
+  /// context the next hop starts from. "": as the ssh config says; "none":
+  /// no jump.
+  std::string proxy_jump{};
+  /// Further options, "Key value" lines as `ssh -o` takes them (see
+  /// docs/connection-methods.md for the keys applied; others are refused).
+  std::vector<std::string> options{};
 };
 
 /// Options of sudo, su and doas.
@@ -75,8 +95,23 @@ struct become_settings {
   /// Answers the password prompt if one appears; without one, a prompt is
   /// an auth_error at once.
   std::string password{};
-  /// sudo -E.
+  /// sudo -E, su -m (doas: only doas.conf's keepenv; refused).
   bool preserve_env = false;
+  /// sudo -H: HOME is the target user's (su and doas set it anyway).
+  bool set_home = false;
+  /// A login shell's environment: sudo -i, su -l (doas: refused).
+  bool login = false;
+  /// sudo -r / -t: the SELinux role and type of the command (sudo only).
+  std::string selinux_role{};
+  std::string selinux_type{};
+  /// More password prompts to answer, beyond a line that ends in ':' and
+  /// mentions "password": case-insensitive texts a prompt contains
+  /// (localised prompts, "Passphrase:", a PAM module's own words).
+  std::vector<std::string> prompts{};
+  /// More texts (case-insensitive) that mean the password was refused,
+  /// beyond "incorrect password", "sorry, try again", "authentication
+  /// failure": an auth_error instead of a bootstrap failure.
+  std::vector<std::string> failures{};
   /// Extra arguments to the program, before the command.
   std::vector<std::string> extra_args{};
 };
@@ -124,8 +159,10 @@ struct method_spec {
 };
 
 MITOSIS_WIRE_FIELDS(ssh_settings, x.host, x.port, x.user, x.identity_file, x.password, x.known_hosts,
-                    x.host_keys, x.use_ssh_config, x.ssh_config_file, x.use_agent, x.keepalive_s)
-MITOSIS_WIRE_FIELDS(become_settings, x.user, x.password, x.preserve_env, x.extra_args)
+                    x.host_keys, x.use_ssh_config, x.ssh_config_file, x.use_agent, x.keepalive_s,
+                    x.keepalive_count, x.identities_only, x.compression, x.proxy_jump, x.options)
+MITOSIS_WIRE_FIELDS(become_settings, x.user, x.password, x.preserve_env, x.set_home, x.login,
+                    x.selinux_role, x.selinux_type, x.prompts, x.failures, x.extra_args)
 MITOSIS_WIRE_FIELDS(setns_settings, x.net, x.mount, x.pid)
 MITOSIS_WIRE_FIELDS(container_settings, x.container, x.user, x.program, x.global_args, x.extra_args)
 MITOSIS_WIRE_FIELDS(method_spec, x.kind, x.name, x.pipes, x.cache_dir, x.ssh, x.become, x.chroot_path,

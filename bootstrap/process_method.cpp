@@ -90,26 +90,64 @@ std::string describe_failure(int stage, int err, const method_spec& s, const std
   }
 }
 
+constexpr const char* sudo_login_reader = "eval \"`head -n1`\"";
+
+// su and doas have no SELinux options; doas neither a login shell nor a
+// flag to keep the environment (doas.conf's keepenv decides).
+void refuse_unsupported(const method_spec& s) {
+  const auto& b = s.become;
+  std::string what;
+  if (!b.selinux_role.empty() || !b.selinux_type.empty())
+    what = "selinux_role/selinux_type (sudo only)";
+  else if (s.kind == method_kind::doas && b.login)
+    what = "login (doas has no login shell option)";
+  else if (s.kind == method_kind::doas && b.preserve_env)
+    what = "preserve_env (doas keeps the environment only by doas.conf's keepenv)";
+  if (!what.empty())
+    throw method_error(errc::spawn_failed, describe(s) + ": " + to_string(s.kind)
+                                             + " does not take " + what);
+}
+
 } // namespace
 
 std::vector<std::string> process_argv(const method_spec& s, const std::string& script) {
   auto user = s.become.user.empty() ? std::string{"root"} : s.become.user;
   std::vector<std::string> argv;
   switch (s.kind) {
-    case method_kind::sudo:
+    case method_kind::sudo: {
+      const auto& b = s.become;
       argv = {"sudo", "-p", "[mitosis] sudo password:", "-u", user};
-      if (s.become.preserve_env)
+      if (b.preserve_env)
         argv.push_back("-E");
-      argv.insert(argv.end(), s.become.extra_args.begin(), s.become.extra_args.end());
-      argv.insert(argv.end(), {"--", "/bin/sh", "-c", script});
+      if (b.set_home)
+        argv.push_back("-H");
+      if (b.login)
+        argv.push_back("-i");
+      if (!b.selinux_role.empty())
+        argv.insert(argv.end(), {"-r", b.selinux_role});
+      if (!b.selinux_type.empty())
+        argv.insert(argv.end(), {"-t", b.selinux_type});
+      argv.insert(argv.end(), b.extra_args.begin(), b.extra_args.end());
+      // sudo -i hands the command to the login shell with every character
+      // but letters, digits, '_', '-' and '$' escaped: the '$'s of stage-1
+      // would be expanded there. So the command (no '$') reads stage-1
+      // from the stream's first line instead (start_process sends it).
+      argv.insert(argv.end(), {"--", "/bin/sh", "-c", b.login ? sudo_login_reader : script});
       break;
+    }
     case method_kind::doas:
+      refuse_unsupported(s);
       argv = {"doas", "-u", user};
       argv.insert(argv.end(), s.become.extra_args.begin(), s.become.extra_args.end());
       argv.insert(argv.end(), {"/bin/sh", "-c", script});
       break;
     case method_kind::su:
+      refuse_unsupported(s);
       argv = {"su"};
+      if (s.become.login)
+        argv.push_back("-l");
+      if (s.become.preserve_env)
+        argv.push_back("-m");
       argv.insert(argv.end(), s.become.extra_args.begin(), s.become.extra_args.end());
       argv.insert(argv.end(), {user, "-c", "exec /bin/sh -c " + sh_quote(script)});
       break;
@@ -191,7 +229,8 @@ transport start_process(const method_spec& s, const std::string& script) {
   }
   if (uses_full_pty(s.kind)) {
     t.rfd = std::move(t.tty);
-    t.prompts = prompt_answerer{-1, s.become.password, to_string(s.kind)};
+    t.prompts = prompt_answerer{-1, s.become.password, to_string(s.kind), s.become.prompts,
+                                s.become.failures};
     t.quiet_stderr = true;
   } else {
     int sv[2];
@@ -200,7 +239,8 @@ transport start_process(const method_spec& s, const std::string& script) {
     t.rfd.reset(sv[0]);
     child_io.reset(sv[1]);
     if (uses_tty(s.kind))
-      t.prompts = prompt_answerer{t.tty.get(), s.become.password, to_string(s.kind)};
+      t.prompts = prompt_answerer{t.tty.get(), s.become.password, to_string(s.kind),
+                                  s.become.prompts, s.become.failures};
   }
 
   std::vector<std::string> env_store;
@@ -293,6 +333,13 @@ transport start_process(const method_spec& s, const std::string& script) {
     throw std::runtime_error(describe_failure(msg[0], msg[1], s, path));
   }
   t.pid = pid;
+  if (s.kind == method_kind::sudo && s.become.login) {
+    // Read by sudo_login_reader once the login shell runs (the password
+    // prompt, if any, is on the tty, not the stream).
+    auto line = script + "\n";
+    if (!router::write_fully(t.rfd.get(), line.data(), line.size()))
+      throw std::system_error(errno, std::generic_category(), "cannot send stage-1 to sudo -i");
+  }
   return t;
 }
 

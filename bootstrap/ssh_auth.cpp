@@ -13,6 +13,31 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
+bool has_config_identity(const ssh_settings& s) {
+  for (const auto& o : s.options)
+    if (o.rfind("IdentityFile ", 0) == 0)
+      return true;
+  return false;
+}
+
+// The identity files to try, in order, each with whether a missing one is
+// an error: the explicit one, then the ssh config's; with IdentitiesOnly
+// and none named, the default ~/.ssh/id_* files (ssh-agent is not asked).
+std::vector<std::pair<std::string, bool>> identity_files(const ssh_settings& s) {
+  std::vector<std::pair<std::string, bool>> out;
+  if (!s.identity_file.empty())
+    out.emplace_back(s.identity_file, true);
+  for (const auto& o : s.options)
+    if (o.rfind("IdentityFile ", 0) == 0)
+      out.emplace_back(o.substr(13), false);
+  if (out.empty() && s.identities_only) {
+    const char* h = std::getenv("HOME");
+    for (const char* n : {"id_ed25519", "id_ecdsa", "id_rsa"})
+      out.emplace_back(std::string{h ? h : ""} + "/.ssh/" + n, false);
+  }
+  return out;
+}
+
 } // namespace
 
 void arm_timeout(const ssh_settings& s, ssh_session ss, clock::time_point deadline,
@@ -129,26 +154,30 @@ void authenticate(const ssh_settings& s, ssh_session ss, clock::time_point deadl
     return attempt(s, ss, deadline, what, run) == SSH_AUTH_SUCCESS;
   };
   if (methods & SSH_AUTH_METHOD_PUBLICKEY) {
-    if (!s.identity_file.empty()) {
+    for (const auto& [file, required] : identity_files(s)) {
       ssh_key key = nullptr;
-      if (lib().ssh_pki_import_privkey_file(s.identity_file.c_str(),
-                                      s.password.empty() ? nullptr : s.password.c_str(),
-                                      nullptr, nullptr, &key)
-          != SSH_OK)
-        throw method_error(errc::auth_failed, "cannot read identity file " + s.identity_file);
+      if (lib().ssh_pki_import_privkey_file(file.c_str(),
+                                            s.password.empty() ? nullptr : s.password.c_str(),
+                                            nullptr, nullptr, &key)
+          != SSH_OK) {
+        // A key the ssh config names may be missing, as with OpenSSH.
+        if (required)
+          throw method_error(errc::auth_failed, "cannot read identity file " + file);
+        continue;
+      }
       struct key_guard {
         ssh_key k;
         ~key_guard() {
           lib().ssh_key_free(k);
         }
       } guard{key};
-      if (ok("key " + s.identity_file, [&] { return lib().ssh_userauth_publickey(ss, nullptr, key); }))
+      if (ok("key " + file, [&] { return lib().ssh_userauth_publickey(ss, nullptr, key); }))
         return;
     }
-    if (s.use_agent && std::getenv("SSH_AUTH_SOCK"))
+    if (s.use_agent && !s.identities_only && std::getenv("SSH_AUTH_SOCK"))
       if (ok("ssh-agent", [&] { return lib().ssh_userauth_agent(ss, nullptr); }))
         return;
-    if (s.identity_file.empty())
+    if (s.identity_file.empty() && !s.identities_only && !has_config_identity(s))
       if (ok("default keys", [&] { return lib().ssh_userauth_publickey_auto(ss, nullptr, nullptr); }))
         return;
   }

@@ -190,7 +190,41 @@ bool conn::service(const pollfd* fds, int n) noexcept {
 
 // -- moving bytes ------------------------------------------------------------
 
-void conn::finish(const char* why) {
+std::string conn::closed_reason() const {
+  std::lock_guard<std::mutex> guard{reason_mtx_};
+  return closed_reason_;
+}
+
+// A keepalive is a channel request the server must answer ("env", which
+// sshd refuses once the command runs: a refusal is an answer too), as
+// OpenSSH's keepalive@openssh.com channel request. Asking again while
+// one is pending only polls for its answer.
+bool conn::keepalive_tick() {
+  if (keepalive_pending_) {
+    int rc = lib().ssh_channel_request_env(channel, "MITOSIS_KEEPALIVE", "1");
+    if (rc == SSH_AGAIN) {
+      if (++keepalive_missed_ >= keepalive_count) {
+        auto why = "no answer to " + std::to_string(keepalive_count) + " keepalive"
+                   + (keepalive_count == 1 ? "" : "s") + " every "
+                   + std::to_string(keepalive.count()) + " s: ssh peer declared dead";
+        lg()->warn("[{}] {}", label, why);
+        {
+          std::lock_guard<std::mutex> guard{reason_mtx_};
+          closed_reason_ = why;
+        }
+        finish(why);
+        return false;
+      }
+      return true;
+    }
+    keepalive_pending_ = false;
+    keepalive_missed_ = 0;
+  }
+  keepalive_pending_ = lib().ssh_channel_request_env(channel, "MITOSIS_KEEPALIVE", "1") == SSH_AGAIN;
+  return true;
+}
+
+void conn::finish(const std::string& why) {
   if (done_)
     return;
   lg()->debug("[{}] ssh stream closed: {}", label, why);
@@ -348,7 +382,8 @@ void conn::serve(const pollfd& remote, const pollfd& loc) noexcept {
     to_remote_off_ += static_cast<std::size_t>(w);
   }
   if (keepalive_due) {
-    lib().ssh_send_keepalive(ss);
+    if (!keepalive_tick())
+      return;
     next_keepalive = clock::now() + keepalive;
     touched = true;
   }

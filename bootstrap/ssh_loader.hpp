@@ -7,7 +7,6 @@
 #include <string>
 
 #include <libssh/libssh.h>
-#include <libssh/server.h> // ssh_send_keepalive, usable by clients too
 
 namespace mitosis::bootstrap {
 
@@ -33,6 +32,7 @@ namespace mitosis::bootstrap::ssh_impl {
   X(ssh_channel_new) \
   X(ssh_channel_open_session) \
   X(ssh_channel_read_nonblocking) \
+  X(ssh_channel_request_env) \
   X(ssh_channel_request_exec) \
   X(ssh_channel_send_eof) \
   X(ssh_channel_window_size) \
@@ -54,10 +54,8 @@ namespace mitosis::bootstrap::ssh_impl {
   X(ssh_new) \
   X(ssh_options_get) \
   X(ssh_options_get_port) \
-  X(ssh_options_parse_config) \
   X(ssh_options_set) \
   X(ssh_pki_import_privkey_file) \
-  X(ssh_send_keepalive) \
   X(ssh_session_is_known_server) \
   X(ssh_session_update_known_hosts) \
   X(ssh_set_blocking) \

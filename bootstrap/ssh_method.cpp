@@ -11,9 +11,13 @@
 #include <mutex>
 #include <sys/socket.h>
 
+#include <spdlog/spdlog.h>
+
 #include "ssh_auth.hpp"
+#include "ssh_config.hpp"
 #include "ssh_loader.hpp"
 #include "ssh_pump.hpp"
+#include "../serialization/log.hpp"
 
 namespace mitosis::bootstrap {
 
@@ -54,18 +58,68 @@ connect_slots& slots() {
   return s;
 }
 
+const std::shared_ptr<spdlog::logger>& lg() {
+  static auto l = log::get("ssh");
+  return l;
+}
+
 long seconds_left(clock::time_point deadline) {
   auto s = std::chrono::duration_cast<std::chrono::seconds>(deadline - clock::now()).count();
   return std::max<long>(1, s);
+}
+
+// The `options` lines resolve_ssh_settings passes on to libssh; narrows
+// `deadline` by ConnectTimeout.
+void apply_options(const ssh_settings& s, ssh_session raw, clock::time_point& deadline) {
+  auto set = [&](ssh_options_e opt, const std::string& v, const std::string& what) {
+    if (lib().ssh_options_set(raw, opt, v.c_str()) != SSH_OK)
+      throw method_error(errc::spawn_failed, "ssh to " + s.host + ": bad option " + what + " '" + v
+                                               + "': " + lib().ssh_get_error(raw));
+  };
+  for (const auto& line : s.options) {
+    auto w = ssh_config_words(line);
+    if (w.size() < 2)
+      continue;
+    std::string key = w[0], v = w[1];
+    for (std::size_t i = 2; i < w.size(); ++i)
+      v += " " + w[i];
+    if (key == "ConnectTimeout") {
+      if (auto n = std::atol(v.c_str()); n > 0)
+        deadline = std::min(deadline, clock::now() + std::chrono::seconds{n});
+    } else if (key == "Ciphers") {
+      set(SSH_OPTIONS_CIPHERS_C_S, v, key);
+      set(SSH_OPTIONS_CIPHERS_S_C, v, key);
+    } else if (key == "MACs") {
+      set(SSH_OPTIONS_HMAC_C_S, v, key);
+      set(SSH_OPTIONS_HMAC_S_C, v, key);
+    } else if (key == "KexAlgorithms") {
+      set(SSH_OPTIONS_KEY_EXCHANGE, v, key);
+    } else if (key == "HostKeyAlgorithms") {
+      set(SSH_OPTIONS_HOSTKEYS, v, key);
+    } else if (key == "PubkeyAcceptedAlgorithms" || key == "PubkeyAcceptedKeyTypes") {
+      set(SSH_OPTIONS_PUBLICKEY_ACCEPTED_TYPES, v, key);
+    } else if (key == "BindAddress") {
+      set(SSH_OPTIONS_BINDADDR, v, key);
+    } else if (key == "ProxyCommand") {
+      if (v != "none")
+        set(SSH_OPTIONS_PROXYCOMMAND, v, key);
+    }
+    // IdentityFile: authenticate() reads them.
+  }
 }
 
 } // namespace
 
 transport start_ssh(const method_spec& spec, const std::string& command,
                     clock::time_point deadline) {
-  const auto& s = spec.ssh;
-  if (s.host.empty())
+  if (spec.ssh.host.empty())
     throw method_error(errc::spawn_failed, "ssh needs a host");
+  // Explicit settings, then `options`, then the ssh config of this process.
+  const ssh_settings s = resolve_ssh_settings(spec.ssh);
+  if (!s.proxy_jump.empty() && s.proxy_jump != "none")
+    lg()->info("[{}] ProxyJump {} of the ssh config here is not followed: jumps are planned by "
+               "the process that asks for the hop",
+               describe(spec), s.proxy_jump);
   if (auto why = load_libssh(); !why.empty())
     throw method_error(errc::spawn_failed, "cannot load libssh: " + why);
   auto label = describe(spec);
@@ -85,18 +139,10 @@ transport start_ssh(const method_spec& spec, const std::string& command,
       throw method_error(errc::spawn_failed, std::string{"bad ssh option "} + what + ": "
                                                + lib().ssh_get_error(raw));
   };
-  set(SSH_OPTIONS_HOST, s.host.c_str(), "host");
   int no = 0, yes = 1;
-  if (s.use_ssh_config) {
-    if (lib().ssh_options_parse_config(raw, s.ssh_config_file.empty() ? nullptr
-                                                                 : s.ssh_config_file.c_str())
-        != SSH_OK)
-      throw method_error(errc::spawn_failed, "cannot read ssh config "
-                                               + (s.ssh_config_file.empty()
-                                                    ? std::string{"~/.ssh/config"}
-                                                    : s.ssh_config_file));
-  }
+  // libssh reads no config file: resolve_ssh_settings did.
   set(SSH_OPTIONS_PROCESS_CONFIG, &no, "process_config");
+  set(SSH_OPTIONS_HOST, s.host.c_str(), "host");
   if (s.port) {
     unsigned int port = s.port;
     set(SSH_OPTIONS_PORT, &port, "port");
@@ -105,6 +151,8 @@ transport start_ssh(const method_spec& spec, const std::string& command,
     set(SSH_OPTIONS_USER, s.user.c_str(), "user");
   if (!s.known_hosts.empty())
     set(SSH_OPTIONS_KNOWNHOSTS, s.known_hosts.c_str(), "known_hosts");
+  set(SSH_OPTIONS_COMPRESSION, s.compression ? "yes" : "no", "compression");
+  apply_options(s, raw, deadline);
   long timeout = seconds_left(deadline);
   set(SSH_OPTIONS_TIMEOUT, &timeout, "timeout");
   set(SSH_OPTIONS_NODELAY, &yes, "nodelay");
@@ -139,7 +187,8 @@ transport start_ssh(const method_spec& spec, const std::string& command,
   c->channel = ch;
   c->local.reset(sv[1]);
   c->err = std::make_shared<stderr_tail>();
-  c->keepalive = std::chrono::seconds{s.keepalive_s};
+  c->keepalive = std::chrono::seconds{std::max(0, s.keepalive_s)};
+  c->keepalive_count = std::max(1, s.keepalive_count);
   c->next_keepalive = clock::now() + c->keepalive;
   c->sock = lib().ssh_get_fd(raw);
   c->session = std::move(ss);

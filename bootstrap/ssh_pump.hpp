@@ -52,7 +52,11 @@ public:
   router::unique_fd local;
   std::string label;
   std::shared_ptr<stderr_tail> err;
+  /// ServerAliveInterval / ServerAliveCountMax: a keepalive every
+  /// `keepalive` (0: none); `keepalive_count` left unanswered in a row
+  /// declare the peer dead.
   std::chrono::seconds keepalive{0};
+  int keepalive_count = 3;
   std::chrono::steady_clock::time_point next_keepalive{};
   /// The session's socket (ssh_get_fd).
   int sock = -1;
@@ -67,6 +71,7 @@ public:
   void push() noexcept override;
   void hand_back() noexcept override;
   int watch_fd() noexcept override;
+  std::string closed_reason() const override;
 
   // -- the pump ---------------------------------------------------------------
   /// Takes the connection for the pump; false when a caller has it.
@@ -112,7 +117,10 @@ private:
   void serve(const pollfd& remote, const pollfd& local) noexcept;
   long drain_channel(bool with_stderr = true);
   void read_stderr();
-  void finish(const char* why);
+  void finish(const std::string& why);
+  /// A keepalive is due: checks the last one was answered, sends the next.
+  /// False when the peer was declared dead (finished).
+  bool keepalive_tick();
 
   std::atomic<unsigned> state_{0};
   std::atomic<bool> reading_{false};
@@ -134,6 +142,10 @@ private:
   bool local_more_ = false; // the last read of the socketpair end filled the buffer
   bool local_eof_ = false;
   bool done_ = false;
+  bool keepalive_pending_ = false; // sent, not answered yet
+  int keepalive_missed_ = 0;
+  mutable std::mutex reason_mtx_;
+  std::string closed_reason_; // reason_mtx_: read by the router's thread
   bool delivered_ = false; // service(): bytes (or the end) went to the router's end
   // Drain once on arrival: set-up (the exec request) may already have
   // taken the first output off the socket into libssh's buffer.

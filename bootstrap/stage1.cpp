@@ -80,8 +80,17 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool is_prompt(const std::string& text) {
+bool contains_any(const std::string& lowered, const std::vector<std::string>& texts) {
+  for (const auto& t : texts)
+    if (!t.empty() && lowered.find(lower(t)) != std::string::npos)
+      return true;
+  return false;
+}
+
+bool is_prompt(const std::string& text, const std::vector<std::string>& more) {
   auto l = lower(text);
+  if (contains_any(l, more))
+    return true;
   // Trailing blanks aside, a prompt ends with ':' and mentions a password.
   auto end = l.find_last_not_of(" \t");
   return end != std::string::npos && l[end] == ':' && l.find("password") != std::string::npos;
@@ -97,14 +106,16 @@ std::string tail(const std::string& s, std::size_t n = 400) {
 }
 
 // Maps what the target printed before it went away to a typed cause.
-stage1_result classify(const std::string& text, const std::string& who) {
+stage1_result classify(const std::string& text, const std::string& who,
+                       const std::vector<std::string>& failures) {
   auto l = lower(text);
   auto has = [&](const char* s) { return l.find(s) != std::string::npos; };
   stage1_result r;
   r.reason = text.empty() ? "the target closed the stream before stage-1 answered"
                           : "the target closed the stream: " + tail(text);
   if (has("incorrect password") || has("sorry, try again") || has("authentication failure")
-      || has("authentication failed") || has("permission denied (publickey")) {
+      || has("authentication failed") || has("permission denied (publickey")
+      || contains_any(l, failures)) {
     r.code = errc::auth_failed;
     r.reason = (who.empty() ? "" : who + ": ") + "wrong password (" + tail(text) + ")";
   } else if (has("not in the sudoers") || has("is not allowed") || has("may not run")
@@ -221,7 +232,7 @@ stage1_result run_stage1(int rfd, int wfd, const bundle& b, const prompt_answere
   int answers = 0;
   bool prompts_on_stream = prompts.fd < 0 && !prompts.who.empty();
   auto answer = [&](std::string& buf, int fd) -> bool {
-    if (!is_prompt(buf))
+    if (!is_prompt(buf, prompts.prompts))
       return true;
     if (prompts.password.empty()) {
       res.code = errc::auth_failed;
@@ -246,7 +257,7 @@ stage1_result run_stage1(int rfd, int wfd, const bundle& b, const prompt_answere
   };
   auto fail_closed = [&] {
     auto text = seen + tty + line + (more_stderr ? more_stderr() : std::string{});
-    res = classify(text, prompts.who);
+    res = classify(text, prompts.who, prompts.failures);
     return res;
   };
   for (;;) {

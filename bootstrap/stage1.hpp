@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "bundle.hpp"
 #include "../serialization/errc.hpp"
@@ -39,6 +40,10 @@ struct prompt_answerer {
   std::string password;
   /// Who asks ("sudo", "su", "doas"), for messages.
   std::string who;
+  /// More prompt texts (become_settings::prompts).
+  std::vector<std::string> prompts{};
+  /// More texts meaning a refused password (become_settings::failures).
+  std::vector<std::string> failures{};
 };
 
 /// How the dialog ended.

@@ -237,6 +237,9 @@ stream::io_status stream::on_readable(frame_sink& r, std::string& reason) {
     if (n == 0) {
       reason = in_payload_ || in_len_ > 0 ? "stream closed in the middle of a frame"
                                           : "stream closed";
+      if (opts_.driver)
+        if (auto why = opts_.driver->closed_reason(); !why.empty())
+          reason += ": " + why;
       return io_status::closed;
     }
     // Life, for the heartbeat timer: a flag, no clock read.

@@ -6,6 +6,8 @@
 
 #include <poll.h>
 
+#include <string>
+
 namespace mitosis::router {
 
 class stream_driver {
@@ -59,6 +61,12 @@ public:
   /// driver's own thread then leaves that to it); -1: none. The fd stays
   /// open as long as the driver lives.
   virtual int watch_fd() noexcept = 0;
+
+  /// Why the driver ended the connection ("" when it did not, or has no
+  /// more to say than "stream closed"): the stream's loss reason.
+  virtual std::string closed_reason() const {
+    return {};
+  }
 };
 
 } // namespace mitosis::router

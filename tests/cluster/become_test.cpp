@@ -216,6 +216,22 @@ TEST_CASE("sudo answers the password prompt through a via chain") {
   expect_answers(r, 0, "through admin");
 }
 
+TEST_CASE("sudo set_home with preserve_env: the environment is kept, HOME is the target's") {
+  const auto& env = cluster_env::get();
+  scoped_env plain{"BECOME_TEST_VAR", "kept-value"};
+  mitosis::master m{0, nullptr};
+  auto u = m.sudo({.user = env["CLUSTER_USER"], .preserve_env = true, .set_home = true},
+                  {.name = "sudo-EH"});
+  CHECK(u.call(my_uid) == uid_of(env["CLUSTER_USER"]));
+  CHECK(u.call(env_of, "BECOME_TEST_VAR") == "kept-value");
+  CHECK(u.call(env_of, "HOME") == "/home/" + env["CLUSTER_USER"]);
+  auto login = m.sudo({.user = env["CLUSTER_USER"], .login = true}, {.name = "sudo-i"});
+  CHECK(login.call(my_uid) == uid_of(env["CLUSTER_USER"]));
+  CHECK(login.call(env_of, "HOME") == "/home/" + env["CLUSTER_USER"]);
+  auto su = m.su({.user = env["CLUSTER_USER"], .login = true}, {.name = "su-l"});
+  CHECK(su.call(my_uid) == uid_of(env["CLUSTER_USER"]));
+}
+
 TEST_CASE("sudo with a wrong password is an auth_error naming the context") {
   from_user s{"CLUSTER_ADMIN", "admin"};
   auto f = s.refused(method_kind::sudo, {.user = "root", .password = "wrong"}, "bad-pw");

@@ -349,3 +349,32 @@ TEST_CASE(
   // The space is free again.
   CHECK(fs::space(small.dir.path).available >= 500 * 1024);
 }
+
+TEST_CASE("sudo and su from root take set_home, login and preserve_env, and doas refuses login") {
+  require_root();
+  INFO("this test runs the real sudo and su (scripts/setup.sh installs them)");
+  REQUIRE(::access("/usr/bin/sudo", X_OK) == 0);
+  REQUIRE(::access("/usr/bin/su", X_OK) == 0);
+  mitosis::master m{0, nullptr};
+  // -E -H: the environment is kept but HOME is the target's.
+  auto home = m.sudo({.user = "root", .preserve_env = true, .set_home = true},
+                     {.name = "sudo-H", .connect_timeout = 20s});
+  CHECK(home.call(my_uid) == 0);
+  CHECK(home.call(env_of, "HOME") == "/root");
+  // -i: through root's login shell, which sudo escapes the command for.
+  auto login = m.sudo({.user = "root", .login = true}, {.name = "sudo-i", .connect_timeout = 20s});
+  CHECK(login.call(add, 2, 2) == 4);
+  CHECK(login.call(env_of, "HOME") == "/root");
+  auto su = m.su({.user = "root", .login = true}, {.name = "su-l", .connect_timeout = 20s});
+  CHECK(su.call(my_uid) == 0);
+  CHECK(su.call(env_of, "HOME") == "/root");
+  try {
+    m.doas({.user = "root", .login = true}, {.name = "doas-login"});
+    FAIL("doas started with login");
+  } catch (const mitosis::connect_error& e) {
+    INFO(e.what());
+    CHECK(e.code() == errc::spawn_failed);
+    CHECK(e.context() == "doas-login");
+    CHECK_THAT(e.what(), Contains("login"));
+  }
+}

@@ -20,56 +20,13 @@
 #include <vector>
 
 #include "mitosis/mitosis.hpp"
+#include "loopback.hpp"
 #include "temp_dir.hpp"
 
 using namespace std::chrono_literals;
 using clk = std::chrono::steady_clock;
 
 namespace {
-
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  REQUIRE(::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
-bool accepts(int port) {
-  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  ::close(s);
-  return ok;
-}
-
-/// Runs `argv` with `env` added; returns its pid.
-int spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    for (const auto& e : env)
-      ::putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> args;
-    for (const auto& a : argv)
-      args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-int run(const std::string& cmd) {
-  return std::system(cmd.c_str());
-}
 
 /// An sshd on 127.0.0.1 that offers only public keys and checks each with
 /// `sleep 20` as its AuthorizedKeysCommand: every key offered stalls.
@@ -79,23 +36,12 @@ struct stalling_sshd {
   int pid = 0;
 
   stalling_sshd() {
-    INFO("this test runs sshd: it needs root and openssh-server (scripts/setup.sh)");
-    REQUIRE(::geteuid() == 0);
-    REQUIRE(::access("/usr/sbin/sshd", X_OK) == 0);
-    ::mkdir("/run/sshd", 0755); // sshd's privilege separation directory
-    REQUIRE(run("ssh-keygen -q -N '' -t ed25519 -f " + dir.path + "/host") == 0);
-    std::ofstream{dir.path + "/sshd_config"}
-      << "Port " << port << "\nListenAddress 127.0.0.1\nHostKey " << dir.path
-      << "/host\nPidFile none\nUsePAM no\nPasswordAuthentication no\n"
-         "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
-         "AuthorizedKeysFile none\nAuthorizedKeysCommand /usr/bin/sleep 20\n"
-         "AuthorizedKeysCommandUser nobody\nStrictModes no\nMaxAuthTries 20\nLogLevel ERROR\n";
-    pid = spawn({"/usr/sbin/sshd", "-D", "-E", dir.path + "/sshd.log", "-f",
-                 dir.path + "/sshd_config"});
-    auto until = clk::now() + 10s;
-    while (!accepts(port) && clk::now() < until && ::waitpid(pid, nullptr, WNOHANG) == 0)
-      std::this_thread::sleep_for(10ms); // polls the condition: sshd listening
-    REQUIRE(accepts(port));
+    pid = start_sshd(dir.path, port,
+                     "PasswordAuthentication no\n"
+                     "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+                     "AuthorizedKeysFile none\nAuthorizedKeysCommand /usr/bin/sleep 20\n"
+                     "AuthorizedKeysCommandUser nobody\nStrictModes no\nMaxAuthTries 20\n"
+                     "LogLevel ERROR\n");
   }
   ~stalling_sshd() {
     ::kill(pid, SIGTERM);

@@ -64,6 +64,14 @@ int my_ppid() {
 }
 MITOSIS_REMOTE(my_ppid);
 
+std::string children_names() {
+  std::string out;
+  for (const auto& c : mitosis::children())
+    out += (out.empty() ? "" : ",") + c.name();
+  return out;
+}
+MITOSIS_REMOTE(children_names);
+
 std::string call_parent_echo() {
   try {
     return "allowed: " + mitosis::parent().call(echo, std::string{"x"});

@@ -12,6 +12,8 @@ int counter();
 int sleep_ms(int ms);
 int my_pid();
 int my_ppid();
+/// The names of the contexts this context started, comma-separated.
+std::string children_names();
 std::string call_parent_echo();
 bool send_garbage();
 void log_line(std::string text);

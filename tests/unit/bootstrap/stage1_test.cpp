@@ -382,11 +382,10 @@ namespace {
 // whose login shell is tcsh (`tcsh -c <command>`), or su does
 // (`-tcsh -c "exec /bin/sh -c ..."`, a login shell), with HOME in `home`,
 // and runs our side of stage-1 against it.
-outcome run_under_tcsh(const bundle& b, const std::string& cache, const std::string& arg0,
-                       bool as_su, const std::string& home) {
-  std::signal(SIGPIPE, SIG_IGN);
-  auto script = stage1_script(b, cache, arg0);
-  auto command = std::string{as_su ? "exec " : ""} + "/bin/sh -c " + sh_quote(script);
+// Runs `prog -c command` (argv[0] `arg0`, HOME `home` unless empty) with a
+// socketpair as stdin and stdout; returns its pid and our end in `ours`.
+pid_t run_on_socketpair(const char* prog, const char* arg0, const std::string& command,
+                        const std::string& home, mitosis::router::unique_fd& ours) {
   int sv[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
   pid_t pid = ::fork();
@@ -394,13 +393,23 @@ outcome run_under_tcsh(const bundle& b, const std::string& cache, const std::str
   if (pid == 0) {
     ::dup2(sv[1], 0);
     ::dup2(sv[1], 1);
-    ::setenv("HOME", home.c_str(), 1);
-    ::execl("/usr/bin/tcsh", as_su ? "-tcsh" : "tcsh", "-c", command.c_str(),
-            static_cast<char*>(nullptr));
+    if (!home.empty())
+      ::setenv("HOME", home.c_str(), 1);
+    ::execl(prog, arg0, "-c", command.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   ::close(sv[1]);
-  mitosis::router::unique_fd fd{sv[0]};
+  ours.reset(sv[0]);
+  return pid;
+}
+
+outcome run_under_tcsh(const bundle& b, const std::string& cache, const std::string& arg0,
+                       bool as_su, const std::string& home) {
+  std::signal(SIGPIPE, SIG_IGN);
+  auto script = stage1_script(b, cache, arg0);
+  auto command = std::string{as_su ? "exec " : ""} + "/bin/sh -c " + sh_quote(script);
+  mitosis::router::unique_fd fd;
+  pid_t pid = run_on_socketpair("/usr/bin/tcsh", as_su ? "-tcsh" : "tcsh", command, home, fd);
   outcome o;
   o.r = run_stage1(fd.get(), fd.get(), b, prompt_answerer{},
                    std::chrono::steady_clock::now() + std::chrono::seconds{20}, {});
@@ -446,4 +455,32 @@ TEST_CASE("sh_quote survives tcsh and the /bin/sh below it") {
     auto inner = "printf '%s' " + sh_quote(s);
     CHECK(output_of("tcsh -c " + sh_quote("/bin/sh -c " + sh_quote(inner))) == s);
   }
+}
+
+namespace {
+
+// A fake su on a socketpair: prints a German prompt, reads the answer,
+// and refuses it in German, saying what it read.
+stage1_result german_su(const prompt_answerer& prompts) {
+  mitosis::router::unique_fd fd;
+  pid_t pid = run_on_socketpair(
+    "/bin/sh", "sh",
+    "printf 'Passwort: '; read pw; echo \"su: Authentifizierungsfehler (read $pw)\"; exit 1", "", fd);
+  auto r = run_stage1(fd.get(), fd.get(), bundle{}, prompts,
+                      std::chrono::steady_clock::now() + std::chrono::seconds{10}, {});
+  fd.reset();
+  ::waitpid(pid, nullptr, 0);
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("become prompts and failures: extra texts make a prompt and a refusal") {
+  auto r = german_su({-1, "geheim", "su", {"PASSWORT"}, {"authentifizierungsfehler"}});
+  CHECK(r.code == errc::auth_failed);
+  CHECK_THAT(r.reason, Contains("su: wrong password") && Contains("read geheim"));
+  // Without the failure text, the same refusal is only a failed stage-1.
+  auto plain = german_su({-1, "geheim", "su", {"passwort"}, {}});
+  CHECK(plain.code == errc::bootstrap_failed);
+  CHECK_THAT(plain.reason, Contains("read geheim"));
 }
