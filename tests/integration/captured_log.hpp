@@ -2,18 +2,38 @@
 #pragma once
 
 #include <chrono>
+#include <mutex>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/dist_sink.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <sstream>
 #include <string>
 #include <thread>
 
 #include "mitosis/serialization/log.hpp"
 
+/// A sink into a string that the test may read while loggers write (an
+/// ostringstream read outside the sink's mutex is a data race: TSan).
+class string_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+  std::string str() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return text_;
+  }
+
+protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t buf;
+    formatter_->format(msg, buf);
+    text_.append(buf.data(), buf.size());
+  }
+  void flush_() override {}
+
+private:
+  std::string text_;
+};
+
 struct captured_log {
-  std::ostringstream text;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink
-    = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
+  std::shared_ptr<string_sink> sink = std::make_shared<string_sink>();
+  string_sink& text = *sink;
 
   captured_log() {
     mitosis::log::sink()->add_sink(sink);

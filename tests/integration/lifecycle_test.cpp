@@ -17,6 +17,7 @@
 #include "loss_helpers.hpp"
 #include "mitosis/mitosis.hpp"
 #include "test_functions.hpp"
+#include "../sanitized.hpp"
 
 using namespace std::chrono_literals;
 using clk = std::chrono::steady_clock;
@@ -140,7 +141,7 @@ TEST_CASE("300 start / kill -9 cycles: every call to the killed child fails with
   mitosis::master m{0, nullptr};
   std::string what;
   auto wrong = wrong_failures(
-    300,
+    cycles_or(300, 40),
     [&](int i) {
       auto c = m.local({.name = "cycle." + std::to_string(i)});
       return std::pair{c, m.pid_of(c)};
@@ -155,7 +156,7 @@ TEST_CASE("100 start / kill -9 cycles behind an intermediate: every call fails w
   auto mid = m.local({.name = "cycle.mid"});
   std::string what;
   auto wrong = wrong_failures(
-    100,
+    cycles_or(100, 20),
     [&](int i) {
       auto c = m.local({.name = "cycle.gc." + std::to_string(i), .via = mid});
       return std::pair{c, c.call(my_pid)};

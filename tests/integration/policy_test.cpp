@@ -13,6 +13,7 @@
 #include "captured_log.hpp"
 #include "mitosis/mitosis.hpp"
 #include "test_functions.hpp"
+#include "../sanitized.hpp"
 
 using namespace std::chrono_literals;
 using mitosis::serialization::to_u32;
@@ -159,7 +160,7 @@ TEST_CASE("a subtree policy set while children start reaches every one of them")
   // set, after, or in between.
   int stale = 0;
   std::string first;
-  for (int i = 0; i < 60; ++i) {
+  for (int i = 0; i < cycles_or(60, 20); ++i) {
     auto r = mitosis::policy::rules::defaults();
     r.import_blocks.insert("round" + std::to_string(i));
     auto setter = std::thread{[&m, r, i] {

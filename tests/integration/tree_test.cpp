@@ -19,6 +19,7 @@
 #include "mitosis/mitosis.hpp"
 #include "test_actors.hpp"
 #include "test_functions.hpp"
+#include "../sanitized.hpp"
 
 using namespace std::chrono_literals;
 
@@ -252,19 +253,22 @@ TEST_CASE("trees from below: 10,000 remote spawn-and-exit cycles leak no fds or 
       REQUIRE(down);
     }
   };
-  cycles(2000); // warm-up: allocator arenas, tombstones, CAF caches
+  cycles(cycles_or(2000, 100)); // warm-up: allocator arenas, tombstones, CAF caches
   auto fd0 = fd_count(me), cfd0 = fd_count(child);
   auto rss0 = rss_kb(me), crss0 = rss_kb(child);
   auto t0 = std::chrono::steady_clock::now();
-  cycles(10000);
+  const int n = cycles_or(10000, 500);
+  cycles(n);
   auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
   auto fd1 = fd_count(me), cfd1 = fd_count(child);
   auto rss1 = rss_kb(me), crss1 = rss_kb(child);
-  WARN("10000 cycles: " << us / 10000 << " us each; master fds " << fd0 << "->" << fd1
+  WARN(n << " cycles: " << us / n << " us each; master fds " << fd0 << "->" << fd1
                         << ", rss " << rss0 << "->" << rss1 << " kB; child fds " << cfd0 << "->"
                         << cfd1 << ", rss " << crss0 << "->" << crss1 << " kB");
   CHECK(fd1 == fd0);
   CHECK(cfd1 == cfd0);
-  CHECK(rss1 - rss0 < 1024);
-  CHECK(crss1 - crss0 < 1024);
+  if (!sanitized_build) { // see sanitized.hpp
+    CHECK(rss1 - rss0 < 1024);
+    CHECK(crss1 - crss0 < 1024);
+  }
 }

@@ -1,0 +1,23 @@
+// Test support: what changes when the suites run under a sanitizer
+// (scripts/sanitize.sh builds them with MITOSIS_SANITIZE, which defines
+// MITOSIS_TEST_SANITIZED). There a context starts several times slower (a
+// bigger binary, shadow memory), and freed memory is held back (ASan's
+// quarantine, TSan's shadow), so:
+// - loops of starts and kills run fewer cycles: what the sanitizer looks
+//   for (memory errors, races, leaks) shows in a few dozen cycles, and the
+//   full counts run in the normal suite, which always runs first;
+// - resident-set growth says nothing about leaks there (LeakSanitizer
+//   checks them instead), so RSS bounds are asserted in the normal suite
+//   only.
+#pragma once
+
+#ifdef MITOSIS_TEST_SANITIZED
+inline constexpr bool sanitized_build = true;
+#else
+inline constexpr bool sanitized_build = false;
+#endif
+
+/// `n` in the normal suite, `under_sanitizer` in a sanitizer build.
+constexpr int cycles_or(int n, int under_sanitizer) {
+  return sanitized_build ? under_sanitizer : n;
+}
