@@ -1,5 +1,6 @@
 #include "sha256.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -61,21 +62,34 @@ void block(std::array<std::uint32_t, 8>& h, const unsigned char* p) {
 
 } // namespace
 
-std::string sha256_hex(const void* data, std::size_t size) {
-  std::array<std::uint32_t, 8> h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+void sha256_stream::update(const void* data, std::size_t size) {
   auto* p = static_cast<const unsigned char*>(data);
-  std::size_t n = size;
-  while (n >= 64) {
-    block(h, p);
-    p += 64;
-    n -= 64;
+  total_ += size;
+  auto& h = h_;
+  if (used_ > 0) {
+    auto take = std::min(size, 64 - used_);
+    std::memcpy(buf_ + used_, p, take);
+    used_ += take;
+    p += take;
+    size -= take;
+    if (used_ < 64)
+      return;
+    block(h, buf_);
+    used_ = 0;
   }
+  for (; size >= 64; p += 64, size -= 64)
+    block(h, p);
+  std::memcpy(buf_, p, size);
+  used_ = size;
+}
+
+std::string sha256_stream::hex() {
+  auto& h = h_;
   unsigned char tail[128] = {};
-  std::memcpy(tail, p, n);
-  tail[n] = 0x80;
-  std::size_t tail_len = n + 9 <= 64 ? 64 : 128;
-  std::uint64_t bits = static_cast<std::uint64_t>(size) * 8;
+  std::memcpy(tail, buf_, used_);
+  tail[used_] = 0x80;
+  std::size_t tail_len = used_ + 9 <= 64 ? 64 : 128;
+  std::uint64_t bits = total_ * 8;
   for (int i = 0; i < 8; ++i)
     tail[tail_len - 1 - i] = static_cast<unsigned char>(bits >> (8 * i));
   block(h, tail);
@@ -87,6 +101,12 @@ std::string sha256_hex(const void* data, std::size_t size) {
     for (int i = 28; i >= 0; i -= 4)
       out += digits[(word >> i) & 0xf];
   return out;
+}
+
+std::string sha256_hex(const void* data, std::size_t size) {
+  sha256_stream s;
+  s.update(data, size);
+  return s.hex();
 }
 
 } // namespace mitosis::serialization

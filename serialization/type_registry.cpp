@@ -6,7 +6,7 @@ namespace mitosis::serialization {
 
 namespace {
 
-constexpr std::array<type_info, 29> types = {{
+constexpr std::array<type_info, 32> types = {{
   {wire_type::boot, "boot", false},
   {wire_type::call_request, "call_request", false},
   {wire_type::call_reply, "call_reply", true},
@@ -36,6 +36,9 @@ constexpr std::array<type_info, 29> types = {{
   {wire_type::channel_data, "channel_data", false},
   {wire_type::channel_close, "channel_close", false},
   {wire_type::detaching, "detaching", false},
+  {wire_type::blob_request, "blob_request", false},
+  {wire_type::file_push, "file_push", false},
+  {wire_type::file_pushed, "file_pushed", true},
 }};
 
 static_assert([] {

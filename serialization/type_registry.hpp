@@ -42,6 +42,13 @@ enum class wire_type : std::uint32_t {
   /// A child tells its parent it detached (context::detach): it is no longer
   /// stopped or killed with its parent.
   detaching = 29,
+  /// Ask for a chunk of content by sha256 (a push's bytes), from the next
+  /// hop toward the pusher; answered with file_chunk.
+  blob_request = 30,
+  /// Write files (by sha256, or small ones inline) at the receiver.
+  file_push = 31,
+  /// Answer to file_push: what was written and how many bytes it fetched.
+  file_pushed = 32,
 };
 
 /// One registered wire type.
