@@ -25,18 +25,10 @@ bin="$build/bench/mitosis-bench-files"
 work="$(mktemp -d /tmp/mitosis-bench-files.XXXXXX)"
 local_only="${BENCH_FILES_LOCAL:-0}"
 cdir="${MITOSIS_CLUSTER_DIR:-/tmp/mitosis-cluster}"
-cluster_ours=0
-cluster_prev=""
+. "$root/bench/cluster_21.sh"
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
-  if [ "$cluster_ours" = 1 ]; then
-    echo "bench: taking the cluster down" >&2
-    MITOSIS_CLUSTER_QUIET=1 sh scripts/cluster.sh down >&2 || true
-    if [ -n "$cluster_prev" ]; then
-      echo "bench: bringing the cluster back up with N=$cluster_prev (new host keys)" >&2
-      MITOSIS_CLUSTER_QUIET=1 sh scripts/cluster.sh up "$cluster_prev" >&2 || true
-    fi
-  fi
+  cluster_restore
   rm -rf "$work" "$out"
 }
 trap cleanup EXIT
@@ -49,15 +41,7 @@ if [ "$local_only" != 1 ]; then
     apt-get update -q >&2
     apt-get install -y -q --no-install-recommends pssh >&2
   }
-  if [ -f "$cdir/env" ] && sh scripts/cluster.sh status >/dev/null 2>&1; then
-    cluster_prev="$(sed -n 's/^CLUSTER_N=//p' "$cdir/env")"
-  fi
-  if [ "$cluster_prev" = 21 ]; then
-    cluster_prev=""
-  else
-    cluster_ours=1
-    MITOSIS_CLUSTER_QUIET=1 sh scripts/cluster.sh up 21 >&2
-  fi
+  cluster_up_21
   addr() { sed -n "s/^CLUSTER_ADDR_$1=//p" "$cdir/env"; }
   h1="$(addr h1)"
   bastion="$(addr h21)"

@@ -23,19 +23,11 @@ work="$(mktemp -d /tmp/mitosis-bench-ssh.XXXXXX)"
 out="$work/out"
 mkdir "$out"
 sshd_pid=""
-cluster_ours=0
-cluster_prev=""
+. "$root/bench/cluster_21.sh"
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   [ -z "$sshd_pid" ] || kill "$sshd_pid" 2>/dev/null || true
-  if [ "$cluster_ours" = 1 ]; then
-    echo "bench: taking the cluster down" >&2
-    MITOSIS_CLUSTER_QUIET=1 sh scripts/cluster.sh down >&2 || true
-    if [ -n "$cluster_prev" ]; then
-      echo "bench: bringing the cluster back up with N=$cluster_prev (new host keys)" >&2
-      MITOSIS_CLUSTER_QUIET=1 sh scripts/cluster.sh up "$cluster_prev" >&2 || true
-    fi
-  fi
+  cluster_restore
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -111,17 +103,7 @@ key="$work/id_ed25519"
 kh="$work/known_hosts"
 
 # -- the cluster (20 hosts for the fan-out) -------------------------------------
-if [ -f "$cdir/env" ] && sh scripts/cluster.sh status >/dev/null 2>&1; then
-  cluster_prev="$(sed -n 's/^CLUSTER_N=//p' "$cdir/env")"
-fi
-if [ "$cluster_prev" = 21 ]; then
-  echo "bench: cluster already up with 21 hosts; left up" >&2
-  cluster_prev=""
-else
-  [ -z "$cluster_prev" ] || echo "bench: cluster up with N=$cluster_prev; replacing it with N=21" >&2
-  cluster_ours=1
-  MITOSIS_CLUSTER_QUIET=1 sh scripts/cluster.sh up 21 >&2
-fi
+cluster_up_21
 hosts=""
 i=1
 while [ "$i" -le 20 ]; do
