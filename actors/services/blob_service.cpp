@@ -81,17 +81,17 @@ bool blob_service::ready(const entry& e, const waiter& w) {
   return e.size_known && (w.offset >= e.size || e.have >= std::min(e.size, w.offset + w.max));
 }
 
-void blob_service::answer(const entry& e, const waiter& w) {
+void blob_service::answer(const std::string& path, std::uint64_t size, const waiter& w) {
   serialization::file_chunk_info c;
-  c.size = e.size;
+  c.size = size;
   c.offset = w.offset;
-  if (w.offset < e.size) {
-    router::unique_fd fd{::open(e.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
-    c.bytes.resize(static_cast<std::size_t>(std::min<std::uint64_t>(w.max, e.size - w.offset)));
+  if (w.offset < size) {
+    router::unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
+    c.bytes.resize(static_cast<std::size_t>(std::min<std::uint64_t>(w.max, size - w.offset)));
     auto n = fd.get() < 0 ? -1 : file_io::read_at(fd.get(), c.bytes.data(), c.bytes.size(), w.offset);
     if (n != static_cast<long long>(c.bytes.size())) {
       core_.routes().refuse(0, w.hdr, errc::file_error,
-                            "cannot read " + e.path + ": "
+                            "cannot read " + path + ": "
                               + (n < 0 ? std::strerror(errno) : "shorter than announced"));
       return;
     }
@@ -109,6 +109,7 @@ void blob_service::on_request(frame&& f, router::stream_id from) {
            req.max == 0 ? file_store::max_chunk : std::min(req.max, file_store::max_chunk)};
   std::shared_ptr<entry> e;
   bool start = false;
+  std::uint64_t size = 0; // of the content, when w is answered now
   {
     std::lock_guard<std::mutex> g{mtx_};
     auto it = entries_.find(req.sha256);
@@ -144,11 +145,12 @@ void blob_service::on_request(frame&& f, router::stream_id from) {
       e->waiters.push_back(w);
       w.max = 0; // answered later
     }
+    size = e->size;
   }
   if (start && !core_.submit([this, e, sha = req.sha256, src = req.source] { fill(e, sha, src); }))
     fill(e, req.sha256, req.source); // the pool is stopping: fails at once
   if (w.max != 0)
-    answer(*e, w);
+    answer(e->path, size, w);
 }
 
 void blob_service::fill(const std::shared_ptr<entry>& e, const std::string& sha256,
@@ -191,7 +193,7 @@ void blob_service::fill(const std::shared_ptr<entry>& e, const std::string& sha2
         e->waiters.erase(keep, e->waiters.end());
       }
       for (const auto& w : now)
-        answer(*e, w);
+        answer(e->path, c.size, w);
     });
     if (hash.hex() != sha256)
       throw error(errc::file_error, up_name,

@@ -69,8 +69,9 @@ private:
   /// waiters as the bytes arrive; on a failure answers them dead.
   void fill(const std::shared_ptr<entry>& e, const std::string& sha256,
             router::context_id source);
-  /// Answers `w` from `e`'s file (the bytes are there).
-  void answer(const entry& e, const waiter& w);
+  /// Answers `w` from the file at `path`, of `size` bytes (the bytes it
+  /// asks for are there).
+  void answer(const std::string& path, std::uint64_t size, const waiter& w);
   static bool ready(const entry& e, const waiter& w);
   /// Creates the cache directory on first use; "" when it cannot.
   std::string ensure_dir();
