@@ -15,6 +15,7 @@
 #include "errors.hpp"
 #include "function_registry.hpp"
 #include "interfaces.hpp"
+#include "push_types.hpp"
 #include "../router/routing_table.hpp"
 #include "../serialization/frame.hpp"
 #include "../serialization/messages.hpp"
@@ -284,6 +285,22 @@ public:
   /// Throws context_lost, timeout_error (options::request_timeout) or
   /// policy_error.
   context_stats stats() const;
+  /// Writes the local file `local_path` at `remote_path` in this context,
+  /// atomically (a part file beside it, synced, renamed), with its mode
+  /// and, when the target runs as root, its owner (or those of `opts`).
+  /// The target fetches the bytes by sha256 from its parent, which serves
+  /// them from its cache or fetches them once from its own parent, and
+  /// checks the sha256. A part file left by a failed attempt is resumed.
+  /// Throws error (file_error, naming the context and the cause),
+  /// context_lost, timeout_error. See docs/files.md.
+  push_result push_file(const std::string& local_path, const std::string& remote_path,
+                        const push_options& opts = {}) const;
+
+  /// Writes the directory tree `local_dir` at `remote_dir` (created when
+  /// missing) the same way: directories with their modes, files under 64
+  /// KiB inside the push itself, bigger ones fetched by sha256.
+  push_result push_tree(const std::string& local_dir, const std::string& remote_dir,
+                        const push_options& opts = {}) const;
 
   /// Spawns an actor of the type registered as `type` (MITOSIS_ACTOR) in
   /// this context with `args...`, and returns a handle that works like a

@@ -21,7 +21,9 @@ namespace services {
 class actor_service;
 class call_service;
 class core;
+class blob_service;
 class file_service;
+class push_service;
 class file_store;
 class id_service;
 class log_service;

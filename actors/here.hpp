@@ -37,6 +37,23 @@ context start_local(local_options opts = {});
 /// throws what start_local throws. Do not wait on it in an actor's handler.
 std::future<context> start_local_async(local_options opts = {});
 
+/// Serves `path` (a file, or a directory and all below it) from this
+/// context to the contexts `peers` (empty: any context that can reach this
+/// one) through context::fetch_file. Callable in the master and in any
+/// context; each call adds to the rights. Throws std::invalid_argument
+/// when the path does not exist. See docs/files.md.
+void serve_files(const std::string& path, const std::vector<context>& peers = {});
+
+/// Pushes the local file `local_path` to `remote_path` in every context of
+/// `targets` at once (context::push_file each), hashing it once; the
+/// bytes cross each link of the tree once (every hop caches them). One
+/// future per target, in order: its push_result or its exception. A
+/// "{id}" in `remote_path` is replaced by each target's context id.
+std::vector<std::future<push_result>> push(const std::vector<context>& targets,
+                                           const std::string& local_path,
+                                           const std::string& remote_path,
+                                           const push_options& opts = {});
+
 /// Returns the pid of a context this process started with the local
 /// method, or 0 (another method, or not started here).
 int pid_of(const context& c);
@@ -50,6 +67,13 @@ caf::actor_system& system();
 void detach();
 
 namespace detail {
+/// serve_files and push from runtime `rt` (what master's share).
+void serve_files(actors::runtime& rt, const std::string& path, const std::vector<context>& peers);
+std::vector<std::future<push_result>> push(actors::runtime& rt, const std::vector<context>& targets,
+                                           const std::string& local_path,
+                                           const std::string& remote_path,
+                                           const push_options& opts);
+
 /// This process's runtime; throws mitosis::error when there is none.
 actors::runtime& current_runtime();
 

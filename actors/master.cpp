@@ -190,8 +190,15 @@ void master::preload_plugin(const context& c, const std::string& name) {
     throw_failure(std::move(done).error(), c.name());
 }
 
-void master::serve_files(const std::string& path) {
-  rt_->files().store().serve(path);
+void master::serve_files(const std::string& path, const std::vector<context>& peers) {
+  detail::serve_files(*rt_, path, peers);
+}
+
+std::vector<std::future<push_result>> master::push(const std::vector<context>& targets,
+                                                   const std::string& local_path,
+                                                   const std::string& remote_path,
+                                                   const push_options& opts) {
+  return detail::push(*rt_, targets, local_path, remote_path, opts);
 }
 
 void master::set_subtree_policy(const policy::rules& r) {

@@ -147,8 +147,17 @@ public:
   void set_subtree_policy(const policy::rules& r);
 
   /// Serves `path` (a file, or a directory and all below it) to the
-  /// contexts that fetch_file from the master; nothing else is served.
-  void serve_files(const std::string& path);
+  /// contexts that fetch_file from the master (`peers`: only to those;
+  /// empty: to all); nothing else is served. mitosis::serve_files (here.hpp)
+  /// does the same in any context.
+  void serve_files(const std::string& path, const std::vector<context>& peers = {});
+
+  /// mitosis::push (here.hpp): `local_path` to `remote_path` in every
+  /// context of `targets`, one future per target.
+  std::vector<std::future<push_result>> push(const std::vector<context>& targets,
+                                             const std::string& local_path,
+                                             const std::string& remote_path,
+                                             const push_options& opts = {});
 
   /// Makes the plugin module `name` (a shared object of MITOSIS_REMOTE
   /// functions at `path`) available: a context asked to run one of its

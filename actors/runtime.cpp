@@ -208,6 +208,8 @@ runtime::runtime(router::router_config who, router::options opts, policy::rules 
     calls_(core_, modules_),
     stats_(core_, calls_),
     files_(core_),
+    blobs_(core_),
+    pushes_(core_, blobs_),
     starts_(core_, ids_, rules_,
             [this](const bootstrap::method_spec& spec, const serialization::boot_info& b,
                    services::clock::time_point deadline) -> expected<services::local_child> {

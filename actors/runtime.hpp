@@ -19,7 +19,9 @@
 #include "services/call_service.hpp"
 #include "services/channel_service.hpp"
 #include "services/core.hpp"
+#include "services/blob_service.hpp"
 #include "services/file_service.hpp"
+#include "services/push_service.hpp"
 #include "services/id_service.hpp"
 #include "services/lifecycle_service.hpp"
 #include "services/log_service.hpp"
@@ -85,6 +87,14 @@ public:
   }
   services::file_service& files() noexcept {
     return files_;
+  }
+  /// Pushed content by sha256: the pusher's offers, the per-hop cache.
+  services::blob_service& blobs() noexcept {
+    return blobs_;
+  }
+  /// Writing pushed files (the target side) and sending pushes.
+  services::push_service& pushes() noexcept {
+    return pushes_;
   }
   services::module_service& modules() noexcept {
     return modules_;
@@ -165,6 +175,8 @@ private:
   services::call_service calls_;
   services::stats_service stats_;
   services::file_service files_;
+  services::blob_service blobs_;
+  services::push_service pushes_;
   services::start_service starts_;
   services::actor_service actors_;
   services::channel_service channels_;

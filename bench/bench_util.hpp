@@ -13,9 +13,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace bench {
@@ -160,6 +162,42 @@ inline int step(int i) {
 MITOSIS_REMOTE(step);
 
 namespace bench {
+
+// ssh options for root at host:port with `key`, host keys checked against
+// `kh` (enforce, the default), as the OpenSSH runs do; no agent.
+inline mitosis::ssh_options ssh_to(const std::string& host, int port, const std::string& key,
+                                   const std::string& kh) {
+  mitosis::ssh_options o;
+  o.host = host;
+  o.port = static_cast<std::uint16_t>(port);
+  o.user = "root";
+  o.identity_file = key;
+  o.known_hosts = kh;
+  o.use_agent = false;
+  return o;
+}
+
+// Runs the mode named by argv[1] (a name and a function giving its exit
+// status each), usage (64) for another; reports an exception as
+// "<prog> <mode>: what" with status 1.
+inline int run_modes(const char* prog, int argc, char** argv,
+                     const std::vector<std::pair<std::string, std::function<int()>>>& modes) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  try {
+    for (const auto& [name, run] : modes)
+      if (name == mode)
+        return run();
+    std::string names;
+    for (const auto& [name, run] : modes)
+      names += (names.empty() ? "" : "|") + name;
+    std::fprintf(stderr, "usage: %s %s ...\n", prog, names.c_str());
+    return 64;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s %s: %s\n", prog, mode.c_str(), e.what());
+    std::fflush(stdout);
+    return 1;
+  }
+}
 
 // Prints <prefix>one_rtt_us (one step() call), <prefix>chain100_us (100
 // no-reply calls of a call_chain and a final call, one after another

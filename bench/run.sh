@@ -53,14 +53,19 @@
 # the master's fds and RSS and an agent's RSS at that point, then start /
 # call / kill -9 churn (bench/mode_scale.sh says more).
 #
+# bench/run.sh files — pushing files (docs/files.md): one 1 GiB file over
+# one ssh hop against scp, 1,000 small files against Mitogen's FileService,
+# 256 MiB to 20 cluster hosts behind one bastion against parallel-scp, and
+# the local variants (BENCH_FILES_LOCAL=1: only those, no root needed).
+#
 # Each mode's runs and report are in bench/mode_<mode>.sh.
 set -eu
 
 mode="${1:-}"
 case "$mode" in
-  local|ssh|actors|scale) ;;
+  local|ssh|actors|scale|files) ;;
   *)
-    echo "usage: $0 local|ssh|actors|scale" >&2
+    echo "usage: $0 local|ssh|actors|scale|files" >&2
     exit 64 ;;
 esac
 
@@ -97,6 +102,8 @@ elif [ "$mode" = actors ]; then
   cmake --build "$build" -j"${JOBS:-2}" --target mitosis-bench-actors mitosis-bench-actors-loss >&2
 elif [ "$mode" = scale ]; then
   cmake --build "$build" -j"${JOBS:-2}" --target mitosis-bench-scale >&2
+elif [ "$mode" = files ]; then
+  cmake --build "$build" -j"${JOBS:-2}" --target mitosis-bench-files >&2
 else
   cmake --build "$build" -j"${JOBS:-2}" --target socketpair-pingpong mitosis-bench-local >&2
 fi

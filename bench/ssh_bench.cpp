@@ -262,18 +262,6 @@ std::vector<std::string> ssh_cmd(int port, const std::string& key, const std::st
           "-o", "LogLevel=ERROR", "-p", std::to_string(port), "root@127.0.0.1", remote};
 }
 
-mitosis::ssh_options ssh_to(const std::string& host, int port, const std::string& key,
-                            const std::string& kh) {
-  mitosis::ssh_options o;
-  o.host = host;
-  o.port = static_cast<std::uint16_t>(port);
-  o.user = "root";
-  o.identity_file = key;
-  o.known_hosts = kh;
-  o.use_agent = false;
-  return o;  // host_keys: enforce (the default), as the OpenSSH runs do
-}
-
 // Per-call microseconds of echo(64 bytes), one figure per batch; `stalls`
 // counts the calls (warm-up included) that took longer than 100 ms.
 std::vector<double> echo_batches(const mitosis::context& c, int calls, int& stalls) {
@@ -529,21 +517,10 @@ int mode_pssh(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   mitosis::master m{argc, argv};  // in a started copy: serves, never returns
-  const std::string mode = argc > 1 ? argv[1] : "";
-  try {
-    if (mode == "loopback")
-      return mode_loopback(m, argc, argv);
-    if (mode == "openssh")
-      return mode_openssh(argc, argv);
-    if (mode == "fanout")
-      return mode_fanout(m, argc, argv);
-    if (mode == "pssh")
-      return mode_pssh(argc, argv);
-    std::fprintf(stderr, "usage: %s loopback|openssh|fanout|pssh ...\n", argv[0]);
-    return 64;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "mitosis-bench-ssh %s: %s\n", mode.c_str(), e.what());
-    std::fflush(stdout);
-    return 1;
-  }
+  return bench::run_modes("mitosis-bench-ssh", argc, argv,
+                          {
+       {"loopback", [&] { return mode_loopback(m, argc, argv); }},
+       {"openssh", [&] { return mode_openssh(argc, argv); }},
+       {"fanout", [&] { return mode_fanout(m, argc, argv); }},
+       {"pssh", [&] { return mode_pssh(argc, argv); }}});
 }

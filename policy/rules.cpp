@@ -114,7 +114,8 @@ rules rules::defaults() {
                  wire_type::log_record, wire_type::route_add, wire_type::route_del,
                  wire_type::actor_spawn, wire_type::actor_message, wire_type::actor_down,
                  wire_type::actor_link, wire_type::actor_lost, wire_type::channel_data,
-                 wire_type::channel_close, wire_type::stats_request})
+                 wire_type::channel_close, wire_type::stats_request, wire_type::file_push,
+                 wire_type::file_pushed})
     r.types_from_parent.insert(to_u32(t));
   // A child answers, reports routes and logs, asks for ids. It may send a
   // call_request (so the refusal can be a dead reply rather than a cut
@@ -125,7 +126,8 @@ rules rules::defaults() {
                  wire_type::file_request, wire_type::file_chunk, wire_type::module_request,
                  wire_type::actor_spawned, wire_type::actor_message, wire_type::actor_down,
                  wire_type::actor_link, wire_type::channel_data, wire_type::channel_close,
-                 wire_type::detaching, wire_type::stats_reply})
+                 wire_type::detaching, wire_type::stats_reply, wire_type::blob_request,
+                 wire_type::file_pushed})
     r.types_from_child.insert(to_u32(t));
   // A parent may spawn any registered actor type here (and a child that
   // is granted spawn rights gets its actor_spawned answer); a child none.

@@ -116,6 +116,50 @@ struct file_chunk_info {
   std::vector<char> bytes;
 };
 
+/// blob_request: up to `max` bytes from `offset` of the content whose
+/// sha256 is `sha256`, pushed by context `source`.
+struct blob_request_info {
+  std::string sha256;
+  std::uint64_t offset = 0;
+  std::uint32_t max = 0;
+  std::uint32_t source = 0;
+};
+
+/// One entry of a file_push: a directory (`dir`) or a regular file of
+/// `size` bytes whose sha256 is `sha256`, written at `path` with `mode`;
+/// owner `uid`/`gid` (-1: keep the writer's) when the writer is root.
+/// Small files travel in `bytes`; the others are fetched by sha256.
+struct push_entry_info {
+  std::string path;
+  bool dir = false;
+  std::uint32_t mode = 0644;
+  std::int64_t uid = -1;
+  std::int64_t gid = -1;
+  std::uint64_t size = 0;
+  std::string sha256;
+  std::vector<char> bytes;
+  bool inline_bytes = false;
+};
+
+/// file_push: entries in order (a directory before what is in it), the
+/// content of the others to be fetched from context `source` by sha256,
+/// `window` chunk requests in flight.
+struct push_info {
+  std::uint32_t source = 0;
+  std::uint32_t window = 8;
+  std::vector<push_entry_info> entries;
+};
+
+/// file_pushed: files and directories written, bytes written, bytes
+/// fetched over the parent link, and the bytes a part file left by an
+/// earlier attempt already had.
+struct pushed_info {
+  std::uint32_t entries = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t fetched = 0;
+  std::uint64_t resumed = 0;
+};
+
 /// A plugin module: its name, the SHA-256 of its bytes, the bytes (a
 /// shared object). Also the payload of module_push.
 struct module_info {
@@ -235,6 +279,11 @@ MITOSIS_WIRE_FIELDS(log_info, x.context, x.logger, x.level, x.text)
 MITOSIS_WIRE_FIELDS(id_block_info, x.first, x.count)
 MITOSIS_WIRE_FIELDS(file_request_info, x.path, x.offset, x.max)
 MITOSIS_WIRE_FIELDS(file_chunk_info, x.size, x.offset, x.bytes)
+MITOSIS_WIRE_FIELDS(blob_request_info, x.sha256, x.offset, x.max, x.source)
+MITOSIS_WIRE_FIELDS(push_entry_info, x.path, x.dir, x.mode, x.uid, x.gid, x.size, x.sha256,
+                    x.bytes, x.inline_bytes)
+MITOSIS_WIRE_FIELDS(push_info, x.source, x.window, x.entries)
+MITOSIS_WIRE_FIELDS(pushed_info, x.entries, x.bytes, x.fetched, x.resumed)
 MITOSIS_WIRE_FIELDS(module_info, x.name, x.sha256, x.bytes)
 MITOSIS_WIRE_FIELDS(spawn_info, x.name, x.timeout_ms, x.pipes, x.spec)
 MITOSIS_WIRE_FIELDS(spawned_info, x.id, x.name, x.pid)
@@ -263,6 +312,10 @@ MITOSIS_WIRE_STRUCT(mitosis::serialization::spawn_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::file_request_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::file_chunk_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::module_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::blob_request_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::push_entry_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::push_info)
+MITOSIS_WIRE_STRUCT(mitosis::serialization::pushed_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::spawned_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_spawn_info)
 MITOSIS_WIRE_STRUCT(mitosis::serialization::actor_spawned_info)

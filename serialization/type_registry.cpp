@@ -6,7 +6,7 @@ namespace mitosis::serialization {
 
 namespace {
 
-constexpr std::array<type_info, 31> types = {{
+constexpr std::array<type_info, 34> types = {{
   {wire_type::boot, "boot", false},
   {wire_type::call_request, "call_request", false},
   {wire_type::call_reply, "call_reply", true},
@@ -38,6 +38,9 @@ constexpr std::array<type_info, 31> types = {{
   {wire_type::detaching, "detaching", false},
   {wire_type::stats_request, "stats_request", false},
   {wire_type::stats_reply, "stats_reply", true},
+  {wire_type::blob_request, "blob_request", false},
+  {wire_type::file_push, "file_push", false},
+  {wire_type::file_pushed, "file_pushed", true},
 }};
 
 static_assert([] {

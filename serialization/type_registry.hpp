@@ -46,6 +46,13 @@ enum class wire_type : std::uint32_t {
   stats_request = 30,
   /// The counters (stats_info).
   stats_reply = 31,
+  /// Ask for a chunk of content by sha256 (a push's bytes), from the next
+  /// hop toward the pusher; answered with file_chunk.
+  blob_request = 32,
+  /// Write files (by sha256, or small ones inline) at the receiver.
+  file_push = 33,
+  /// Answer to file_push: what was written and how many bytes it fetched.
+  file_pushed = 34,
 };
 
 /// One registered wire type.

@@ -18,7 +18,8 @@ core::core(router::router& r, pending_calls& p, dispatcher& pool)
   : router_(r), pending_(p), pool_(pool) {
   for (auto t : {wire_type::call_reply, wire_type::call_error, wire_type::dead, wire_type::id_grant,
                  wire_type::file_chunk, wire_type::module_data, wire_type::spawn_reply,
-                 wire_type::actor_spawned, wire_type::stats_reply})
+                 wire_type::actor_spawned, wire_type::stats_reply,
+                 wire_type::file_pushed})
     router_.handlers().add(t, [this](frame&& f, policy::direction, router::stream_id from) {
       on_reply(std::move(f), from);
     });

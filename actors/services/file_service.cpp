@@ -1,15 +1,14 @@
 #include "file_service.hpp"
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <deque>
 #include <fcntl.h>
-#include <optional>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "chunk_fetch.hpp"
+#include "file_io.hpp"
 #include "../errors.hpp"
 #include "../../router/fd.hpp"
 #include "../../serialization/log.hpp"
@@ -34,7 +33,7 @@ void file_service::on_request(frame&& f, router::stream_id from) {
   serialization::file_request_info req;
   if (!core_.decode_or_refuse(f, req, from))
     return;
-  auto chunk = store_.read(req.path, req.offset, req.max);
+  auto chunk = store_.read(req.path, req.offset, req.max, f.hdr.src);
   if (!chunk) {
     lg()->warn("[{}] refused file {} to context {}: {}", core_.name(), req.path,
                              f.hdr.src, chunk.error().reason);
@@ -48,36 +47,16 @@ void file_service::on_request(frame&& f, router::stream_id from) {
 
 void file_service::fetch(router::context_id from, const std::string& from_name,
                          const std::string& remote, const std::string& local, int window) {
-  const auto wait = core_.opts().request_timeout;
-  auto ask = [&](std::uint64_t offset) {
+  chunk_source src;
+  src.ask = [&](std::uint64_t offset) {
     return core_
       .send_request(from, wire_type::file_request,
                     serialization::file_request_info{remote, offset, file_store::max_chunk})
       .answer;
   };
-  // A chunk must be the one asked for: its offset, and as many bytes as
-  // the file (of the size the first chunk gave) has there, up to a chunk.
-  auto take = [&](std::future<frame> fut, std::uint64_t offset, std::optional<std::uint64_t> size) {
-    if (fut.wait_for(wait) != std::future_status::ready)
-      throw timeout_error(from_name, "no chunk of " + remote + " within "
-                                       + std::to_string(wait.count()) + " ms");
-    auto f = fut.get();
-    if (f.hdr.type != serialization::to_u32(wire_type::file_chunk))
-      mitosis::detail::throw_reply(f, from_name); // policy_error, context_lost, error
-    serialization::file_chunk_info c;
-    serialization::decode_exact(f.payload.data(), f.payload.size(), c);
-    if (size && c.size != *size)
-      throw error(errc::file_error, from_name, remote + " changed size while being fetched");
-    const auto want = c.size > offset ? std::min<std::uint64_t>(c.size - offset, file_store::max_chunk)
-                                      : 0;
-    if (c.offset != offset || c.bytes.size() != want)
-      throw error(errc::protocol_error, from_name,
-                  "bad chunk of " + remote + ": " + std::to_string(c.bytes.size())
-                    + " bytes at offset " + std::to_string(c.offset) + " for a request of "
-                    + std::to_string(want) + " at " + std::to_string(offset) + " (file size "
-                    + std::to_string(c.size) + ")");
-    return c;
-  };
+  src.from_name = from_name;
+  src.what = remote;
+  src.chunk = file_store::max_chunk;
   const auto& me = core_.name();
   // A part file of our own: created here (O_EXCL), never through a link
   // someone left under its name (O_NOFOLLOW), under a name of this fetch.
@@ -90,35 +69,11 @@ void file_service::fetch(router::context_id from, const std::string& from_name,
     if (out.get() < 0 && (errno != EEXIST || tries == 8))
       throw error(errc::file_error, me, "cannot write " + tmp + ": " + std::strerror(errno));
   }
-  auto write_chunk = [&](const serialization::file_chunk_info& c) {
-    std::size_t done = 0;
-    while (done < c.bytes.size()) {
-      auto n = ::pwrite(out.get(), c.bytes.data() + done, c.bytes.size() - done,
-                        static_cast<off_t>(c.offset + done));
-      if (n <= 0 && errno != EINTR)
-        throw error(errc::file_error, me, "cannot write " + tmp + ": " + std::strerror(errno));
-      if (n > 0)
-        done += static_cast<std::size_t>(n);
-    }
-  };
   try {
-    auto first = take(ask(0), 0, std::nullopt);
-    write_chunk(first);
-    const auto size = first.size;
-    // Keep `window` chunk requests in flight: the server never has more
-    // than that many chunks queued for us (flow control by credit).
-    std::deque<std::pair<std::uint64_t, std::future<frame>>> inflight;
-    window = std::max(window, 1);
-    std::uint64_t next = first.bytes.size();
-    while (next < size || !inflight.empty()) {
-      while (next < size && static_cast<int>(inflight.size()) < window) {
-        inflight.emplace_back(next, ask(next));
-        next += file_store::max_chunk;
-      }
-      auto [offset, fut] = std::move(inflight.front());
-      inflight.pop_front();
-      write_chunk(take(std::move(fut), offset, size));
-    }
+    fetch_chunks(core_, src, 0, window, [&](const serialization::file_chunk_info& c) {
+      if (!file_io::write_at(out.get(), c.bytes.data(), c.bytes.size(), c.offset))
+        throw error(errc::file_error, me, "cannot write " + tmp + ": " + std::strerror(errno));
+    });
   } catch (...) {
     ::unlink(tmp.c_str());
     throw;

@@ -1,5 +1,6 @@
 #include "file_store.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -9,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file_io.hpp"
 #include "../../router/stream.hpp"
 
 namespace mitosis::actors::services {
@@ -38,27 +40,42 @@ bool has_dotdot(const std::string& path) {
 
 } // namespace
 
-void file_store::serve(const std::string& path) {
+void file_store::serve(const std::string& path, const std::vector<std::uint32_t>& peers) {
   std::string resolved;
   if (!resolve(path, resolved))
     throw std::invalid_argument("cannot serve " + path + ": " + std::strerror(errno));
   std::lock_guard<std::mutex> guard{mtx_};
-  roots_.push_back(resolved);
+  for (auto& r : roots_)
+    if (r.path == resolved) {
+      if (peers.empty() || r.peers.empty())
+        r.peers.clear();
+      else
+        r.peers.insert(r.peers.end(), peers.begin(), peers.end());
+      return;
+    }
+  roots_.push_back({resolved, peers});
 }
 
-bool file_store::served(const std::string& resolved) const {
+bool file_store::served(const std::string& resolved, std::optional<std::uint32_t> peer) const {
   std::lock_guard<std::mutex> guard{mtx_};
-  for (const auto& root : roots_)
-    if (resolved == root
-        || (resolved.size() > root.size() && resolved.compare(0, root.size(), root) == 0
-            && (root == "/" || resolved[root.size()] == '/')))
+  for (const auto& r : roots_) {
+    const auto& root = r.path;
+    const bool under = resolved == root
+                       || (resolved.size() > root.size()
+                           && resolved.compare(0, root.size(), root) == 0
+                           && (root == "/" || resolved[root.size()] == '/'));
+    if (under
+        && (!peer || r.peers.empty()
+            || std::find(r.peers.begin(), r.peers.end(), *peer) != r.peers.end()))
       return true;
+  }
   return false;
 }
 
 expected<serialization::file_chunk_info> file_store::read(const std::string& path,
                                                           std::uint64_t offset,
-                                                          std::uint32_t max) const {
+                                                          std::uint32_t max,
+                                                          std::optional<std::uint32_t> peer) const {
   auto refuse = [&](errc code, std::string why) { return fail(code, "'" + path + "': " + why); };
   if (path.empty() || path[0] != '/')
     return refuse(errc::file_not_allowed, "not an absolute path");
@@ -70,13 +87,17 @@ expected<serialization::file_chunk_info> file_store::read(const std::string& pat
     // Say only whether it is served, not whether it exists elsewhere.
     auto dir = path.substr(0, path.rfind('/'));
     std::string rdir;
-    if (!resolve(dir.empty() ? "/" : dir, rdir) || !served(rdir))
+    if (!resolve(dir.empty() ? "/" : dir, rdir) || !served(rdir, peer))
       return refuse(errc::file_not_allowed, "not a served path");
     return refuse(errc::file_error, why);
   }
-  if (!served(resolved))
+  if (!served(resolved, peer)) {
+    if (peer && served(resolved, std::nullopt))
+      return refuse(errc::file_not_allowed,
+                    "not served to context " + std::to_string(*peer) + " (file rights)");
     return refuse(errc::file_not_allowed, resolved == path ? "not a served path"
                                                            : "resolves outside the served paths");
+  }
   // O_NONBLOCK: opening a FIFO must not wait for a writer.
   router::unique_fd fd{::open(resolved.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)};
   if (fd.get() < 0)
@@ -93,17 +114,10 @@ expected<serialization::file_chunk_info> file_store::read(const std::string& pat
   auto want = static_cast<std::size_t>(std::min<std::uint64_t>(
     {size - offset, max == 0 ? max_chunk : max, max_chunk}));
   chunk.bytes.resize(want);
-  std::size_t got = 0;
-  while (got < want) {
-    auto n = ::pread(fd.get(), chunk.bytes.data() + got, want - got,
-                     static_cast<off_t>(offset + got));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    got += static_cast<std::size_t>(n);
-  }
-  chunk.bytes.resize(got);
+  auto got = file_io::read_at(fd.get(), chunk.bytes.data(), want, offset);
+  if (got < 0)
+    return refuse(errc::file_error, std::strerror(errno));
+  chunk.bytes.resize(static_cast<std::size_t>(got));
   return chunk;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,20 +18,28 @@ public:
   /// Largest chunk one file_chunk frame carries.
   static constexpr std::uint32_t max_chunk = 256 * 1024;
 
-  /// Serves `path`: a file, or a directory and everything below it.
-  /// Throws std::invalid_argument when it does not exist.
-  void serve(const std::string& path);
+  /// Serves `path`: a file, or a directory and everything below it, to
+  /// the contexts `peers` (by id; empty: to every context that can reach
+  /// this one). Serving a path again adds to its peers (or, with none,
+  /// opens it to all). Throws std::invalid_argument when it does not exist.
+  void serve(const std::string& path, const std::vector<std::uint32_t>& peers = {});
 
   /// Returns up to `max` (at most max_chunk) bytes of `path` from
-  /// `offset`, or file_not_allowed / file_error with the reason.
+  /// `offset` for context `peer` (none: any served path), or
+  /// file_not_allowed / file_error with the reason.
   expected<serialization::file_chunk_info> read(const std::string& path, std::uint64_t offset,
-                                                std::uint32_t max) const;
+                                                std::uint32_t max,
+                                                std::optional<std::uint32_t> peer = {}) const;
 
 private:
-  bool served(const std::string& resolved) const;
+  struct root {
+    std::string path;
+    std::vector<std::uint32_t> peers; // empty: every peer
+  };
+  bool served(const std::string& resolved, std::optional<std::uint32_t> peer) const;
 
   mutable std::mutex mtx_;
-  std::vector<std::string> roots_;
+  std::vector<root> roots_;
 };
 
 } // namespace mitosis::actors::services

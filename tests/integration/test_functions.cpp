@@ -315,3 +315,11 @@ std::string load_while_parent_stopped(int parent_pid, std::string slow_module, u
          + (loaded ? "loaded" : loaded.error().reason);
 }
 MITOSIS_REMOTE(load_while_parent_stopped);
+
+// Serves `path` from the context this runs in, to `peers` only (none: to
+// all); returns true.
+bool serve_here(std::string path, std::vector<mitosis::context> peers) {
+  mitosis::serve_files(path, peers);
+  return true;
+}
+MITOSIS_REMOTE(serve_here);

@@ -32,6 +32,7 @@ std::string call_sibling(mitosis::context sibling);
 int flood_routes(unsigned first, int count);
 int flood_granted_routes(int count);
 std::string fetch_from(mitosis::context from, std::string remote, std::string local);
+bool serve_here(std::string path, std::vector<mitosis::context> peers);
 bool send_count_bomb();
 int my_uid();
 std::string my_bundle_dir();

@@ -325,7 +325,7 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
   CHECK(type_registry::find(type_registry::max_id() + 1) == nullptr);
   CHECK(type_registry::find(0xffffffffu) == nullptr);
   CHECK(type_registry::name(0) == "unknown");
-  CHECK(type_registry::max_id() == to_u32(wire_type::stats_reply));
+  CHECK(type_registry::max_id() == to_u32(wire_type::file_pushed));
 
   // The protocol, written out here rather than copied from the registry: a
   // renumbered, renamed, added or dropped wire type fails this test.
@@ -345,12 +345,14 @@ TEST_CASE("type_registry: known ids resolve - others do not", "[type_registry]")
     WIRE(heartbeat, 25),
     WIRE(actor_lost, 26),     WIRE(channel_data, 27), WIRE(channel_close, 28),
     WIRE(detaching, 29),      WIRE(stats_request, 30), WIRE(stats_reply, 31),
+    WIRE(blob_request, 32),   WIRE(file_push, 33),     WIRE(file_pushed, 34),
   };
 #undef WIRE
   // Exactly these answer a request.
   const std::set<std::string_view> replies = {"call_reply",  "call_error", "dead",
                                               "id_grant",    "spawn_reply", "file_chunk",
-                                              "module_data", "actor_spawned", "stats_reply"};
+                                              "module_data", "actor_spawned", "stats_reply",
+                                              "file_pushed"};
 
   CHECK(std::size(protocol) == type_registry::max_id());
   for (const auto& x : protocol) {

@@ -2,6 +2,7 @@
 #include "mitosis/serialization/sha256.hpp"
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <string>
 
 using mitosis::serialization::sha256_hex;
@@ -14,4 +15,16 @@ TEST_CASE("sha256: standard vectors", "[sha256]") {
         == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   CHECK(hex(std::string(1000000, 'a'))
         == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST_CASE("sha256: a stream fed in pieces of every size gives the one-shot digest", "[sha256]") {
+  std::string data;
+  for (int i = 0; i < 1000; ++i)
+    data += static_cast<char>(i * 7);
+  for (std::size_t piece : {1u, 3u, 63u, 64u, 65u, 500u}) {
+    mitosis::serialization::sha256_stream s;
+    for (std::size_t at = 0; at < data.size(); at += piece)
+      s.update(data.data() + at, std::min(piece, data.size() - at));
+    CHECK(s.hex() == sha256_hex(data.data(), data.size()));
+  }
 }

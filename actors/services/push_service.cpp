@@ -1,0 +1,201 @@
+#include "push_service.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <map>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chunk_fetch.hpp"
+#include "file_io.hpp"
+#include "file_store.hpp"
+#include "../errors.hpp"
+#include "../../router/fd.hpp"
+#include "../../serialization/sha256.hpp"
+
+namespace mitosis::actors::services {
+
+using serialization::frame;
+using serialization::wire_type;
+
+namespace {
+
+std::string dir_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string part_name(const std::string& path, const std::string& sha256) {
+  auto slash = path.rfind('/');
+  auto base = slash == std::string::npos ? path : path.substr(slash + 1);
+  return dir_of(path) + "/." + base + ".mitosis-part." + sha256.substr(0, 32);
+}
+
+bool root() {
+  return ::geteuid() == 0;
+}
+
+} // namespace
+
+push_service::push_service(core& c, blob_service& blobs) : core_(c), blobs_(blobs) {
+  c.routes().handlers().add(wire_type::file_push,
+                            [this](frame&& f, policy::direction, router::stream_id from) {
+                              auto hdr = f.hdr;
+                              core_.on_pool(hdr, [this, from, f = std::move(f)]() mutable {
+                                on_push(std::move(f), from);
+                              });
+                            });
+}
+
+expected<serialization::pushed_info> push_service::push(router::context_id target,
+                                                        const serialization::push_info& p) {
+  if (target == core_.self())
+    return apply(p);
+  // No deadline of its own: a target fetching waits at most
+  // request_timeout per chunk, and a lost target fails the request.
+  return core_.ask<serialization::pushed_info>(target, wire_type::file_push,
+                                               wire_type::file_pushed,
+                                               clock::now() + std::chrono::hours(24 * 365), p);
+}
+
+void push_service::on_push(frame&& f, router::stream_id from) {
+  serialization::push_info p;
+  if (!core_.decode_or_refuse(f, p, from))
+    return;
+  auto r = apply(p);
+  if (!r) {
+    core_.routes().refuse(0, f.hdr, r.error().code, r.error().reason);
+    return;
+  }
+  serialization::buffer out(serialization::frame_header::size);
+  serialization::encode_into(out, *r);
+  core_.routes().reply(f.hdr, wire_type::file_pushed, std::move(out));
+}
+
+std::string push_service::write_part(const serialization::push_entry_info& e,
+                                     const serialization::push_info& p,
+                                     serialization::pushed_info& out) {
+  const auto& me = core_.name();
+  auto fail = [&](const std::string& what) -> error {
+    return error(errc::file_error, me, what + ": " + std::strerror(errno));
+  };
+  if (auto why = file_io::make_dirs(dir_of(e.path)); !why.empty())
+    throw error(errc::file_error, me, why);
+  const auto part = part_name(e.path, e.sha256);
+  router::unique_fd fd{::open(part.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)};
+  if (fd.get() < 0)
+    throw fail("cannot write " + part);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0)
+    throw error(errc::file_error, me, "another push is writing " + part);
+  serialization::sha256_stream hash;
+  std::uint64_t have = 0;
+  if (e.inline_bytes) {
+    if (::ftruncate(fd.get(), 0) != 0
+        || !file_io::write_at(fd.get(), e.bytes.data(), e.bytes.size(), 0))
+      throw fail("cannot write " + part);
+    hash.update(e.bytes.data(), e.bytes.size());
+    have = e.bytes.size();
+  } else {
+    // Resume from what an earlier attempt left, when it reads back.
+    struct stat st {};
+    if (::fstat(fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) <= e.size)
+      have = static_cast<std::uint64_t>(st.st_size);
+    if (have > 0 && !file_io::hash_prefix(fd.get(), have, hash)) {
+      hash = {};
+      have = 0;
+    }
+    if (have == 0 && ::ftruncate(fd.get(), 0) != 0)
+      throw fail("cannot truncate " + part);
+    out.resumed += have;
+    if (have < e.size) {
+      const auto up = blobs_.upstream(p.source);
+      chunk_source src;
+      src.ask = [&](std::uint64_t offset) {
+        return core_
+          .send_request(up, wire_type::blob_request,
+                        serialization::blob_request_info{e.sha256, offset, file_store::max_chunk,
+                                                         p.source})
+          .answer;
+      };
+      src.from_name = core_.name_of(up);
+      src.what = e.path + " (" + e.sha256 + ")";
+      src.chunk = file_store::max_chunk;
+      auto size = fetch_chunks(core_, src, have, static_cast<int>(p.window),
+                               [&](const serialization::file_chunk_info& c) {
+                                 if (!file_io::write_at(fd.get(), c.bytes.data(), c.bytes.size(),
+                                                        c.offset))
+                                   throw fail("cannot write " + part);
+                                 hash.update(c.bytes.data(), c.bytes.size());
+                                 out.fetched += c.bytes.size();
+                               });
+      if (size != e.size)
+        throw error(errc::file_error, me,
+                    e.path + ": the content is " + std::to_string(size) + " bytes, not "
+                      + std::to_string(e.size));
+      have = size;
+    }
+  }
+  if (have != e.size || hash.hex() != e.sha256) {
+    ::unlink(part.c_str());
+    throw error(errc::file_error, me,
+                "context '" + me + "': " + e.path + " does not match its sha256 " + e.sha256
+                  + " after the transfer (removed)");
+  }
+  if (::fchmod(fd.get(), e.mode & 07777) != 0)
+    throw fail("cannot chmod " + part);
+  if (root() && (e.uid >= 0 || e.gid >= 0)
+      && ::fchown(fd.get(), static_cast<uid_t>(e.uid), static_cast<gid_t>(e.gid)) != 0)
+    throw fail("cannot chown " + part);
+  out.bytes += e.size;
+  return part;
+}
+
+expected<serialization::pushed_info> push_service::apply(const serialization::push_info& p) {
+  serialization::pushed_info out;
+  const auto& me = core_.name();
+  // Written first, synced, then renamed: a destination is the old file or
+  // the whole new one. One sync per file system for a batch of files.
+  std::vector<std::pair<std::string, std::string>> renames; // part, destination
+  try {
+    for (const auto& e : p.entries) {
+      if (e.path.empty() || e.path[0] != '/')
+        throw error(errc::file_error, me, "'" + e.path + "': not an absolute path");
+      if (e.dir) {
+        if (auto why = file_io::make_dirs(e.path, e.mode & 07777); !why.empty())
+          throw error(errc::file_error, me, why);
+        (void) ::chmod(e.path.c_str(), e.mode & 07777);
+        if (root() && (e.uid >= 0 || e.gid >= 0))
+          (void) ::chown(e.path.c_str(), static_cast<uid_t>(e.uid), static_cast<gid_t>(e.gid));
+        ++out.entries;
+        continue;
+      }
+      renames.emplace_back(write_part(e, p, out), e.path);
+    }
+    std::map<dev_t, router::unique_fd> filesystems;
+    for (const auto& [part, dst] : renames) {
+      struct stat st {};
+      if (::stat(part.c_str(), &st) == 0 && !filesystems.count(st.st_dev))
+        filesystems.emplace(st.st_dev, router::unique_fd{::open(part.c_str(), O_RDONLY | O_CLOEXEC)});
+    }
+    for (auto& [dev, fd] : filesystems)
+      if (fd.get() < 0 || ::syncfs(fd.get()) != 0)
+        throw error(errc::file_error, me, std::string{"cannot sync: "} + std::strerror(errno));
+    for (const auto& [part, dst] : renames) {
+      if (::rename(part.c_str(), dst.c_str()) != 0)
+        throw error(errc::file_error, me,
+                    "cannot rename " + part + " to " + dst + ": " + std::strerror(errno));
+      ++out.entries;
+    }
+    for (auto& [dev, fd] : filesystems) // the renames
+      (void) ::syncfs(fd.get());
+  } catch (const error& ex) {
+    return fail(ex.code(), ex.what(), me);
+  } catch (const std::exception& ex) {
+    return fail(errc::file_error, ex.what(), me);
+  }
+  return out;
+}
+
+} // namespace mitosis::actors::services
