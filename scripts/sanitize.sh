@@ -40,7 +40,7 @@ export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0:dete
 # UBSan's log_path is ignored when it runs inside ASan (GCC 12): its
 # reports go to stderr, which ctest keeps in Testing/Temporary/LastTest.log
 # (local agents share the test's stderr), searched below.
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$src/tests/sanitize/ubsan.supp"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export TSAN_OPTIONS="log_path=$reports/tsan:suppressions=$src/tests/sanitize/tsan.supp:second_deadlock_stack=1:history_size=4"
 tests="^(unit|integration|sanitize):"
 [ "$cluster" = yes ] && tests="^(unit|integration|sanitize|cluster):"
