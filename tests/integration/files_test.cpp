@@ -22,6 +22,7 @@
 #include "mitosis/actors/runtime.hpp"
 #include "mitosis/serialization/sha256.hpp"
 #include "test_functions.hpp"
+#include "../sanitized.hpp"
 
 namespace {
 
@@ -290,6 +291,7 @@ TEST_CASE("files: pushing 256 MiB does not hold the file in the master's memory"
   CHECK(r.fetched == size);
   const long growth_kib = peak - base;
   INFO("master RSS growth while pushing 256 MiB: " << growth_kib << " KiB");
-  CHECK(growth_kib < 32 * 1024);
+  if (!sanitized_build) // ASan's quarantine holds freed chunks (sanitized.hpp)
+    CHECK(growth_kib < 32 * 1024);
   CHECK(sha_of(t.path + "/copy.bin") == sha_of(t.path + "/f.bin"));
 }
