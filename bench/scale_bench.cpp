@@ -107,17 +107,6 @@ void churn(mitosis::master& m, int n) {
   }
 }
 
-mitosis::ssh_options ssh_to(const std::string& host, const std::string& key,
-                            const std::string& kh) {
-  mitosis::ssh_options o;
-  o.host = host;
-  o.user = "root";
-  o.identity_file = key;
-  o.known_hosts = kh;
-  o.use_agent = false;
-  return o;
-}
-
 // PER_HOST contexts on each host through one bastion context (see above).
 int mode_ssh(mitosis::master& m, int argc, char** argv) {
   if (argc < 8)
@@ -128,7 +117,7 @@ int mode_ssh(mitosis::master& m, int argc, char** argv) {
   mitosis::hop_options bo;
   bo.name = "bastion";
   bo.cache_dir = cache;
-  auto bastion = m.ssh(ssh_to(argv[6], key, kh), bo);
+  auto bastion = m.ssh(ssh_to(argv[6], 22, key, kh), bo);
   auto t0 = clock_type::now();
   std::vector<std::future<mitosis::context>> started;
   for (int i = 7; i < argc; ++i)
@@ -137,7 +126,7 @@ int mode_ssh(mitosis::master& m, int argc, char** argv) {
       spec.kind = mitosis::bootstrap::method_kind::ssh;
       spec.name = std::string(argv[i]) + "." + std::to_string(j);
       spec.cache_dir = cache;
-      spec.ssh = ssh_to(argv[i], key, kh);
+      spec.ssh = ssh_to(argv[i], 22, key, kh);
       started.push_back(m.connect_async(spec, bastion));
     }
   std::size_t n = started.size();
