@@ -7,7 +7,7 @@
 # (agents are started copies of the test program: their stderr is not the
 # test's), and the run fails when any report is there, even when every
 # test passed.
-# ThreadSanitizer reads tests/sanitize/tsan.supp: it hides only reports
+# ThreadSanitizer applies tests/sanitize/tsan.supp: it hides only reports
 # whose racing access is inside CAF itself (see that file for why), and a
 # test program that races on purpose proves races in our code still show.
 set -eu
@@ -34,22 +34,46 @@ targets="mitosis_unit_tests mitosis_integration_tests mitosis-plugin-inventory"
 # shellcheck disable=SC2086
 cmake --build "$dir" -j"${JOBS:-2}" --target $targets
 reports=$src/$dir/reports
-rm -rf "$reports"
+rm -rf "$reports" "$src/$dir/lsan-tracer-crashes" "$dir/Testing/Temporary/FirstRun.log"
 mkdir -p "$reports"
-# detect_leaks=0: LeakSanitizer crashed in its own tracer at the exit of
-# one test program ("Tracer caught signal 11 ... LeakSanitizer has
-# encountered a fatal error", the ProxyJump test, 1 run in 2), which fails
-# the run with no leak found; leaks are not checked until that is understood.
-export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=0:abort_on_error=0:detect_stack_use_after_return=0"
+# LeakSanitizer checks every process at exit. Its tracer (the thread that
+# stops the world to scan it) sometimes crashes by itself ("Tracer caught
+# signal 11 ... LeakSanitizer has encountered a fatal error"; seen once in
+# two runs, at the exit of the ProxyJump test, all its assertions passed;
+# a known intermittent LSan fault: google/sanitizers issue 1353). That is
+# no leak and no report about our code, so such a crash is set aside and
+# the failed tests run once more (below); a leak report still fails.
+export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0"
 # UBSan's log_path is ignored when it runs inside ASan (GCC 12): its
 # reports go to stderr, which ctest keeps in Testing/Temporary/LastTest.log
 # (local agents share the test's stderr), searched below.
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-export TSAN_OPTIONS="log_path=$reports/tsan:suppressions=$src/tests/sanitize/tsan.supp:second_deadlock_stack=1:history_size=4"
+# The TSan suppressions (tests/sanitize/tsan.supp) are built into the test
+# programs (tests/sanitize/tsan_defaults.cpp.in), so that agents in a
+# chroot or behind `sudo -i` have them too.
+export TSAN_OPTIONS="log_path=$reports/tsan:second_deadlock_stack=1:history_size=4"
 tests="^(unit|integration|sanitize):"
 [ "$cluster" = yes ] && tests="^(unit|integration|sanitize|cluster):"
 status=0
 (cd "$dir" && ctest --output-on-failure -j"${JOBS:-2}" --timeout 900 -R "$tests") || status=$?
+# LSan tracer crashes: a report file that holds the fatal error and no
+# sanitizer "ERROR:" line is that crash. Set them aside; when there are at
+# least as many as failed tests, run the failed tests once more.
+crashes=0
+for f in $(find "$reports" -type f -size +0 | sort); do
+  if grep -q "LeakSanitizer has encountered a fatal error" "$f" && ! grep -q "ERROR: " "$f"; then
+    mkdir -p "$src/$dir/lsan-tracer-crashes"
+    mv "$f" "$src/$dir/lsan-tracer-crashes/"
+    crashes=$((crashes + 1))
+  fi
+done
+failed=$(wc -l < "$dir/Testing/Temporary/LastTestsFailed.log" 2>/dev/null || echo 0)
+if [ "$status" != 0 ] && [ "$crashes" -gt 0 ] && [ "$failed" -le "$crashes" ]; then
+  echo "sanitize($kind): $crashes LeakSanitizer tracer crash(es), $failed failed test(s): running those once more" >&2
+  cp "$dir/Testing/Temporary/LastTest.log" "$dir/Testing/Temporary/FirstRun.log"
+  status=0
+  (cd "$dir" && ctest --output-on-failure --timeout 900 --rerun-failed) || status=$?
+fi
 found=$(find "$reports" -type f -size +0 | sort)
 if [ -n "$found" ]; then
   echo "sanitize($kind): reports in $reports:" >&2
@@ -59,12 +83,14 @@ if [ -n "$found" ]; then
   done
   status=1
 fi
-log=$dir/Testing/Temporary/LastTest.log
-if grep -q -E "runtime error:|ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer" "$log"; then
-  echo "sanitize($kind): reports in the tests' output ($log):" >&2
-  grep -n -E -A20 "runtime error:|ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer" "$log" \
-    | head -200 >&2
-  status=1
-fi
+for log in "$dir/Testing/Temporary/FirstRun.log" "$dir/Testing/Temporary/LastTest.log"; do
+  [ -f "$log" ] || continue
+  if grep -q -E "runtime error:|ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer" "$log"; then
+    echo "sanitize($kind): reports in the tests' output ($log):" >&2
+    grep -n -E -A20 "runtime error:|ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer" "$log" \
+      | head -200 >&2
+    status=1
+  fi
+done
 [ "$status" = 0 ] && echo "sanitize($kind): every test passed, no report"
 exit "$status"

@@ -3,9 +3,10 @@
 // MITOSIS_TEST_SANITIZED). There a context starts several times slower (a
 // bigger binary, shadow memory), and freed memory is held back (ASan's
 // quarantine, TSan's shadow), so:
-// - loops of starts and kills run fewer cycles: what the sanitizer looks
-//   for (memory errors, races, leaks) shows in a few dozen cycles, and the
-//   full counts run in the normal suite, which always runs first;
+// - loops of starts and kills run fewer cycles, and file transfers move
+//   fewer bytes: what the sanitizer looks for (memory errors, races,
+//   leaks) shows in a few dozen cycles or megabytes, and the full counts
+//   run in the normal suite, which always runs first;
 // - resident-set growth says nothing about leaks there (LeakSanitizer
 //   checks them instead), so RSS bounds are asserted in the normal suite
 //   only.
@@ -19,5 +20,11 @@ inline constexpr bool sanitized_build = false;
 
 /// `n` in the normal suite, `under_sanitizer` in a sanitizer build.
 constexpr int cycles_or(int n, int under_sanitizer) {
+  return sanitized_build ? under_sanitizer : n;
+}
+
+/// A byte count: `n` in the normal suite, `under_sanitizer` in a sanitizer
+/// build.
+constexpr unsigned long long sized_or(unsigned long long n, unsigned long long under_sanitizer) {
   return sanitized_build ? under_sanitizer : n;
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "../sanitized.hpp"
 #include "captured_log.hpp"
 #include "flood_functions.hpp"
 #include "hostile_scene.hpp"
@@ -20,8 +21,11 @@
 namespace {
 
 /// The master's memory may grow by this much during a flood (the floods
-/// below would cost hundreds of MiB unbounded).
-constexpr long rss_slack_kb = 32 * 1024;
+/// below would cost hundreds of MiB unbounded). Under a sanitizer freed
+/// memory is held back and ThreadSanitizer maps shadow for every page the
+/// flood touches (measured: 50-55 MiB under TSan), so the bound is looser
+/// there, and still far below what an unbounded flood would hold.
+constexpr long rss_slack_kb = sanitized_build ? 128 * 1024 : 32 * 1024;
 
 /// Returns how often `needle` occurs in `text`.
 std::size_t occurrences(const std::string& text, const std::string& needle) {
@@ -45,10 +49,21 @@ TEST_CASE("a child that floods refused calls is cut once over max_refusals per w
   auto before = own_rss_kb();
   auto flood = s.bad.call_async(flood_unknown_calls, 50000);
   s.others_still_served();
-  CHECK(log.wait_for("function 'no_such_function' is not registered (refusal 101 within 1000 ms, "
-                     "over max_refusals 100)",
-                     "cut stream to 'unknown-caller'"));
+  CHECK(log.wait_for("function 'no_such_function' is not registered (refusal ",
+                     " within 1000 ms, over max_refusals 100)", "cut stream to 'unknown-caller'"));
   CHECK_THROWS_AS(flood.get(), mitosis::context_lost);
+  // Refusals are handled on several threads, so the first one charged is
+  // not always logged first (seen under TSan: 102 before 101); but none up
+  // to max_refusals is ever charged.
+  {
+    log.sink->flush();
+    const auto text = log.text.str();
+    static const std::regex charged{R"(\(refusal (\d+) within 1000 ms, over max_refusals 100\))"};
+    std::size_t n = 0;
+    for (std::sregex_iterator i{text.begin(), text.end(), charged}, end; i != end; ++i, ++n)
+      CHECK(std::stoul((*i)[1]) > 100);
+    CHECK(n >= 1);
+  }
   s.others_still_served();
   CHECK(own_rss_kb() - before < rss_slack_kb);
 }

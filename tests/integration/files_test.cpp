@@ -123,20 +123,21 @@ struct file_and_master {
 
 TEST_CASE("files: a file bigger than max_frame reaches a grandchild whole, with its mode") {
   temp_dir t;
-  make_file(t.path + "/big.bin", 64u << 20, 1, 0640);
+  const std::uint64_t size = sized_or(64u << 20, 24u << 20); // 3 to 8 frames' worth
+  make_file(t.path + "/big.bin", size, 1, 0640);
   mitosis::master m{0, nullptr, {.max_frame = 8u << 20}};
   auto c = m.local({.name = "push.c"});
   auto gc = m.local({.name = "push.gc", .via = c});
   auto r = gc.push_file(t.path + "/big.bin", t.path + "/out/copy.bin");
   CHECK(r.entries == 1);
-  CHECK(r.bytes == (64u << 20));
-  CHECK(r.fetched == (64u << 20));
+  CHECK(r.bytes == size);
+  CHECK(r.fetched == size);
   CHECK(sha_of(t.path + "/out/copy.bin") == sha_of(t.path + "/big.bin"));
   CHECK(mode_of(t.path + "/out/copy.bin") == 0640);
   CHECK(part_file_in(t.path + "/out").empty());
   // An explicit mode; pushed again, the child's cache serves it.
   auto again = gc.push_file(t.path + "/big.bin", t.path + "/out/copy2.bin", {.mode = 0600});
-  CHECK(again.fetched == (64u << 20));
+  CHECK(again.fetched == size);
   CHECK(mode_of(t.path + "/out/copy2.bin") == 0600);
   CHECK(sha_of(t.path + "/out/copy2.bin") == sha_of(t.path + "/big.bin"));
 }
@@ -166,7 +167,7 @@ TEST_CASE("files: a tree keeps its layout, contents and modes") {
 }
 
 TEST_CASE("files: a push to 10 grandchildren behind one child crosses the master's link once") {
-  const std::uint64_t size = 32u << 20;
+  const std::uint64_t size = sized_or(32u << 20, 8u << 20);
   file_and_master fm{size, 7};
   auto& [t, file, m] = fm;
   auto c = m.local({.name = "fan.c"});
@@ -236,7 +237,7 @@ TEST_CASE("files: any context serves files, to the peers it names") {
 }
 
 TEST_CASE("files: a push cut by a killed intermediate resumes from its part file") {
-  const std::uint64_t size = 256u << 20;
+  const std::uint64_t size = sized_or(256u << 20, 64u << 20);
   file_and_master fm{size, 11};
   auto& [t, file, m] = fm;
   auto a = m.local({.name = "resume.a"});
@@ -272,7 +273,7 @@ TEST_CASE("files: a push cut by a killed intermediate resumes from its part file
 }
 
 TEST_CASE("files: pushing 256 MiB does not hold the file in the master's memory") {
-  const std::uint64_t size = 256u << 20;
+  const std::uint64_t size = sized_or(256u << 20, 64u << 20);
   file_and_master fm{size, 12};
   auto& [t, file, m] = fm;
   auto c = m.local({.name = "rss.c"});
@@ -290,7 +291,7 @@ TEST_CASE("files: pushing 256 MiB does not hold the file in the master's memory"
   sampler.join();
   CHECK(r.fetched == size);
   const long growth_kib = peak - base;
-  INFO("master RSS growth while pushing 256 MiB: " << growth_kib << " KiB");
+  INFO("master RSS growth while pushing " << (size >> 20) << " MiB: " << growth_kib << " KiB");
   if (!sanitized_build) // ASan's quarantine holds freed chunks (sanitized.hpp)
     CHECK(growth_kib < 32 * 1024);
   CHECK(sha_of(t.path + "/copy.bin") == sha_of(t.path + "/f.bin"));
