@@ -20,13 +20,6 @@
 
 namespace {
 
-/// The master's memory may grow by this much during a flood (the floods
-/// below would cost hundreds of MiB unbounded). Under a sanitizer freed
-/// memory is held back and ThreadSanitizer maps shadow for every page the
-/// flood touches (measured: 50-55 MiB under TSan), so the bound is looser
-/// there, and still far below what an unbounded flood would hold.
-constexpr long rss_slack_kb = sanitized_build ? 128 * 1024 : 32 * 1024;
-
 /// Returns how often `needle` occurs in `text`.
 std::size_t occurrences(const std::string& text, const std::string& needle) {
   std::size_t n = 0;
@@ -65,7 +58,7 @@ TEST_CASE("a child that floods refused calls is cut once over max_refusals per w
     CHECK(n >= 1);
   }
   s.others_still_served();
-  CHECK(own_rss_kb() - before < rss_slack_kb);
+  CHECK(own_rss_kb() - before < flood_rss_slack_kb);
 }
 
 TEST_CASE("a child that floods id requests gets max_id_blocks_per_child blocks, then is cut") {
@@ -81,7 +74,7 @@ TEST_CASE("a child that floods id requests gets max_id_blocks_per_child blocks, 
   // The id space is not drained: a sibling still gets a block for its child.
   auto gc = s.m.local({.name = "calm1.child", .via = s.calm1});
   CHECK(gc.call(add, 2, 3) == 5);
-  CHECK(own_rss_kb() - before < rss_slack_kb);
+  CHECK(own_rss_kb() - before < flood_rss_slack_kb);
 }
 
 TEST_CASE("a child that floods file requests is held to max_pending_requests, then cut") {
@@ -100,7 +93,7 @@ TEST_CASE("a child that floods file requests is held to max_pending_requests, th
   s.others_still_served();
   // The others still fetch what is served.
   CHECK(s.calm1.call(fetch_from, s.m.self(), path, dir.path + "/copy.bin") == std::string(1 << 20, 'x'));
-  CHECK(own_rss_kb() - before < rss_slack_kb);
+  CHECK(own_rss_kb() - before < flood_rss_slack_kb);
 }
 
 TEST_CASE("a child's log lines are rate-limited and the dropped ones are counted") {
@@ -145,7 +138,7 @@ TEST_CASE("a child's log lines are rate-limited and the dropped ones are counted
   // Reports come at most once a second, not once per line that passes.
   CHECK(occurrences(text_now(), "dropped ") <= static_cast<std::size_t>(elapsed.count()) + 2);
   s.others_still_served();
-  CHECK(own_rss_kb() - before < rss_slack_kb);
+  CHECK(own_rss_kb() - before < flood_rss_slack_kb);
 }
 
 TEST_CASE("a child that stops reading is cut once max_queued_bytes wait for it") {
@@ -171,5 +164,5 @@ TEST_CASE("a child that stops reading is cut once max_queued_bytes wait for it")
   CHECK(log.wait_for("cut stream to 'sleeper'", "the peer does not read"));
   ::kill(pid, SIGCONT); // it finds its stream closed and exits
   s.others_still_served();
-  CHECK(own_rss_kb() - before < rss_slack_kb);
+  CHECK(own_rss_kb() - before < flood_rss_slack_kb);
 }

@@ -3,6 +3,7 @@
 // the offender and keep serving the others, with bounded memory.
 #include <catch2/catch.hpp>
 
+#include "../sanitized.hpp"
 #include "captured_log.hpp"
 #include "hostile_scene.hpp"
 
@@ -23,7 +24,7 @@ TEST_CASE("a frame that never completes holds only its own stream") {
   s.others_still_served();
   // The master reserved the announced payload (bounded by max_frame), but
   // only what arrived of it is resident.
-  CHECK(own_rss_kb() - before < 32 * 1024);
+  CHECK(own_rss_kb() - before < flood_rss_slack_kb);
 }
 
 TEST_CASE("a flood of refused calls from a child is cut and bounded") {
@@ -34,7 +35,7 @@ TEST_CASE("a flood of refused calls from a child is cut and bounded") {
   CHECK(log.wait_for("cut stream to 'flooder'", "policy violations"));
   CHECK_THROWS_AS(f.get(), mitosis::context_lost);
   s.others_still_served();
-  CHECK(own_rss_kb() - before < 32 * 1024);
+  CHECK(own_rss_kb() - before < flood_rss_slack_kb);
 }
 
 TEST_CASE("a flood of route announcements stops at the limit and cuts the child") {
@@ -56,5 +57,5 @@ TEST_CASE("a decode bomb (a huge count in a small payload) allocates nothing and
     CHECK(s.bad.call(send_count_bomb));
   CHECK(log.wait_for("undecodable log record from context", "collection count larger than"));
   s.others_still_served();
-  CHECK(own_rss_kb() - before < 32 * 1024);
+  CHECK(own_rss_kb() - before < flood_rss_slack_kb);
 }

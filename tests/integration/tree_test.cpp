@@ -265,8 +265,10 @@ TEST_CASE("trees from below: 10,000 remote spawn-and-exit cycles leak no fds or 
   WARN(n << " cycles: " << us / n << " us each; master fds " << fd0 << "->" << fd1
                         << ", rss " << rss0 << "->" << rss1 << " kB; child fds " << cfd0 << "->"
                         << cfd1 << ", rss " << crss0 << "->" << crss1 << " kB");
-  CHECK(fd1 == fd0);
-  CHECK(cfd1 == cfd0);
+  // A leak only grows them; one fewer is a transient fd of the warm-up
+  // closed since (seen under TSan: 13 -> 12).
+  CHECK(fd1 <= fd0);
+  CHECK(cfd1 <= cfd0);
   if (!sanitized_build) { // see sanitized.hpp
     CHECK(rss1 - rss0 < 1024);
     CHECK(crss1 - crss0 < 1024);
