@@ -2,9 +2,13 @@
 # sourced; defines
 #   bench_cluster_up N       brings scripts/cluster.sh up with N hosts unless
 #                            it is already up with N; sets $cdir, $ckey,
-#                            $ckh, $ns and $cluster_hosts (h1..h(N-1)'s
-#                            addresses: hN is left for a bastion) and
-#                            $cluster_bastion (hN's address)
+#                            $ckh, $ns, $cluster_hosts (h1..h(N-1)'s
+#                            addresses: the hosts the control namespace
+#                            reaches directly), $cluster_bastion (h1's
+#                            address) and $cluster_behind (h2..hN's, as h1
+#                            reaches them: hN is on lan1 only, which the
+#                            control namespace does not reach, so a fan-out
+#                            "behind one bastion" goes through h1)
 #   bench_cluster_restore    at exit: takes it down again if we brought it
 #                            up, and brings back a cluster that was up with
 #                            another N (with new host keys)
@@ -30,7 +34,13 @@ bench_cluster_up() {
     cluster_hosts="$cluster_hosts $(sed -n "s/^CLUSTER_ADDR_h$i=//p" "$cdir/env")"
     i=$((i + 1))
   done
-  cluster_bastion="$(sed -n "s/^CLUSTER_ADDR_h$1=//p" "$cdir/env")"
+  cluster_bastion="$(sed -n "s/^CLUSTER_ADDR_h1=//p" "$cdir/env")"
+  cluster_behind=""
+  i=2
+  while [ "$i" -le "$1" ]; do
+    cluster_behind="$cluster_behind $(sed -n "s/^CLUSTER_ADDR_h$i=//p" "$cdir/env")"
+    i=$((i + 1))
+  done
   ckey="$cdir/id_ed25519"
   ckh="$cdir/known_hosts"
   ns="ip netns exec mitosis-ctl"

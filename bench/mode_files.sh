@@ -4,9 +4,9 @@
 #   small1000_ms              push_tree of 1,000 files of 1 KiB to h1
 #   mitogen_small1000_ms      the same files with Mitogen 0.3.3's FileService
 #                             (bench/mitogen_files_bench.py)
-#   push20_ms / pscp20_ms     256 MiB (BENCH_PUSH_MIB) to h1..h20, every one
-#                             reached through the bastion h21: mitosis::push,
-#                             and parallel-scp with a ProxyCommand through h21
+#   push20_ms / pscp20_ms     256 MiB (BENCH_PUSH_MIB) to h2..h21, every one
+#                             reached through the bastion h1: mitosis::push,
+#                             and parallel-scp with a ProxyCommand through h1
 #   push20_upstream_ratio     bytes the master wrote toward the bastion during
 #                             the push / the file size
 #   big_local_mib_s, small1000_local_ms, mitogen_small1000_local_ms: the same
@@ -41,10 +41,10 @@ if [ "$local_only" != 1 ]; then
     apt-get install -y -q --no-install-recommends pssh >&2
   }
   bench_cluster_up 21
-  hosts="$cluster_hosts"
+  hosts="$cluster_behind"
   bastion="$cluster_bastion"
   # shellcheck disable=SC2086  # the first of the host list
-  h1="$(set -- $hosts && echo "$1")"
+  h1="$(set -- $cluster_hosts && echo "$1")"
   sshopt="-i $ckey -o UserKnownHostsFile=$ckh -o BatchMode=yes -o LogLevel=ERROR"
 fi
 

@@ -5,7 +5,7 @@
 # local child and the master's fd and RSS growth over them (after a
 # warm-up). One round (BENCH_ROUNDS); not pinned unless BENCH_PIN is set.
 # Then ssh200: the test cluster with 21 hosts (bench/cluster_lib.sh), one
-# context on h21 (the bastion) and 10 contexts on each of h1..h20 started
+# context on h1 (the bastion) and 10 contexts on each of h2..h21 started
 # from it over ssh, each called once, the master again under
 # `ulimit -n 1024` (needs root; BENCH_SSH200=0 skips it and the JSON says
 # null).
@@ -38,9 +38,9 @@ if [ "${BENCH_SSH200:-1}" != 0 ]; then
   trap scale_cleanup EXIT
   trap 'exit 130' INT TERM
   bench_cluster_up 21
-  # shellcheck disable=SC2086  # $ns and $cluster_hosts are word lists
+  # shellcheck disable=SC2086  # $ns and $cluster_behind are word lists
   run "ssh200" $ns sh -c "ulimit -n 1024 && exec \"\$0\" \"\$@\"" "$bin" ssh "$ckey" "$ckh" \
-    "$scale_cache" 10 "$cluster_bastion" $cluster_hosts
+    "$scale_cache" 10 "$cluster_bastion" $cluster_behind
 fi
 
 ssh_out=""
