@@ -143,7 +143,19 @@ int mode_ssh(mitosis::master& m, int argc, char** argv) {
 } // namespace
 
 int main(int argc, char** argv) {
-  mitosis::master m{argc, argv}; // in a started copy: serves, never returns
+  // In a started copy: serves, never returns. The starts are bounded at
+  // 120 s, not the default 10 s: 1,000 processes starting on two vCPUs may
+  // keep one start waiting longer than that, and the bench measures how
+  // long the tree takes, it does not fail it (measured 2026-12-02: a start
+  // via an intermediate timed out at 10 s with 610 contexts).
+  // BENCH_HEARTBEAT_MS overrides the heartbeat interval (default: the
+  // library's, 1 s): on a VM where 1,000 starting processes starve an
+  // intermediate for over 3 intervals, it is declared lost mid-start.
+  mitosis::master_options o{.connect_timeout = std::chrono::seconds{120},
+                            .request_timeout = std::chrono::seconds{120}};
+  if (const char* hb = std::getenv("BENCH_HEARTBEAT_MS"))
+    o.heartbeat_interval = std::chrono::milliseconds{std::atoi(hb)};
+  mitosis::master m{argc, argv, o};
   if (argc > 1 && std::string(argv[1]) == "ssh") {
     try {
       return mode_ssh(m, argc, argv);
