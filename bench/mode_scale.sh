@@ -9,6 +9,9 @@
 # from it over ssh, each called once, the master again under
 # `ulimit -n 1024` (needs root; BENCH_SSH200=0 skips it and the JSON says
 # null).
+# BENCH_HEARTBEAT_MS sets the heartbeat interval of the bench's master and
+# so of its contexts (default: the library's 1 s); on a slow VM the tree
+# needs more (see docs/benchmarks.md, scale).
 # Sourced by bench/run.sh (its variables and functions: root, build, out,
 # py, run, cpu_busy); exits with the mode's status.
 rounds="${BENCH_ROUNDS:-1}"
