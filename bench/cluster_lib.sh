@@ -16,6 +16,15 @@ cdir="${MITOSIS_CLUSTER_DIR:-/tmp/mitosis-cluster}"
 cluster_ours=0
 cluster_prev=""
 
+# The addresses of hosts h$1..h$2, from the cluster's env file.
+cluster_addrs() {
+  i=$1
+  while [ "$i" -le "$2" ]; do
+    sed -n "s/^CLUSTER_ADDR_h$i=//p" "$cdir/env"
+    i=$((i + 1))
+  done | paste -sd ' ' -
+}
+
 bench_cluster_up() {
   if [ -f "$cdir/env" ] && sh scripts/cluster.sh status >/dev/null 2>&1; then
     cluster_prev="$(sed -n 's/^CLUSTER_N=//p' "$cdir/env")"
@@ -28,19 +37,9 @@ bench_cluster_up() {
     cluster_ours=1
     MITOSIS_CLUSTER_QUIET=1 sh scripts/cluster.sh up "$1" >&2
   fi
-  cluster_hosts=""
-  i=1
-  while [ "$i" -lt "$1" ]; do
-    cluster_hosts="$cluster_hosts $(sed -n "s/^CLUSTER_ADDR_h$i=//p" "$cdir/env")"
-    i=$((i + 1))
-  done
-  cluster_bastion="$(sed -n "s/^CLUSTER_ADDR_h1=//p" "$cdir/env")"
-  cluster_behind=""
-  i=2
-  while [ "$i" -le "$1" ]; do
-    cluster_behind="$cluster_behind $(sed -n "s/^CLUSTER_ADDR_h$i=//p" "$cdir/env")"
-    i=$((i + 1))
-  done
+  cluster_hosts="$(cluster_addrs 1 $(($1 - 1)))"
+  cluster_bastion="$(cluster_addrs 1 1)"
+  cluster_behind="$(cluster_addrs 2 "$1")"
   ckey="$cdir/id_ed25519"
   ckh="$cdir/known_hosts"
   ns="ip netns exec mitosis-ctl"
