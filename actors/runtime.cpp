@@ -375,6 +375,8 @@ void runtime::shutdown() {
   starts_.stop_children(router_.opts().shutdown_grace);
   auto below = router_.routes();
   router_.stop();
+  // The starts other contexts asked for end: no hello can come now.
+  starts_.stop();
   // The ssh pump closes the sessions of the streams just dropped; wait for
   // it, so that no session is torn down while the process exits.
   bootstrap::ssh_wait_idle(router_.opts().shutdown_grace);

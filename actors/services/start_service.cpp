@@ -33,13 +33,42 @@ std::string default_name(const bootstrap::method_spec& spec, router::context_id 
 start_service::start_service(core& c, id_service& ids, rules_service& rules,
                              starter start_child)
   : core_(c), ids_(ids), rules_(rules), start_child_(std::move(start_child)) {
+  // A start waits for its child's hello, seconds through ssh: not on the
+  // call pool, whose few threads would then hold calls up behind at most
+  // pool_threads starts at a time.
   c.routes().handlers().add(wire_type::spawn_request,
                             [this](frame&& f, policy::direction, router::stream_id) {
                               auto hdr = f.hdr;
-                              core_.on_pool(hdr, [this, f = std::move(f)]() mutable {
-                                on_spawn_request(std::move(f));
-                              });
+                              auto* pool = start_pool();
+                              if (!pool || !pool->submit([this, f = std::move(f)]() mutable {
+                                    on_spawn_request(std::move(f));
+                                  }))
+                                core_.routes().reply_dead(hdr, errc::shutting_down,
+                                                          "context is shutting down");
                             });
+}
+
+dispatcher* start_service::start_pool() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (stopped_)
+    return nullptr;
+  if (!start_pool_)
+    start_pool_ = std::make_unique<dispatcher>(parallel_starts);
+  return start_pool_.get();
+}
+
+void start_service::stop() {
+  std::unique_ptr<dispatcher> pool;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    stopped_ = true;
+    pool = std::move(start_pool_);
+    for (auto& [id, hello] : handshakes_)
+      hello.set_value(fail(errc::shutting_down, "context is shutting down"));
+    handshakes_.clear();
+  }
+  if (pool)
+    pool->stop();
 }
 
 expected<child_info> start_service::start(const bootstrap::method_spec& spec,
@@ -65,6 +94,8 @@ expected<child_info> start_service::start(const bootstrap::method_spec& spec,
   std::future<expected<void>> hello;
   {
     std::lock_guard<std::mutex> guard{mtx_};
+    if (stopped_)
+      return fail(errc::shutting_down, "context is shutting down", boot.name);
     hello = handshakes_[*id].get_future();
   }
   core_.remember(*id, boot.name);

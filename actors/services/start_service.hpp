@@ -2,13 +2,15 @@
 // (all through the spawner actor: local ones on its thread, stage-1 ones on
 // a detached worker each),
 // a context started by another context on our behalf (via chains:
-// spawn_request / spawn_reply), the wait for each new child's hello, and
+// spawn_request / spawn_reply, on threads of their own: the call pool stays
+// free while they wait for a hello), the wait for each new child's hello, and
 // the children's pids for shutdown.
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -93,8 +95,22 @@ public:
   /// ones to exit, then kills what remains.
   void stop_children(std::chrono::milliseconds grace);
 
+  /// Ends the starts asked for by other contexts (spawn_request): the
+  /// waits for a hello end with shutting_down, the start threads are
+  /// joined, and later requests are answered shutting_down. Called once
+  /// the router has stopped.
+  void stop();
+
+  /// How many starts asked for by other contexts run at once; more wait
+  /// in turn.
+  static constexpr std::size_t parallel_starts = 32;
+
 private:
   void on_spawn_request(serialization::frame&& f);
+  /// The threads of the starts asked for by other contexts, made on the
+  /// first request (a context that never starts one for another pays
+  /// nothing); nullptr before and after stop().
+  dispatcher* start_pool();
 
   core& core_;
   id_service& ids_;
@@ -106,6 +122,8 @@ private:
   std::vector<int> child_pids_;
   std::vector<child_info> children_;
   std::set<router::context_id> detached_;
+  std::unique_ptr<dispatcher> start_pool_; // guarded by mtx_
+  bool stopped_ = false;                    // guarded by mtx_
   std::unordered_map<std::string, std::shared_future<expected<child_info>>> reusable_;
 };
 

@@ -1,12 +1,19 @@
 // Calls into real local contexts: results, futures, no-reply calls,
-// exceptions, deadlines, grandchildren, policy, logs and a 100-context tree.
+// exceptions, deadlines, grandchildren, policy, logs, a 100-context tree and
+// starts through an intermediate that do not hold its calls up.
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
 #include <set>
+#include <sys/stat.h>
 #include <thread>
 #include <csignal>
+#include <cstdlib>
 #include <unistd.h>
+#include <vector>
 
 #include "captured_log.hpp"
 #include "mitosis/mitosis.hpp"
@@ -212,4 +219,44 @@ TEST_CASE("a future whose get_for timed out says so instead of hanging") {
   CHECK_FALSE(f.ready());
   CHECK_THROWS_AS(f.get(), mitosis::timeout_error);
   CHECK(c.call(add, 1, 2) == 3);
+}
+
+TEST_CASE("starts through an intermediate wait for their hello off its call workers") {
+  // A container client that takes 2 s before it runs the command (a real
+  // process; the "container" is this host): each start through `mid`
+  // waits that long for its hello. mid has a single call worker.
+  char dir[] = "/tmp/mitosis-slow-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string client = std::string{dir} + "/slow-client";
+  {
+    std::ofstream out{client};
+    out << "#!/bin/sh\nsleep 2\nwhile [ \"$1\" != slow-box ]; do shift; done\nshift\nexec \"$@\"\n";
+  }
+  REQUIRE(::chmod(client.c_str(), 0755) == 0);
+  mitosis::master_options o;
+  o.pool_threads = 1;
+  mitosis::master m{0, nullptr, o};
+  auto mid = m.local({.name = "starts.mid"});
+  mitosis::bootstrap::method_spec spec;
+  spec.kind = mitosis::bootstrap::method_kind::podman;
+  spec.container.container = "slow-box";
+  spec.container.program = client;
+  const auto t0 = clk::now();
+  std::vector<std::future<mitosis::context>> starts;
+  for (int i = 0; i < 3; ++i) {
+    spec.name = "starts.slow" + std::to_string(i);
+    starts.push_back(m.connect_async(spec, mid));
+  }
+  std::this_thread::sleep_for(500ms);
+  // Before: the one worker waited for the first hello, the call behind it.
+  const auto c0 = clk::now();
+  CHECK(mid.call(add, 2, 3) == 5);
+  CHECK(clk::now() - c0 < 1s);
+  for (auto& s : starts) {
+    auto c = s.get();
+    CHECK(c.call(add, 1, 2) == 3);
+  }
+  // In parallel: 2 s each, not 6 s one after the other.
+  CHECK(clk::now() - t0 < 5s);
+  std::filesystem::remove_all(dir);
 }
