@@ -1,7 +1,8 @@
 #!/bin/sh
 # The unit and integration suites (and, with --cluster, the cluster suite)
-# under a sanitizer: $1 is "address" (AddressSanitizer + UBSan + LeakSanitizer)
-# or "thread" (ThreadSanitizer), built in ./build-asan or ./build-tsan.
+# under a sanitizer; --build-only only builds them. $1 is "address"
+# (AddressSanitizer + LeakSanitizer, and UBSan in the library's sources) or
+# "thread" (ThreadSanitizer), built in ./build-asan or ./build-tsan.
 #
 # Every process of a test writes its reports to <build dir>/reports/
 # (agents are started copies of the test program: their stderr is not the
@@ -12,13 +13,21 @@
 # test program that races on purpose proves races in our code still show.
 set -eu
 cd "$(dirname "$0")/.."
-kind=$1
-shift
+usage="usage: scripts/sanitize.sh address|thread [--cluster] [--build-only]"
+kind=${1:-}
+[ $# -gt 0 ] && shift
 cluster=no
-[ "${1:-}" = --cluster ] && cluster=yes
+build_only=no
+for arg in "$@"; do
+  case "$arg" in
+    --cluster) cluster=yes ;;
+    --build-only) build_only=yes ;;
+    *) echo "$usage" >&2; exit 2 ;;
+  esac
+done
 case "$kind" in
   address|thread) ;;
-  *) echo "usage: scripts/sanitize.sh address|thread [--cluster]" >&2; exit 2 ;;
+  *) echo "$usage" >&2; exit 2 ;;
 esac
 dir=build-asan
 [ "$kind" = thread ] && dir=build-tsan
@@ -33,6 +42,7 @@ targets="mitosis_unit_tests mitosis_integration_tests mitosis-plugin-inventory"
 [ "$cluster" = yes ] && targets="$targets mitosis_cluster_tests"
 # shellcheck disable=SC2086
 cmake --build "$dir" -j"${JOBS:-2}" --target $targets
+[ "$build_only" = yes ] && exit 0
 reports=$src/$dir/reports
 rm -rf "$reports" "$src/$dir/lsan-tracer-crashes" "$dir/Testing/Temporary/FirstRun.log"
 mkdir -p "$reports"

@@ -1,17 +1,57 @@
 #!/bin/sh
 # README command two: set-up, build, a short fuzzing run, the whole test
 # suite through ctest, then the unit, integration and cluster suites under
-# AddressSanitizer + UBSan + LeakSanitizer, and the unit and integration
-# suites under ThreadSanitizer (scripts/sanitize.sh; docs/architecture.md,
-# "Sanitizers"). SANITIZE=0 leaves the sanitizer runs out (a quicker local
-# run; CI runs them).
+# AddressSanitizer + LeakSanitizer (+ UBSan in the library), and the unit
+# and integration suites under ThreadSanitizer (scripts/sanitize.sh;
+# docs/architecture.md, "Sanitizers"). SANITIZE=0 leaves the sanitizer runs
+# out (a quicker local run; CI runs them).
+#
+# The two sanitizer trees are built in the background at the lowest CPU
+# priority (nice 19) while the fuzzers and the normal suite run: the
+# integration tests run one at a time and leave most of the CPU idle, and
+# a niced build yields it at once to a test that wants it. Each tree's
+# suite then runs once its build is done. Build logs:
+# build/sanitize-{address,thread}-build.log.
 set -eu
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --sanitizer-builds ]; then
+  # The background part: both trees, one after the other.
+  for kind in address thread; do
+    extra=""
+    [ "$kind" = address ] && extra=--cluster
+    st=0
+    # shellcheck disable=SC2086
+    nice -n 19 sh scripts/sanitize.sh "$kind" $extra --build-only \
+      > "build/sanitize-$kind-build.log" 2>&1 || st=$?
+    echo "$st" > "build/sanitize-$kind.status"
+  done
+  exit 0
+fi
 sh scripts/setup.sh
+sanitize=${SANITIZE:-1}
+if [ "$sanitize" != 0 ]; then
+  rm -f build/sanitize-address.status build/sanitize-thread.status
+  # A process group of its own, stopped with this script however it ends.
+  setsid sh scripts/test.sh --sanitizer-builds &
+  builds=$!
+  trap 'kill -- -"$builds" 2>/dev/null || true' EXIT
+fi
+# Waits for the background build of sanitizer tree $1; fails with its log.
+built() {
+  while [ ! -f "build/sanitize-$1.status" ]; do sleep 2; done
+  st=$(cat "build/sanitize-$1.status")
+  if [ "$st" != 0 ]; then
+    echo "test: the $1 sanitizer build failed ($st):" >&2
+    tail -60 "build/sanitize-$1-build.log" >&2
+    exit 1
+  fi
+}
 # The decoders under libFuzzer first (a short run; FUZZ_SECONDS to change).
 sh scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 (cd build && ctest --output-on-failure -j"${JOBS:-2}" --timeout 600)
-if [ "${SANITIZE:-1}" != 0 ]; then
+if [ "$sanitize" != 0 ]; then
+  built address
   sh scripts/sanitize.sh address --cluster
+  built thread
   sh scripts/sanitize.sh thread
 fi

@@ -74,7 +74,12 @@ inline int start_sshd(const std::string& dir, int port, const std::string& confi
   std::ofstream{dir + "/sshd_config"} << "Port " << port << "\nListenAddress 127.0.0.1\nHostKey "
                                       << dir << "/host\nPidFile none\nUsePAM no\n"
                                       << config;
-  int pid = spawn({"/usr/sbin/sshd", "-D", "-E", dir + "/sshd.log", "-f", dir + "/sshd_config"});
+  // Its stdio is /dev/null: the commands it runs for a session (an
+  // AuthorizedKeysCommand that stalls) would otherwise hold the test's
+  // output open after the test, and ctest waits for that to close.
+  int pid = spawn({"/bin/sh", "-c",
+                   "exec /usr/sbin/sshd -D -E " + dir + "/sshd.log -f " + dir
+                     + "/sshd_config </dev/null >/dev/null 2>&1"});
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds{10};
   while (!accepts(port) && std::chrono::steady_clock::now() < until
          && ::waitpid(pid, nullptr, WNOHANG) == 0)
