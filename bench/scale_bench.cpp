@@ -113,6 +113,10 @@ int mode_ssh(mitosis::master& m, int argc, char** argv) {
     throw std::runtime_error("usage: ssh KEY KNOWN_HOSTS CACHE_DIR PER_HOST BASTION HOST...");
   const std::string key = argv[2], kh = argv[3], cache = argv[4];
   const int per_host = std::atoi(argv[5]);
+  // BENCH_SSH_USER: the user on the hosts behind the bastion (default
+  // root, as the bastion).
+  const char* u = std::getenv("BENCH_SSH_USER");
+  const std::string user = u ? u : "";
   const std::string s(64, 's');
   mitosis::hop_options bo;
   bo.name = "bastion";
@@ -125,8 +129,12 @@ int mode_ssh(mitosis::master& m, int argc, char** argv) {
       mitosis::bootstrap::method_spec spec;
       spec.kind = mitosis::bootstrap::method_kind::ssh;
       spec.name = std::string(argv[i]) + "." + std::to_string(j);
-      spec.cache_dir = cache;
       spec.ssh = ssh_to(argv[i], 22, key, kh);
+      if (user.empty()) {
+        spec.cache_dir = cache;
+      } else {
+        spec.ssh.user = user; // the bundle goes to its own ~/.cache/mitosis
+      }
       started.push_back(m.connect_async(spec, bastion));
     }
   std::size_t n = started.size();
