@@ -49,7 +49,7 @@ context_actor context_faces::of(router::context_id id, const std::string& name) 
   // loss is seen here, or lost() finds the actor in live_.
   if (auto why = core_.lost_reason(id)) {
     send_exit(caf::actor_cast<caf::strong_actor_ptr>(a), make_error(errc::context_lost, *why));
-    ended_.emplace(id, a);
+    keep_ended(id, a);
     return a;
   }
   live_.emplace(id, a);
@@ -62,8 +62,20 @@ void context_faces::lost(const std::vector<router::context_id>& ids, const std::
     if (auto i = live_.find(id); i != live_.end()) {
       send_exit(caf::actor_cast<caf::strong_actor_ptr>(i->second),
                 make_error(errc::context_lost, reason));
-      ended_.insert(live_.extract(i));
+      auto a = std::move(i->second);
+      live_.erase(i);
+      keep_ended(id, std::move(a));
     }
+}
+
+void context_faces::keep_ended(router::context_id id, context_actor a) {
+  if (!ended_.emplace(id, std::move(a)).second)
+    return;
+  ended_order_.push_back(id);
+  if (ended_order_.size() > max_ended) {
+    ended_.erase(ended_order_.front());
+    ended_order_.pop_front();
+  }
 }
 
 void context_faces::shutdown() {
@@ -72,6 +84,7 @@ void context_faces::shutdown() {
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   live_.clear();
   ended_.clear();
+  ended_order_.clear();
   router_actor_ = nullptr;
 }
 

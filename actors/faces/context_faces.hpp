@@ -2,6 +2,7 @@
 // use (context::actor()) and ended with context_lost when the context is.
 #pragma once
 
+#include <deque>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -38,8 +39,17 @@ private:
   services::core& core_;
   std::mutex mtx_;
   std::unordered_map<router::context_id, context_actor> live_;
-  /// The actors of lost contexts (exited), so that each context keeps one.
+  /// Keeps the exited actor `a` of lost context `id`; the oldest beyond
+  /// max_ended is dropped. Under mtx_.
+  void keep_ended(router::context_id id, context_actor a);
+
+  /// The actors of lost contexts (exited), so that each context keeps one:
+  /// the last max_ended of them, oldest first in ended_order_ (as core
+  /// keeps the last losses), so that a program that asks for the actors of
+  /// contexts it starts and loses forever does not grow.
   std::unordered_map<router::context_id, context_actor> ended_;
+  std::deque<router::context_id> ended_order_;
+  static constexpr std::size_t max_ended = 1024;
 };
 
 } // namespace mitosis::actors::faces

@@ -57,6 +57,13 @@ log_service::log_service(core& c) : core_(c) {
   c.routes().handlers().add(wire_type::log_record,
                             [this](serialization::frame&& f, policy::direction,
                                    router::stream_id from) { on_record(f, from); });
+  // A lost context's rate bucket goes with it: a program that starts and
+  // loses contexts forever does not grow.
+  c.on_lost([this](const std::vector<router::context_id>& ids, const std::string&) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto id : ids)
+      buckets_.erase(id);
+  });
 }
 
 log_service::~log_service() {

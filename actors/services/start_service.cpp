@@ -33,6 +33,9 @@ std::string default_name(const bootstrap::method_spec& spec, router::context_id 
 start_service::start_service(core& c, id_service& ids, rules_service& rules,
                              starter start_child)
   : core_(c), ids_(ids), rules_(rules), start_child_(std::move(start_child)) {
+  c.on_lost([this](const std::vector<router::context_id>& ids, const std::string&) {
+    forget(ids);
+  });
   // A start waits for its child's hello, seconds through ssh: not on the
   // call pool, whose few threads would then hold calls up behind at most
   // pool_threads starts at a time.
@@ -133,7 +136,7 @@ expected<child_info> start_service::start(const bootstrap::method_spec& spec,
   }
   lg()->debug("[{}] started {} context '{}' id {} pid {}", core_.name(),
               bootstrap::to_string(spec.kind), boot.name, *id, child->pid);
-  child_info started{*id, boot.name, child->pid};
+  child_info started{*id, boot.name, child->pid, true};
   std::lock_guard<std::mutex> guard{mtx_};
   children_.push_back(started);
   return started;
@@ -209,6 +212,19 @@ void start_service::handshake_done(router::context_id peer, const std::string& e
   else
     i->second.set_value(fail(errc::handshake_failed, error));
   handshakes_.erase(i);
+}
+
+void start_service::forget(const std::vector<router::context_id>& ids) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::erase_if(children_, [&](const child_info& c) {
+    if (std::find(ids.begin(), ids.end(), c.id) == ids.end())
+      return false;
+    // Its pid stays for stop_children while it is not reaped (the router
+    // reaps a local child whose stream closed, when it is dead by then).
+    if (c.direct && c.pid && ::waitpid(c.pid, nullptr, WNOHANG) != 0)
+      std::erase(child_pids_, c.pid);
+    return true;
+  });
 }
 
 std::vector<child_info> start_service::children() {

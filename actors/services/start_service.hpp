@@ -29,6 +29,9 @@ struct child_info {
   router::context_id id = 0;
   std::string name;
   int pid = 0;
+  /// A child of this process (its pid is ours to wait for); false for one
+  /// started through another context.
+  bool direct = false;
 };
 
 /// A child started and registered with the router, before its hello.
@@ -107,6 +110,10 @@ public:
 
 private:
   void on_spawn_request(serialization::frame&& f);
+  /// Contexts `ids` are lost: they leave children_, and their pids leave
+  /// child_pids_ once reaped, so that a program that starts and loses
+  /// children forever does not grow.
+  void forget(const std::vector<router::context_id>& ids);
   /// The threads of the starts asked for by other contexts, made on the
   /// first request (a context that never starts one for another pays
   /// nothing); nullptr before and after stop().
