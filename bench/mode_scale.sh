@@ -6,7 +6,7 @@
 # warm-up). One round (BENCH_ROUNDS); not pinned unless BENCH_PIN is set.
 # Then ssh200: the test cluster with 21 hosts (bench/cluster_lib.sh), one
 # context on h1 (the bastion) and 10 contexts on each of h2..h21 started
-# from it over ssh (as mitosis-user, see below), each called once, the master again under
+# from it over ssh, each called once, the master again under
 # `ulimit -n 1024` (needs root; BENCH_SSH200=0 skips it and the JSON says
 # null).
 # BENCH_HEARTBEAT_MS sets the heartbeat interval of the bench's master and
@@ -41,14 +41,11 @@ if [ "${BENCH_SSH200:-1}" != 0 ]; then
   trap scale_cleanup EXIT
   trap 'exit 130' INT TERM
   bench_cluster_up 21
-  # The contexts behind the bastion log in as the cluster's /bin/sh user,
-  # not root: root's login shell (bash) sources ~/.bashrc for every ssh
-  # command, and on these machines that runs `pyenv init`, whose rehash
-  # takes a lock that 200 parallel logins wait on for up to 60 s each
-  # ("pyenv: cannot rehash: couldn't acquire lock"). BENCH_SSH_USER=root
-  # measures that too.
-  export BENCH_SSH_USER="${BENCH_SSH_USER:-mitosis-user}"
-  [ "$BENCH_SSH_USER" = root ] && BENCH_SSH_USER=""
+  # BENCH_SSH_USER: the user the contexts behind the bastion log in as
+  # (default root; the cluster gives root an empty ~/.bashrc, see
+  # scripts/cluster.sh).
+  [ "${BENCH_SSH_USER:-root}" = root ] && BENCH_SSH_USER=""
+  export BENCH_SSH_USER
   # shellcheck disable=SC2086  # $ns and $cluster_behind are word lists
   run "ssh200" $ns sh -c "ulimit -n 1024 && exec \"\$0\" \"\$@\"" "$bin" ssh "$ckey" "$ckh" \
     "$scale_cache" 10 "$cluster_bastion" $cluster_behind

@@ -424,11 +424,20 @@ do_up() {
   while [ "$i" -le "$n" ]; do
     hd=$DIR/h$i
     mkdir -p "$hd"
+    : >"$hd/empty_bashrc"
     ssh-keygen -q -N '' -t ed25519 -C "mitosis-cluster-h$i" -f "$hd/ssh_host_ed25519_key"
     key=$(cut -d' ' -f1,2 "$hd/ssh_host_ed25519_key.pub")
     for a in $(addrs "$i" "$n"); do echo "$a $key" >>"$DIR/known_hosts"; done
     write_sshd_config "$hd" $(addrs "$i" "$n")
-    ip netns exec "${PFX}h$i" "$SSHD" -f "$hd/sshd_config" -E "$hd/sshd.log" \
+    # Each host's sshd in a mount namespace of its own where root's
+    # ~/.bashrc is empty: the hosts share this machine's files, and bash
+    # sources that file for every command sshd runs. On a developer's
+    # machine it can be slow and take locks (pyenv's rehash: 0.8 s a root
+    # login here, and up to 60 s when parallel logins wait on its lock), a
+    # cost of this machine, not of the host being modelled.
+    ip netns exec "${PFX}h$i" unshare -m --propagation private sh -c '
+      if [ -f /root/.bashrc ]; then mount --bind "$1/empty_bashrc" /root/.bashrc || exit 1; fi
+      exec "$2" -f "$1/sshd_config" -E "$1/sshd.log"' sh "$hd" "$SSHD" \
       </dev/null >/dev/null 2>"$hd/sshd.start" 9<&- ||
       die "sshd for h$i did not start: $(cat "$hd/sshd.start")"
     i=$((i + 1))
