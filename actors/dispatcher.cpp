@@ -18,8 +18,18 @@ dispatcher::dispatcher(std::size_t threads) {
     threads = 1;
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   workers_.reserve(threads);
+  max_threads_ = threads;
   for (std::size_t i = 0; i < threads; ++i)
     workers_.emplace_back([this] { work(); });
+}
+
+dispatcher::dispatcher(on_demand limit) : max_threads_(limit.max_threads == 0 ? 1 : limit.max_threads) {
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+std::size_t dispatcher::size() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return workers_.size();
 }
 
 dispatcher::~dispatcher() {
@@ -51,6 +61,10 @@ bool dispatcher::submit(std::function<void()> job) {
     jobs_.push_back(std::move(job));
     ++queued_;
     parked = reader_parked_;
+    // More jobs wait than workers are idle: one more worker, up to the
+    // limit (only an on-demand pool has room; a fixed one is full).
+    if (jobs_.size() > idle_ && workers_.size() < max_threads_)
+      workers_.emplace_back([this] { work(); });
   }
   if (parked_here == this)
     return true; // the parked reader takes it when it unparks
@@ -123,7 +137,9 @@ void dispatcher::work() {
       cv_.wait_for(guard, std::chrono::milliseconds{1});
       continue;
     }
+    ++idle_;
     cv_.wait(guard);
+    --idle_;
   }
 }
 

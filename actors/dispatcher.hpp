@@ -20,6 +20,14 @@ public:
 
   /// Starts `threads` workers (at least one).
   explicit dispatcher(std::size_t threads);
+  /// Starts no worker: submit() adds one whenever more jobs wait than
+  /// workers are idle, up to `max_threads` (at least one). For jobs that
+  /// mostly wait (a start waits seconds for its child's hello): a burst
+  /// gets its threads, a lone job costs one, and none cost nothing.
+  struct on_demand {
+    std::size_t max_threads;
+  };
+  explicit dispatcher(on_demand limit);
   ~dispatcher();
 
   dispatcher(const dispatcher&) = delete;
@@ -40,9 +48,7 @@ public:
   void wait_idle();
 
   /// Returns the number of worker threads.
-  std::size_t size() const noexcept {
-    return workers_.size();
-  }
+  std::size_t size();
 
 private:
   void work();
@@ -55,6 +61,8 @@ private:
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> workers_;
   std::size_t running_ = 0; // guarded by mtx_
+  std::size_t idle_ = 0;    // workers waiting for a job; guarded by mtx_
+  std::size_t max_threads_ = 0; // > workers_.size() at start: on demand
   std::condition_variable idle_cv_;
 
   idle_reader idle_reader_;

@@ -56,7 +56,7 @@ dispatcher* start_service::start_pool() {
   if (stopped_)
     return nullptr;
   if (!start_pool_)
-    start_pool_ = std::make_unique<dispatcher>(parallel_starts);
+    start_pool_ = std::make_unique<dispatcher>(dispatcher::on_demand{parallel_starts});
   return start_pool_.get();
 }
 

@@ -105,7 +105,8 @@ public:
   void stop();
 
   /// How many starts asked for by other contexts run at once; more wait
-  /// in turn.
+  /// in turn. Their threads are made as the starts come (one per start
+  /// that finds none idle), not all with the first.
   static constexpr std::size_t parallel_starts = 32;
 
 private:
@@ -114,9 +115,9 @@ private:
   /// child_pids_ once reaped, so that a program that starts and loses
   /// children forever does not grow.
   void forget(const std::vector<router::context_id>& ids);
-  /// The threads of the starts asked for by other contexts, made on the
-  /// first request (a context that never starts one for another pays
-  /// nothing); nullptr before and after stop().
+  /// The threads of the starts asked for by other contexts, made on
+  /// demand (a context that never starts one for another pays nothing, one
+  /// that starts one at a time has one); nullptr after stop().
   dispatcher* start_pool();
 
   core& core_;

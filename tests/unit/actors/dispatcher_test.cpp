@@ -1,9 +1,12 @@
 // Unit tests of the dispatcher's idle reader: a worker parks on an agent's
 // parent stream (a socketpair played by the test), as the runtime sets it
-// up, and is woken by frames, by submitted jobs and by stop().
+// up, and is woken by frames, by submitted jobs and by stop(); and the
+// on-demand pool (the start threads) growing to its limit.
 #include "mitosis/actors/dispatcher.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -193,4 +196,43 @@ TEST_CASE("dispatcher: a job the parked worker submits to another pool runs ther
   REQUIRE(p.parent.write(call_from_parent("push", 1)));
   CHECK(eventually([&] { return p.other_ran.load(); }, 1000ms));
   services.stop();
+}
+
+TEST_CASE("an on-demand pool has no thread before its first job and grows to its limit") {
+  dispatcher pool{dispatcher::on_demand{3}};
+  CHECK(pool.size() == 0);
+  // One job at a time: one thread, reused.
+  for (int i = 0; i < 5; ++i) {
+    std::atomic<bool> ran{false};
+    REQUIRE(pool.submit([&] { ran = true; }));
+    pool.wait_idle();
+    CHECK(ran);
+  }
+  CHECK(pool.size() == 1);
+  // Five jobs that wait for each other's start: three run at once (the
+  // limit), the other two wait for a thread.
+  std::mutex mtx;
+  std::condition_variable cv;
+  int running = 0;
+  int most = 0;
+  bool release = false;
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(pool.submit([&] {
+      std::unique_lock<std::mutex> guard{mtx};
+      most = std::max(most, ++running);
+      cv.notify_all();
+      cv.wait(guard, [&] { return release; });
+      --running;
+    }));
+  {
+    std::unique_lock<std::mutex> guard{mtx};
+    CHECK(cv.wait_for(guard, 10s, [&] { return running == 3; }));
+    release = true;
+    cv.notify_all();
+  }
+  pool.wait_idle();
+  CHECK(most == 3);
+  CHECK(pool.size() == 3);
+  pool.stop();
+  CHECK_FALSE(pool.submit([] {}));
 }
