@@ -66,7 +66,7 @@ samples, text, v = read_rounds(sys.argv[1:])
 rounds = len(samples.get("ctx_ms", []))
 required = ["ctx_ms", "contexts", "master_fds", "master_children", "master_rss_kb",
             "agent_rss_kb", "leaf_rss_kb", "churn_cycles", "churn_ms", "churn_fd_growth",
-            "churn_rss_growth_kb"]
+            "churn_rss_growth_kb", "churn_zombies"]
 require(v, required)
 fd_cap = 64 + v["master_children"]
 rows = [
@@ -80,6 +80,8 @@ rows = [
      v["churn_fd_growth"] == 0),
     ("churn_rss_growth_kb", v["churn_rss_growth_kb"], "cycles", v["churn_cycles"], None,
      "<= 1024", v["churn_rss_growth_kb"] <= 1024),
+    ("churn_zombies", v["churn_zombies"], "cycles", v["churn_cycles"], None, "0",
+     v["churn_zombies"] == 0),
 ]
 failed = print_target_rows(rows)
 print()

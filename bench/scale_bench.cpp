@@ -14,6 +14,8 @@
 //   churn_ms           their time
 //   churn_fd_growth    master fds after them minus before (after a warm-up)
 //   churn_rss_growth_kb  master VmRSS after them minus before
+//   churn_zombies      children of the master that exited and were not
+//                      reaped, 200 ms after the last cycle
 //
 // Usage: mitosis-bench-scale [fanout] [per_child] [churn_cycles]
 //
@@ -29,6 +31,7 @@
 // The same binary is re-executed as the agent: mitosis::master comes first.
 // Run it under `ulimit -n 1024` (bench/run.sh does) to show the tree stays
 // within it.
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -87,6 +90,23 @@ mitosis::local_options named(std::string name, std::optional<mitosis::context> v
 }
 
 // Start, call, kill -9, and wait until the master knows it lost: `n` times.
+// Children of this process in state Z (/proc/<pid>/stat: "pid (comm) Z ppid").
+int zombie_children() {
+  int n = 0;
+  for (auto& e : std::filesystem::directory_iterator{"/proc"}) {
+    std::ifstream in{e.path() / "stat"};
+    std::string line;
+    if (!std::isdigit(static_cast<unsigned char>(e.path().filename().string()[0]))
+        || !std::getline(in, line) || line.rfind(')') == std::string::npos)
+      continue;
+    char state = 0;
+    int ppid = 0;
+    std::sscanf(line.c_str() + line.rfind(')') + 1, " %c %d", &state, &ppid);
+    n += state == 'Z' && ppid == ::getpid();
+  }
+  return n;
+}
+
 void churn(mitosis::master& m, int n) {
   const std::string s(16, 'c');
   for (int i = 0; i < n; ++i) {
@@ -229,6 +249,7 @@ int main(int argc, char** argv) {
       std::printf("churn_ms=%.3f\n", ms);
       std::printf("churn_fd_growth=%ld\n", count_fds() - fds0);
       std::printf("churn_rss_growth_kb=%ld\n", own_rss_kb() - rss0);
+      std::printf("churn_zombies=%d\n", zombie_children());
     }
     std::fflush(stdout);
   } catch (const std::exception& e) {

@@ -65,6 +65,7 @@ void start_service::stop() {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     stopped_ = true;
+    reap_cv_.notify_all();
     pool = std::move(start_pool_);
     for (auto& [id, hello] : handshakes_)
       hello.set_value(fail(errc::shutting_down, "context is shutting down"));
@@ -215,16 +216,50 @@ void start_service::handshake_done(router::context_id peer, const std::string& e
 }
 
 void start_service::forget(const std::vector<router::context_id>& ids) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  std::erase_if(children_, [&](const child_info& c) {
-    if (std::find(ids.begin(), ids.end(), c.id) == ids.end())
-      return false;
-    // Its pid stays for stop_children while it is not reaped (the router
-    // reaps a local child whose stream closed, when it is dead by then).
-    if (c.direct && c.pid && ::waitpid(c.pid, nullptr, WNOHANG) != 0)
-      std::erase(child_pids_, c.pid);
-    return true;
-  });
+  bool start_reaper = false;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    std::erase_if(children_, [&](const child_info& c) {
+      if (std::find(ids.begin(), ids.end(), c.id) == ids.end())
+        return false;
+      // Its pid stays for stop_children while it is not reaped. The
+      // router tries once when the stream closes, but a killed process
+      // closes its fds before it is a zombie: then reap_lost reaps it.
+      if (c.direct && c.pid) {
+        if (::waitpid(c.pid, nullptr, WNOHANG) != 0)
+          std::erase(child_pids_, c.pid);
+        else
+          unreaped_.push_back(c.pid);
+      }
+      return true;
+    });
+    start_reaper = !unreaped_.empty() && !reaping_ && !stopped_;
+    reaping_ = reaping_ || start_reaper;
+  }
+  if (!start_reaper)
+    return;
+  auto* pool = start_pool();
+  if (!pool || !pool->submit([this] { reap_lost(); })) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    reaping_ = false;
+  }
+}
+
+void start_service::reap_lost() {
+  auto pause = std::chrono::milliseconds{1};
+  std::unique_lock<std::mutex> guard{mtx_};
+  while (!stopped_ && !unreaped_.empty()) {
+    reap_cv_.wait_for(guard, pause, [this] { return stopped_; });
+    // -1 (ECHILD) too: reaped elsewhere (the router, stop_children).
+    std::erase_if(unreaped_, [this](int pid) {
+      if (::waitpid(pid, nullptr, WNOHANG) == 0)
+        return false;
+      std::erase(child_pids_, pid);
+      return true;
+    });
+    pause = std::min(pause * 2, std::chrono::milliseconds{100});
+  }
+  reaping_ = false;
 }
 
 std::vector<child_info> start_service::children() {

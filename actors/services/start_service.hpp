@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <future>
 #include <memory>
@@ -113,8 +114,13 @@ private:
   void on_spawn_request(serialization::frame&& f);
   /// Contexts `ids` are lost: they leave children_, and their pids leave
   /// child_pids_ once reaped, so that a program that starts and loses
-  /// children forever does not grow.
+  /// children forever does not grow. A local child not dead yet (its
+  /// stream closes before it becomes a zombie) goes to unreaped_.
   void forget(const std::vector<router::context_id>& ids);
+  /// A job on the start pool while unreaped_ is not empty: reaps them as
+  /// they die (every 1 ms at first, backing off to 100 ms), so that lost
+  /// children do not stay zombies until shutdown.
+  void reap_lost();
   /// The threads of the starts asked for by other contexts, made on
   /// demand (a context that never starts one for another pays nothing, one
   /// that starts one at a time has one); nullptr after stop().
@@ -132,6 +138,9 @@ private:
   std::set<router::context_id> detached_;
   std::unique_ptr<dispatcher> start_pool_; // guarded by mtx_
   bool stopped_ = false;                    // guarded by mtx_
+  std::vector<int> unreaped_;               // lost, not reaped; guarded by mtx_
+  bool reaping_ = false;                    // reap_lost runs; guarded by mtx_
+  std::condition_variable reap_cv_;         // wakes reap_lost at stop()
   std::unordered_map<std::string, std::shared_future<expected<child_info>>> reusable_;
 };
 

@@ -1,5 +1,6 @@
 // Contexts dying and being stopped: kill -9 of a child, of an intermediate
-// and of the master; a child sending a malformed frame; graceful shutdown.
+// and of the master (every killed child reaped, no zombie kept); a child
+// sending a malformed frame; graceful shutdown.
 #include <catch2/catch.hpp>
 
 #include <cerrno>
@@ -149,6 +150,8 @@ TEST_CASE("300 start / kill -9 cycles: every call to the killed child fails with
     what);
   INFO(what);
   CHECK(wrong == 0);
+  // Every killed child was reaped, not left a zombie until the master ends.
+  CHECK(loss::zombies_after(::getpid(), 3000ms) == 0);
 }
 
 TEST_CASE("100 start / kill -9 cycles behind an intermediate: every call fails with context_lost") {
@@ -165,4 +168,6 @@ TEST_CASE("100 start / kill -9 cycles behind an intermediate: every call fails w
   INFO(what);
   CHECK(wrong == 0);
   CHECK(mid.call(add, 2, 2) == 4);
+  // The intermediate reaped every child killed behind it.
+  CHECK(loss::zombies_after(m.pid_of(mid), 3000ms) == 0);
 }

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -32,6 +33,43 @@ inline bool gone(int pid) {
   std::string pid_s, comm, state;
   stat >> pid_s >> comm >> state;
   return !stat || state == "Z" || state == "X";
+}
+
+/// The zombie children of `parent`: processes that exited and that it has
+/// not reaped (/proc/<pid>/stat: state Z, ppid `parent`).
+inline int zombie_children(int parent) {
+  int n = 0;
+  for (auto& entry : std::filesystem::directory_iterator{"/proc"}) {
+    const auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    std::ifstream stat{entry.path() / "stat"};
+    std::string line;
+    if (!std::getline(stat, line))
+      continue;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    auto close = line.rfind(')');
+    if (close == std::string::npos)
+      continue;
+    char state = 0;
+    int ppid = 0;
+    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && state == 'Z'
+        && ppid == parent)
+      ++n;
+  }
+  return n;
+}
+
+/// Waits until `parent` has no zombie child; returns how many it has at
+/// `limit` (0: all reaped).
+inline int zombies_after(int parent, std::chrono::milliseconds limit) {
+  auto deadline = clk::now() + limit;
+  for (;;) {
+    int n = zombie_children(parent);
+    if (n == 0 || clk::now() > deadline)
+      return n;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
 }
 
 /// Waits until every pid in `pids` is gone; false if one is left at `limit`.
