@@ -77,7 +77,9 @@ for f in $(find "$reports" -type f -size +0 | sort); do
     crashes=$((crashes + 1))
   fi
 done
-failed=$(wc -l < "$dir/Testing/Temporary/LastTestsFailed.log" 2>/dev/null || echo 0)
+failed=0 # ctest writes the list only when a test failed
+[ -f "$dir/Testing/Temporary/LastTestsFailed.log" ] \
+  && failed=$(wc -l < "$dir/Testing/Temporary/LastTestsFailed.log")
 if [ "$status" != 0 ] && [ "$crashes" -gt 0 ] && [ "$failed" -le "$crashes" ]; then
   echo "sanitize($kind): $crashes LeakSanitizer tracer crash(es), $failed failed test(s): running those once more" >&2
   cp "$dir/Testing/Temporary/LastTest.log" "$dir/Testing/Temporary/FirstRun.log"
