@@ -124,13 +124,21 @@ expected<child_info> start_service::start(const bootstrap::method_spec& spec,
     child_pids_.push_back(child->pid);
   }
   if (hello.wait_until(deadline) != std::future_status::ready) {
-    bootstrap::stop_program(child->pid);
+    bootstrap::stop_program(child->pid); // killed and reaped
+    if (child->pid) {
+      std::lock_guard<std::mutex> guard{mtx_};
+      std::erase(child_pids_, child->pid);
+    }
     core_.routes().close_stream(child->stream, "no hello in time");
     return refuse(fail(errc::timeout,
                        "no hello within " + std::to_string(timeout.count()) + " ms"
                          + (child->pid ? " (pid " + std::to_string(child->pid) + ")" : "")));
   }
   if (auto said = hello.get(); !said) {
+    // Lost before its hello: it never joins children_, so forget() will
+    // not reap it; it is dead or dying.
+    if (child->pid)
+      reap(child->pid);
     auto f = std::move(said).error();
     f.context = boot.name;
     return f;
@@ -216,24 +224,34 @@ void start_service::handshake_done(router::context_id peer, const std::string& e
 }
 
 void start_service::forget(const std::vector<router::context_id>& ids) {
-  bool start_reaper = false;
+  std::vector<int> pids;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     std::erase_if(children_, [&](const child_info& c) {
       if (std::find(ids.begin(), ids.end(), c.id) == ids.end())
         return false;
-      // Its pid stays for stop_children while it is not reaped. The
-      // router tries once when the stream closes, but a killed process
-      // closes its fds before it is a zombie: then reap_lost reaps it.
-      if (c.direct && c.pid) {
-        if (::waitpid(c.pid, nullptr, WNOHANG) != 0)
-          std::erase(child_pids_, c.pid);
-        else
-          unreaped_.push_back(c.pid);
-      }
+      if (c.direct && c.pid)
+        pids.push_back(c.pid);
       return true;
     });
-    start_reaper = !unreaped_.empty() && !reaping_ && !stopped_;
+  }
+  for (int pid : pids)
+    reap(pid);
+}
+
+void start_service::reap(int pid) {
+  bool start_reaper = false;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    // Its pid stays for stop_children while it is not reaped. The router
+    // tries once when the stream closes, but a killed process closes its
+    // fds before it is a zombie: then reap_lost reaps it.
+    if (::waitpid(pid, nullptr, WNOHANG) != 0) {
+      std::erase(child_pids_, pid);
+      return;
+    }
+    unreaped_.push_back(pid);
+    start_reaper = !reaping_ && !stopped_;
     reaping_ = reaping_ || start_reaper;
   }
   if (!start_reaper)

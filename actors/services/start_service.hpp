@@ -117,6 +117,9 @@ private:
   /// children forever does not grow. A local child not dead yet (its
   /// stream closes before it becomes a zombie) goes to unreaped_.
   void forget(const std::vector<router::context_id>& ids);
+  /// Reaps local child `pid` now if it is dead, or else puts it in
+  /// unreaped_ (and starts reap_lost).
+  void reap(int pid);
   /// A job on the start pool while unreaped_ is not empty: reaps them as
   /// they die (every 1 ms at first, backing off to 100 ms), so that lost
   /// children do not stay zombies until shutdown.

@@ -171,3 +171,27 @@ TEST_CASE("100 start / kill -9 cycles behind an intermediate: every call fails w
   // The intermediate reaped every child killed behind it.
   CHECK(loss::zombies_after(m.pid_of(mid), 3000ms) == 0);
 }
+
+TEST_CASE("a child that dies before its hello fails the start and is reaped") {
+  // Set before the master exists, so that no thread of it reads the
+  // environment while it changes; every local child inherits it.
+  ::setenv("MITOSIS_TEST_AGENT_EXIT_EARLY", "1", 1);
+  std::string what;
+  {
+    mitosis::master m{0, nullptr};
+    for (int i = 0; i < 5; ++i) {
+      try {
+        m.local({.name = "dies-early." + std::to_string(i)});
+        what = "a start succeeded";
+      } catch (const mitosis::error& e) {
+        if (what.empty())
+          what = e.what();
+      }
+    }
+    INFO(what);
+    CHECK(what.find("dies-early.0") != std::string::npos);
+    // Not one left a zombie while the master lives on.
+    CHECK(loss::zombies_after(::getpid(), 3000ms) == 0);
+  }
+  ::unsetenv("MITOSIS_TEST_AGENT_EXIT_EARLY");
+}

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <unistd.h>
 
+#include "mitosis/bootstrap/agent_boot.hpp"
 #include "mitosis/mitosis.hpp"
 #include "test_functions.hpp"
 
@@ -34,6 +35,11 @@ int run_submaster(int argc, char** argv) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // A copy that dies before it reads its boot frame (lifecycle_test: a
+  // start whose child dies before its hello). Its master set this for
+  // every local child it starts.
+  if (mitosis::bootstrap::is_agent_process() && std::getenv("MITOSIS_TEST_AGENT_EXIT_EARLY"))
+    ::_exit(3);
   mitosis::serve_if_agent(argc, argv);
   if (std::getenv("MITOSIS_TEST_SUBMASTER")) {
     ::unsetenv("MITOSIS_TEST_SUBMASTER");
