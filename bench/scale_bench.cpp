@@ -89,7 +89,6 @@ mitosis::local_options named(std::string name, std::optional<mitosis::context> v
   return o;
 }
 
-// Start, call, kill -9, and wait until the master knows it lost: `n` times.
 // Children of this process in state Z (/proc/<pid>/stat: "pid (comm) Z ppid").
 int zombie_children() {
   int n = 0;
@@ -107,6 +106,7 @@ int zombie_children() {
   return n;
 }
 
+// Start, call, kill -9, and wait until the master knows it lost: `n` times.
 void churn(mitosis::master& m, int n) {
   const std::string s(16, 'c');
   for (int i = 0; i < n; ++i) {
