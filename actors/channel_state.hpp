@@ -119,6 +119,14 @@ public:
     return !values_.empty() || end_;
   }
 
+  /// Whether the receiver has ended and holds no value: what is left is
+  /// its end. One lock, so that a value and the end arriving meanwhile
+  /// cannot make a queue that held a value look like a bare end.
+  bool only_end_left() const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return values_.empty() && end_;
+  }
+
   /// How many select wake-ups a new wait should start with: one per queued
   /// value, plus one for the end.
   std::size_t pending_events() const {

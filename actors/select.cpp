@@ -113,10 +113,12 @@ std::size_t select::wait_until(std::chrono::steady_clock::time_point until, long
       hook = s.hook;
     }
     // A receiver: stale when what woke us was taken already; done once it
-    // has ended and is empty.
+    // has ended and is empty (asked in one step: asked in two, a value
+    // and the end arriving in between made a receiver that still held a
+    // value look done, and its last value and its end were never returned).
     if (!rx->ready())
       continue;
-    if (rx->pending_events() == 1 && rx->ended_with().code != errc::none) {
+    if (rx->only_end_left()) {
       rx->unhook(hook);
       std::lock_guard<std::mutex> guard{st_->mtx};
       if (!st_->sources[i].done) {
