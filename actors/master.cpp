@@ -9,6 +9,7 @@
 #include "here.hpp"
 #include "runtime.hpp"
 #include "../bootstrap/agent_boot.hpp"
+#include "../bootstrap/fork_server.hpp"
 #include "../serialization/log.hpp"
 
 namespace mitosis {
@@ -35,11 +36,14 @@ namespace {
     ::close(devnull);
   }
   ::dup2(2, 1);
+  // Still one thread: our own children are forked from here on.
+  bootstrap::fork_server::start(&run_agent);
   {
     actors::runtime rt{router::options{}, *boot, std::move(in), std::move(out)};
     rt.wait_for_shutdown();
     rt.shutdown();
   }
+  bootstrap::fork_server::stop();
   spdlog::shutdown();
   ::_exit(0);
 }
@@ -67,6 +71,8 @@ void serve_if_agent(int, char**) {
 
 master::master(int argc, char** argv, master_options opts) {
   serve_if_agent(argc, argv);
+  // Before the runtime's first thread (it forks only while there is one).
+  bootstrap::fork_server::start(&run_agent);
   rt_ = std::make_unique<actors::runtime>(std::move(opts));
 }
 

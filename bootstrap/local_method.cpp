@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bundle.hpp"
+#include "fork_server.hpp"
 #include "../router/router.hpp"
 #include "../serialization/frame.hpp"
 #include "../serialization/handshake.hpp"
@@ -20,6 +21,11 @@ extern char** environ;
 namespace mitosis::bootstrap {
 
 namespace {
+
+// Starts this executable in agent mode (posix_spawn) with `in_fd` and
+// `out_fd` as its fds 0 and 1 and the environment `env_store`.
+pid_t exec_agent(int in_fd, int out_fd, std::vector<std::string>& env_store,
+                 const std::string& name);
 
 constexpr int pipe_buffer = 1 << 20;
 
@@ -59,11 +65,6 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
   int out_fd = child_out.get() >= 0 ? child_out.get() : child_in.get();
   int write_fd = ours_w.get() >= 0 ? ours_w.get() : ours_r.get();
 
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, child_in.get(), 0);
-  posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-
   std::vector<std::string> env_store;
   for (char** e = environ; e && *e; ++e) {
     if (std::strncmp(*e, "MITOSIS_AGENT=", 14) == 0
@@ -78,13 +79,34 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
   // way: through the bundle's loader (there may be no /proc here).
   if (!installed_bundle_dir().empty())
     env_store.push_back(std::string{bundle_env}.append("=").append(installed_bundle_dir()));
+
+  pid_t pid = 0;
+  // Forked from this executable's fork server when there is one: no exec.
+  if (auto forked = fork_server::spawn(child_in.get(), out_fd, env_store, "mitosis:" + boot.name)) {
+    pid = *forked;
+  } else {
+    pid = exec_agent(child_in.get(), out_fd, env_store, boot.name);
+  }
+  child_in.reset();
+  child_out.reset();
+  send_boot(write_fd, boot);
+  return started_child{pid, std::move(ours_r), std::move(ours_w)};
+}
+
+namespace {
+
+pid_t exec_agent(int in_fd, int out_fd, std::vector<std::string>& env_store,
+                 const std::string& name) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+  posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
   std::vector<char*> envp;
   for (auto& s : env_store)
     envp.push_back(s.data());
   envp.push_back(nullptr);
-
-  auto cmd = self_command("mitosis:" + boot.name);
-  std::string arg0 = "mitosis:" + boot.name;
+  auto cmd = self_command("mitosis:" + name);
+  std::string arg0 = "mitosis:" + name;
   std::vector<char*> argv;
   argv.push_back(cmd.size() == 1 ? arg0.data() : cmd[0].data());
   for (std::size_t i = 1; i < cmd.size(); ++i)
@@ -95,11 +117,10 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0)
     throw std::system_error(rc, std::generic_category(), "posix_spawn " + cmd[0]);
-  child_in.reset();
-  child_out.reset();
-  send_boot(write_fd, boot);
-  return started_child{pid, std::move(ours_r), std::move(ours_w)};
+  return pid;
 }
+
+} // namespace
 
 std::uint32_t attach_child(router::router& r, const serialization::boot_info& boot, int pid,
                            router::unique_fd rfd, router::unique_fd wfd,

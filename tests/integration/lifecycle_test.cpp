@@ -176,6 +176,9 @@ TEST_CASE("a child that dies before its hello fails the start and is reaped") {
   // Set before the master exists, so that no thread of it reads the
   // environment while it changes; every local child inherits it.
   ::setenv("MITOSIS_TEST_AGENT_EXIT_EARLY", "1", 1);
+  // Through exec, so that the copy runs main(), which reads the variable
+  // above (a copy from the fork server starts in the agent's code).
+  ::setenv("MITOSIS_FORK_SERVER", "0", 1);
   std::string what;
   {
     mitosis::master m{0, nullptr};
@@ -194,4 +197,5 @@ TEST_CASE("a child that dies before its hello fails the start and is reaped") {
     CHECK(loss::zombies_after(::getpid(), 3000ms) == 0);
   }
   ::unsetenv("MITOSIS_TEST_AGENT_EXIT_EARLY");
+  ::unsetenv("MITOSIS_FORK_SERVER");
 }

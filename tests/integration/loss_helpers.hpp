@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "actor_waits.hpp"
+#include "proc_helpers.hpp"
 
 namespace loss {
 
@@ -36,27 +37,12 @@ inline bool gone(int pid) {
 }
 
 /// The zombie children of `parent`: processes that exited and that it has
-/// not reaped (/proc/<pid>/stat: state Z, ppid `parent`).
+/// not reaped (state Z).
 inline int zombie_children(int parent) {
   int n = 0;
-  for (auto& entry : std::filesystem::directory_iterator{"/proc"}) {
-    const auto name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos)
-      continue;
-    std::ifstream stat{entry.path() / "stat"};
-    std::string line;
-    if (!std::getline(stat, line))
-      continue;
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    auto close = line.rfind(')');
-    if (close == std::string::npos)
-      continue;
-    char state = 0;
-    int ppid = 0;
-    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && state == 'Z'
-        && ppid == parent)
+  for (auto& c : proc::children_of(parent))
+    if (c.state == 'Z')
       ++n;
-  }
   return n;
 }
 

@@ -9,7 +9,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
-#include <dirent.h>
 #include <fstream>
 #include <future>
 #include <netinet/in.h>
@@ -24,6 +23,7 @@
 
 #include "mitosis/mitosis.hpp"
 #include "loopback.hpp"
+#include "proc_helpers.hpp"
 #include "temp_dir.hpp"
 #include "test_functions.hpp"
 
@@ -42,26 +42,8 @@ std::string slurp(const std::string& path) {
 /// The pids whose parent is `pid`.
 std::vector<int> children_of(int pid) {
   std::vector<int> out;
-  DIR* d = ::opendir("/proc");
-  while (dirent* e = d ? ::readdir(d) : nullptr) {
-    int p = std::atoi(e->d_name);
-    if (p <= 0)
-      continue;
-    std::ifstream st{"/proc/" + std::to_string(p) + "/stat"};
-    std::string line;
-    std::getline(st, line);
-    auto close = line.rfind(')');
-    if (close == std::string::npos)
-      continue;
-    std::istringstream rest{line.substr(close + 2)};
-    std::string state;
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == pid)
-      out.push_back(p);
-  }
-  if (d)
-    ::closedir(d);
+  for (auto& c : proc::children_of(pid))
+    out.push_back(c.pid);
   return out;
 }
 

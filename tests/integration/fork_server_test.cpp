@@ -1,0 +1,105 @@
+// The fork server (bootstrap/fork_server.hpp): local children are forked
+// from a copy of the process made before its first thread, not exec'd; they
+// are still our children, with the environment and working directory of
+// the start; MITOSIS_FORK_SERVER=0 and a server that is gone both fall back
+// to exec; a server is reaped when it goes.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <climits>
+#include <csignal>
+#include <cstdlib>
+#include <string>
+#include <unistd.h>
+
+#include "loss_helpers.hpp"
+#include "mitosis/mitosis.hpp"
+#include "proc_helpers.hpp"
+#include "test_functions.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string my_cwd() {
+  char buf[PATH_MAX];
+  auto n = ::readlink("/proc/self/cwd", buf, sizeof(buf));
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string{};
+}
+
+// This program's own name as the kernel has it (an exec'd copy has it too).
+std::string exe_comm() {
+  auto c = read_text("/proc/self/comm");
+  return c.substr(0, c.find('\n'));
+}
+
+std::string comm_of(mitosis::context& c) {
+  auto s = c.call(read_text, std::string{"/proc/self/comm"});
+  return s.substr(0, s.find('\n'));
+}
+
+// The fork server of this process: its child named mitosis-fork.
+int server_pid() {
+  for (auto& c : proc::children_of(::getpid()))
+    if (c.comm == "mitosis-fork" && c.state != 'Z')
+      return c.pid;
+  return 0;
+}
+
+} // namespace
+
+MITOSIS_REMOTE(my_cwd);
+
+TEST_CASE("fork server: a local child is forked with the environment and directory of its "
+          "start, and is still our child") {
+  // A first master forks the server (this process has one thread then);
+  // the environment and directory change afterwards, between masters, so
+  // that no thread of a runtime reads them while they change.
+  { mitosis::master first{0, nullptr}; }
+  REQUIRE(server_pid() != 0);
+  const auto old_cwd = my_cwd();
+  ::setenv("MITOSIS_TEST_FORKED_ENV", "set after the server", 1);
+  REQUIRE(::chdir("/tmp") == 0);
+  {
+    mitosis::master m{0, nullptr};
+    auto c = m.local({.name = "fs.child"});
+    CHECK(comm_of(c) == "mitosis:fs.chil"); // the kernel keeps 15 characters
+    CHECK(c.call(my_ppid) == ::getpid());
+    CHECK(c.call(env_of, std::string{"MITOSIS_TEST_FORKED_ENV"}) == "set after the server");
+    CHECK(c.call(env_of, std::string{"MITOSIS_AGENT"}).empty());
+    CHECK(c.call(my_cwd) == "/tmp");
+    // Its own children come from its own server.
+    auto gc = m.local({.name = "fs.gc", .via = c});
+    CHECK(comm_of(gc) == "mitosis:fs.gc");
+    CHECK(gc.call(my_ppid) == c.call(my_pid));
+    CHECK(gc.call(env_of, std::string{"MITOSIS_TEST_FORKED_ENV"}) == "set after the server");
+  }
+  ::unsetenv("MITOSIS_TEST_FORKED_ENV");
+  REQUIRE(::chdir(old_cwd.c_str()) == 0);
+}
+
+TEST_CASE("fork server: MITOSIS_FORK_SERVER=0 starts children through exec") {
+  { mitosis::master first{0, nullptr}; }
+  ::setenv("MITOSIS_FORK_SERVER", "0", 1);
+  {
+    mitosis::master m{0, nullptr};
+    auto c = m.local({.name = "fs.exec"});
+    CHECK(comm_of(c) == exe_comm());
+    CHECK(c.call(add, 2, 3) == 5);
+  }
+  ::unsetenv("MITOSIS_FORK_SERVER");
+}
+
+TEST_CASE("fork server: once it is killed, starts go through exec and it is reaped") {
+  mitosis::master m{0, nullptr};
+  auto before = m.local({.name = "fs.before"});
+  CHECK(comm_of(before) == "mitosis:fs.befo");
+  int server = server_pid();
+  REQUIRE(server != 0);
+  REQUIRE(::kill(server, SIGKILL) == 0);
+  auto after = m.local({.name = "fs.after"});
+  CHECK(comm_of(after) == exe_comm());
+  CHECK(after.call(my_ppid) == ::getpid());
+  CHECK(before.call(add, 1, 1) == 2); // a child it made lives on
+  CHECK(loss::zombies_after(::getpid(), 3000ms) == 0);
+}
