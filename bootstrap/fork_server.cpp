@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <fstream>
 #include <mutex>
-#include <new>
 #include <poll.h>
 #include <sched.h>
 #include <stdio_ext.h>
@@ -33,7 +32,10 @@ constexpr int request_fds = 4;
 constexpr int shielded[] = {SIGINT, SIGQUIT, SIGTSTP};
 
 std::mutex mtx;           // one request at a time; guards the rest
-bool tried = false;       // start() ran
+// start() ran. Not under mtx: the server is forked with no lock held, so
+// that no copy of the process inherits a held one (TSan, which keeps its
+// own view of every mutex, would see the copy's first lock as a second).
+std::atomic<bool> tried{false};
 int ctl = -1;             // our end of the server's socket
 pid_t server_pid = -1;    // to reap it when it goes
 std::atomic<bool> up{false};
@@ -70,10 +72,9 @@ bool std_fds_open() {
 // agent. `req` lives as long as the child (the server's buffer, copied).
 [[noreturn]] void become_child(char* req, std::size_t len, const int* fds,
                                const struct sigaction* saved, void (*entry)()) {
-  // The server's copy of our state is from inside start(), with the lock
-  // held: this child starts a server of its own, from scratch.
-  new (&mtx) std::mutex;
-  tried = false;
+  // The server's copy of our state is from inside start(): this child
+  // starts a server of its own, from scratch.
+  tried.store(false);
   ctl = -1;
   server_pid = -1;
   up.store(false);
@@ -194,10 +195,8 @@ bool turned_off() noexcept {
 } // namespace
 
 void start(void (*entry)()) noexcept {
-  std::lock_guard<std::mutex> guard{mtx};
-  if (tried)
+  if (tried.exchange(true))
     return;
-  tried = true;
   if (turned_off())
     return;
   if (!single_threaded_main() || !std_fds_open())
@@ -217,6 +216,7 @@ void start(void (*entry)()) noexcept {
     serve(sv[1], parent, entry);
   }
   ::close(sv[1]);
+  std::lock_guard<std::mutex> guard{mtx};
   ctl = sv[0];
   server_pid = pid;
   up.store(true);
