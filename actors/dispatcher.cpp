@@ -1,5 +1,6 @@
 #include "dispatcher.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -25,6 +26,10 @@ dispatcher::dispatcher(std::size_t threads) {
 
 dispatcher::dispatcher(on_demand limit) : max_threads_(limit.max_threads == 0 ? 1 : limit.max_threads) {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  const auto n = std::min(limit.min_threads, max_threads_);
+  workers_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i)
+    workers_.emplace_back([this] { work(); });
 }
 
 std::size_t dispatcher::size() {
@@ -61,9 +66,11 @@ bool dispatcher::submit(std::function<void()> job) {
     jobs_.push_back(std::move(job));
     ++queued_;
     parked = reader_parked_;
-    // More jobs wait than workers are idle: one more worker, up to the
-    // limit (only an on-demand pool has room; a fixed one is full).
-    if (jobs_.size() > idle_ && workers_.size() < max_threads_)
+    // More jobs wait than workers are free to take them (not running one:
+    // idle, parked as the reader, or between two jobs): one more worker,
+    // up to the limit (only an on-demand pool has room; a fixed one is
+    // full).
+    if (jobs_.size() > workers_.size() - running_ && workers_.size() < max_threads_)
       workers_.emplace_back([this] { work(); });
   }
   if (parked_here == this)

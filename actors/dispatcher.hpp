@@ -20,12 +20,14 @@ public:
 
   /// Starts `threads` workers (at least one).
   explicit dispatcher(std::size_t threads);
-  /// Starts no worker: submit() adds one whenever more jobs wait than
-  /// workers are idle, up to `max_threads` (at least one). For jobs that
-  /// mostly wait (a start waits seconds for its child's hello): a burst
-  /// gets its threads, a lone job costs one, and none cost nothing.
+  /// Starts `min_threads` workers: submit() adds one whenever more jobs
+  /// wait than workers are idle, up to `max_threads` (at least one). For
+  /// jobs that mostly wait (a start waits seconds for its child's hello):
+  /// a burst gets its threads, a lone job costs one, and none cost nothing
+  /// (or `min_threads`: the call pool keeps one, the parked reader).
   struct on_demand {
     std::size_t max_threads;
+    std::size_t min_threads = 0;
   };
   explicit dispatcher(on_demand limit);
   ~dispatcher();

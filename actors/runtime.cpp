@@ -195,7 +195,9 @@ struct runtime::caf_part {
 
 runtime::runtime(router::router_config who, router::options opts, policy::rules initial)
   : router_(std::move(who), opts, *this),
-    pool_(opts.pool_threads),
+    // One worker (the one that parks on the parent stream in an agent),
+    // more as calls overlap, up to pool_threads.
+    pool_(dispatcher::on_demand{opts.pool_threads, 1}),
     caf_(std::make_unique<caf_part>(router_, std::move(initial))),
     core_(router_, pending_, pool_),
     ids_(core_),

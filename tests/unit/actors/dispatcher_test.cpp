@@ -236,3 +236,28 @@ TEST_CASE("an on-demand pool has no thread before its first job and grows to its
   pool.stop();
   CHECK_FALSE(pool.submit([] {}));
 }
+
+TEST_CASE("a call pool starts with its minimum and grows only when jobs overlap") {
+  dispatcher pool{dispatcher::on_demand{4, 1}};
+  CHECK(pool.size() == 1);
+  // Jobs one after another: the one worker takes them all.
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(pool.submit([] {}));
+    pool.wait_idle();
+  }
+  CHECK(pool.size() == 1);
+  // Two jobs that wait for each other: a second worker.
+  std::mutex mtx;
+  std::condition_variable cv;
+  int running = 0;
+  for (int i = 0; i < 2; ++i)
+    REQUIRE(pool.submit([&] {
+      std::unique_lock<std::mutex> guard{mtx};
+      ++running;
+      cv.notify_all();
+      CHECK(cv.wait_for(guard, 10s, [&] { return running == 2; }));
+    }));
+  pool.wait_idle();
+  CHECK(running == 2);
+  CHECK(pool.size() == 2);
+}
