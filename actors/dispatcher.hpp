@@ -21,7 +21,8 @@ public:
   /// Starts `threads` workers (at least one).
   explicit dispatcher(std::size_t threads);
   /// Starts `min_threads` workers: submit() adds one whenever more jobs
-  /// wait than workers are idle, up to `max_threads` (at least one). For
+  /// wait than workers are free to take them (not running one), up to
+  /// `max_threads` (at least one). For
   /// jobs that mostly wait (a start waits seconds for its child's hello):
   /// a burst gets its threads, a lone job costs one, and none cost nothing
   /// (or `min_threads`: the call pool keeps one, the parked reader).
