@@ -144,9 +144,7 @@ void dispatcher::work() {
       cv_.wait_for(guard, std::chrono::milliseconds{1});
       continue;
     }
-    ++idle_;
     cv_.wait(guard);
-    --idle_;
   }
 }
 

@@ -64,7 +64,6 @@ private:
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> workers_;
   std::size_t running_ = 0; // guarded by mtx_
-  std::size_t idle_ = 0;    // workers waiting for a job; guarded by mtx_
   std::size_t max_threads_ = 0; // > workers_.size() at start: on demand
   std::condition_variable idle_cv_;
 

@@ -31,7 +31,6 @@
 // The same binary is re-executed as the agent: mitosis::master comes first.
 // Run it under `ulimit -n 1024` (bench/run.sh does) to show the tree stays
 // within it.
-#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -47,6 +46,7 @@
 
 #include <mitosis/mitosis.hpp>
 
+#include "../tests/integration/proc_helpers.hpp"
 #include "bench_util.hpp"
 
 namespace {
@@ -89,20 +89,11 @@ mitosis::local_options named(std::string name, std::optional<mitosis::context> v
   return o;
 }
 
-// Children of this process in state Z (/proc/<pid>/stat: "pid (comm) Z ppid").
+// Children of this process in state Z (exited, not reaped).
 int zombie_children() {
   int n = 0;
-  for (auto& e : std::filesystem::directory_iterator{"/proc"}) {
-    std::ifstream in{e.path() / "stat"};
-    std::string line;
-    if (!std::isdigit(static_cast<unsigned char>(e.path().filename().string()[0]))
-        || !std::getline(in, line) || line.rfind(')') == std::string::npos)
-      continue;
-    char state = 0;
-    int ppid = 0;
-    std::sscanf(line.c_str() + line.rfind(')') + 1, " %c %d", &state, &ppid);
-    n += state == 'Z' && ppid == ::getpid();
-  }
+  for (auto& c : proc::children_of(::getpid()))
+    n += c.state == 'Z';
   return n;
 }
 

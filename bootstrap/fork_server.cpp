@@ -173,18 +173,25 @@ bool std_fds_open() {
   }
 }
 
-// The server stopped answering: stop using it, and reap it (it is ours).
-void gone_locked() {
+// Stops using the server and reaps it (it is ours): closing the control
+// socket makes it read EOF and exit; `kill` first when it stopped answering.
+void close_locked(bool kill) {
   up.store(false);
   if (ctl >= 0)
     ::close(ctl);
   ctl = -1;
   if (server_pid > 0) {
-    ::kill(server_pid, SIGKILL);
+    if (kill)
+      ::kill(server_pid, SIGKILL);
     while (::waitpid(server_pid, nullptr, 0) < 0 && errno == EINTR) {
     }
   }
   server_pid = -1;
+}
+
+// The server stopped answering.
+void gone_locked() {
+  close_locked(true);
 }
 
 bool turned_off() noexcept {
@@ -224,14 +231,8 @@ void start(void (*entry)()) noexcept {
 
 void stop() noexcept {
   std::lock_guard<std::mutex> guard{mtx};
-  if (ctl < 0)
-    return;
-  ::close(ctl); // it reads EOF and exits
-  ctl = -1;
-  up.store(false);
-  while (server_pid > 0 && ::waitpid(server_pid, nullptr, 0) < 0 && errno == EINTR) {
-  }
-  server_pid = -1;
+  if (ctl >= 0)
+    close_locked(false);
 }
 
 bool available() noexcept {

@@ -28,7 +28,12 @@ if [ "${1:-}" = --sanitizer-builds ]; then
   done
   exit 0
 fi
+t0=$(date +%s)
+# Prints how long the run has taken at the end of each stage (CI has a
+# time budget; this says where it goes).
+stage() { echo "test: $1 done at $(( $(date +%s) - t0 )) s"; }
 sh scripts/setup.sh
+stage set-up
 sanitize=${SANITIZE:-1}
 if [ "$sanitize" != 0 ]; then
   rm -f build/sanitize-address.status build/sanitize-thread.status
@@ -49,10 +54,16 @@ built() {
 }
 # The decoders under libFuzzer first (a short run; FUZZ_SECONDS to change).
 sh scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+stage fuzzing
 (cd build && ctest --output-on-failure -j"${JOBS:-2}" --timeout 600)
+stage "the suite"
 if [ "$sanitize" != 0 ]; then
   built address
+  stage "the address sanitizer build"
   sh scripts/sanitize.sh address --cluster
+  stage "the address sanitizer suite"
   built thread
+  stage "the thread sanitizer build"
   sh scripts/sanitize.sh thread
+  stage "the thread sanitizer suite"
 fi
