@@ -49,6 +49,10 @@ struct options {
   /// Module and file requests from one child stream queued or running here
   /// at once; one more is refused (limit_exceeded).
   std::uint32_t max_pending_requests = 64;
+  /// Calls from one child stream (that child's subtree, and siblings
+  /// routed through it) queued or running here at once; one more is
+  /// refused (limit_exceeded). Calls from the parent are not bounded.
+  std::uint32_t max_pending_calls = 1024;
   /// Log lines per second accepted from one context (a token bucket of
   /// log_burst lines); the rest are dropped and counted, and the count is
   /// logged once lines pass again. 0: no limit.

@@ -11,13 +11,14 @@ call_chains::call_chains(core& c, runner run) : core_(c), run_(std::move(run)) {
   c.on_lost([this](const std::vector<router::context_id>& ids, const std::string&) { lost(ids); });
 }
 
-void call_chains::submit(frame&& f, policy::direction d, router::stream_id from) {
+void call_chains::submit(frame&& f, policy::direction d, router::stream_id from,
+                         std::shared_ptr<void> admitted) {
   key k{f.hdr.src, f.hdr.handle};
   auto hdr = f.hdr;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     auto& c = chains_[k];
-    c.queue.push_back({std::move(f), d, from});
+    c.queue.push_back({std::move(f), d, from, std::move(admitted)});
     if (c.running)
       return;
     c.running = true;

@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -26,8 +27,10 @@ public:
   call_chains(core& c, runner run);
 
   /// Queues a chained call_request (or chain_reset) in arrival order; on
-  /// the thread that read it.
-  void submit(serialization::frame&& f, policy::direction d, router::stream_id from);
+  /// the thread that read it. `admitted` (core::admit_call) is held until
+  /// the call has run or is dropped.
+  void submit(serialization::frame&& f, policy::direction d, router::stream_id from,
+              std::shared_ptr<void> admitted);
 
 private:
   using key = std::pair<router::context_id, std::uint32_t>;
@@ -35,6 +38,7 @@ private:
     serialization::frame f;
     policy::direction d;
     router::stream_id from;
+    std::shared_ptr<void> admitted;
   };
   struct chain {
     std::deque<item> queue;

@@ -35,12 +35,17 @@ call_service::call_service(core& c, module_service& modules)
     }) {
   c.routes().handlers().add(wire_type::call_request,
                             [this](frame&& f, policy::direction d, router::stream_id from) {
+                              std::shared_ptr<void> admitted;
+                              if (!core_.admit_call(f.hdr, from,
+                                                    d == policy::direction::from_child, admitted))
+                                return;
                               if (f.hdr.flags & serialization::frame_flags::chained) {
-                                chains_.submit(std::move(f), d, from);
+                                chains_.submit(std::move(f), d, from, std::move(admitted));
                                 return;
                               }
                               auto hdr = f.hdr;
-                              core_.on_pool(hdr, [this, d, from, f = std::move(f)]() mutable {
+                              core_.on_pool(hdr, [this, d, from, f = std::move(f),
+                                                  admitted = std::move(admitted)]() mutable {
                                 run(std::move(f), d, from);
                               });
                             });

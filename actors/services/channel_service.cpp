@@ -1,11 +1,38 @@
 #include "channel_service.hpp"
 
+#include <atomic>
+#include <chrono>
 #include <spdlog/spdlog.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 namespace mitosis::actors::services {
 
 using serialization::frame;
 using serialization::wire_type;
+
+namespace {
+
+// A receiver's id: random, so that a context that may send frames here
+// cannot name receivers it was not given by counting (a blind guess hits
+// one of n open receivers with odds n / 2^32 per frame). From the kernel
+// (getrandom); where it has none (Linux before 3.17), a counter scrambled
+// with a start the clock and the pid give, which at least is not 1, 2, 3.
+std::uint32_t random_handle() noexcept {
+  std::uint32_t h = 0;
+  if (::getrandom(&h, sizeof(h), GRND_NONBLOCK) == static_cast<ssize_t>(sizeof(h)))
+    return h;
+  static std::atomic<std::uint64_t> state{
+    static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())
+    ^ (static_cast<std::uint64_t>(::getpid()) << 32)};
+  // splitmix64
+  auto z = state.fetch_add(0x9e3779b97f4a7c15ULL) + 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return static_cast<std::uint32_t>(z ^ (z >> 31));
+}
+
+} // namespace
 
 channel_service::channel_service(core& c) : core_(c) {
   auto& h = c.routes().handlers();
@@ -25,12 +52,13 @@ std::shared_ptr<channel_state> channel_service::open(std::size_t capacity,
   std::shared_ptr<channel_state> st;
   {
     std::lock_guard<std::mutex> guard{mtx_};
+    std::uint32_t handle = 0;
     do {
-      ++next_;
-    } while (next_ == 0 || open_.count(next_) != 0);
-    st = std::make_shared<channel_state>(next_, core_.name(), capacity == 0 ? 1 : capacity,
+      handle = random_handle();
+    } while (handle == 0 || open_.count(handle) != 0);
+    st = std::make_shared<channel_state>(handle, core_.name(), capacity == 0 ? 1 : capacity,
                                          respondent);
-    open_.emplace(next_, st);
+    open_.emplace(handle, st);
   }
   if (respondent)
     if (auto gone = core_.lost_reason(*respondent))

@@ -46,7 +46,6 @@ private:
 
   core& core_;
   mutable std::mutex mtx_;
-  std::uint32_t next_ = 0;
   // Held by the receiver<T>s only: a value for a receiver that is gone is
   // dropped, and its entry swept.
   std::unordered_map<std::uint32_t, std::weak_ptr<channel_state>> open_;

@@ -199,6 +199,30 @@ bool core::on_pool_bounded(const serialization::frame_header& req, router::strea
   return false;
 }
 
+bool core::admit_call(const serialization::frame_header& req, router::stream_id from,
+                      bool from_child, std::shared_ptr<void>& token) {
+  if (from == 0 || !from_child)
+    return true;
+  const auto most = opts().max_pending_calls;
+  {
+    std::lock_guard<std::mutex> guard{pending_mtx_};
+    auto& n = pending_calls_[from];
+    if (n < most) {
+      ++n;
+      token = std::shared_ptr<void>(this, [from](core* c) {
+        std::lock_guard<std::mutex> g{c->pending_mtx_};
+        if (auto i = c->pending_calls_.find(from); i != c->pending_calls_.end() && --i->second == 0)
+          c->pending_calls_.erase(i);
+      });
+      return true;
+    }
+  }
+  router_.refuse(from, req, errc::limit_exceeded,
+                 "call refused: " + std::to_string(most)
+                   + " calls from this stream are queued or running (max_pending_calls)");
+  return false;
+}
+
 void core::leave_pending(router::stream_id from) {
   std::lock_guard<std::mutex> guard{pending_mtx_};
   if (auto i = pending_requests_.find(from); i != pending_requests_.end() && --i->second == 0)

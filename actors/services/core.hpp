@@ -149,6 +149,18 @@ public:
   bool on_pool_bounded(const serialization::frame_header& req, router::stream_id from,
                        std::function<void()> job);
 
+  /// Admits one more call read on child stream `from`: at most
+  /// options::max_pending_calls of them per child stream are queued or
+  /// running here at once. Sets `token`, which lets the call go when its
+  /// last copy is destroyed (however the call ends, run or dropped), and
+  /// returns true; or refuses `req` (router::refuse, limit_exceeded) and
+  /// returns false. Calls from the parent (`from_child` false) and local
+  /// ones (`from` 0) are not bounded and get no token (nothing to count
+  /// on the parent's calls, the hot path): the parent may pipeline as
+  /// many as it wants.
+  bool admit_call(const serialization::frame_header& req, router::stream_id from,
+                  bool from_child, std::shared_ptr<void>& token);
+
   /// Decodes `f`'s payload into `x`, or refuses it (router::refuse: a dead
   /// reply, counted against stream `from`, the stream it was read on; 0:
   /// not counted) and returns false.
@@ -252,6 +264,8 @@ private:
   // Module and file requests queued or running, per stream read on.
   std::mutex pending_mtx_;
   std::unordered_map<router::stream_id, std::uint32_t> pending_requests_;
+  // Calls from child streams queued or running, per stream (admit_call).
+  std::unordered_map<router::stream_id, std::uint32_t> pending_calls_;
   std::mutex service_mtx_;
   std::unique_ptr<dispatcher> service_pool_; // guarded by service_mtx_
   bool service_stopped_ = false;             // guarded by service_mtx_

@@ -41,6 +41,31 @@ long long read_at(int fd, char* p, std::size_t n, std::uint64_t offset) noexcept
   return static_cast<long long>(got);
 }
 
+int open_beneath(int dir_fd, const std::string& rel, int flags) noexcept {
+  if (rel.empty())
+    return ::openat(dir_fd, ".", flags | O_CLOEXEC);
+  int cur = dir_fd;
+  router::unique_fd held; // the directory `cur` is, once below dir_fd
+  std::size_t start = 0;
+  for (;;) {
+    auto end = rel.find('/', start);
+    const bool last = end == std::string::npos;
+    auto name = rel.substr(start, last ? std::string::npos : end - start);
+    if (name.empty() || name == "." || name == "..") {
+      errno = EINVAL;
+      return -1;
+    }
+    if (last)
+      return ::openat(cur, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC);
+    int next = ::openat(cur, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0)
+      return -1;
+    held.reset(next);
+    cur = next;
+    start = end + 1;
+  }
+}
+
 std::string sha256_of(const std::string& path, std::uint64_t& size) {
   router::unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
   struct stat st {};

@@ -17,6 +17,14 @@ bool write_at(int fd, const char* p, std::size_t n, std::uint64_t offset) noexce
 /// -1 on an error (errno kept).
 long long read_at(int fd, char* p, std::size_t n, std::uint64_t offset) noexcept;
 
+/// Opens `rel` ('/'-separated components, none "." or "..", no leading
+/// '/'; empty: `dir_fd` itself) below the directory `dir_fd` with `flags`,
+/// following no symbolic link on the way or at the end: a component that
+/// is one fails (ELOOP or ENOTDIR). For a path realpath() resolved, which
+/// holds no link, a failure means the tree changed since: what is opened
+/// is always below `dir_fd`. Returns the fd, or -1 with errno.
+int open_beneath(int dir_fd, const std::string& rel, int flags) noexcept;
+
 /// Feeds the first `size` bytes of `fd` to `hash` (a sha256_stream).
 /// False on a read error or a shorter file.
 template <class Hash>

@@ -53,11 +53,22 @@ void file_store::serve(const std::string& path, const std::vector<std::uint32_t>
         r.peers.insert(r.peers.end(), peers.begin(), peers.end());
       return;
     }
-  roots_.push_back({resolved, peers});
+  struct stat st {};
+  if (::stat(resolved.c_str(), &st) != 0)
+    throw std::invalid_argument("cannot serve " + path + ": " + std::strerror(errno));
+  // The anchor's length without a trailing '/': 0 for "/".
+  root r{resolved, peers, {}, resolved == "/" ? 0 : resolved.size()};
+  if (!S_ISDIR(st.st_mode))
+    r.anchor_len = resolved.rfind('/');
+  const auto anchor = r.anchor_len == 0 ? std::string{"/"} : resolved.substr(0, r.anchor_len);
+  r.anchor.reset(::open(anchor.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (r.anchor.get() < 0)
+    throw std::invalid_argument("cannot serve " + path + ": " + std::strerror(errno));
+  roots_.push_back(std::move(r));
 }
 
-bool file_store::served(const std::string& resolved, std::optional<std::uint32_t> peer) const {
-  std::lock_guard<std::mutex> guard{mtx_};
+const file_store::root* file_store::match_locked(const std::string& resolved,
+                                                 std::optional<std::uint32_t> peer) const {
   for (const auto& r : roots_) {
     const auto& root = r.path;
     const bool under = resolved == root
@@ -67,9 +78,14 @@ bool file_store::served(const std::string& resolved, std::optional<std::uint32_t
     if (under
         && (!peer || r.peers.empty()
             || std::find(r.peers.begin(), r.peers.end(), *peer) != r.peers.end()))
-      return true;
+      return &r;
   }
-  return false;
+  return nullptr;
+}
+
+bool file_store::served(const std::string& resolved, std::optional<std::uint32_t> peer) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return match_locked(resolved, peer) != nullptr;
 }
 
 expected<serialization::file_chunk_info> file_store::read(const std::string& path,
@@ -91,17 +107,32 @@ expected<serialization::file_chunk_info> file_store::read(const std::string& pat
       return refuse(errc::file_not_allowed, "not a served path");
     return refuse(errc::file_error, why);
   }
-  if (!served(resolved, peer)) {
+  // Roots are never removed: their anchors stay open while the store lives.
+  int anchor = -1;
+  std::string rel;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (auto r = match_locked(resolved, peer)) {
+      anchor = r->anchor.get();
+      rel = resolved.substr(std::min(r->anchor_len + 1, resolved.size()));
+    }
+  }
+  if (anchor < 0) {
     if (peer && served(resolved, std::nullopt))
       return refuse(errc::file_not_allowed,
                     "not served to context " + std::to_string(*peer) + " (file rights)");
     return refuse(errc::file_not_allowed, resolved == path ? "not a served path"
                                                            : "resolves outside the served paths");
   }
+  // Down from the root without following a link: a directory swapped for
+  // a link after realpath() fails here instead of leading out of the root.
   // O_NONBLOCK: opening a FIFO must not wait for a writer.
-  router::unique_fd fd{::open(resolved.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)};
-  if (fd.get() < 0)
+  router::unique_fd fd{file_io::open_beneath(anchor, rel, O_RDONLY | O_NONBLOCK)};
+  if (fd.get() < 0) {
+    if (errno == ELOOP || errno == ENOTDIR)
+      return refuse(errc::file_not_allowed, "changed while it was opened (a link on its way)");
     return refuse(errc::file_error, std::strerror(errno));
+  }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
     return refuse(errc::file_error, "not a regular file");

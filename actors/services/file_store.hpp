@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../../router/fd.hpp"
 #include "../../serialization/expected.hpp"
 #include "../../serialization/messages.hpp"
 
@@ -35,7 +36,15 @@ private:
   struct root {
     std::string path;
     std::vector<std::uint32_t> peers; // empty: every peer
+    // Opened when the path is served: the directory, or a file's parent.
+    // Reads walk down from it without following links (file_io::
+    // open_beneath), so a tree changed after realpath() cannot lead them
+    // out of the path.
+    router::unique_fd anchor;
+    std::size_t anchor_len = 0; // the anchor's part of `path` (0: "/")
   };
+  /// The root that serves `resolved` to `peer` (none: to anyone), or null.
+  const root* match_locked(const std::string& resolved, std::optional<std::uint32_t> peer) const;
   bool served(const std::string& resolved, std::optional<std::uint32_t> peer) const;
 
   mutable std::mutex mtx_;

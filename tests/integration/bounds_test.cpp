@@ -96,6 +96,24 @@ TEST_CASE("a child that floods file requests is held to max_pending_requests, th
   CHECK(own_rss_kb() - before < flood_rss_slack_kb);
 }
 
+TEST_CASE("a child that floods granted slow calls is held to max_pending_calls, then cut") {
+  captured_log log;
+  offender_and_siblings s{"call-flooder", {.max_pending_calls = 16}};
+  auto rules = mitosis::policy::rules::defaults();
+  rules.child_callable = {"sleep_ms"};
+  s.m.set_policy(rules);
+  // Within the bound a child's calls run.
+  CHECK(s.bad.call(call_parent_sleep, 10) == 10);
+  auto before = own_rss_kb();
+  auto flood = s.bad.call_async(flood_slow_calls, 200, 100000);
+  s.others_still_served();
+  CHECK(log.wait_for("16 calls from this stream are queued or running (max_pending_calls)",
+                     "cut stream to 'call-flooder'"));
+  CHECK_THROWS_AS(flood.get(), mitosis::context_lost);
+  s.others_still_served();
+  CHECK(own_rss_kb() - before < flood_rss_slack_kb);
+}
+
 TEST_CASE("a child's log lines are rate-limited and the dropped ones are counted") {
   captured_log log;
   offender_and_siblings s{"log-flooder", {.log_lines_per_second = 200, .log_burst = 100}};

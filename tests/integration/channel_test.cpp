@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,6 +55,21 @@ TEST_CASE("channels: a child streams values into a receiver in the master, then 
     CHECK(e.context() == "streamer");
     CHECK(std::string{e.what()}.find("closed by its sender in 'streamer'") != std::string::npos);
   }
+}
+
+TEST_CASE("channels: receiver ids are random, not a count another context could follow") {
+  mitosis::master m{0, nullptr};
+  std::vector<mitosis::receiver<int>> rxs(200);
+  std::set<std::uint32_t> ids;
+  int next_of_previous = 0;
+  for (std::size_t i = 0; i < rxs.size(); ++i) {
+    CHECK(rxs[i].handle() != 0);
+    ids.insert(rxs[i].handle());
+    if (i > 0 && rxs[i].handle() == rxs[i - 1].handle() + 1)
+      ++next_of_previous;
+  }
+  CHECK(ids.size() == rxs.size());
+  CHECK(next_of_previous < 3); // a counter: 199
 }
 
 TEST_CASE("channels: get_for times out on a receiver nobody writes to") {

@@ -8,6 +8,7 @@
 #include "mitosis/actors/runtime.hpp"
 #include "mitosis/mitosis.hpp"
 #include "mitosis/serialization/plain_codec.hpp"
+#include "test_functions.hpp"
 
 namespace {
 
@@ -54,6 +55,19 @@ int flood_file_requests(std::string path, int count) {
   });
 }
 MITOSIS_REMOTE(flood_file_requests);
+
+int call_parent_sleep(int ms) {
+  return mitosis::parent().call(sleep_ms, ms);
+}
+MITOSIS_REMOTE(call_parent_sleep);
+
+int flood_slow_calls(int ms, int count) {
+  auto parent = mitosis::parent();
+  for (int i = 0; i < count; ++i)
+    parent.call_no_reply(sleep_ms, ms);
+  return count;
+}
+MITOSIS_REMOTE(flood_slow_calls);
 
 int flood_log_lines(int count) {
   for (int i = 0; i < count; ++i)

@@ -12,5 +12,10 @@ int flood_id_requests(int count);
 /// `count` requests for the first chunk of `path` from the master, without
 /// waiting for any.
 int flood_file_requests(std::string path, int count);
+/// sleep_ms(`ms`) in the parent, waited for.
+int call_parent_sleep(int ms);
+/// `count` calls of sleep_ms(`ms`) in the parent, without waiting for any
+/// (as a child granted that call could).
+int flood_slow_calls(int ms, int count);
 /// `count` log lines "flood line <i>", as fast as they can be written.
 int flood_log_lines(int count);

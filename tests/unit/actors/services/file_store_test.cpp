@@ -4,9 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,4 +87,66 @@ TEST_CASE("file_store: a FIFO in a served directory is refused at once", "[file_
   auto r = fs.read(t.root + "/pipe", 0, 0); // must not wait for a writer
   CHECK(r.error().code == errc::file_error);
   CHECK(r.error().reason.find("not a regular file") != std::string::npos);
+}
+
+TEST_CASE("file_store: a served file, a nested path and the root '/' are read", "[file_store]") {
+  temp_tree t;
+  std::ofstream{t.root + "/sub/deep.txt"} << "deep";
+  file_store one;
+  one.serve(t.root + "/small.txt");
+  auto r = one.read(t.root + "/small.txt", 0, 0);
+  REQUIRE(r);
+  CHECK(std::string(r->bytes.begin(), r->bytes.end()) == "hello");
+  CHECK(one.read(t.root + "/big.bin", 0, 0).error().code == errc::file_not_allowed);
+  file_store dir;
+  dir.serve(t.root);
+  auto d = dir.read(t.root + "/sub/deep.txt", 0, 0);
+  REQUIRE(d);
+  CHECK(std::string(d->bytes.begin(), d->bytes.end()) == "deep");
+  file_store all;
+  all.serve("/");
+  auto a = all.read(t.root + "/sub/deep.txt", 1, 0);
+  REQUIRE(a);
+  CHECK(std::string(a->bytes.begin(), a->bytes.end()) == "eep");
+}
+
+// Someone who can write inside a served tree swaps a directory for a link
+// to a place outside it, again and again, while a peer reads a file below
+// that directory: between realpath() and open() the path may lead out.
+// Every read returns the served content or a refusal, never the outside.
+TEST_CASE("file_store: a directory swapped for a link outside while it is read never leads out",
+          "[file_store]") {
+  temp_tree t;
+  REQUIRE(::mkdir((t.root + "/d").c_str(), 0700) == 0);
+  std::ofstream{t.root + "/d/f.txt"} << "inside";
+  std::ofstream{t.outside + "/f.txt"} << "secret";
+  file_store fs;
+  fs.serve(t.root);
+  std::atomic<bool> stop{false};
+  std::thread swapper{[&] {
+    const auto d = t.root + "/d", real = t.root + "/d.real";
+    while (!stop.load()) {
+      (void) ::rename(d.c_str(), real.c_str());
+      (void) ::symlink(t.outside.c_str(), d.c_str());
+      std::this_thread::yield();
+      (void) ::unlink(d.c_str());
+      (void) ::rename(real.c_str(), d.c_str());
+      std::this_thread::yield();
+    }
+  }};
+  int inside = 0, refused = 0, outside = 0;
+  for (int i = 0; i < 20000; ++i) {
+    auto r = fs.read(t.root + "/d/f.txt", 0, 0);
+    if (!r)
+      ++refused;
+    else if (std::string(r->bytes.begin(), r->bytes.end()) == "inside")
+      ++inside;
+    else
+      ++outside;
+  }
+  stop = true;
+  swapper.join();
+  INFO(inside << " served, " << refused << " refused");
+  CHECK(outside == 0);
+  CHECK(inside > 0);
 }
