@@ -14,11 +14,22 @@ call_chains::call_chains(core& c, runner run) : core_(c), run_(std::move(run)) {
 void call_chains::submit(frame&& f, policy::direction d, router::stream_id from,
                          std::shared_ptr<void> admitted) {
   key k{f.hdr.src, f.hdr.handle};
-  auto hdr = f.hdr;
+  enqueue(k, {std::move(f), d, from, std::move(admitted), std::nullopt});
+}
+
+void call_chains::refused(const serialization::frame_header& h, policy::direction d,
+                          router::stream_id from, serialization::call_error_info why) {
+  frame f;
+  f.hdr = h;
+  enqueue({h.src, h.handle}, {std::move(f), d, from, nullptr, std::move(why)});
+}
+
+void call_chains::enqueue(key k, item it) {
+  auto hdr = it.f.hdr;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     auto& c = chains_[k];
-    c.queue.push_back({std::move(f), d, from, std::move(admitted)});
+    c.queue.push_back(std::move(it));
     if (c.running)
       return;
     c.running = true;
@@ -49,6 +60,11 @@ void call_chains::drain(key k) {
       c.queue.pop_front();
       if (it.f.hdr.flags & flags::chain_reset) {
         c.error.reset();
+        continue;
+      }
+      if (it.refused) {
+        if (!c.error)
+          c.error = std::move(it.refused);
         continue;
       }
       failed = c.error;

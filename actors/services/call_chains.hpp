@@ -32,6 +32,13 @@ public:
   void submit(serialization::frame&& f, policy::direction d, router::stream_id from,
               std::shared_ptr<void> admitted);
 
+  /// A chained call refused before it was queued (over max_pending_calls;
+  /// it was answered dead already): its place in the chain fails the
+  /// chain with `why`, in order, as a call that threw would, so the
+  /// chain's later calls do not run. Only its header is kept.
+  void refused(const serialization::frame_header& h, policy::direction d, router::stream_id from,
+               serialization::call_error_info why);
+
 private:
   using key = std::pair<router::context_id, std::uint32_t>;
   struct item {
@@ -39,6 +46,7 @@ private:
     policy::direction d;
     router::stream_id from;
     std::shared_ptr<void> admitted;
+    std::optional<serialization::call_error_info> refused; // set: see refused()
   };
   struct chain {
     std::deque<item> queue;
@@ -46,6 +54,7 @@ private:
     std::optional<serialization::call_error_info> error;
   };
 
+  void enqueue(key k, item it);
   void drain(key k);
   void lost(const std::vector<router::context_id>& ids);
 

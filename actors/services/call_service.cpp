@@ -35,11 +35,20 @@ call_service::call_service(core& c, module_service& modules)
     }) {
   c.routes().handlers().add(wire_type::call_request,
                             [this](frame&& f, policy::direction d, router::stream_id from) {
+                              namespace flags = serialization::frame_flags;
+                              const bool chained = f.hdr.flags & flags::chained;
                               std::shared_ptr<void> admitted;
-                              if (!core_.admit_call(f.hdr, from,
-                                                    d == policy::direction::from_child, admitted))
+                              // A chain_reset is never refused: it only
+                              // clears a chain's error.
+                              if (!(chained && (f.hdr.flags & flags::chain_reset))
+                                  && !core_.admit_call(f.hdr, from,
+                                                       d == policy::direction::from_child,
+                                                       admitted)) {
+                                if (chained)
+                                  chains_.refused(f.hdr, d, from, over_limit());
                                 return;
-                              if (f.hdr.flags & serialization::frame_flags::chained) {
+                              }
+                              if (chained) {
                                 chains_.submit(std::move(f), d, from, std::move(admitted));
                                 return;
                               }
@@ -49,6 +58,12 @@ call_service::call_service(core& c, module_service& modules)
                                 run(std::move(f), d, from);
                               });
                             });
+}
+
+serialization::call_error_info call_service::over_limit() const {
+  return {"mitosis::error(" + std::string{to_string(errc::limit_exceeded)} + ")",
+          "call refused: max_pending_calls calls from this stream were queued or running",
+          core_.name(), {}};
 }
 
 std::optional<serialization::call_error_info> call_service::run(frame&& f, policy::direction d,

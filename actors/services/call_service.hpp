@@ -28,6 +28,8 @@ public:
 private:
   /// Runs the call and answers it; returns the exception it ended with (a
   /// refusal or an unknown function counts as one), for call chains.
+  /// The error a chained call refused over max_pending_calls leaves on its chain.
+  serialization::call_error_info over_limit() const;
   std::optional<serialization::call_error_info> run(serialization::frame&& f, policy::direction d,
                                                     router::stream_id from);
 

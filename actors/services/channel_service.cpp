@@ -1,6 +1,5 @@
 #include "channel_service.hpp"
 
-#include <atomic>
 #include <chrono>
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
@@ -13,24 +12,46 @@ using serialization::wire_type;
 
 namespace {
 
-// A receiver's id: random, so that a context that may send frames here
-// cannot name receivers it was not given by counting (a blind guess hits
-// one of n open receivers with odds n / 2^32 per frame). From the kernel
-// (getrandom); where it has none (Linux before 3.17), a counter scrambled
-// with a start the clock and the pid give, which at least is not 1, 2, 3.
-std::uint32_t random_handle() noexcept {
-  std::uint32_t h = 0;
-  if (::getrandom(&h, sizeof(h), GRND_NONBLOCK) == static_cast<ssize_t>(sizeof(h)))
-    return h;
-  static std::atomic<std::uint64_t> state{
-    static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())
-    ^ (static_cast<std::uint64_t>(::getpid()) << 32)};
-  // splitmix64
-  auto z = state.fetch_add(0x9e3779b97f4a7c15ULL) + 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return static_cast<std::uint32_t>(z ^ (z >> 31));
-}
+// Receiver ids: a counter put through a permutation of the 32-bit numbers
+// keyed at random when the process starts (a 4-round Feistel network), so
+// that ids are unique until the counter wraps, like a counter's, but a
+// context that may send frames here cannot find receivers it was not
+// given by counting from one it was (a blind guess hits one of n open
+// receivers with odds n / 2^32 per frame). Keys from the kernel
+// (getrandom); where it has none (Linux before 3.17), from the clock and
+// the pid.
+struct id_permutation {
+  std::uint32_t keys[4] = {};
+
+  id_permutation() noexcept {
+    if (::getrandom(keys, sizeof(keys), GRND_NONBLOCK) == static_cast<ssize_t>(sizeof(keys)))
+      return;
+    auto seed = static_cast<std::uint64_t>(
+                  std::chrono::steady_clock::now().time_since_epoch().count())
+                ^ (static_cast<std::uint64_t>(::getpid()) << 32);
+    for (auto& k : keys) {
+      // splitmix64
+      auto z = (seed += 0x9e3779b97f4a7c15ULL);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      k = static_cast<std::uint32_t>(z ^ (z >> 31));
+    }
+  }
+
+  std::uint32_t operator()(std::uint32_t x) const noexcept {
+    auto l = static_cast<std::uint16_t>(x >> 16);
+    auto r = static_cast<std::uint16_t>(x);
+    for (auto k : keys) {
+      std::uint32_t v = (r ^ k) * 0x9e3779b1u;
+      v ^= v >> 15;
+      v *= 0x85ebca77u;
+      const auto next = static_cast<std::uint16_t>(l ^ static_cast<std::uint16_t>(v >> 16));
+      l = r;
+      r = next;
+    }
+    return (static_cast<std::uint32_t>(l) << 16) | r;
+  }
+};
 
 } // namespace
 
@@ -52,9 +73,10 @@ std::shared_ptr<channel_state> channel_service::open(std::size_t capacity,
   std::shared_ptr<channel_state> st;
   {
     std::lock_guard<std::mutex> guard{mtx_};
+    static const id_permutation permute;
     std::uint32_t handle = 0;
     do {
-      handle = random_handle();
+      handle = permute(++next_);
     } while (handle == 0 || open_.count(handle) != 0);
     st = std::make_shared<channel_state>(handle, core_.name(), capacity == 0 ? 1 : capacity,
                                          respondent);

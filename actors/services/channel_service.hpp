@@ -46,6 +46,7 @@ private:
 
   core& core_;
   mutable std::mutex mtx_;
+  std::uint32_t next_ = 0; // counted, then permuted into an id (open())
   // Held by the receiver<T>s only: a value for a receiver that is gone is
   // dropped, and its entry swept.
   std::unordered_map<std::uint32_t, std::weak_ptr<channel_state>> open_;

@@ -204,18 +204,24 @@ bool core::admit_call(const serialization::frame_header& req, router::stream_id 
   if (from == 0 || !from_child)
     return true;
   const auto most = opts().max_pending_calls;
+  bool admitted = false;
   {
     std::lock_guard<std::mutex> guard{pending_mtx_};
     auto& n = pending_calls_[from];
     if (n < most) {
       ++n;
-      token = std::shared_ptr<void>(this, [from](core* c) {
-        std::lock_guard<std::mutex> g{c->pending_mtx_};
-        if (auto i = c->pending_calls_.find(from); i != c->pending_calls_.end() && --i->second == 0)
-          c->pending_calls_.erase(i);
-      });
-      return true;
+      admitted = true;
     }
+  }
+  if (admitted) {
+    // Made outside the lock: should the control block's allocation throw,
+    // the deleter runs at once and takes the lock itself.
+    token = std::shared_ptr<void>(this, [from](core* c) {
+      std::lock_guard<std::mutex> g{c->pending_mtx_};
+      if (auto i = c->pending_calls_.find(from); i != c->pending_calls_.end() && --i->second == 0)
+        c->pending_calls_.erase(i);
+    });
+    return true;
   }
   router_.refuse(from, req, errc::limit_exceeded,
                  "call refused: " + std::to_string(most)

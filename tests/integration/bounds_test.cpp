@@ -14,6 +14,7 @@
 
 #include "../sanitized.hpp"
 #include "captured_log.hpp"
+#include "channel_functions.hpp"
 #include "flood_functions.hpp"
 #include "hostile_scene.hpp"
 #include "temp_dir.hpp"
@@ -112,6 +113,21 @@ TEST_CASE("a child that floods granted slow calls is held to max_pending_calls, 
   CHECK_THROWS_AS(flood.get(), mitosis::context_lost);
   s.others_still_served();
   CHECK(own_rss_kb() - before < flood_rss_slack_kb);
+}
+
+TEST_CASE("a chained call refused over max_pending_calls fails its chain where it was") {
+  mitosis::master m{0, nullptr, {.max_pending_calls = 4}};
+  auto rules = mitosis::policy::rules::defaults();
+  rules.child_callable = {"sleep_ms", "chain_step", "add"};
+  m.set_policy(rules);
+  auto c = m.local({.name = "chainer"});
+  // The sleep and steps 0-2 are admitted (4), steps 3-9 refused: the chain
+  // runs up to the first refusal and nothing after it, not even the step
+  // and the add admitted later.
+  auto what = c.call(chain_over_limit, 10);
+  CHECK_THAT(what, Catch::Contains("max_pending_calls"));
+  CHECK(chain_log() == std::vector<int>{0, 1, 2});
+  CHECK(c.call(add, 2, 3) == 5); // 7 refusals: not cut
 }
 
 TEST_CASE("a child's log lines are rate-limited and the dropped ones are counted") {

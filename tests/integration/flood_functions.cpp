@@ -3,11 +3,14 @@
 // could, and never wait for an answer.
 #include "flood_functions.hpp"
 
+#include <chrono>
 #include <spdlog/spdlog.h>
+#include <thread>
 
 #include "mitosis/actors/runtime.hpp"
 #include "mitosis/mitosis.hpp"
 #include "mitosis/serialization/plain_codec.hpp"
+#include "channel_functions.hpp"
 #include "test_functions.hpp"
 
 namespace {
@@ -68,6 +71,24 @@ int flood_slow_calls(int ms, int count) {
   return count;
 }
 MITOSIS_REMOTE(flood_slow_calls);
+
+std::string chain_over_limit(int steps) {
+  mitosis::call_chain chain{mitosis::parent()};
+  chain.call_no_reply(sleep_ms, 300);
+  for (int i = 0; i < steps; ++i)
+    chain.call_no_reply(chain_step, i);
+  // Once the parent has run what it admitted, the bound has room again:
+  // the chain still fails, where the first refused call was.
+  std::this_thread::sleep_for(std::chrono::milliseconds{800});
+  chain.call_no_reply(chain_step, 100);
+  try {
+    chain.call(add, 1, 1);
+    return "ran";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+MITOSIS_REMOTE(chain_over_limit);
 
 int flood_log_lines(int count) {
   for (int i = 0; i < count; ++i)

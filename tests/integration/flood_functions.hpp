@@ -17,5 +17,9 @@ int call_parent_sleep(int ms);
 /// `count` calls of sleep_ms(`ms`) in the parent, without waiting for any
 /// (as a child granted that call could).
 int flood_slow_calls(int ms, int count);
+/// A chain into the parent: sleep_ms(300), then chain_step(0 .. steps-1)
+/// without waiting, then (800 ms later) chain_step(100) and a replying
+/// add(1, 1) in the same chain; returns what that add threw, or "ran".
+std::string chain_over_limit(int steps);
 /// `count` log lines "flood line <i>", as fast as they can be written.
 int flood_log_lines(int count);

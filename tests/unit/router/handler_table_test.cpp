@@ -47,6 +47,8 @@ TEST_CASE("options: every field but the name survives the boot frame", "[options
   o.shutdown_grace = std::chrono::milliseconds{250};
   o.heartbeat_interval = std::chrono::milliseconds{75};
   o.trace_frames = true;
+  o.max_pending_requests = 9;
+  o.max_pending_calls = 33;
   auto back = mitosis::router::decode_options(mitosis::router::encode(o));
   CHECK(back.name == "master");
   CHECK(back.pool_threads == 7);
@@ -60,6 +62,8 @@ TEST_CASE("options: every field but the name survives the boot frame", "[options
   CHECK(back.shutdown_grace.count() == 250);
   CHECK(back.heartbeat_interval.count() == 75);
   CHECK(back.trace_frames);
+  CHECK(back.max_pending_requests == 9);
+  CHECK(back.max_pending_calls == 33);
 }
 
 TEST_CASE("options: a damaged boot frame is an error, an absurd pool is bounded",
