@@ -166,16 +166,7 @@ bool core::on_pool_bounded(const serialization::frame_header& req, router::strea
   if (from == 0)
     return on_service_pool(req, std::move(job));
   const auto most = opts().max_pending_requests;
-  bool admitted = false;
-  {
-    std::lock_guard<std::mutex> guard{pending_mtx_};
-    auto& n = pending_requests_[from];
-    if (n < most) {
-      ++n;
-      admitted = true;
-    }
-  }
-  if (!admitted) {
+  if (!enter_pending(pending_requests_, from, most)) {
     router_.refuse(from, req, errc::limit_exceeded,
                    std::string{serialization::type_registry::name(req.type)} + " refused: "
                      + std::to_string(most)
@@ -188,14 +179,14 @@ bool core::on_pool_bounded(const serialization::frame_header& req, router::strea
       core* c;
       router::stream_id s;
       ~leave_on_exit() {
-        c->leave_pending(s);
+        c->leave_pending(c->pending_requests_, s);
       }
     } guard{this, from};
     job();
   };
   if (on_service_pool(req, std::move(bounded)))
     return true;
-  leave_pending(from);
+  leave_pending(pending_requests_, from);
   return false;
 }
 
@@ -204,23 +195,11 @@ bool core::admit_call(const serialization::frame_header& req, router::stream_id 
   if (from == 0 || !from_child)
     return true;
   const auto most = opts().max_pending_calls;
-  bool admitted = false;
-  {
-    std::lock_guard<std::mutex> guard{pending_mtx_};
-    auto& n = pending_calls_[from];
-    if (n < most) {
-      ++n;
-      admitted = true;
-    }
-  }
-  if (admitted) {
+  if (enter_pending(pending_calls_, from, most)) {
     // Made outside the lock: should the control block's allocation throw,
     // the deleter runs at once and takes the lock itself.
-    token = std::shared_ptr<void>(this, [from](core* c) {
-      std::lock_guard<std::mutex> g{c->pending_mtx_};
-      if (auto i = c->pending_calls_.find(from); i != c->pending_calls_.end() && --i->second == 0)
-        c->pending_calls_.erase(i);
-    });
+    token = std::shared_ptr<void>(
+      this, [from](core* c) { c->leave_pending(c->pending_calls_, from); });
     return true;
   }
   router_.refuse(from, req, errc::limit_exceeded,
@@ -229,10 +208,19 @@ bool core::admit_call(const serialization::frame_header& req, router::stream_id 
   return false;
 }
 
-void core::leave_pending(router::stream_id from) {
+bool core::enter_pending(pending_counts& counts, router::stream_id from, std::uint32_t most) {
   std::lock_guard<std::mutex> guard{pending_mtx_};
-  if (auto i = pending_requests_.find(from); i != pending_requests_.end() && --i->second == 0)
-    pending_requests_.erase(i);
+  auto& n = counts[from];
+  if (n >= most)
+    return false;
+  ++n;
+  return true;
+}
+
+void core::leave_pending(pending_counts& counts, router::stream_id from) {
+  std::lock_guard<std::mutex> guard{pending_mtx_};
+  if (auto i = counts.find(from); i != counts.end() && --i->second == 0)
+    counts.erase(i);
 }
 
 bool core::on_service_pool(const serialization::frame_header& req, std::function<void()> job) {

@@ -244,8 +244,12 @@ private:
                                               serialization::wire_type answer,
                                               clock::time_point deadline);
   void on_reply(serialization::frame&& f, router::stream_id from);
-  /// One module or file request admitted by on_pool_bounded has ended.
-  void leave_pending(router::stream_id from);
+  using pending_counts = std::unordered_map<router::stream_id, std::uint32_t>;
+  /// Counts one more request or call from stream `from` in `counts`
+  /// (guarded by pending_mtx_), unless `most` are there already.
+  bool enter_pending(pending_counts& counts, router::stream_id from, std::uint32_t most);
+  /// One request or call counted by enter_pending has ended.
+  void leave_pending(pending_counts& counts, router::stream_id from);
   /// A dead reply `no_route` to a request for a context started from here,
   /// from a context it was started through, becomes context_lost; with
   /// that one or `context_lost` from such a hop, `lost` is set to the
@@ -263,9 +267,9 @@ private:
 
   // Module and file requests queued or running, per stream read on.
   std::mutex pending_mtx_;
-  std::unordered_map<router::stream_id, std::uint32_t> pending_requests_;
+  pending_counts pending_requests_;
   // Calls from child streams queued or running, per stream (admit_call).
-  std::unordered_map<router::stream_id, std::uint32_t> pending_calls_;
+  pending_counts pending_calls_;
   std::mutex service_mtx_;
   std::unique_ptr<dispatcher> service_pool_; // guarded by service_mtx_
   bool service_stopped_ = false;             // guarded by service_mtx_
