@@ -401,6 +401,9 @@ public:
                      static_cast<const mitosis::router::options&>(c), out) {
     out.record_on(*this);
   }
+  /// The I/O thread calls this router through its vtable (the frame sink):
+  /// it must be stopped before this object's type changes back to the base.
+  ~test_router() { stop(); }
 };
 
 /// The master's router configuration (context 0, no parent).
