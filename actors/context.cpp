@@ -75,6 +75,7 @@ caf::strong_actor_ptr spawn_actor(actors::runtime& rt, router::context_id dst,
     case errc::actor_interface_mismatch:
     case errc::bad_actor_arguments:
     case errc::spawn_not_allowed:
+    case errc::limit_exceeded:
       throw spawn_error(f.code, context, type, f.reason);
     default:
       throw_failure(std::move(f), context);

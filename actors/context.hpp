@@ -308,7 +308,9 @@ public:
   /// caf::typed_actor<...> the type's interface must match. Throws
   /// spawn_error (unknown type, interface or arguments that do not match),
   /// context_lost or timeout_error; policy refusals (spawn rights) are
-  /// spawn_error with code spawn_not_allowed. The actor is tied to this
+  /// spawn_error with code spawn_not_allowed, and a spawn refused over a
+  /// bound (a child's max_pending_calls) spawn_error with code
+  /// limit_exceeded. The actor is tied to this
   /// process's context: when it is lost, the actor gets an exit. Defined
   /// in actors/remote_actor.hpp.
   template <class Handle, class... Ts>

@@ -24,7 +24,7 @@ std::vector<char> encode(const options& o) {
                              o.max_id_blocks_per_child, o.max_queued_bytes, o.max_refusals,
                              ms(o.refusal_window), o.max_pending_requests,
                              o.log_lines_per_second, o.log_burst, o.trace_frames,
-                             o.max_pending_calls);
+                             o.max_pending_calls, o.max_pending_actor_messages);
   return out;
 }
 
@@ -37,7 +37,7 @@ options decode_options(const std::vector<char>& bytes) {
                               grace, heartbeat, o.max_id_blocks_per_child, o.max_queued_bytes,
                               o.max_refusals, window, o.max_pending_requests,
                               o.log_lines_per_second, o.log_burst, o.trace_frames,
-                              o.max_pending_calls);
+                              o.max_pending_calls, o.max_pending_actor_messages);
   // Bounded, so that a damaged frame cannot ask for a million threads.
   o.pool_threads = static_cast<std::size_t>(std::clamp<std::uint64_t>(pool, 1, 256));
   if (o.max_frame == 0)
@@ -53,6 +53,7 @@ options decode_options(const std::vector<char>& bytes) {
   o.max_queued_bytes = std::max<std::uint64_t>(o.max_queued_bytes, std::uint64_t{1} << 20);
   o.max_pending_requests = std::max<std::uint32_t>(o.max_pending_requests, 1);
   o.max_pending_calls = std::max<std::uint32_t>(o.max_pending_calls, 1);
+  o.max_pending_actor_messages = std::max<std::uint32_t>(o.max_pending_actor_messages, 1);
   window = std::max<std::int64_t>(window, 1);
   o.refusal_window = std::chrono::milliseconds{window};
   connect = std::max<std::int64_t>(connect, 1);

@@ -53,6 +53,11 @@ struct options {
   /// routed through it) queued or running here at once; one more is
   /// refused (limit_exceeded). Calls from the parent are not bounded.
   std::uint32_t max_pending_calls = 1024;
+  /// Actor messages (not responses) from one child stream waiting in this
+  /// process's mailboxes or being handled at once; one more is refused
+  /// (limit_exceeded: a request fails with it, a one-way message is
+  /// dropped). Messages from the parent are not bounded.
+  std::uint32_t max_pending_actor_messages = 10000;
   /// Log lines per second accepted from one context (a token bucket of
   /// log_burst lines); the rest are dropped and counted, and the count is
   /// logged once lines pass again. 0: no limit.

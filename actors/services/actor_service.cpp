@@ -1,6 +1,7 @@
 // The actor service: spawns for other contexts, the wire handlers of the
 // actor types, and losses (see actor_service.hpp).
 #include "actor_state.hpp"
+#include "counted_element.hpp"
 
 namespace mitosis::actors::services {
 
@@ -89,11 +90,16 @@ void actor_service::state::on_message(frame&& f, policy::direction d, router::st
   message_head m;
   if (!decode_or_warn(f, m) || !message_allowed(f, d, from, m))
     return;
+  caf::message_id mid{m.mid};
+  // Bounded before it is decoded; a response answers a request of ours.
+  std::shared_ptr<void> held;
+  if (!mid.is_response()
+      && !core_.admit_message(f.hdr, from, d == policy::direction::from_child, held))
+    return;
   caf::strong_actor_ptr sender;
   if (m.sender != 0)
     sender = m.sender_ctx == core_.self() ? sys.registry().get(m.sender)
                                           : proxies.get_or_put(node_of(m.sender_ctx), m.sender);
-  caf::message_id mid{m.mid};
   auto content = decode(m.content, m.size);
   if (!content) {
     lg()->warn("[{}] actor_message from context {} dropped: {}", core_.name(), f.hdr.src,
@@ -121,7 +127,7 @@ void actor_service::state::on_message(frame&& f, policy::direction d, router::st
   // On a thread that reads for someone who runs actors (a parked pool
   // worker, a worker waiting for its reply), the actor runs there next.
   auto& rd = reading();
-  dst->enqueue(caf::make_mailbox_element(std::move(sender), mid, {}, std::move(*content)),
+  dst->enqueue(counted_mailbox_element(std::move(sender), mid, std::move(*content), std::move(held)),
                rd.host);
   if (rd.active)
     ++rd.woken;
@@ -193,7 +199,12 @@ actor_service::actor_service(core& c, caf::actor_system& sys)
   auto& h = c.routes().handlers();
   h.add(wire_type::actor_spawn, [this](frame&& f, policy::direction d, router::stream_id from) {
     auto hdr = f.hdr;
-    state_->core_.on_pool(hdr, [st = state_, f = std::move(f), d, from]() mutable {
+    // Queued on the call pool: a child's spawns count as its calls.
+    std::shared_ptr<void> admitted;
+    if (!state_->core_.admit_call(hdr, from, d == policy::direction::from_child, admitted))
+      return;
+    state_->core_.on_pool(hdr, [st = state_, f = std::move(f), d, from,
+                                admitted = std::move(admitted)]() mutable {
       st->on_spawn(std::move(f), d, from);
     });
   });

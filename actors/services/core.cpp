@@ -192,19 +192,33 @@ bool core::on_pool_bounded(const serialization::frame_header& req, router::strea
 
 bool core::admit_call(const serialization::frame_header& req, router::stream_id from,
                       bool from_child, std::shared_ptr<void>& token) {
+  return admit(pending_calls_, opts().max_pending_calls, req, from, from_child, token,
+               "calls and spawns from this stream are queued or running",
+               "max_pending_calls");
+}
+
+bool core::admit_message(const serialization::frame_header& req, router::stream_id from,
+                         bool from_child, std::shared_ptr<void>& token) {
+  return admit(pending_messages_, opts().max_pending_actor_messages, req, from, from_child,
+               token, "actor messages from this stream wait in mailboxes here",
+               "max_pending_actor_messages");
+}
+
+bool core::admit(pending_counts& counts, std::uint32_t most,
+                 const serialization::frame_header& req, router::stream_id from, bool from_child,
+                 std::shared_ptr<void>& token, const char* what, const char* name) {
   if (from == 0 || !from_child)
     return true;
-  const auto most = opts().max_pending_calls;
-  if (enter_pending(pending_calls_, from, most)) {
+  if (enter_pending(counts, from, most)) {
     // Made outside the lock: should the control block's allocation throw,
     // the deleter runs at once and takes the lock itself.
     token = std::shared_ptr<void>(
-      this, [from](core* c) { c->leave_pending(c->pending_calls_, from); });
+      this, [from, &counts](core* c) { c->leave_pending(counts, from); });
     return true;
   }
   router_.refuse(from, req, errc::limit_exceeded,
-                 "call refused: " + std::to_string(most)
-                   + " calls from this stream are queued or running (max_pending_calls)");
+                 std::string{serialization::type_registry::name(req.type)} + " refused: "
+                   + std::to_string(most) + " " + what + " (" + name + ")");
   return false;
 }
 

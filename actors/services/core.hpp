@@ -158,8 +158,18 @@ public:
   /// ones (`from` 0) are not bounded and get no token (nothing to count
   /// on the parent's calls, the hot path): the parent may pipeline as
   /// many as it wants.
+  /// Spawn requests from a child stream count as calls: they wait on the
+  /// same pool.
   bool admit_call(const serialization::frame_header& req, router::stream_id from,
                   bool from_child, std::shared_ptr<void>& token);
+
+  /// admit_call() for an actor message read on child stream `from` (not a
+  /// response: those answer our own requests): at most
+  /// options::max_pending_actor_messages of them per child stream wait in
+  /// this process's mailboxes or run. The token is held by the mailbox
+  /// element, so it goes when the actor has handled (or dropped) it.
+  bool admit_message(const serialization::frame_header& req, router::stream_id from,
+                     bool from_child, std::shared_ptr<void>& token);
 
   /// Decodes `f`'s payload into `x`, or refuses it (router::refuse: a dead
   /// reply, counted against stream `from`, the stream it was read on; 0:
@@ -250,6 +260,11 @@ private:
   bool enter_pending(pending_counts& counts, router::stream_id from, std::uint32_t most);
   /// One request or call counted by enter_pending has ended.
   void leave_pending(pending_counts& counts, router::stream_id from);
+  /// admit_call() and admit_message() over `counts`, bounded by `most`;
+  /// a refusal says `what` are pending, and the option's `name`.
+  bool admit(pending_counts& counts, std::uint32_t most, const serialization::frame_header& req,
+             router::stream_id from, bool from_child, std::shared_ptr<void>& token,
+             const char* what, const char* name);
   /// A dead reply `no_route` to a request for a context started from here,
   /// from a context it was started through, becomes context_lost; with
   /// that one or `context_lost` from such a hop, `lost` is set to the
@@ -270,6 +285,8 @@ private:
   pending_counts pending_requests_;
   // Calls from child streams queued or running, per stream (admit_call).
   pending_counts pending_calls_;
+  // Actor messages from child streams not yet handled (admit_message).
+  pending_counts pending_messages_;
   std::mutex service_mtx_;
   std::unique_ptr<dispatcher> service_pool_; // guarded by service_mtx_
   bool service_stopped_ = false;             // guarded by service_mtx_

@@ -31,9 +31,7 @@ using mitosis::errc;
 
 // -- run in the children -------------------------------------------------------
 
-// Spawns `type` in context `where` (the parent, or a handle the caller
-// passed), tied to this context or detached; returns "spawned <actor id>"
-// or "refused <errc>: <what>".
+// Declared in test_actors.hpp (bounds_test.cpp calls it too).
 std::string spawn_in(mitosis::context where, std::string type, bool detached) {
   try {
     const auto& p = where;

@@ -5,6 +5,8 @@
 // served during and after the flood.
 #include <catch2/catch.hpp>
 
+#include <caf/scoped_actor.hpp>
+
 #include <chrono>
 #include <csignal>
 #include <fstream>
@@ -18,6 +20,10 @@
 #include "flood_functions.hpp"
 #include "hostile_scene.hpp"
 #include "temp_dir.hpp"
+#include "test_actors.hpp"
+
+using namespace std::chrono_literals;
+using mitosis::errc;
 
 namespace {
 
@@ -108,9 +114,67 @@ TEST_CASE("a child that floods granted slow calls is held to max_pending_calls, 
   auto before = own_rss_kb();
   auto flood = s.bad.call_async(flood_slow_calls, 200, 100000);
   s.others_still_served();
-  CHECK(log.wait_for("16 calls from this stream are queued or running (max_pending_calls)",
+  CHECK(log.wait_for("16 calls and spawns from this stream are queued or running (max_pending_calls)",
                      "cut stream to 'call-flooder'"));
   CHECK_THROWS_AS(flood.get(), mitosis::context_lost);
+  s.others_still_served();
+  CHECK(own_rss_kb() - before < flood_rss_slack_kb);
+}
+
+TEST_CASE("a child's spawn requests count as its calls against max_pending_calls") {
+  mitosis::master m{0, nullptr, {.max_pending_calls = 4}};
+  auto rules = mitosis::policy::rules::defaults();
+  rules.child_callable = {"sleep_ms"};
+  rules.spawnable_by_child = {"test.echo"};
+  m.set_policy(rules);
+  auto c = m.local({.name = "spawn-flooder"});
+  // Four slow calls hold the bound; the spawn read after them is refused.
+  CHECK(c.call(flood_slow_calls, 1500, 4) == 4);
+  const auto refused = c.call(spawn_in, m.self(), std::string{"test.echo"}, false);
+  CHECK(refused.rfind("refused " + std::to_string(static_cast<int>(errc::limit_exceeded)), 0) == 0);
+  CHECK_THAT(refused, Catch::Contains("4 calls and spawns from this stream are queued or running "
+                                      "(max_pending_calls)"));
+  // Once they ran, it has room again.
+  std::this_thread::sleep_for(1800ms);
+  CHECK(c.call(spawn_in, m.self(), std::string{"test.echo"}, false).rfind("spawned ", 0) == 0);
+}
+
+TEST_CASE("a child's actor messages are held to max_pending_actor_messages, then it is cut") {
+  captured_log log;
+  offender_and_siblings s{"message-flooder", {.max_pending_actor_messages = 50}};
+  // An actor of the master that reads its mailbox only when the test says.
+  caf::scoped_actor stuck{s.m.system()};
+  caf::scoped_actor self{s.m.system()};
+  auto flooder = s.bad.spawn<caf::actor>("test.flooder");
+  auto flood = [&](int n) {
+    int sent = 0;
+    self->request(flooder, 10s, flood_atom::value, caf::actor_cast<caf::actor>(stuck), n)
+      .receive([&](int k) { sent = k; }, [](caf::error&) {});
+    return sent;
+  };
+  // Everything the flooder sent before its answer has been read: what was
+  // admitted is in the mailbox.
+  auto drain = [&] {
+    int got = 0;
+    bool more = true;
+    while (more)
+      stuck->receive([&](int) { ++got; }, caf::after(200ms) >> [&] { more = false; });
+    return got;
+  };
+  // 60 sent, 50 admitted: the other 10 are refusals, not enough to cut.
+  REQUIRE(flood(60) == 60);
+  CHECK(drain() == 50);
+  // Handled, they leave room for 50 more.
+  REQUIRE(flood(50) == 50);
+  CHECK(drain() == 50);
+  // A flood: the mailbox holds 50, the refusals past max_refusals cut it.
+  auto before = own_rss_kb();
+  self->send(flooder, flood_atom::value, caf::actor_cast<caf::actor>(stuck), 1000000);
+  s.others_still_served();
+  CHECK(log.wait_for("50 actor messages from this stream wait in mailboxes here "
+                     "(max_pending_actor_messages)",
+                     "cut stream to 'message-flooder'"));
+  CHECK(drain() == 50);
   s.others_still_served();
   CHECK(own_rss_kb() - before < flood_rss_slack_kb);
 }

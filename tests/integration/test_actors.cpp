@@ -105,8 +105,21 @@ caf::behavior introducer_actor(caf::event_based_actor* self) {
   };
 }
 
+// "test.flooder": sends the actor it is handed `n` one-way ints (0 .. n-1)
+// and answers `n` once they are all sent.
+caf::behavior flooder_actor(caf::event_based_actor* self) {
+  return {
+    [self](flood_atom, const caf::actor& target, int n) {
+      for (int i = 0; i < n; ++i)
+        self->send(target, i);
+      return n;
+    },
+  };
+}
+
 } // namespace
 
+MITOSIS_ACTOR("test.flooder", flooder_actor);
 MITOSIS_ACTOR("test.introducer", introducer_actor);
 MITOSIS_ACTOR("test.watcher", watcher_actor);
 MITOSIS_ACTOR("test.brief", brief_actor);

@@ -18,6 +18,7 @@ using watched_atom = caf::atom_constant<caf::atom("watched")>;
 using link_me_atom = caf::atom_constant<caf::atom("linkme")>;
 using unlink_me_atom = caf::atom_constant<caf::atom("unlinkme")>;
 using ask_atom = caf::atom_constant<caf::atom("ask")>;
+using flood_atom = caf::atom_constant<caf::atom("flood")>;
 
 /// A user type in messages (registered with MITOSIS_ACTOR_MESSAGE_TYPE).
 struct point {
@@ -35,3 +36,12 @@ using adder = caf::typed_actor<caf::replies_to<int, int>::with<int>>;
 
 /// An interface no registered type implements.
 using concatenator = caf::typed_actor<caf::replies_to<std::string, std::string>::with<std::string>>;
+
+namespace mitosis {
+class context;
+}
+
+/// A remote function (actor_policy_test.cpp): spawns `type` in context
+/// `where`, tied to the caller's context or detached; returns "spawned
+/// <actor id>" or "refused <errc>: <what>".
+std::string spawn_in(mitosis::context where, std::string type, bool detached);
