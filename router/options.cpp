@@ -24,7 +24,8 @@ std::vector<char> encode(const options& o) {
                              o.max_id_blocks_per_child, o.max_queued_bytes, o.max_refusals,
                              ms(o.refusal_window), o.max_pending_requests,
                              o.log_lines_per_second, o.log_burst, o.trace_frames,
-                             o.max_pending_calls, o.max_pending_actor_messages);
+                             o.max_pending_calls, o.max_pending_actor_messages,
+                             o.max_spawned_actors);
   return out;
 }
 
@@ -37,7 +38,8 @@ options decode_options(const std::vector<char>& bytes) {
                               grace, heartbeat, o.max_id_blocks_per_child, o.max_queued_bytes,
                               o.max_refusals, window, o.max_pending_requests,
                               o.log_lines_per_second, o.log_burst, o.trace_frames,
-                              o.max_pending_calls, o.max_pending_actor_messages);
+                              o.max_pending_calls, o.max_pending_actor_messages,
+                              o.max_spawned_actors);
   // Bounded, so that a damaged frame cannot ask for a million threads.
   o.pool_threads = static_cast<std::size_t>(std::clamp<std::uint64_t>(pool, 1, 256));
   if (o.max_frame == 0)
@@ -54,6 +56,7 @@ options decode_options(const std::vector<char>& bytes) {
   o.max_pending_requests = std::max<std::uint32_t>(o.max_pending_requests, 1);
   o.max_pending_calls = std::max<std::uint32_t>(o.max_pending_calls, 1);
   o.max_pending_actor_messages = std::max<std::uint32_t>(o.max_pending_actor_messages, 1);
+  o.max_spawned_actors = std::max<std::uint32_t>(o.max_spawned_actors, 1);
   window = std::max<std::int64_t>(window, 1);
   o.refusal_window = std::chrono::milliseconds{window};
   connect = std::max<std::int64_t>(connect, 1);

@@ -58,6 +58,10 @@ struct options {
   /// (limit_exceeded: a request fails with it, a one-way message is
   /// dropped). Messages from the parent are not bounded.
   std::uint32_t max_pending_actor_messages = 10000;
+  /// Actors one child stream (its subtree) has spawned here and that still
+  /// run; one more spawn is refused (limit_exceeded). The parent's spawns
+  /// are not bounded.
+  std::uint32_t max_spawned_actors = 10000;
   /// Log lines per second accepted from one context (a token bucket of
   /// log_burst lines); the rest are dropped and counted, and the count is
   /// logged once lines pass again. 0: no limit.

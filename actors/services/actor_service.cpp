@@ -50,11 +50,28 @@ void actor_service::state::on_spawn(frame&& f, policy::direction d, router::stre
                  "actor type '" + info.name + "' " + where + ": " + args.error().reason);
     return;
   }
+  // What a child spawned here and still runs is bounded per child stream.
+  const router::stream_id counted = d == policy::direction::from_child ? from : 0;
+  if (counted != 0) {
+    std::unique_lock<std::mutex> guard{mtx};
+    if (!take_spawn_slot(counted)) {
+      guard.unlock();
+      r.refuse(counted, h, errc::limit_exceeded,
+               "actor type '" + info.name + "' " + where + " refused: "
+                 + std::to_string(core_.opts().max_spawned_actors)
+                 + " actors spawned by this stream run here (max_spawned_actors)");
+      return;
+    }
+  }
   // Its first run (the behaviour's set-up) happens here, after the reply
   // left: no CAF worker has to be woken for it.
   inline_unit first_run{sys};
   auto a = entry->spawn(sys, *args, &first_run);
   if (!a) {
+    if (counted != 0) {
+      std::lock_guard<std::mutex> guard{mtx};
+      release_spawn_slot(counted);
+    }
     r.reply_dead(h, errc::bad_actor_arguments,
                  "actor type '" + info.name + "' " + where + " takes other arguments than "
                    + caf::to_string(*args));
@@ -62,7 +79,7 @@ void actor_service::state::on_spawn(frame&& f, policy::direction d, router::stre
   }
   {
     std::lock_guard<std::mutex> guard{mtx};
-    spawned.insert(a->id());
+    spawned.emplace(a->id(), counted);
     if (!info.detached)
       ties[{h.src, static_cast<caf::actor_id>(info.owner)}].insert(a->id());
   }
@@ -363,7 +380,7 @@ void actor_service::relay_lost(const std::vector<router::context_id>& ids,
 void actor_service::shutdown() {
   auto& st = *state_;
   std::set<router::context_id> contexts;
-  std::set<caf::actor_id> spawned;
+  std::map<caf::actor_id, router::stream_id> spawned;
   std::vector<caf::actor_id> exported;
   {
     std::lock_guard<std::mutex> guard{st.mtx};
@@ -384,7 +401,7 @@ void actor_service::shutdown() {
       st.proxies.erase(nid, p->id(), why);
   }
   st.proxies.clear();
-  for (auto aid : spawned)
+  for (auto& [aid, from] : spawned)
     if (auto a = st.sys.registry().get(aid))
       caf::anon_send_exit(caf::actor_cast<caf::actor>(a), caf::exit_reason::user_shutdown);
   for (auto aid : exported)

@@ -5,7 +5,9 @@
 // served during and after the flood.
 #include <catch2/catch.hpp>
 
+#include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 
 #include <chrono>
 #include <csignal>
@@ -137,6 +139,35 @@ TEST_CASE("a child's spawn requests count as its calls against max_pending_calls
   // Once they ran, it has room again.
   std::this_thread::sleep_for(1800ms);
   CHECK(c.call(spawn_in, m.self(), std::string{"test.echo"}, false).rfind("spawned ", 0) == 0);
+}
+
+TEST_CASE("the actors a child spawned here and that run are held to max_spawned_actors") {
+  mitosis::master m{0, nullptr, {.max_spawned_actors = 3}};
+  auto rules = mitosis::policy::rules::defaults();
+  rules.spawnable_by_child = {"test.echo"};
+  m.set_policy(rules);
+  auto c = m.local({.name = "actor-hoarder"});
+  auto spawn = [&] { return c.call(spawn_in, m.self(), std::string{"test.echo"}, true); };
+  std::vector<std::string> spawned;
+  for (int i = 0; i < 3; ++i) {
+    spawned.push_back(spawn());
+    REQUIRE(spawned.back().rfind("spawned ", 0) == 0);
+  }
+  const auto refused = spawn();
+  CHECK(refused.rfind("refused " + std::to_string(static_cast<int>(errc::limit_exceeded)), 0) == 0);
+  CHECK_THAT(refused, Catch::Contains("3 actors spawned by this stream run here (max_spawned_actors)"));
+  // One of them exits: room for one more.
+  auto first = m.system().registry().get(static_cast<caf::actor_id>(std::stoull(spawned[0].substr(8))));
+  REQUIRE(first);
+  caf::anon_send_exit(caf::actor_cast<caf::actor>(first), caf::exit_reason::user_shutdown);
+  first = nullptr;
+  std::string again;
+  for (int i = 0; i < 100 && again.rfind("spawned ", 0) != 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+    again = spawn();
+  }
+  CHECK(again.rfind("spawned ", 0) == 0);
+  CHECK(spawn().rfind("refused ", 0) == 0);
 }
 
 TEST_CASE("a child's actor messages are held to max_pending_actor_messages, then it is cut") {

@@ -50,6 +50,7 @@ TEST_CASE("options: every field but the name survives the boot frame", "[options
   o.max_pending_requests = 9;
   o.max_pending_calls = 33;
   o.max_pending_actor_messages = 44;
+  o.max_spawned_actors = 55;
   auto back = mitosis::router::decode_options(mitosis::router::encode(o));
   CHECK(back.name == "master");
   CHECK(back.pool_threads == 7);
@@ -66,6 +67,7 @@ TEST_CASE("options: every field but the name survives the boot frame", "[options
   CHECK(back.max_pending_requests == 9);
   CHECK(back.max_pending_calls == 33);
   CHECK(back.max_pending_actor_messages == 44);
+  CHECK(back.max_spawned_actors == 55);
 }
 
 TEST_CASE("options: a damaged boot frame is an error, an absurd pool is bounded",
