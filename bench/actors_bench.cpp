@@ -10,7 +10,8 @@
 // The same request/response and one-way figures over CAF 0.17's own network
 // layer (publish / remote_actor between two local processes) come from
 // `mitosis-bench-actors basp-server` and `basp-client PORT`, which bench/run.sh
-// runs beside it. Prints key=value lines (bench_util.hpp).
+// runs beside it. `mitosis-bench-actors spawn ROUNDS` measures only the
+// spawns (for a profiler). Prints key=value lines (bench_util.hpp).
 #include <mitosis/actors/remote_actor.hpp>
 #include <mitosis/mitosis.hpp>
 
@@ -99,6 +100,29 @@ double oneway(caf::actor_system& sys, const caf::actor& sink, int n) {
   return done.get_future().get();
 }
 
+// `n` remote spawns in `c`, each until the new actor answered a request;
+// microseconds per spawn.
+double spawns(caf::scoped_actor& self, const mitosis::context& c, int n) {
+  std::vector<caf::actor> spawned;
+  spawned.reserve(static_cast<std::size_t>(n));
+  auto t0 = bench::clock_type::now();
+  for (int i = 0; i < n; ++i) {
+    spawned.push_back(c.spawn<caf::actor>("bench.echo"));
+    self->request(spawned.back(), caf::infinite, payload)
+      .receive([](const std::string&) {}, [](caf::error&) {});
+  }
+  const double us = bench::ms_since(t0) * 1000.0 / n;
+  // An exit is not part of a spawn: they end after the clock stopped, and
+  // the next round starts once every down message is in.
+  for (auto& a : spawned) {
+    self->monitor(a);
+    self->send_exit(a, caf::exit_reason::user_shutdown);
+  }
+  for (int i = 0; i < n; ++i)
+    self->receive([](const caf::down_msg&) {});
+  return us;
+}
+
 // Runs `f` `rounds` times and prints the median as key=value.
 template <class F>
 void report(const char* name, const char* unit, int rounds, F f) {
@@ -162,6 +186,14 @@ int main(int argc, char** argv) {
     return basp_client(bench::arg_or(argc, argv, 2, 0), bench::arg_or(argc, argv, 3, 0),
                        bench::arg_or(argc, argv, 4, 5), bench::arg_or(argc, argv, 5, 2000),
                        bench::arg_or(argc, argv, 6, 200000));
+  if (mode == "spawn") {
+    // Only the spawns, `rounds` rounds of 50 (for a profiler).
+    mitosis::master m(argc, argv);
+    auto c = m.local({.name = "bench"});
+    caf::scoped_actor self{m.system()};
+    report("spawn", "us", bench::arg_or(argc, argv, 2, 200), [&] { return spawns(self, c, 50); });
+    return 0;
+  }
   int rounds = bench::arg_or(argc, argv, 1, 5);
   int calls = bench::arg_or(argc, argv, 2, 2000);
   int msgs = bench::arg_or(argc, argv, 3, 200000);
@@ -187,26 +219,6 @@ int main(int argc, char** argv) {
   report("actor_msgs", "s", rounds, [&] { return oneway(sys, sink, msgs); });
 
   caf::scoped_actor self{sys};
-  report("spawn", "us", rounds, [&] {
-    constexpr int n = 50;
-    std::vector<caf::actor> spawned;
-    spawned.reserve(n);
-    auto t0 = bench::clock_type::now();
-    for (int i = 0; i < n; ++i) {
-      spawned.push_back(c.spawn<caf::actor>("bench.echo"));
-      self->request(spawned.back(), caf::infinite, payload)
-        .receive([](const std::string&) {}, [](caf::error&) {});
-    }
-    const double us = bench::ms_since(t0) * 1000.0 / n;
-    // An exit is not part of a spawn: they end after the clock stopped, and
-    // the next round starts once every down message is in.
-    for (auto& a : spawned) {
-      self->monitor(a);
-      self->send_exit(a, caf::exit_reason::user_shutdown);
-    }
-    for (int i = 0; i < n; ++i)
-      self->receive([](const caf::down_msg&) {});
-    return us;
-  });
+  report("spawn", "us", rounds, [&] { return spawns(self, c, 50); });
   return 0;
 }

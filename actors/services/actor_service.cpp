@@ -63,15 +63,22 @@ void actor_service::state::on_spawn(frame&& f, policy::direction d, router::stre
       return;
     }
   }
+  // The slot goes back unless the actor is recorded (however this ends).
+  struct slot_guard {
+    state& st;
+    router::stream_id held;
+    ~slot_guard() {
+      if (held == 0)
+        return;
+      std::lock_guard<std::mutex> guard{st.mtx};
+      st.release_spawn_slot(held);
+    }
+  } slot{*this, counted};
   // Its first run (the behaviour's set-up) happens here, after the reply
   // left: no CAF worker has to be woken for it.
   inline_unit first_run{sys};
   auto a = entry->spawn(sys, *args, &first_run);
   if (!a) {
-    if (counted != 0) {
-      std::lock_guard<std::mutex> guard{mtx};
-      release_spawn_slot(counted);
-    }
     r.reply_dead(h, errc::bad_actor_arguments,
                  "actor type '" + info.name + "' " + where + " takes other arguments than "
                    + caf::to_string(*args));
@@ -80,6 +87,7 @@ void actor_service::state::on_spawn(frame&& f, policy::direction d, router::stre
   {
     std::lock_guard<std::mutex> guard{mtx};
     spawned.emplace(a->id(), counted);
+    slot.held = 0; // local_exited gives it back
     if (!info.detached)
       ties[{h.src, static_cast<caf::actor_id>(info.owner)}].insert(a->id());
   }

@@ -166,28 +166,16 @@ bool core::on_pool_bounded(const serialization::frame_header& req, router::strea
   if (from == 0)
     return on_service_pool(req, std::move(job));
   const auto most = opts().max_pending_requests;
-  if (!enter_pending(pending_requests_, from, most)) {
+  std::shared_ptr<void> token;
+  if (!take(pending_requests_, from, most, token)) {
     router_.refuse(from, req, errc::limit_exceeded,
                    std::string{serialization::type_registry::name(req.type)} + " refused: "
                      + std::to_string(most)
                      + " module and file requests from this stream are pending (max_pending_requests)");
     return false;
   }
-  // Left when the job ends, however it ends.
-  auto bounded = [this, from, job = std::move(job)] {
-    struct leave_on_exit {
-      core* c;
-      router::stream_id s;
-      ~leave_on_exit() {
-        c->leave_pending(c->pending_requests_, s);
-      }
-    } guard{this, from};
-    job();
-  };
-  if (on_service_pool(req, std::move(bounded)))
-    return true;
-  leave_pending(pending_requests_, from);
-  return false;
+  // Let go when the job is gone, run or dropped.
+  return on_service_pool(req, [token = std::move(token), job = std::move(job)] { job(); });
 }
 
 bool core::admit_call(const serialization::frame_header& req, router::stream_id from,
@@ -204,37 +192,36 @@ bool core::admit_message(const serialization::frame_header& req, router::stream_
                "max_pending_actor_messages");
 }
 
-bool core::admit(pending_counts& counts, std::uint32_t most,
+bool core::admit(const std::shared_ptr<pending_counts>& counts, std::uint32_t most,
                  const serialization::frame_header& req, router::stream_id from, bool from_child,
                  std::shared_ptr<void>& token, const char* what, const char* name) {
   if (from == 0 || !from_child)
     return true;
-  if (enter_pending(counts, from, most)) {
-    // Made outside the lock: should the control block's allocation throw,
-    // the deleter runs at once and takes the lock itself.
-    token = std::shared_ptr<void>(
-      this, [from, &counts](core* c) { c->leave_pending(counts, from); });
+  if (take(counts, from, most, token))
     return true;
-  }
   router_.refuse(from, req, errc::limit_exceeded,
                  std::string{serialization::type_registry::name(req.type)} + " refused: "
                    + std::to_string(most) + " " + what + " (" + name + ")");
   return false;
 }
 
-bool core::enter_pending(pending_counts& counts, router::stream_id from, std::uint32_t most) {
-  std::lock_guard<std::mutex> guard{pending_mtx_};
-  auto& n = counts[from];
-  if (n >= most)
-    return false;
-  ++n;
+bool core::take(const std::shared_ptr<pending_counts>& counts, router::stream_id from,
+                std::uint32_t most, std::shared_ptr<void>& token) {
+  {
+    std::lock_guard<std::mutex> guard{counts->mtx};
+    auto& n = counts->by_stream[from];
+    if (n >= most)
+      return false;
+    ++n;
+  }
+  // Made outside the lock: should the control block's allocation throw,
+  // the deleter runs at once and takes the lock itself.
+  token = std::shared_ptr<void>(counts.get(), [counts, from](pending_counts*) {
+    std::lock_guard<std::mutex> guard{counts->mtx};
+    if (auto i = counts->by_stream.find(from); i != counts->by_stream.end() && --i->second == 0)
+      counts->by_stream.erase(i);
+  });
   return true;
-}
-
-void core::leave_pending(pending_counts& counts, router::stream_id from) {
-  std::lock_guard<std::mutex> guard{pending_mtx_};
-  if (auto i = counts.find(from); i != counts.end() && --i->second == 0)
-    counts.erase(i);
 }
 
 bool core::on_service_pool(const serialization::frame_header& req, std::function<void()> job) {

@@ -254,17 +254,23 @@ private:
                                               serialization::wire_type answer,
                                               clock::time_point deadline);
   void on_reply(serialization::frame&& f, router::stream_id from);
-  using pending_counts = std::unordered_map<router::stream_id, std::uint32_t>;
-  /// Counts one more request or call from stream `from` in `counts`
-  /// (guarded by pending_mtx_), unless `most` are there already.
-  bool enter_pending(pending_counts& counts, router::stream_id from, std::uint32_t most);
-  /// One request or call counted by enter_pending has ended.
-  void leave_pending(pending_counts& counts, router::stream_id from);
+  /// What each stream has pending here of one kind (requests, calls, actor
+  /// messages). Shared with the tokens that hold a count: a token may
+  /// outlive this core (a message left in the cache of a blocking actor
+  /// that someone still holds).
+  struct pending_counts {
+    std::mutex mtx;
+    std::unordered_map<router::stream_id, std::uint32_t> by_stream; // guarded by mtx
+  };
+  /// Counts one more for stream `from` in `counts`, unless `most` are
+  /// there already; the token lets it go when its last copy is destroyed.
+  static bool take(const std::shared_ptr<pending_counts>& counts, router::stream_id from,
+                   std::uint32_t most, std::shared_ptr<void>& token);
   /// admit_call() and admit_message() over `counts`, bounded by `most`;
   /// a refusal says `what` are pending, and the option's `name`.
-  bool admit(pending_counts& counts, std::uint32_t most, const serialization::frame_header& req,
-             router::stream_id from, bool from_child, std::shared_ptr<void>& token,
-             const char* what, const char* name);
+  bool admit(const std::shared_ptr<pending_counts>& counts, std::uint32_t most,
+             const serialization::frame_header& req, router::stream_id from, bool from_child,
+             std::shared_ptr<void>& token, const char* what, const char* name);
   /// A dead reply `no_route` to a request for a context started from here,
   /// from a context it was started through, becomes context_lost; with
   /// that one or `context_lost` from such a hop, `lost` is set to the
@@ -281,12 +287,11 @@ private:
     loss_listeners_;
 
   // Module and file requests queued or running, per stream read on.
-  std::mutex pending_mtx_;
-  pending_counts pending_requests_;
+  std::shared_ptr<pending_counts> pending_requests_ = std::make_shared<pending_counts>();
   // Calls from child streams queued or running, per stream (admit_call).
-  pending_counts pending_calls_;
+  std::shared_ptr<pending_counts> pending_calls_ = std::make_shared<pending_counts>();
   // Actor messages from child streams not yet handled (admit_message).
-  pending_counts pending_messages_;
+  std::shared_ptr<pending_counts> pending_messages_ = std::make_shared<pending_counts>();
   std::mutex service_mtx_;
   std::unique_ptr<dispatcher> service_pool_; // guarded by service_mtx_
   bool service_stopped_ = false;             // guarded by service_mtx_
