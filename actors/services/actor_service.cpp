@@ -50,30 +50,11 @@ void actor_service::state::on_spawn(frame&& f, policy::direction d, router::stre
                  "actor type '" + info.name + "' " + where + ": " + args.error().reason);
     return;
   }
-  // What a child spawned here and still runs is bounded per child stream.
-  const router::stream_id counted = d == policy::direction::from_child ? from : 0;
-  if (counted != 0) {
-    std::unique_lock<std::mutex> guard{mtx};
-    if (!take_spawn_slot(counted)) {
-      guard.unlock();
-      r.refuse(counted, h, errc::limit_exceeded,
-               "actor type '" + info.name + "' " + where + " refused: "
-                 + std::to_string(core_.opts().max_spawned_actors)
-                 + " actors spawned by this stream run here (max_spawned_actors)");
-      return;
-    }
-  }
-  // The slot goes back unless the actor is recorded (however this ends).
-  struct slot_guard {
-    state& st;
-    router::stream_id held;
-    ~slot_guard() {
-      if (held == 0)
-        return;
-      std::lock_guard<std::mutex> guard{st.mtx};
-      st.release_spawn_slot(held);
-    }
-  } slot{*this, counted};
+  // What a child spawned here and still runs is bounded per child stream:
+  // the token is kept with the actor, or let go however this ends.
+  std::shared_ptr<void> running;
+  if (!core_.admit_spawned(h, from, d == policy::direction::from_child, running))
+    return;
   // Its first run (the behaviour's set-up) happens here, after the reply
   // left: no CAF worker has to be woken for it.
   inline_unit first_run{sys};
@@ -86,8 +67,7 @@ void actor_service::state::on_spawn(frame&& f, policy::direction d, router::stre
   }
   {
     std::lock_guard<std::mutex> guard{mtx};
-    spawned.emplace(a->id(), counted);
-    slot.held = 0; // local_exited gives it back
+    spawned.emplace(a->id(), std::move(running)); // local_exited lets it go
     if (!info.detached)
       ties[{h.src, static_cast<caf::actor_id>(info.owner)}].insert(a->id());
   }
@@ -388,7 +368,7 @@ void actor_service::relay_lost(const std::vector<router::context_id>& ids,
 void actor_service::shutdown() {
   auto& st = *state_;
   std::set<router::context_id> contexts;
-  std::map<caf::actor_id, router::stream_id> spawned;
+  std::map<caf::actor_id, std::shared_ptr<void>> spawned;
   std::vector<caf::actor_id> exported;
   {
     std::lock_guard<std::mutex> guard{st.mtx};
@@ -409,7 +389,7 @@ void actor_service::shutdown() {
       st.proxies.erase(nid, p->id(), why);
   }
   st.proxies.clear();
-  for (auto& [aid, from] : spawned)
+  for (auto& [aid, running] : spawned)
     if (auto a = st.sys.registry().get(aid))
       caf::anon_send_exit(caf::actor_cast<caf::actor>(a), caf::exit_reason::user_shutdown);
   for (auto aid : exported)

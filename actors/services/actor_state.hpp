@@ -109,10 +109,9 @@ struct actor_service::state final : caf::proxy_registry::backend,
   // Local actors other contexts know, and which contexts.
   std::unordered_map<caf::actor_id, std::set<router::context_id>> exported;
   // Local actors spawned for other contexts: stopped at shutdown. Each with
-  // the child stream its spawn came on (0: from the parent or this process).
-  std::map<caf::actor_id, router::stream_id> spawned;
-  // How many of them run, per child stream (options::max_spawned_actors).
-  std::unordered_map<router::stream_id, std::uint32_t> spawned_by_stream;
+  // the token that counts it against its child stream's max_spawned_actors
+  // (core::admit_spawned; none when the parent or this process spawned it).
+  std::map<caf::actor_id, std::shared_ptr<void>> spawned;
   std::map<request_key, request> requests;
   // Reply handles of the requests above (a refusal on the way answers dead).
   std::unordered_map<std::uint32_t, request_key> by_handle;
@@ -276,21 +275,6 @@ struct actor_service::state final : caf::proxy_registry::backend,
     }
   }
 
-  /// Takes one of child stream `from`'s options::max_spawned_actors slots
-  /// (guarded by mtx); false when they are all taken.
-  bool take_spawn_slot(router::stream_id from) {
-    auto& n = spawned_by_stream[from];
-    if (n >= core_.opts().max_spawned_actors)
-      return false;
-    ++n;
-    return true;
-  }
-  /// Gives one back (guarded by mtx).
-  void release_spawn_slot(router::stream_id from) {
-    if (auto i = spawned_by_stream.find(from); i != spawned_by_stream.end() && --i->second == 0)
-      spawned_by_stream.erase(i);
-  }
-
   /// A local actor other contexts know has exited: tell each of them.
   void local_exited(caf::actor_id aid, const caf::error& reason) {
     std::set<router::context_id> to;
@@ -301,11 +285,7 @@ struct actor_service::state final : caf::proxy_registry::backend,
         to = std::move(i->second);
         exported.erase(i);
       }
-      if (auto s = spawned.find(aid); s != spawned.end()) {
-        if (s->second != 0)
-          release_spawn_slot(s->second);
-        spawned.erase(s);
-      }
+      spawned.erase(aid); // and its token: the count falls
       // Its requests still waiting (it gave up on them): nobody to answer.
       for (auto i = requests.lower_bound({aid, 0}); i != requests.lower_bound({aid + 1, 0});)
         i = erase_request(i);

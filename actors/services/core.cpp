@@ -192,6 +192,12 @@ bool core::admit_message(const serialization::frame_header& req, router::stream_
                "max_pending_actor_messages");
 }
 
+bool core::admit_spawned(const serialization::frame_header& req, router::stream_id from,
+                         bool from_child, std::shared_ptr<void>& token) {
+  return admit(spawned_actors_, opts().max_spawned_actors, req, from, from_child, token,
+               "actors spawned by this stream run here", "max_spawned_actors");
+}
+
 bool core::admit(const std::shared_ptr<pending_counts>& counts, std::uint32_t most,
                  const serialization::frame_header& req, router::stream_id from, bool from_child,
                  std::shared_ptr<void>& token, const char* what, const char* name) {

@@ -171,6 +171,13 @@ public:
   bool admit_message(const serialization::frame_header& req, router::stream_id from,
                      bool from_child, std::shared_ptr<void>& token);
 
+  /// admit_call() for an actor that a spawn read on child stream `from`
+  /// is about to start: at most options::max_spawned_actors of them per
+  /// child stream run here. The actor's record holds the token until its
+  /// exit.
+  bool admit_spawned(const serialization::frame_header& req, router::stream_id from,
+                     bool from_child, std::shared_ptr<void>& token);
+
   /// Decodes `f`'s payload into `x`, or refuses it (router::refuse: a dead
   /// reply, counted against stream `from`, the stream it was read on; 0:
   /// not counted) and returns false.
@@ -266,7 +273,7 @@ private:
   /// there already; the token lets it go when its last copy is destroyed.
   static bool take(const std::shared_ptr<pending_counts>& counts, router::stream_id from,
                    std::uint32_t most, std::shared_ptr<void>& token);
-  /// admit_call() and admit_message() over `counts`, bounded by `most`;
+  /// admit_call(), admit_message() and admit_spawned() over `counts`, bounded by `most`;
   /// a refusal says `what` are pending, and the option's `name`.
   bool admit(const std::shared_ptr<pending_counts>& counts, std::uint32_t most,
              const serialization::frame_header& req, router::stream_id from, bool from_child,
@@ -292,6 +299,8 @@ private:
   std::shared_ptr<pending_counts> pending_calls_ = std::make_shared<pending_counts>();
   // Actor messages from child streams not yet handled (admit_message).
   std::shared_ptr<pending_counts> pending_messages_ = std::make_shared<pending_counts>();
+  // Actors spawned here from child streams that still run (admit_spawned).
+  std::shared_ptr<pending_counts> spawned_actors_ = std::make_shared<pending_counts>();
   std::mutex service_mtx_;
   std::unique_ptr<dispatcher> service_pool_; // guarded by service_mtx_
   bool service_stopped_ = false;             // guarded by service_mtx_
