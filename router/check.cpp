@@ -170,6 +170,16 @@ void router::on_route_frame(stream& s, frame&& f, bool add) {
                   + " contexts behind one child reached");
       return;
     }
+    // And in total: many children, each under its own limit, cannot grow
+    // the table without bound either. The child whose announcement would
+    // pass it is charged.
+    if (add && table_.size() >= opts_.max_routes) {
+      guard.unlock();
+      violation(s, errc::protocol_error, f.hdr,
+                "route limit of " + std::to_string(opts_.max_routes)
+                  + " contexts in total reached (max_routes)");
+      return;
+    }
     if (add) {
       // Only an id granted to this stream's subtree (table_.add checks).
       changed = ri.id != cfg_.parent_id && table_.add(ri.id, s.id());

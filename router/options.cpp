@@ -25,7 +25,8 @@ std::vector<char> encode(const options& o) {
                              ms(o.refusal_window), o.max_pending_requests,
                              o.log_lines_per_second, o.log_burst, o.trace_frames,
                              o.max_pending_calls, o.max_pending_actor_messages,
-                             o.max_spawned_actors);
+                             o.max_spawned_actors, o.max_routes, o.max_id_blocks,
+                             o.max_pending_bytes, o.log_lines_per_second_per_child);
   return out;
 }
 
@@ -39,7 +40,8 @@ options decode_options(const std::vector<char>& bytes) {
                               o.max_refusals, window, o.max_pending_requests,
                               o.log_lines_per_second, o.log_burst, o.trace_frames,
                               o.max_pending_calls, o.max_pending_actor_messages,
-                              o.max_spawned_actors);
+                              o.max_spawned_actors, o.max_routes, o.max_id_blocks,
+                              o.max_pending_bytes, o.log_lines_per_second_per_child);
   // Bounded, so that a damaged frame cannot ask for a million threads.
   o.pool_threads = static_cast<std::size_t>(std::clamp<std::uint64_t>(pool, 1, 256));
   if (o.max_frame == 0)
@@ -57,6 +59,9 @@ options decode_options(const std::vector<char>& bytes) {
   o.max_pending_calls = std::max<std::uint32_t>(o.max_pending_calls, 1);
   o.max_pending_actor_messages = std::max<std::uint32_t>(o.max_pending_actor_messages, 1);
   o.max_spawned_actors = std::max<std::uint32_t>(o.max_spawned_actors, 1);
+  o.max_routes = std::max<std::uint32_t>(o.max_routes, 1);
+  o.max_id_blocks = std::max<std::uint32_t>(o.max_id_blocks, 1);
+  o.max_pending_bytes = std::max<std::uint64_t>(o.max_pending_bytes, o.max_frame);
   window = std::max<std::int64_t>(window, 1);
   o.refusal_window = std::chrono::milliseconds{window};
   connect = std::max<std::int64_t>(connect, 1);

@@ -31,11 +31,20 @@ struct options {
   std::uint32_t max_violations = 8;
   /// Contexts one child may announce behind itself (a route flood bound).
   std::uint32_t max_routes_per_child = 1u << 16;
+  /// Contexts routed through all child streams of one hop together (the
+  /// size of its routing table); an announcement over it is a violation of
+  /// the child that made it.
+  std::uint32_t max_routes = 1u << 20;
   /// Ids per block handed out by the master.
   std::uint32_t id_block = 1000;
   /// Id blocks the master grants to the requests arriving on one child
   /// stream (that child's whole subtree); a request over it is a violation.
   std::uint32_t max_id_blocks_per_child = 4096;
+  /// Id blocks the master grants to all its child streams together; a
+  /// request over it is refused (limit_exceeded), not a violation: the
+  /// asking child may not be the one that took them. The master's own
+  /// starts draw on the rest of the id space.
+  std::uint32_t max_id_blocks = 1u << 20;
   /// Bytes a stream may hold queued for a peer that does not read them;
   /// a frame sent while more than this waits cuts the stream (the peer and
   /// everything behind it are lost).
@@ -62,11 +71,20 @@ struct options {
   /// run; one more spawn is refused (limit_exceeded). The parent's spawns
   /// are not bounded.
   std::uint32_t max_spawned_actors = 10000;
+  /// Bytes of the calls, actor messages and module and file requests of
+  /// one child stream that wait or run here at once (their payloads); one
+  /// more is refused (limit_exceeded). At least max_frame, so that one
+  /// frame of any allowed size always fits.
+  std::uint64_t max_pending_bytes = std::uint64_t{256} << 20;
   /// Log lines per second accepted from one context (a token bucket of
   /// log_burst lines); the rest are dropped and counted, and the count is
   /// logged once lines pass again. 0: no limit.
   std::uint32_t log_lines_per_second = 1000;
   std::uint32_t log_burst = 2000;
+  /// Log lines per second accepted from everything behind one child stream
+  /// together (a bucket of 2 seconds' worth), so that a child cannot
+  /// multiply its rate by the contexts it announces. 0: no limit.
+  std::uint32_t log_lines_per_second_per_child = 10000;
   /// How long shutdown waits for children before killing them.
   std::chrono::milliseconds shutdown_grace{1000};
   /// Liveness of every stream (both ends, after the handshake): a small

@@ -62,7 +62,8 @@ call_service::call_service(core& c, module_service& modules)
 
 serialization::call_error_info call_service::over_limit() const {
   return {"mitosis::error(" + std::string{to_string(errc::limit_exceeded)} + ")",
-          "call refused: max_pending_calls calls from this stream were queued or running",
+          "call_request refused: the calls from this stream queued or running here reached "
+          "max_pending_calls or max_pending_bytes",
           core_.name(), {}};
 }
 

@@ -1,5 +1,7 @@
 #include "core.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "../../serialization/log.hpp"
@@ -167,12 +169,19 @@ bool core::on_pool_bounded(const serialization::frame_header& req, router::strea
     return on_service_pool(req, std::move(job));
   const auto most = opts().max_pending_requests;
   std::shared_ptr<void> token;
-  if (!take(pending_requests_, from, most, token)) {
+  switch (take(pending_requests_, from, most, token, pending_bytes_, req.length,
+               most_pending_bytes())) {
+  case over::count:
     router_.refuse(from, req, errc::limit_exceeded,
                    std::string{serialization::type_registry::name(req.type)} + " refused: "
                      + std::to_string(most)
                      + " module and file requests from this stream are pending (max_pending_requests)");
     return false;
+  case over::bytes:
+    refuse_bytes(req, from);
+    return false;
+  case over::none:
+    break;
   }
   // Let go when the job is gone, run or dropped.
   return on_service_pool(req, [token = std::move(token), job = std::move(job)] { job(); });
@@ -182,52 +191,95 @@ bool core::admit_call(const serialization::frame_header& req, router::stream_id 
                       bool from_child, std::shared_ptr<void>& token) {
   return admit(pending_calls_, opts().max_pending_calls, req, from, from_child, token,
                "calls and spawns from this stream are queued or running",
-               "max_pending_calls");
+               "max_pending_calls", true);
 }
 
 bool core::admit_message(const serialization::frame_header& req, router::stream_id from,
                          bool from_child, std::shared_ptr<void>& token) {
   return admit(pending_messages_, opts().max_pending_actor_messages, req, from, from_child,
                token, "actor messages from this stream wait in mailboxes here",
-               "max_pending_actor_messages");
+               "max_pending_actor_messages", true);
 }
 
 bool core::admit_spawned(const serialization::frame_header& req, router::stream_id from,
                          bool from_child, std::shared_ptr<void>& token) {
   return admit(spawned_actors_, opts().max_spawned_actors, req, from, from_child, token,
-               "actors spawned by this stream run here", "max_spawned_actors");
+               "actors spawned by this stream run here", "max_spawned_actors", false);
 }
 
 bool core::admit(const std::shared_ptr<pending_counts>& counts, std::uint32_t most,
                  const serialization::frame_header& req, router::stream_id from, bool from_child,
-                 std::shared_ptr<void>& token, const char* what, const char* name) {
+                 std::shared_ptr<void>& token, const char* what, const char* name,
+                 bool held_bytes) {
   if (from == 0 || !from_child)
     return true;
-  if (take(counts, from, most, token))
+  switch (held_bytes ? take(counts, from, most, token, pending_bytes_, req.length,
+                            most_pending_bytes())
+                     : take(counts, from, most, token)) {
+  case over::none:
     return true;
-  router_.refuse(from, req, errc::limit_exceeded,
-                 std::string{serialization::type_registry::name(req.type)} + " refused: "
-                   + std::to_string(most) + " " + what + " (" + name + ")");
+  case over::count:
+    router_.refuse(from, req, errc::limit_exceeded,
+                   std::string{serialization::type_registry::name(req.type)} + " refused: "
+                     + std::to_string(most) + " " + what + " (" + name + ")");
+    return false;
+  case over::bytes:
+    refuse_bytes(req, from);
+    return false;
+  }
   return false;
 }
 
-bool core::take(const std::shared_ptr<pending_counts>& counts, router::stream_id from,
-                std::uint32_t most, std::shared_ptr<void>& token) {
+std::uint64_t core::most_pending_bytes() const {
+  return std::max<std::uint64_t>(opts().max_pending_bytes, opts().max_frame);
+}
+
+void core::refuse_bytes(const serialization::frame_header& req, router::stream_id from) {
+  router_.refuse(from, req, errc::limit_exceeded,
+                 std::string{serialization::type_registry::name(req.type)} + " refused: "
+                   + std::to_string(req.length) + " more bytes would pass the "
+                   + std::to_string(most_pending_bytes())
+                   + " bytes of calls, actor messages and requests from this stream held here "
+                     "(max_pending_bytes)");
+}
+
+core::over core::take(const std::shared_ptr<pending_counts>& counts, router::stream_id from,
+                      std::uint32_t most, std::shared_ptr<void>& token,
+                      const std::shared_ptr<pending_counts>& held, std::uint64_t bytes,
+                      std::uint64_t most_bytes) {
   {
     std::lock_guard<std::mutex> guard{counts->mtx};
     auto& n = counts->by_stream[from];
     if (n >= most)
-      return false;
+      return over::count;
+    if (held) {
+      // Taken in this order only (counts, then held), never the other way.
+      std::lock_guard<std::mutex> bytes_guard{held->mtx};
+      auto& b = held->by_stream[from];
+      if (b + bytes > most_bytes) {
+        if (b == 0)
+          held->by_stream.erase(from);
+        if (n == 0)
+          counts->by_stream.erase(from);
+        return over::bytes;
+      }
+      b += bytes;
+    }
     ++n;
   }
-  // Made outside the lock: should the control block's allocation throw,
-  // the deleter runs at once and takes the lock itself.
-  token = std::shared_ptr<void>(counts.get(), [counts, from](pending_counts*) {
-    std::lock_guard<std::mutex> guard{counts->mtx};
-    if (auto i = counts->by_stream.find(from); i != counts->by_stream.end() && --i->second == 0)
-      counts->by_stream.erase(i);
+  // Made outside the locks: should the control block's allocation throw,
+  // the deleter runs at once and takes the locks itself.
+  token = std::shared_ptr<void>(counts.get(), [counts, held, from, bytes](pending_counts*) {
+    const auto give_back = [from](pending_counts& c, std::uint64_t k) {
+      std::lock_guard<std::mutex> guard{c.mtx};
+      if (auto i = c.by_stream.find(from); i != c.by_stream.end() && (i->second -= k) == 0)
+        c.by_stream.erase(i);
+    };
+    give_back(*counts, 1);
+    if (held)
+      give_back(*held, bytes);
   });
-  return true;
+  return over::none;
 }
 
 bool core::on_service_pool(const serialization::frame_header& req, std::function<void()> job) {

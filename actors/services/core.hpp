@@ -267,17 +267,28 @@ private:
   /// that someone still holds).
   struct pending_counts {
     std::mutex mtx;
-    std::unordered_map<router::stream_id, std::uint32_t> by_stream; // guarded by mtx
+    std::unordered_map<router::stream_id, std::uint64_t> by_stream; // guarded by mtx
   };
+  /// Why take() refused.
+  enum class over { none, count, bytes };
   /// Counts one more for stream `from` in `counts`, unless `most` are
-  /// there already; the token lets it go when its last copy is destroyed.
-  static bool take(const std::shared_ptr<pending_counts>& counts, router::stream_id from,
-                   std::uint32_t most, std::shared_ptr<void>& token);
-  /// admit_call(), admit_message() and admit_spawned() over `counts`, bounded by `most`;
+  /// there already, and `bytes` more in `held`, unless that would pass
+  /// `most_bytes`; the token lets both go when its last copy is destroyed.
+  static over take(const std::shared_ptr<pending_counts>& counts, router::stream_id from,
+                   std::uint32_t most, std::shared_ptr<void>& token,
+                   const std::shared_ptr<pending_counts>& held = nullptr,
+                   std::uint64_t bytes = 0, std::uint64_t most_bytes = 0);
+  /// options::max_pending_bytes, and never under one max_frame.
+  std::uint64_t most_pending_bytes() const;
+  /// The refusal for a frame over max_pending_bytes.
+  void refuse_bytes(const serialization::frame_header& req, router::stream_id from);
+  /// admit_call(), admit_message() and admit_spawned() over `counts`, bounded by `most`
+  /// (and, with `held_bytes`, the frame's payload by max_pending_bytes);
   /// a refusal says `what` are pending, and the option's `name`.
   bool admit(const std::shared_ptr<pending_counts>& counts, std::uint32_t most,
              const serialization::frame_header& req, router::stream_id from, bool from_child,
-             std::shared_ptr<void>& token, const char* what, const char* name);
+             std::shared_ptr<void>& token, const char* what, const char* name,
+             bool held_bytes);
   /// A dead reply `no_route` to a request for a context started from here,
   /// from a context it was started through, becomes context_lost; with
   /// that one or `context_lost` from such a hop, `lost` is set to the
@@ -301,6 +312,9 @@ private:
   std::shared_ptr<pending_counts> pending_messages_ = std::make_shared<pending_counts>();
   // Actors spawned here from child streams that still run (admit_spawned).
   std::shared_ptr<pending_counts> spawned_actors_ = std::make_shared<pending_counts>();
+  // Payload bytes of the requests, calls and actor messages above, per
+  // child stream (max_pending_bytes).
+  std::shared_ptr<pending_counts> pending_bytes_ = std::make_shared<pending_counts>();
   std::mutex service_mtx_;
   std::unique_ptr<dispatcher> service_pool_; // guarded by service_mtx_
   bool service_stopped_ = false;             // guarded by service_mtx_

@@ -52,18 +52,25 @@ void id_service::on_request(const serialization::frame& f, router::stream_id fro
   // At most one block per request: a child cannot take the id space in a few requests.
   const auto most = core_.opts().id_block;
   const auto blocks_per_child = core_.opts().max_id_blocks_per_child;
+  const auto blocks_in_total = core_.opts().max_id_blocks;
   std::optional<router::id_block> b;
-  bool over = false;
+  bool over = false, over_total = false;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     // And at most max_id_blocks_per_child blocks for everything behind one
-    // child stream, so that no number of requests drains the id space.
+    // child stream, so that no number of requests drains the id space;
+    // and max_id_blocks for all of them, so that no number of children
+    // does, and the master's own starts always find ids.
     if (from != 0 && granted_[from] >= blocks_per_child) {
       over = true;
+    } else if (from != 0 && granted_total_ >= blocks_in_total) {
+      over_total = true;
     } else {
       b = blocks_->next(std::min(want.count == 0 ? most : want.count, most));
-      if (b && from != 0)
+      if (b && from != 0) {
         ++granted_[from];
+        ++granted_total_;
+      }
     }
   }
   if (over) {
@@ -71,6 +78,14 @@ void id_service::on_request(const serialization::frame& f, router::stream_id fro
     r.report_violation(from, errc::limit_exceeded, f.hdr,
                        "id block limit of " + std::to_string(blocks_per_child)
                          + " blocks for one child reached (max_id_blocks_per_child)");
+    return;
+  }
+  if (over_total) {
+    // Not a violation by itself (others may have taken them), but counted
+    // as a refusal: a child that keeps asking is cut.
+    r.refuse(from, f.hdr, errc::limit_exceeded,
+             "id_request refused: the " + std::to_string(blocks_in_total)
+               + " id blocks for all children are granted (max_id_blocks)");
     return;
   }
   if (!b) {

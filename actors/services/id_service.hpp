@@ -33,6 +33,8 @@ private:
   // Blocks granted per child stream (the master's only; a few bytes for
   // every child ever started).
   std::unordered_map<router::stream_id, std::uint32_t> granted_;
+  // Blocks granted to all child streams together (max_id_blocks).
+  std::uint64_t granted_total_ = 0;
 };
 
 } // namespace mitosis::actors::services

@@ -1,6 +1,7 @@
 #include "log_service.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/dist_sink.h>
@@ -105,26 +106,57 @@ bool log_service::forward_output(bool from_stderr, std::string& line) {
   return false;
 }
 
-bool log_service::admit(router::context_id src, std::uint64_t& dropped) {
+namespace {
+
+// Refills `b` for the time since its last line; a fresh one starts full.
+template <class Bucket>
+void refill(Bucket& b, bool fresh, double rate, double burst, clock::time_point now) {
+  if (fresh)
+    b.tokens = burst;
+  else
+    b.tokens = std::min(burst, b.tokens + std::chrono::duration<double>(now - b.last).count() * rate);
+  b.last = now;
+}
+
+} // namespace
+
+bool log_service::admit(router::context_id src, router::stream_id from, std::uint64_t& dropped) {
   const auto rate = core_.opts().log_lines_per_second;
+  const auto stream_rate = core_.opts().log_lines_per_second_per_child;
   dropped = 0;
-  if (rate == 0)
+  if (rate == 0 && (stream_rate == 0 || from == 0))
     return true;
   const double burst = std::max<std::uint32_t>(core_.opts().log_burst, 1);
   const auto now = clock::now();
   std::lock_guard<std::mutex> guard{mtx_};
   auto [i, fresh] = buckets_.try_emplace(src);
   auto& b = i->second;
-  if (fresh)
-    b.tokens = burst;
+  if (rate != 0)
+    refill(b, fresh, rate, burst, now);
   else
-    b.tokens = std::min(burst, b.tokens + std::chrono::duration<double>(now - b.last).count() * rate);
-  b.last = now;
-  if (b.tokens < 1) {
+    b.tokens = 1;
+  bucket* per_stream = nullptr;
+  if (stream_rate != 0 && from != 0) {
+    const double stream_burst = 2.0 * stream_rate;
+    auto [j, new_stream] = stream_buckets_.try_emplace(from);
+    per_stream = &j->second; // erasing others leaves it in place
+    if (new_stream && stream_buckets_.size() > 64) {
+      // Those idle for as long as a bucket takes to fill up are full.
+      const auto full_after = std::chrono::duration<double>(stream_burst / stream_rate);
+      for (auto k = stream_buckets_.begin(); k != stream_buckets_.end();)
+        k = k->first != from && now - k->second.last >= full_after ? stream_buckets_.erase(k)
+                                                                   : std::next(k);
+    }
+    refill(*per_stream, new_stream, stream_rate, stream_burst, now);
+  }
+  if (b.tokens < 1 || (per_stream && per_stream->tokens < 1)) {
     ++b.dropped;
     return false;
   }
-  b.tokens -= 1;
+  if (rate != 0)
+    b.tokens -= 1;
+  if (per_stream)
+    per_stream->tokens -= 1;
   // One report a second at most, so that a long flood does not turn into
   // as many reports as lines that pass.
   if (b.dropped > 0 && now - b.reported >= std::chrono::seconds{1}) {
@@ -137,12 +169,13 @@ bool log_service::admit(router::context_id src, std::uint64_t& dropped) {
 void log_service::on_record(const serialization::frame& f, router::stream_id from) {
   // Before decoding: a flood costs a lookup per line, and nothing more.
   std::uint64_t dropped = 0;
-  if (!admit(f.hdr.src, dropped))
+  if (!admit(f.hdr.src, from, dropped))
     return;
   if (dropped > 0)
-    lg()->warn("[{}] dropped {} log lines from context {} ('{}'): over log_lines_per_second ({})",
+    lg()->warn("[{}] dropped {} log lines from context {} ('{}'): over log_lines_per_second ({}) "
+               "or, for all contexts behind its child stream, log_lines_per_second_per_child ({})",
                core_.name(), dropped, f.hdr.src, core_.name_of(f.hdr.src),
-               core_.opts().log_lines_per_second);
+               core_.opts().log_lines_per_second, core_.opts().log_lines_per_second_per_child);
   serialization::log_info li;
   try {
     serialization::decode_exact(f.payload.data(), f.payload.size(), li);

@@ -38,7 +38,10 @@ private:
   /// (options::log_lines_per_second, log_burst). When it passes, sets
   /// `dropped` to the lines dropped and not yet reported, at most once a
   /// second (else 0: they wait for a later line).
-  bool admit(router::context_id src, std::uint64_t& dropped);
+  /// A line must also pass the bucket of the child stream it came on
+  /// (`from`; options::log_lines_per_second_per_child); a line it drops
+  /// is counted as dropped for `src` all the same.
+  bool admit(router::context_id src, router::stream_id from, std::uint64_t& dropped);
 
   core& core_;
   // One token bucket per context that sent lines here.
@@ -50,6 +53,10 @@ private:
   };
   std::mutex mtx_;
   std::unordered_map<router::context_id, bucket> buckets_;
+  // One per child stream lines came on (only their tokens are used). A
+  // bucket idle long enough to be full again is the same as none: such
+  // buckets are swept, so streams that come and go do not grow the map.
+  std::unordered_map<router::stream_id, bucket> stream_buckets_;
   std::unique_ptr<output_capture> capture_;
 };
 

@@ -75,11 +75,7 @@ TEST_CASE("a child that floods id requests gets max_id_blocks_per_child blocks, 
   offender_and_siblings s{"id-flooder", {.max_id_blocks_per_child = 50}};
   auto before = own_rss_kb();
   auto flood = s.bad.call_async(flood_id_requests, 100000);
-  s.others_still_served();
-  CHECK(log.wait_for("id block limit of 50 blocks for one child reached",
-                     "cut stream to 'id-flooder'"));
-  CHECK_THROWS_AS(flood.get(), mitosis::context_lost);
-  s.others_still_served();
+  s.cut_for(log, flood, "id block limit of 50 blocks for one child reached");
   // The id space is not drained: a sibling still gets a block for its child.
   auto gc = s.m.local({.name = "calm1.child", .via = s.calm1});
   CHECK(gc.call(add, 2, 3) == 5);
@@ -236,22 +232,10 @@ TEST_CASE("a child's log lines are rate-limited and the dropped ones are counted
   CHECK(flood.get() == 20000);
   // The drops are reported at most once a second, with a line that passes:
   // log more until every flood line is either written or reported.
-  const auto text_now = [&] {
-    log.sink->flush();
-    return log.text.str();
-  };
   static const std::regex report{R"(dropped (\d+) log lines from context \d+ \('log-flooder'\))"};
-  const auto accounted = [&](std::size_t& passed, std::size_t& dropped) {
-    const auto text = text_now();
-    passed = occurrences(text, "flood line ");
-    dropped = 0;
-    for (std::sregex_iterator i{text.begin(), text.end(), report}, end; i != end; ++i)
-      dropped += std::stoul((*i)[1]);
-    return passed + dropped;
-  };
   std::size_t passed = 0, dropped = 0, after = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{4};
-  while (accounted(passed, dropped) < 20000 && std::chrono::steady_clock::now() < deadline) {
+  while (log.tally_flood(report, passed, dropped) < 20000 && std::chrono::steady_clock::now() < deadline) {
     s.bad.call(log_line, std::string{"after the flood"});
     ++after;
     std::this_thread::sleep_for(std::chrono::milliseconds{50}); // lets the bucket refill
@@ -266,7 +250,7 @@ TEST_CASE("a child's log lines are rate-limited and the dropped ones are counted
   // At most the burst and the rate over the time taken (and some slack).
   CHECK(passed <= 100 + static_cast<std::size_t>(200 * elapsed.count()) + 20);
   // Reports come at most once a second, not once per line that passes.
-  CHECK(occurrences(text_now(), "dropped ") <= static_cast<std::size_t>(elapsed.count()) + 2);
+  CHECK(occurrences(log.now(), "dropped ") <= static_cast<std::size_t>(elapsed.count()) + 2);
   s.others_still_served();
   CHECK(own_rss_kb() - before < flood_rss_slack_kb);
 }

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <regex>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/dist_sink.h>
 #include <string>
@@ -63,5 +64,25 @@ struct captured_log {
       std::this_thread::sleep_for(5ms);
     }
     return false;
+  }
+
+  /// Returns the whole text so far.
+  std::string now() {
+    sink->flush();
+    return text.str();
+  }
+
+  /// Of a log flood ("flood line <i>" lines), how many lines were written
+  /// (`passed`) and how many the drop reports matching `report` (its first
+  /// group: a count) account for (`dropped`); returns their sum.
+  std::size_t tally_flood(const std::regex& report, std::size_t& passed, std::size_t& dropped) {
+    const auto t = now();
+    passed = 0;
+    for (auto at = t.find("flood line "); at != std::string::npos; at = t.find("flood line ", at + 1))
+      ++passed;
+    dropped = 0;
+    for (std::sregex_iterator i{t.begin(), t.end(), report}, end; i != end; ++i)
+      dropped += std::stoul((*i)[1]);
+    return passed + dropped;
   }
 };

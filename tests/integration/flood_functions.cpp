@@ -96,3 +96,18 @@ int flood_log_lines(int count) {
   return count;
 }
 MITOSIS_REMOTE(flood_log_lines);
+
+int sleep_holding(std::string bytes, int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds{ms});
+  return static_cast<int>(bytes.size() / 1024);
+}
+MITOSIS_REMOTE(sleep_holding);
+
+int flood_big_calls(int kib, int ms, int count) {
+  auto parent = mitosis::parent();
+  const std::string bytes(static_cast<std::size_t>(kib) * 1024, 'b');
+  for (int i = 0; i < count; ++i)
+    parent.call_no_reply(sleep_holding, bytes, ms);
+  return count;
+}
+MITOSIS_REMOTE(flood_big_calls);

@@ -23,3 +23,8 @@ int flood_slow_calls(int ms, int count);
 std::string chain_over_limit(int steps);
 /// `count` log lines "flood line <i>", as fast as they can be written.
 int flood_log_lines(int count);
+/// Sleeps `ms` milliseconds holding `bytes`; returns their size in KiB.
+int sleep_holding(std::string bytes, int ms);
+/// `count` calls of sleep_holding(`kib` KiB, `ms`) in the parent, without
+/// waiting for any.
+int flood_big_calls(int kib, int ms, int count);

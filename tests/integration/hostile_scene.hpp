@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "captured_log.hpp"
 #include "mitosis/mitosis.hpp"
 #include "test_functions.hpp"
 
@@ -30,11 +31,25 @@ struct offender_and_siblings {
   mitosis::context calm1;
   mitosis::context calm2;
 
-  explicit offender_and_siblings(const char* offender, mitosis::master_options opts = {})
+  std::string offender;
+
+  explicit offender_and_siblings(const char* name, mitosis::master_options opts = {})
     : m{0, nullptr, std::move(opts)},
-      bad{m.local({.name = offender})},
+      bad{m.local({.name = name})},
       calm1{m.local({.name = "calm1"})},
-      calm2{m.local({.name = "calm2"})} {}
+      calm2{m.local({.name = "calm2"})},
+      offender{name} {}
+
+  /// Checks that `flood`, a call into `bad`, ends with bad's stream cut
+  /// for `why` (a text of the log), and that the siblings are served while
+  /// it floods and after.
+  template <class Future>
+  void cut_for(captured_log& log, Future& flood, const std::string& why) const {
+    others_still_served();
+    CHECK(log.wait_for(why, "cut stream to '" + offender + "'"));
+    CHECK_THROWS_AS(flood.get(), mitosis::context_lost);
+    others_still_served();
+  }
 
   void others_still_served() const {
     for (int i = 0; i < 20; ++i) {

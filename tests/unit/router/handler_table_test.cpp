@@ -51,6 +51,10 @@ TEST_CASE("options: every field but the name survives the boot frame", "[options
   o.max_pending_calls = 33;
   o.max_pending_actor_messages = 44;
   o.max_spawned_actors = 55;
+  o.max_routes = 66;
+  o.max_id_blocks = 77;
+  o.max_pending_bytes = std::uint64_t{5} << 30;
+  o.log_lines_per_second_per_child = 88;
   auto back = mitosis::router::decode_options(mitosis::router::encode(o));
   CHECK(back.name == "master");
   CHECK(back.pool_threads == 7);
@@ -68,6 +72,10 @@ TEST_CASE("options: every field but the name survives the boot frame", "[options
   CHECK(back.max_pending_calls == 33);
   CHECK(back.max_pending_actor_messages == 44);
   CHECK(back.max_spawned_actors == 55);
+  CHECK(back.max_routes == 66);
+  CHECK(back.max_id_blocks == 77);
+  CHECK(back.max_pending_bytes == std::uint64_t{5} << 30);
+  CHECK(back.log_lines_per_second_per_child == 88);
 }
 
 TEST_CASE("options: a damaged boot frame is an error, an absurd pool is bounded",
