@@ -30,10 +30,9 @@ core::core(router::router& r, pending_calls& p, dispatcher& pool)
 void core::on_reply(frame&& f, router::stream_id from) {
   auto handle = f.hdr.handle;
   if (f.hdr.type == serialization::to_u32(wire_type::dead) && from != 0) {
-    // Any hop on the way may answer dead, but only a hop on the way: a dead
-    // reply must come in on the stream the request went out on.
+    // Any hop on the way may answer dead, but only a hop on the way.
     auto dst = pending_.destination(handle);
-    if (dst && f.hdr.src != *dst && router_.next_hop(*dst) != from) {
+    if (dst && f.hdr.src != *dst && !on_path(*dst, f.hdr.src, from)) {
       lg()->warn("[{}] ignored a dead reply for handle {} from context {}: not on the path to "
                  "context {}",
                  name(), handle, f.hdr.src, *dst);
@@ -341,6 +340,25 @@ std::string core::chain_of(router::context_id id, const std::string& fallback) c
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = chains_.find(id);
   return i == chains_.end() ? fallback : i->second;
+}
+
+bool core::on_path(router::context_id dst, router::context_id src, router::stream_id from) const {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    // Started from here: the hops on its path are the contexts it was
+    // started through, all known here, up to a child of ours.
+    for (auto id = dst; names_.count(id) != 0;) {
+      auto i = vias_.find(id);
+      if (i == vias_.end())
+        return false; // a child of ours: the whole path was walked
+      if (i->second == src)
+        return true;
+      id = i->second; // not known here: started through a context from elsewhere
+    }
+  }
+  // Else only its first hop is known: the reply must come in on the stream
+  // the request went out on.
+  return router_.next_hop(dst) == from;
 }
 
 bool core::knows(router::context_id id) const {

@@ -111,3 +111,17 @@ int flood_big_calls(int kib, int ms, int count) {
   return count;
 }
 MITOSIS_REMOTE(flood_big_calls);
+
+int forge_deads(unsigned first_handle, int count) {
+  auto* rt = mitosis::actors::runtime::agent();
+  for (int i = 0; i < count; ++i) {
+    ser::frame_builder fb{ser::make_header(ser::wire_type::dead, mitosis::router::master_id,
+                                           rt->self(), first_handle + static_cast<unsigned>(i))};
+    fb.add(ser::dead_info{static_cast<std::uint8_t>(mitosis::errc::no_route), "forged"});
+    auto wire = fb.finish();
+    if (!mitosis::detail::send_raw_to_parent(wire.data(), wire.size()))
+      return i;
+  }
+  return count;
+}
+MITOSIS_REMOTE(forge_deads);

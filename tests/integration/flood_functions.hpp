@@ -28,3 +28,6 @@ int sleep_holding(std::string bytes, int ms);
 /// `count` calls of sleep_holding(`kib` KiB, `ms`) in the parent, without
 /// waiting for any.
 int flood_big_calls(int kib, int ms, int count);
+/// `count` dead replies to the master for the reply handles from
+/// `first_handle` on, as a context off the path of those calls could forge.
+int forge_deads(unsigned first_handle, int count);

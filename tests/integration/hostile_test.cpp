@@ -3,8 +3,12 @@
 // the offender and keep serving the others, with bounded memory.
 #include <catch2/catch.hpp>
 
+#include <csignal>
+#include <string>
+
 #include "../sanitized.hpp"
 #include "captured_log.hpp"
+#include "flood_functions.hpp"
 #include "hostile_scene.hpp"
 
 TEST_CASE("a frame length over the limit cuts the sender and nothing else") {
@@ -58,4 +62,24 @@ TEST_CASE("a decode bomb (a huge count in a small payload) allocates nothing and
   CHECK(log.wait_for("undecodable log record from context", "collection count larger than"));
   s.others_still_served();
   CHECK(own_rss_kb() - before < flood_rss_slack_kb);
+}
+
+TEST_CASE("a dead reply forged by a context off the path does not fail the call") {
+  captured_log log;
+  mitosis::master m{0, nullptr};
+  auto a = m.local({.name = "a"});
+  auto b = m.local({.name = "b", .via = a});
+  auto d = m.local({.name = "d", .via = a}); // beside b, behind the same stream
+  auto call = b.call_async(sleep_ms, 1500);
+  // Reply handles are sequential: d answers every one of the next 20,000
+  // with a dead reply, the call to b among them.
+  d.call_no_reply(forge_deads, 1000u, 20000);
+  CHECK(log.wait_for("ignored a dead reply for handle", "from context " + std::to_string(d.id()),
+                     "not on the path to context " + std::to_string(b.id())));
+  CHECK(call.get() == 1500);
+  CHECK(b.call(add, 1, 2) == 3);
+  // A dead reply from a hop on the way is still believed: a's "no route"
+  // for a context below it that is gone.
+  ::kill(m.pid_of(b), SIGKILL);
+  CHECK_THROWS_AS(b.call_for(std::chrono::seconds{5}, add, 1, 2), mitosis::context_lost);
 }
