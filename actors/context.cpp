@@ -2,6 +2,7 @@
 
 #include <atomic>
 
+#include "../router/stream.hpp"
 #include "call_chain.hpp"
 
 #include "remote_actor.hpp"
@@ -126,7 +127,11 @@ void call_chain::reset() {
 
 void call_chain::send_no_reply(serialization::frame_builder&& fb) const {
   mark(fb);
-  detail::send_no_reply(*ctx_.rt_, ctx_.id_, ctx_.name_, std::move(fb));
+  // Pipelined: over ssh the chain's next call pushes this one on with it
+  // (or the ssh pump does, within its park time), so that a burst of
+  // no-reply calls leaves in one packet.
+  router::stream::deferring_push(
+    [&] { detail::send_no_reply(*ctx_.rt_, ctx_.id_, ctx_.name_, std::move(fb)); });
 }
 
 actors::context_actor context::actor() const {

@@ -5,8 +5,10 @@
 //   mitosis-bench-files local WORKDIR [big_mib]
 //     big_local_mib_s       push_file of big_mib MiB (default 1024) to a local child
 //     small1000_local_ms    push_tree of 1,000 files of 1 KiB to a local child
+//     small1000_floor_local_ms  the same files written by a plain loop in
+//                           the child (part file, rename; no sync)
 //   mitosis-bench-files ssh HOST PORT KEY KNOWN_HOSTS WORKDIR [big_mib]
-//     big_mib_s, small1000_ms   the same over one ssh hop
+//     big_mib_s, small1000_ms, small1000_floor_ms   the same over one ssh hop
 //   mitosis-bench-files push20 KEY KNOWN_HOSTS WORKDIR MIB BASTION HOST...
 //     push20_ms               mitosis::push of MIB MiB to every HOST, each
 //                             reached through the bastion (ssh via ssh)
@@ -15,10 +17,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
 #include <fstream>
 #include <stdexcept>
 #include <string>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <vector>
 
 #include <mitosis/actors/runtime.hpp>
@@ -48,8 +52,10 @@ void make_file(const std::string& path, std::uint64_t size) {
     throw std::runtime_error("cannot write " + path);
 }
 
-// 1,000 files of 1 KiB in 10 directories.
-void make_small_tree(const std::string& dir) {
+// The small tree: 1,000 files of 1 KiB in 10 directories below `dir`;
+// `write(path, bytes)` writes each one (the directories are made here).
+template <class Write>
+void small_tree(const std::string& dir, Write write) {
   ::mkdir(dir.c_str(), 0755);
   std::string kib(1024, 'k');
   for (int d = 0; d < 10; ++d) {
@@ -58,10 +64,33 @@ void make_small_tree(const std::string& dir) {
     for (int f = 0; f < 100; ++f) {
       kib[0] = static_cast<char>(f);
       kib[1] = static_cast<char>(d);
-      std::ofstream{sub + "/f" + std::to_string(f), std::ios::binary} << kib;
+      write(sub + "/f" + std::to_string(f), kib);
     }
   }
 }
+
+void make_small_tree(const std::string& dir) {
+  small_tree(dir, [](const std::string& path, const std::string& bytes) {
+    std::ofstream{path, std::ios::binary} << bytes;
+  });
+}
+
+// Runs in the target: writes the small tree below `dir` the cheapest
+// atomic way (a part file created, written, closed and renamed; no sync),
+// as a plain loop; returns the milliseconds. The floor under small1000:
+// what the target's file system costs for these files, with no transfer.
+double write_tree_floor(std::string dir) {
+  const auto t = clock_type::now();
+  small_tree(dir, [](const std::string& path, const std::string& bytes) {
+    const auto part = path + ".part";
+    const int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 || ::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())
+        || ::close(fd) != 0 || ::rename(part.c_str(), path.c_str()) != 0)
+      throw std::runtime_error("cannot write " + part);
+  });
+  return ms_since(t);
+}
+MITOSIS_REMOTE(write_tree_floor);
 
 // Pushes a big file and the small tree to `c`; prints <prefix>big<suffix>_mib_s
 // and small1000<suffix>_ms. Each destination is removed first: nothing resumes.
@@ -83,6 +112,10 @@ void big_and_small(const mitosis::context& c, const std::string& work, std::uint
   std::printf("small1000%s_ms=%.1f\n", suffix.c_str(), ms_since(t));
   if (s.entries != 1011)
     throw std::runtime_error("the tree push wrote " + std::to_string(s.entries) + " entries");
+  // The floor, written where the push wrote, after it (as the push, after
+  // the earlier runs' trees were removed).
+  std::printf("small1000_floor%s_ms=%.1f\n", suffix.c_str(),
+              c.call(write_tree_floor, work + "/floor.out"));
   std::fflush(stdout);
 }
 

@@ -9,8 +9,11 @@
 #                             and parallel-scp with a ProxyCommand through h1
 #   push20_upstream_ratio     bytes the master wrote toward the bastion during
 #                             the push / the file size
-#   big_local_mib_s, small1000_local_ms, mitogen_small1000_local_ms: the same
-#                             to a local child (no cluster needed)
+#   small1000_floor_ms        the same 1,000 files written on h1 by a plain loop
+#                             (part file, rename, no sync): what the file
+#                             system alone costs; not a target, a floor
+#   big_local_mib_s, small1000_local_ms, mitogen_small1000_local_ms,
+#   small1000_floor_local_ms: the same to a local child (no cluster needed)
 # BENCH_FILES_LOCAL=1 runs only the local figures (no root, no cluster).
 # Needs root for the rest: brings the cluster up with 21 hosts unless it is
 # up with 21 (and takes it down again, or back to its N, at exit), as
@@ -105,6 +108,8 @@ rows = [("small1000_local_ms", v["small1000_local_ms"], "mitogen", v["mitogen_sm
          None, "<= 1000 and <= mitogen / 10",
          v["small1000_local_ms"] <= 1000
          and v["small1000_local_ms"] <= v["mitogen_small1000_local_ms"] / 10)]
+# The floor is not a target: what the file system alone costs for the files.
+floors = [(k, v[k]) for k in ("small1000_floor_local_ms", "small1000_floor_ms") if k in v]
 have_ssh = "big_mib_s" in v
 if have_ssh:
     require(v, ["big_mib_s", "scp_mib_s", "small1000_ms", "mitogen_small1000_ms", "push20_ms",
@@ -122,10 +127,14 @@ if have_ssh:
     ]
 failed = print_target_rows(rows)
 print()
+for k, x in floors:
+    print("%s: %.1f ms (1,000 part files created, written and renamed by a plain loop in the "
+          "target, no sync: the file system's share)" % (k, x))
 print("targets failed: %s" % (", ".join(failed) if failed else "none"))
 keys = ["big_mib_s", "scp_mib_s", "push20_ms", "pscp20_ms", "push20_upstream_ratio",
         "small1000_ms", "mitogen_small1000_ms", "big_local_mib_s", "small1000_local_ms",
-        "mitogen_small1000_local_ms", "cpu_busy_pct", "cpus"]
+        "mitogen_small1000_local_ms", "small1000_floor_ms", "small1000_floor_local_ms",
+        "cpu_busy_pct", "cpus"]
 result = {k: (json_value(v[k]) if k in v else None) for k in keys}
 print_json(result, rounds, "none", failed)
 PYEOF

@@ -28,6 +28,11 @@ stream::stream(stream_id id, unique_fd rfd, unique_fd wfd, stream_options opts)
 
 stream::~stream() = default;
 
+int& stream::deferring() noexcept {
+  thread_local int runs = 0;
+  return runs;
+}
+
 stream::send_result stream::send(serialization::outgoing&& wire) {
   bool wrote = false;
   send_result r;
@@ -42,7 +47,7 @@ stream::send_result stream::send(serialization::outgoing&& wire) {
   }
   // Everything goes through the fd in order, so pushing on what is there
   // never lets a frame overtake bytes queued before it.
-  if (wrote && opts_.driver)
+  if (wrote && opts_.driver && deferring() == 0)
     opts_.driver->push();
   return r;
 }

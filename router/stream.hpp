@@ -77,8 +77,28 @@ public:
   /// Writes or queues one whole frame. Thread-safe; never blocks on the
   /// peer. A borrowed blob is written from where it is (writev) and copied
   /// only if part of it has to wait in the queue. With a driver, what was
-  /// written is then pushed on (stream_driver::push) by the calling thread.
+  /// written is then pushed on (stream_driver::push) by the calling thread,
+  /// unless it runs inside deferring_push().
   send_result send(serialization::outgoing&& wire);
+
+  /// How many deferring_push() runs are under way on this thread.
+  static int& deferring() noexcept;
+
+  /// Runs `f` on this thread with what it sends on a stream with a driver
+  /// written to the stream but not pushed on by it: the next send on that
+  /// stream outside such a run pushes everything before it in one go (a
+  /// pipelined burst leaves in one ssh packet, not one per frame), and
+  /// otherwise the driver's own thread moves it (within its park time).
+  template <class F>
+  static decltype(auto) deferring_push(F&& f) {
+    ++deferring();
+    struct undo {
+      ~undo() {
+        --deferring();
+      }
+    } on_exit;
+    return f();
+  }
 
   /// Outcome of draining the read side.
   enum class io_status { open, closed };

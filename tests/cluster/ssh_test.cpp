@@ -91,6 +91,12 @@ int thread_count() {
   return n;
 }
 
+// Creates the file `path` (what a chained no-reply call leaves behind).
+void touch(std::string path) {
+  std::ofstream{path} << "x";
+}
+MITOSIS_REMOTE(touch);
+
 int sh(const std::string& cmd) {
   int st = std::system(cmd.c_str());
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -425,4 +431,31 @@ TEST_CASE("ssh to a user whose login shell is tcsh starts a context through it")
                     {.name = "csh hidden", .via = h1});
   CHECK(deep.call(env_of, "SHELL") == "/bin/tcsh");
   CHECK(deep.call(add, 2, 3) == 5);
+}
+
+TEST_CASE("a chain's no-reply calls over ssh leave without a later call on the stream") {
+  // They are written to the stream but not pushed on one by one (the
+  // chain's next call takes them along); with none, the pump moves them.
+  const auto& env = cluster_env::get();
+  mitosis::master m{0, nullptr};
+  auto c = m.ssh(env.ssh(env["CLUSTER_GATEWAY"]), {.name = "chained"});
+  temp_dir dir;
+  CHECK(c.call(add, 1, 1) == 2); // this thread just drove the session: the pump keeps off it
+  {
+    mitosis::call_chain ch{c};
+    for (int i = 0; i < 20; ++i)
+      ch.call_no_reply(touch, dir.path + "/f" + std::to_string(i));
+  }
+  const auto deadline = clk::now() + 2s;
+  while (!fs::exists(dir.path + "/f19") && clk::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  for (int i = 0; i < 20; ++i)
+    CHECK(fs::exists(dir.path + "/f" + std::to_string(i)));
+  // With a final call, everything before it has run when it answers.
+  mitosis::call_chain ch{c};
+  for (int i = 20; i < 40; ++i)
+    ch.call_no_reply(touch, dir.path + "/f" + std::to_string(i));
+  CHECK(ch.call(add, 2, 2) == 4);
+  for (int i = 20; i < 40; ++i)
+    CHECK(fs::exists(dir.path + "/f" + std::to_string(i)));
 }
