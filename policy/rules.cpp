@@ -65,6 +65,17 @@ bool named_in(const std::set<std::string>& names, std::string_view x) {
 
 } // namespace
 
+std::string rules::import_refusal(const std::string& name, std::uint32_t src,
+                                  std::uint32_t peer) const {
+  if (auto rule = import_refusal(name); !rule.empty())
+    return rule;
+  for (auto id : {src, peer})
+    if (auto i = importable_by_context.find(id);
+        i != importable_by_context.end() && !named_in(i->second, name))
+      return "importable_by_context." + std::to_string(id);
+  return {};
+}
+
 bool rules::allows_spawn(direction d, std::uint32_t src, std::string_view type) const {
   if (auto i = spawnable_by_context.find(src); i != spawnable_by_context.end())
     return named_in(i->second, type);
@@ -146,7 +157,7 @@ std::vector<char> rules::encode() const {
                              import_overrides, import_blocks, callable_by_context,
                              spawnable_by_parent, spawnable_by_child, spawnable_by_context,
                              actor_types_from_parent, actor_types_from_child,
-                             actor_types_from_context);
+                             actor_types_from_context, importable_by_context);
   return out;
 }
 
@@ -157,7 +168,8 @@ rules rules::decode(const std::vector<char>& bytes) {
                               r.import_overrides, r.import_blocks, r.callable_by_context,
                               r.spawnable_by_parent, r.spawnable_by_child,
                               r.spawnable_by_context, r.actor_types_from_parent,
-                              r.actor_types_from_child, r.actor_types_from_context);
+                              r.actor_types_from_child, r.actor_types_from_context,
+                              r.importable_by_context);
   return r;
 }
 
@@ -239,6 +251,7 @@ const std::pair<std::string, name_map_field> per_context_name_settings[] = {
   {"callable_by_context.", &rules::callable_by_context},
   {"spawnable_by_context.", &rules::spawnable_by_context},
   {"actor_types_from_context.", &rules::actor_types_from_context},
+  {"importable_by_context.", &rules::importable_by_context},
 };
 
 // Applies `key = value` when key is one of the name settings above.

@@ -55,6 +55,11 @@ struct rules {
   std::set<std::string> actor_types_from_parent;
   std::set<std::string> actor_types_from_child;
   std::map<std::uint32_t, std::set<std::string>> actor_types_from_context;
+  /// Per-peer import rights: the plugin modules ("*" = all) that a module
+  /// request from one of these contexts, or coming through one of them
+  /// as a neighbour, may be served here, within import_overrides and
+  /// import_blocks. Contexts without an entry are bound by those alone.
+  std::map<std::uint32_t, std::set<std::string>> importable_by_context;
 
   /// Returns whether a frame of wire type `type` may be decoded from `d`.
   bool allows_type(direction d, std::uint32_t type) const noexcept;
@@ -104,6 +109,13 @@ struct rules {
   /// "import_overrides").
   std::string import_refusal(const std::string& name) const;
 
+  /// The same for a request from context `src` that came through the
+  /// neighbour `peer`: their importable_by_context entries, when they have
+  /// one, must name the module too (the rule's name then says whose,
+  /// "importable_by_context.<id>").
+  std::string import_refusal(const std::string& name, std::uint32_t src,
+                             std::uint32_t peer) const;
+
   /// Returns the defaults: a parent may call its children; a child may call
   /// nothing in its parent; each direction decodes only what it needs.
   static rules defaults();
@@ -127,6 +139,7 @@ struct rules {
   ///   spawnable_by_context.<id> = type, ...
   ///   actor_types_from_parent = @i32, @str, point, ...  (or *)
   ///   actor_types_from_child = ...   actor_types_from_context.<id> = ...
+  ///   importable_by_context.<id> = module, ...  (or *)
   /// '#' starts a comment. Throws std::invalid_argument naming the line.
   static rules parse(const std::string& text);
 

@@ -184,7 +184,10 @@ void module_service::on_request(frame&& f, router::stream_id from) {
   std::string name;
   if (!core_.decode_or_refuse(f, name, from))
     return;
-  if (auto rule = r.rules()->import_refusal(name); !rule.empty()) {
+  // Per peer too: the asking context's entry, and its neighbour's (the
+  // child this request came through), when they have one.
+  const auto peer = r.peer_of(from).value_or(f.hdr.src);
+  if (auto rule = r.rules()->import_refusal(name, f.hdr.src, peer); !rule.empty()) {
     auto reason = "module '" + name + "' refused by " + rule + " at context '" + core_.name() + "'";
     lg()->warn("[{}] {} (asked by context {})", core_.name(), reason, f.hdr.src);
     r.refuse(from, f.hdr, errc::module_denied, reason);
@@ -206,6 +209,10 @@ expected<void> module_service::push(router::context_id to, const std::string& na
   if (std::find(children.begin(), children.end(), to) == children.end())
     return fail(errc::no_route,
                 "preload_plugin needs a direct child; its subtree gets the module from it");
+  // What the child could not fetch from here, it is not pushed either.
+  if (auto rule = core_.routes().rules()->import_refusal(name, to, to); !rule.empty())
+    return fail(errc::module_denied, "module '" + name + "' refused by " + rule + " at context '"
+                                       + core_.name() + "'");
   serialization::module_info m;
   {
     std::lock_guard<std::mutex> guard{mtx_};

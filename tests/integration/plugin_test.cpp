@@ -91,6 +91,28 @@ TEST_CASE("a non-empty import_overrides serves only the modules it names") {
   CHECK(t.gc.call(plugin_version) == "inventory 1.0");
 }
 
+TEST_CASE("importable_by_context gives one child, and what is behind it, its own import rights") {
+  mitosis::master m{0, nullptr};
+  m.add_plugin("inventory", MITOSIS_SAMPLE_PLUGIN);
+  auto narrow = m.local({.name = "imp.narrow"});
+  auto wide = m.local({.name = "imp.wide"});
+  auto below = m.local({.name = "imp.below", .via = narrow});
+  auto r = mitosis::policy::rules::defaults();
+  r.importable_by_context[narrow.id()] = {"something_else"};
+  m.set_policy(r); // the master's own: it serves the modules
+  const auto rule = "refused by importable_by_context." + std::to_string(narrow.id());
+  CHECK_THROWS_WITH(narrow.call(plugin_version), Catch::Matchers::Contains(rule));
+  // Its subtree fetches through it, so is bound by it too.
+  CHECK_THROWS_WITH(below.call(plugin_version), Catch::Matchers::Contains(rule));
+  // A preload is no way around it.
+  CHECK_THROWS_WITH(m.preload_plugin(narrow, "inventory"), Catch::Matchers::Contains(rule));
+  // Its sibling has no entry: the policy alone, which allows it.
+  CHECK(wide.call(plugin_version) == "inventory 1.0");
+  r.importable_by_context[narrow.id()].insert("inventory");
+  m.set_policy(r);
+  CHECK(narrow.call(plugin_version) == "inventory 1.0");
+}
+
 TEST_CASE("a preloaded plugin reaches the whole subtree before any call") {
   plugin_tree t{"pre.mid", "pre.gc"};
   t.m.preload_plugin(t.mid, "inventory");

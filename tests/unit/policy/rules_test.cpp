@@ -261,6 +261,21 @@ TEST_CASE("rules: import policy like Mitogen's (blocks, then overrides as an all
   CHECK(rules::decode(parsed.encode()).import_blocks == std::set<std::string>{"bad"});
 }
 
+TEST_CASE("rules: per-peer import rights narrow the import policy for one context and its subtree",
+          "[rules]") {
+  auto r = rules::parse("importable_by_context.5 = inventory\nimportable_by_context.6 = *\n"
+                        "import_blocks = bad\n");
+  // Its own entry, and that of the neighbour it came through.
+  CHECK(r.import_refusal("inventory", 5, 5).empty());
+  CHECK(r.import_refusal("other", 5, 5) == "importable_by_context.5");
+  CHECK(r.import_refusal("other", 9, 5) == "importable_by_context.5"); // behind 5
+  CHECK(r.import_refusal("other", 6, 6).empty());
+  CHECK(r.import_refusal("other", 7, 7).empty()); // no entry: the policy alone
+  // Within import_blocks and import_overrides, never beyond them.
+  CHECK(r.import_refusal("bad", 6, 6) == "import_blocks");
+  CHECK(rules::decode(r.encode()).importable_by_context == r.importable_by_context);
+}
+
 TEST_CASE("rules: per-context call rights override the direction's", "[rules]") {
   auto r = rules::parse("callable_by_context.5 = echo\ncallable_by_context.6 = *\n");
   CHECK(r.allows_call(direction::from_child, 5, "echo"));
