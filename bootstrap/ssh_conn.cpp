@@ -166,8 +166,9 @@ bool conn::pump_poll_set(pollfd* out, clock::time_point now, clock::time_point& 
   if (router_watches_.load(std::memory_order_relaxed) && quiet())
     out[0].events &= ~POLLIN;
   if (now < send_park_until_) {
-    // Every sender pushes its own bytes on: the socketpair end needs no
-    // watching (POLLHUP is still reported).
+    // Every sender pushes its own bytes on (POLLHUP is still reported);
+    // what a deferred send (stream::deferring_push) left there waits for
+    // the next push or, at the latest, for this park to end.
     out[1].events &= ~POLLIN;
     wake_at = std::min(wake_at, send_park_until_);
   }

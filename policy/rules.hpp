@@ -59,6 +59,8 @@ struct rules {
   /// request from one of these contexts, or coming through one of them
   /// as a neighbour, may be served here, within import_overrides and
   /// import_blocks. Contexts without an entry are bound by those alone.
+  /// Module requests go one hop at a time, so an entry takes effect at the
+  /// named context's parent (set_subtree_policy for deeper contexts).
   std::map<std::uint32_t, std::set<std::string>> importable_by_context;
 
   /// Returns whether a frame of wire type `type` may be decoded from `d`.

@@ -171,13 +171,14 @@ void router::on_route_frame(stream& s, frame&& f, bool add) {
       return;
     }
     // And in total: many children, each under its own limit, cannot grow
-    // the table without bound either. The child whose announcement would
-    // pass it is charged.
+    // the table without bound either. Not a violation by itself (the
+    // others may have filled it), but a refusal: a child that keeps
+    // announcing is cut once over max_refusals.
     if (add && table_.size() >= opts_.max_routes) {
       guard.unlock();
-      violation(s, errc::protocol_error, f.hdr,
-                "route limit of " + std::to_string(opts_.max_routes)
-                  + " contexts in total reached (max_routes)");
+      refuse(s, f.hdr, errc::limit_exceeded,
+             "route_add for context " + std::to_string(ri.id) + " dropped: route limit of "
+               + std::to_string(opts_.max_routes) + " contexts in total reached (max_routes)");
       return;
     }
     if (add) {

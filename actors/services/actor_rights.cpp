@@ -119,7 +119,7 @@ void actor_service::state::on_unclaimed_dead(frame&& f, router::stream_id from) 
     auto i = requests.find(h->second);
     // A dead reply may come from any hop on the way, but only on the way.
     if (i == requests.end()
-        || (f.hdr.src != i->second.ctx && core_.routes().next_hop(i->second.ctx) != from))
+        || (f.hdr.src != i->second.ctx && !core_.on_path(i->second.ctx, f.hdr.src, from)))
       return;
     req = i->second;
     erase_request(i);

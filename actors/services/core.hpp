@@ -194,6 +194,12 @@ public:
 
   // -- what is known of other contexts ---------------------------------------
 
+  /// Whether `src`, whose reply came in on stream `from`, is a hop on the
+  /// path to `dst` (a dead reply is believed only from one): for a context
+  /// started from here, one it was started through; for another, any
+  /// context behind the stream toward it.
+  bool on_path(router::context_id dst, router::context_id src, router::stream_id from) const;
+
   /// Records `id`'s name and, for a context started through others, its
   /// hop chain ("h4 via ssh:h1 via ...") and the context it was started
   /// by (`via`).
@@ -261,10 +267,6 @@ private:
                                               serialization::wire_type answer,
                                               clock::time_point deadline);
   void on_reply(serialization::frame&& f, router::stream_id from);
-  /// Whether `src`, whose reply came in on stream `from`, is a hop on the
-  /// path to `dst`: for a context started from here, one it was started
-  /// through; for another, any context behind the stream toward it.
-  bool on_path(router::context_id dst, router::context_id src, router::stream_id from) const;
   /// What each stream has pending here of one kind (requests, calls, actor
   /// messages). Shared with the tokens that hold a count: a token may
   /// outlive this core (a message left in the cache of a blocking actor

@@ -78,8 +78,7 @@ TEST_CASE("a dead reply forged by a context off the path does not fail the call"
                      "not on the path to context " + std::to_string(b.id())));
   CHECK(call.get() == 1500);
   CHECK(b.call(add, 1, 2) == 3);
-  // A dead reply from a hop on the way is still believed: a's "no route"
-  // for a context below it that is gone.
-  ::kill(m.pid_of(b), SIGKILL);
-  CHECK_THROWS_AS(b.call_for(std::chrono::seconds{5}, add, 1, 2), mitosis::context_lost);
+  // Nothing from a (on the path) was ignored.
+  CHECK(log.now().find("from context " + std::to_string(a.id()) + ": not on the path")
+        == std::string::npos);
 }

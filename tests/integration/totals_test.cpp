@@ -19,11 +19,15 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("route announcements over max_routes in total cut the child that makes them") {
+TEST_CASE("route announcements over max_routes in total are dropped, a child that keeps on is cut") {
   captured_log log;
   // Its own limit (65,536) is far off: the total is what stops it.
   offender_and_siblings s{"route-total", {.max_routes = 50}};
   auto before = own_rss_kb();
+  // The table takes the three children and 47 of these; the other 13 are
+  // dropped, each a refusal, not a violation: the child is still served.
+  CHECK(s.bad.call(flood_granted_routes, 60) == 60);
+  CHECK(s.bad.call(add, 1, 1) == 2);
   s.bad.call_no_reply(flood_granted_routes, 1000);
   CHECK(log.wait_for("route limit of 50 contexts in total reached (max_routes)",
                      "cut stream to 'route-total'"));
@@ -97,17 +101,18 @@ TEST_CASE("log lines of all contexts behind one child stream share its rate") {
 
 TEST_CASE("calls from a child are held to max_pending_bytes, then it is cut") {
   captured_log log;
-  // 8 MiB of call arguments held here at once, whatever their number (at
-  // least one max_frame: 4 MiB here).
-  offender_and_siblings s{"bytes-flooder", {.max_frame = 4u << 20,
-                                            .max_pending_bytes = std::uint64_t{8} << 20}};
+  // 1 MiB of call arguments held here at once, whatever their number (at
+  // least one max_frame: 1 MiB here). Refusals over 20 a second cut.
+  offender_and_siblings s{"bytes-flooder", {.max_frame = 1u << 20,
+                                            .max_refusals = 20,
+                                            .max_pending_bytes = std::uint64_t{1} << 20}};
   auto rules = mitosis::policy::rules::defaults();
   rules.child_callable = {"sleep_holding"};
   s.m.set_policy(rules);
   auto before = own_rss_kb();
-  // 500 calls of 1 MiB each, far under max_pending_calls (1,024): without
-  // the byte bound they would all wait here, 500 MiB.
-  auto flood = s.bad.call_async(flood_big_calls, 1024, 300, 500);
+  // 500 calls of 128 KiB each, far under max_pending_calls (1,024):
+  // without the byte bound they would all wait here, 64 MiB.
+  auto flood = s.bad.call_async(flood_big_calls, 128, 300, 500);
   s.cut_for(log, flood,
             "bytes of calls, actor messages and requests from this stream held here "
             "(max_pending_bytes)");
