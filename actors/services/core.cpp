@@ -166,22 +166,12 @@ bool core::on_pool_bounded(const serialization::frame_header& req, router::strea
                            std::function<void()> job) {
   if (from == 0)
     return on_service_pool(req, std::move(job));
-  const auto most = opts().max_pending_requests;
+  // Counted on any stream, the parent's too (so "from a child" is passed).
   std::shared_ptr<void> token;
-  switch (take(pending_requests_, from, most, token, pending_bytes_, req.length,
-               most_pending_bytes())) {
-  case over::count:
-    router_.refuse(from, req, errc::limit_exceeded,
-                   std::string{serialization::type_registry::name(req.type)} + " refused: "
-                     + std::to_string(most)
-                     + " module and file requests from this stream are pending (max_pending_requests)");
+  if (!admit(pending_requests_, opts().max_pending_requests, req, from, true, token,
+             "module and file requests from this stream are pending", "max_pending_requests",
+             true))
     return false;
-  case over::bytes:
-    refuse_bytes(req, from);
-    return false;
-  case over::none:
-    break;
-  }
   // Let go when the job is gone, run or dropped.
   return on_service_pool(req, [token = std::move(token), job = std::move(job)] { job(); });
 }

@@ -19,6 +19,15 @@ namespace mitosis::actors::services {
 using serialization::frame;
 using serialization::wire_type;
 
+namespace {
+
+// Why module `name` is not served or loaded at context `here`: `rule`.
+std::string denied(const std::string& name, const std::string& rule, const std::string& here) {
+  return "module '" + name + "' refused by " + rule + " at context '" + here + "'";
+}
+
+} // namespace
+
 module_service::module_service(core& c) : core_(c) {
   auto& h = c.routes().handlers();
   h.add(wire_type::module_request, [this](frame&& f, policy::direction, router::stream_id from) {
@@ -188,7 +197,7 @@ void module_service::on_request(frame&& f, router::stream_id from) {
   // child this request came through), when they have one.
   const auto peer = r.peer_of(from).value_or(f.hdr.src);
   if (auto rule = r.rules()->import_refusal(name, f.hdr.src, peer); !rule.empty()) {
-    auto reason = "module '" + name + "' refused by " + rule + " at context '" + core_.name() + "'";
+    auto reason = denied(name, rule, core_.name());
     lg()->warn("[{}] {} (asked by context {})", core_.name(), reason, f.hdr.src);
     r.refuse(from, f.hdr, errc::module_denied, reason);
     return;
@@ -211,8 +220,7 @@ expected<void> module_service::push(router::context_id to, const std::string& na
                 "preload_plugin needs a direct child; its subtree gets the module from it");
   // What the child could not fetch from here, it is not pushed either.
   if (auto rule = core_.routes().rules()->import_refusal(name, to, to); !rule.empty())
-    return fail(errc::module_denied, "module '" + name + "' refused by " + rule + " at context '"
-                                       + core_.name() + "'");
+    return fail(errc::module_denied, denied(name, rule, core_.name()));
   serialization::module_info m;
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -280,8 +288,7 @@ void module_service::run_push(const serialization::frame_header& req, serializat
     return finish(fail(errc::protocol_error, "module '" + m.name + "' arrived damaged"));
   // A pushed module is loaded under the same import policy as a fetched one.
   if (auto rule = r.rules()->import_refusal(m.name); !rule.empty())
-    return finish(fail(errc::module_denied, "module '" + m.name + "' refused by " + rule
-                                              + " at context '" + core_.name() + "'"));
+    return finish(fail(errc::module_denied, denied(m.name, rule, core_.name())));
   {
     std::lock_guard<std::mutex> guard{mtx_};
     modules_[m.name] = m;
