@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "../serialization/messages.hpp"
+#include "id_permutation.hpp"
 
 namespace mitosis::actors {
 
@@ -16,10 +17,16 @@ serialization::frame make_dead(errc code, const std::string& reason) {
 }
 
 std::uint32_t pending_calls::next_handle() noexcept {
+  // Counted, then permuted (id_permutation.hpp): a context on the way cannot
+  // find the handle of a call it does not carry, to fail it with a forged
+  // dead reply, by counting from one it does. 0 means "no reply".
+  static const id_permutation<std::uint32_t> permute;
   std::lock_guard<std::mutex> guard{mtx_};
-  if (++next_ == 0)
-    next_ = 1000;
-  return next_;
+  std::uint32_t h = 0;
+  do
+    h = permute(++next_);
+  while (h == 0 || waits_.count(h) != 0);
+  return h;
 }
 
 std::future<serialization::frame> pending_calls::expect(std::uint32_t handle,
@@ -114,6 +121,15 @@ void pending_calls::fail_all(const std::string& reason) {
     if (e.done)
       e.done();
   }
+}
+
+std::vector<std::uint32_t> pending_calls::waiting_on(router::context_id dst) const {
+  std::vector<std::uint32_t> out;
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (const auto& [handle, e] : waits_)
+    if (e.dst == dst)
+      out.push_back(handle);
+  return out;
 }
 
 std::size_t pending_calls::size() const {

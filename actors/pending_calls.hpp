@@ -17,7 +17,8 @@ namespace mitosis::actors {
 
 class pending_calls {
 public:
-  /// Returns a fresh reply handle (never one of the well-known ones).
+  /// Returns a fresh reply handle: not 0, not one waited for, and not
+  /// found by counting from another (id_permutation.hpp).
   std::uint32_t next_handle() noexcept;
 
   /// Registers a wait for the reply to `handle` from `dst`.
@@ -46,6 +47,9 @@ public:
   /// Fails every wait (shutdown).
   void fail_all(const std::string& reason);
 
+  /// Returns the reply handles of the calls waiting on `dst`.
+  std::vector<std::uint32_t> waiting_on(router::context_id dst) const;
+
   std::size_t size() const;
 
 private:
@@ -56,7 +60,7 @@ private:
   };
 
   mutable std::mutex mtx_;
-  std::uint32_t next_ = 1000;
+  std::uint32_t next_ = 0; // counted, then permuted (next_handle)
   std::unordered_map<std::uint32_t, entry> waits_;
 };
 

@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <spdlog/spdlog.h>
 
+#include "actor_ids.hpp"
 #include "actor_registry.hpp"
 #include "faces/context_faces.hpp"
 #include "faces/router_face.hpp"
@@ -118,6 +119,10 @@ struct runtime::caf_part {
       std::move(initial));
     spawner = bootstrap::spawn_spawner_actor(*sys, r);
     router_face = faces::spawn_router_actor(*sys, r);
+    if (!actor_ids_unguessable(*sys))
+      lg()->warn("[{}] actor ids are CAF's counter (libcaf_core's next_actor_id won at link "
+                 "time): a context that knows one of our actors can find others by counting",
+                 r.config().name);
     // Events (not frames) go to the router actor's mailbox.
     r.set_event_hook([a = router_face](router::route_event&& e) { caf::anon_send(a, std::move(e)); });
   }

@@ -1,59 +1,13 @@
 #include "channel_service.hpp"
 
-#include <chrono>
 #include <spdlog/spdlog.h>
-#include <sys/random.h>
-#include <unistd.h>
+
+#include "../id_permutation.hpp"
 
 namespace mitosis::actors::services {
 
 using serialization::frame;
 using serialization::wire_type;
-
-namespace {
-
-// Receiver ids: a counter put through a permutation of the 32-bit numbers
-// keyed at random when the process starts (a 4-round Feistel network), so
-// that ids are unique until the counter wraps, like a counter's, but a
-// context that may send frames here cannot find receivers it was not
-// given by counting from one it was (a blind guess hits one of n open
-// receivers with odds n / 2^32 per frame). Keys from the kernel
-// (getrandom); where it has none (Linux before 3.17), from the clock and
-// the pid.
-struct id_permutation {
-  std::uint32_t keys[4] = {};
-
-  id_permutation() noexcept {
-    if (::getrandom(keys, sizeof(keys), GRND_NONBLOCK) == static_cast<ssize_t>(sizeof(keys)))
-      return;
-    auto seed = static_cast<std::uint64_t>(
-                  std::chrono::steady_clock::now().time_since_epoch().count())
-                ^ (static_cast<std::uint64_t>(::getpid()) << 32);
-    for (auto& k : keys) {
-      // splitmix64
-      auto z = (seed += 0x9e3779b97f4a7c15ULL);
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      k = static_cast<std::uint32_t>(z ^ (z >> 31));
-    }
-  }
-
-  std::uint32_t operator()(std::uint32_t x) const noexcept {
-    auto l = static_cast<std::uint16_t>(x >> 16);
-    auto r = static_cast<std::uint16_t>(x);
-    for (auto k : keys) {
-      std::uint32_t v = (r ^ k) * 0x9e3779b1u;
-      v ^= v >> 15;
-      v *= 0x85ebca77u;
-      const auto next = static_cast<std::uint16_t>(l ^ static_cast<std::uint16_t>(v >> 16));
-      l = r;
-      r = next;
-    }
-    return (static_cast<std::uint32_t>(l) << 16) | r;
-  }
-};
-
-} // namespace
 
 channel_service::channel_service(core& c) : core_(c) {
   auto& h = c.routes().handlers();
@@ -73,7 +27,8 @@ std::shared_ptr<channel_state> channel_service::open(std::size_t capacity,
   std::shared_ptr<channel_state> st;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    static const id_permutation permute;
+    // Counted, then permuted: not countable (id_permutation.hpp).
+    static const id_permutation<std::uint32_t> permute;
     std::uint32_t handle = 0;
     do {
       handle = permute(++next_);

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <caf/actor_system.hpp>
+#include <caf/binary_serializer.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "captured_log.hpp"
+#include "mitosis/actors/actor_ids.hpp"
 #include "mitosis/actors/remote_actor.hpp"
 #include "mitosis/actors/runtime.hpp"
 #include "mitosis/mitosis.hpp"
@@ -118,6 +120,35 @@ bool send_forged_actor_frames(unsigned other, std::uint64_t other_actor, std::ui
          && send_to_parent(ser::wire_type::actor_link, self, l);
 }
 MITOSIS_REMOTE(send_forged_actor_frames);
+
+// Sends the parent an actor message holding the int 7 for every actor id
+// from `known - span` to `known + span`, as a child that knows the parent's
+// actor `known` would to find its other actors by counting. Returns how
+// many frames left.
+int send_counted_actor_messages(std::uint64_t known, int span) {
+  namespace ser = mitosis::serialization;
+  auto* rt = mitosis::actors::runtime::agent();
+  auto& sys = mitosis::detail::system_of(*rt);
+  ser::actor_message_info m;
+  m.sender_ctx = rt->self();
+  std::vector<char> content;
+  caf::binary_serializer sink{sys, content};
+  if (caf::message::save(sink, caf::make_message(std::int32_t{7}).content()))
+    return -1;
+  m.content.assign(content.begin(), content.end());
+  int sent = 0;
+  for (std::int64_t d = -span; d <= span; ++d) {
+    m.dst = known + static_cast<std::uint64_t>(d);
+    ser::frame_builder fb{ser::make_header(ser::wire_type::actor_message, 0, rt->self())};
+    ser::encode_plain(fb.bytes(), m);
+    auto wire = fb.finish();
+    if (!mitosis::detail::send_raw_to_parent(wire.data(), wire.size()))
+      break;
+    ++sent;
+  }
+  return sent;
+}
+MITOSIS_REMOTE(send_counted_actor_messages);
 
 // -- helpers --------------------------------------------------------------------
 
@@ -271,6 +302,47 @@ TEST_CASE("actor policy: a child's forged actor frames have no effect on others"
   self->receive([](const std::string& s) { CHECK(s == "still here"); });
   CHECK(calm.call(add, 2, 2) == 4);
   caf::anon_send_exit(victim, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("actor policy: a child cannot find its parent's actors by counting from one it knows") {
+  mitosis::master m{0, nullptr};
+  auto bad = m.local({.name = "counter"});
+  auto calm = m.local({.name = "calm"});
+  caf::scoped_actor self{m.system()};
+  auto observer = caf::actor{self};
+  auto make = [&](int tag) {
+    return m.system().spawn([observer, tag](caf::event_based_actor*) -> caf::behavior {
+      return {
+        [observer, tag](int i) { caf::anon_send(observer, tag, i); },
+        [](const std::string&) {},
+      };
+    });
+  };
+  // Spawned in a row: with CAF's counter their ids would be n, n+1, n+2.
+  auto hidden_before = make(1);
+  auto known = make(2);
+  auto hidden_after = make(3);
+  CHECK(mitosis::actors::actor_ids_unguessable(m.system()));
+  // Each is exported (addressable from other contexts): known to bad, the
+  // others to calm (as the senders of a tell to an actor there).
+  auto bads = bad.spawn<caf::actor>("test.echo");
+  auto calms = calm.spawn<caf::actor>("test.echo");
+  caf::send_as(known, bads, tell_atom::value, std::string{"x"});
+  caf::send_as(hidden_before, calms, tell_atom::value, std::string{"x"});
+  caf::send_as(hidden_after, calms, tell_atom::value, std::string{"x"});
+  CHECK(bad.call(send_counted_actor_messages, std::uint64_t{known.id()}, 100) == 201);
+  // Exactly one message arrived: the one to the id bad was given.
+  int got = 0;
+  for (bool more = true; more;)
+    self->receive([&](int tag, int i) {
+                    CHECK(tag == 2);
+                    CHECK(i == 7);
+                    ++got;
+                  },
+                  caf::after(500ms) >> [&] { more = false; });
+  CHECK(got == 1);
+  for (const auto& a : {hidden_before, known, hidden_after})
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
 }
 
 // -- handles in messages -----------------------------------------------------

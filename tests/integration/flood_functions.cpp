@@ -64,6 +64,11 @@ int call_parent_sleep(int ms) {
 }
 MITOSIS_REMOTE(call_parent_sleep);
 
+int call_sibling_sleep(mitosis::context sibling, int ms) {
+  return sibling.call(sleep_ms, ms);
+}
+MITOSIS_REMOTE(call_sibling_sleep);
+
 int flood_slow_calls(int ms, int count) {
   auto parent = mitosis::parent();
   for (int i = 0; i < count; ++i)
@@ -112,11 +117,11 @@ int flood_big_calls(int kib, int ms, int count) {
 }
 MITOSIS_REMOTE(flood_big_calls);
 
-int forge_deads(unsigned first_handle, int count) {
+int forge_deads(unsigned dst, unsigned first_handle, int count) {
   auto* rt = mitosis::actors::runtime::agent();
   for (int i = 0; i < count; ++i) {
-    ser::frame_builder fb{ser::make_header(ser::wire_type::dead, mitosis::router::master_id,
-                                           rt->self(), first_handle + static_cast<unsigned>(i))};
+    ser::frame_builder fb{ser::make_header(ser::wire_type::dead, dst, rt->self(),
+                                           first_handle + static_cast<unsigned>(i))};
     fb.add(ser::dead_info{static_cast<std::uint8_t>(mitosis::errc::no_route), "forged"});
     auto wire = fb.finish();
     if (!mitosis::detail::send_raw_to_parent(wire.data(), wire.size()))

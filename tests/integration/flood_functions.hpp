@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "mitosis/mitosis.hpp"
+
 /// `count` calls to a function nobody registered, each asking for a reply.
 int flood_unknown_calls(int count);
 /// `count` id_requests to the master, each for one id.
@@ -28,6 +30,8 @@ int sleep_holding(std::string bytes, int ms);
 /// `count` calls of sleep_holding(`kib` KiB, `ms`) in the parent, without
 /// waiting for any.
 int flood_big_calls(int kib, int ms, int count);
-/// `count` dead replies to the master for the reply handles from
+/// `count` dead replies to context `dst` for the reply handles from
 /// `first_handle` on, as a context off the path of those calls could forge.
-int forge_deads(unsigned first_handle, int count);
+int forge_deads(unsigned dst, unsigned first_handle, int count);
+/// sibling.call(sleep_ms, `ms`): the caller did not start the callee.
+int call_sibling_sleep(mitosis::context sibling, int ms);

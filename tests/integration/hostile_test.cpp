@@ -5,11 +5,13 @@
 
 #include <csignal>
 #include <string>
+#include <thread>
 
 #include "../sanitized.hpp"
 #include "captured_log.hpp"
 #include "flood_functions.hpp"
 #include "hostile_scene.hpp"
+#include "mitosis/actors/runtime.hpp"
 
 TEST_CASE("a frame length over the limit cuts the sender and nothing else") {
   captured_log log;
@@ -71,9 +73,11 @@ TEST_CASE("a dead reply forged by a context off the path does not fail the call"
   auto b = m.local({.name = "b", .via = a});
   auto d = m.local({.name = "d", .via = a}); // beside b, behind the same stream
   auto call = b.call_async(sleep_ms, 1500);
-  // Reply handles are sequential: d answers every one of the next 20,000
-  // with a dead reply, the call to b among them.
-  d.call_no_reply(forge_deads, 1000u, 20000);
+  // d is told the call's reply handle (it could not count to it: handles
+  // are permuted) and answers it, and its neighbours, with dead replies.
+  auto waiting = m.runtime().pending().waiting_on(b.id());
+  REQUIRE(waiting.size() == 1);
+  d.call_no_reply(forge_deads, 0u, waiting[0] - 10u, 21);
   CHECK(log.wait_for("ignored a dead reply for handle", "from context " + std::to_string(d.id()),
                      "not on the path to context " + std::to_string(b.id())));
   CHECK(call.get() == 1500);
@@ -81,4 +85,24 @@ TEST_CASE("a dead reply forged by a context off the path does not fail the call"
   // Nothing from a (on the path) was ignored.
   CHECK(log.now().find("from context " + std::to_string(a.id()) + ": not on the path")
         == std::string::npos);
+}
+
+TEST_CASE("a context cannot fail calls it does not carry by counting reply handles") {
+  mitosis::master m{0, nullptr};
+  auto siblings = mitosis::policy::rules::defaults();
+  siblings.sibling_routing = true;
+  m.set_policy(siblings);
+  auto caller = m.local({.name = "caller"});
+  auto callee = m.local({.name = "callee"});
+  auto forger = m.local({.name = "forger"});
+  // caller did not start callee, and forger lives behind the same stream of
+  // caller as callee does (its parent): a dead reply from there is believed
+  // for a call caller made, if its handle is right. With counted handles,
+  // 20,000 dead replies from the first handle on failed this call.
+  auto call = caller.call_async(call_sibling_sleep, callee, 1500);
+  std::this_thread::sleep_for(std::chrono::milliseconds{200});
+  CHECK(forger.call(forge_deads, caller.id(), 0u, 20000) == 20000);
+  CHECK(forger.call(forge_deads, caller.id(), 1000u, 20000) == 20000);
+  CHECK(call.get() == 1500);
+  CHECK(caller.call(call_sibling_sleep, callee, 1) == 1);
 }

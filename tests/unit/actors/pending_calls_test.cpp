@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <future>
+#include <set>
 
 #include "mitosis/serialization/messages.hpp"
 
@@ -26,7 +27,7 @@ frame reply_from(std::uint32_t src, wire_type t = wire_type::call_reply) {
 TEST_CASE("pending_calls: only the called context may answer", "[pending_calls]") {
   pending_calls p;
   auto h = p.next_handle();
-  CHECK(h >= 1000);
+  CHECK(h != 0);
   auto fut = p.expect(h, 5);
   CHECK_FALSE(p.complete(h, reply_from(6)));
   CHECK_FALSE(p.complete(h, reply_from(6, wire_type::call_error)));
@@ -94,4 +95,21 @@ TEST_CASE("pending_calls: on_done runs once the wait ends, however it ends", "[p
   CHECK(dropped == 1);
   p.fail_all("stop"); // nothing left: no hook runs twice
   CHECK(answered + lost + dropped == 3);
+}
+
+TEST_CASE("pending_calls: reply handles are unique and cannot be counted", "[pending_calls]") {
+  pending_calls p;
+  std::set<std::uint32_t> seen;
+  std::uint32_t prev = p.next_handle();
+  int next_to_previous = 0;
+  for (int i = 0; i < 1000; ++i) {
+    auto h = p.next_handle();
+    CHECK(h != 0);
+    seen.insert(h);
+    if (h == prev + 1 || h + 1 == prev)
+      ++next_to_previous;
+    prev = h;
+  }
+  CHECK(seen.size() == 1000);
+  CHECK(next_to_previous == 0);
 }
