@@ -117,10 +117,15 @@ void actor_service::state::on_unclaimed_dead(frame&& f, router::stream_id from) 
     if (h == by_handle.end())
       return;
     auto i = requests.find(h->second);
-    // A dead reply may come from any hop on the way, but only on the way.
-    if (i == requests.end()
-        || (f.hdr.src != i->second.ctx && !core_.on_path(i->second.ctx, f.hdr.src, from)))
+    if (i == requests.end())
       return;
+    // A dead reply may come from any hop on the way, but only on the way.
+    if (f.hdr.src != i->second.ctx && !core_.on_path(i->second.ctx, f.hdr.src, from)) {
+      lg()->warn("[{}] ignored a dead reply for actor request {} from context {}: not on the "
+                 "path to context {}",
+                 core_.name(), f.hdr.handle, f.hdr.src, i->second.ctx);
+      return;
+    }
     req = i->second;
     erase_request(i);
   }

@@ -354,6 +354,15 @@ void actor_service::lost(const std::vector<router::context_id>& ids, const std::
     }
 }
 
+std::vector<std::uint32_t> actor_service::waiting_on(router::context_id ctx) const {
+  std::vector<std::uint32_t> out;
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  for (const auto& [key, r] : state_->requests)
+    if (r.ctx == ctx)
+      out.push_back(r.handle);
+  return out;
+}
+
 void actor_service::relay_lost(const std::vector<router::context_id>& ids,
                                const std::string& reason) {
   auto& r = state_->core_.routes();

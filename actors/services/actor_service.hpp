@@ -63,6 +63,10 @@ public:
   /// the actors tied to them; the master relays the loss down the tree.
   void lost(const std::vector<router::context_id>& ids, const std::string& reason);
 
+  /// Returns the reply handles of the requests sent through proxies to
+  /// actors of `ctx` and not answered yet.
+  std::vector<std::uint32_t> waiting_on(router::context_id ctx) const;
+
   /// Kills every proxy, stops the actors spawned for other contexts and
   /// forgets the rest; call before the actor system is destroyed.
   void shutdown();

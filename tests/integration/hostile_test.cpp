@@ -12,6 +12,9 @@
 #include "flood_functions.hpp"
 #include "hostile_scene.hpp"
 #include "mitosis/actors/runtime.hpp"
+#include "test_actors.hpp"
+
+#include <caf/scoped_actor.hpp>
 
 TEST_CASE("a frame length over the limit cuts the sender and nothing else") {
   captured_log log;
@@ -66,25 +69,62 @@ TEST_CASE("a decode bomb (a huge count in a small payload) allocates nothing and
   CHECK(own_rss_kb() - before < flood_rss_slack_kb);
 }
 
-TEST_CASE("a dead reply forged by a context off the path does not fail the call") {
+namespace {
+
+/// The master started b and d through a: d is off the path to b, behind the
+/// same stream of the master. d forges dead replies for `handle` (and its
+/// neighbours), as if it had learnt it; returns the log line to expect.
+struct off_path_scene {
   captured_log log;
   mitosis::master m{0, nullptr};
-  auto a = m.local({.name = "a"});
-  auto b = m.local({.name = "b", .via = a});
-  auto d = m.local({.name = "d", .via = a}); // beside b, behind the same stream
+  mitosis::context a = m.local({.name = "a"});
+  mitosis::context b = m.local({.name = "b", .via = a});
+  mitosis::context d = m.local({.name = "d", .via = a});
+
+  bool forge_ignored(std::uint32_t handle, const std::string& what) {
+    d.call_no_reply(forge_deads, 0u, handle - 10u, 21);
+    return log.wait_for("ignored a dead reply for " + what + std::to_string(handle),
+                        "from context " + std::to_string(d.id()),
+                        "not on the path to context " + std::to_string(b.id()));
+  }
+};
+
+} // namespace
+
+TEST_CASE("a dead reply forged by a context off the path does not fail the call") {
+  off_path_scene s;
+  auto& [log, m, a, b, d] = s;
   auto call = b.call_async(sleep_ms, 1500);
   // d is told the call's reply handle (it could not count to it: handles
   // are permuted) and answers it, and its neighbours, with dead replies.
   auto waiting = m.runtime().pending().waiting_on(b.id());
   REQUIRE(waiting.size() == 1);
-  d.call_no_reply(forge_deads, 0u, waiting[0] - 10u, 21);
-  CHECK(log.wait_for("ignored a dead reply for handle", "from context " + std::to_string(d.id()),
-                     "not on the path to context " + std::to_string(b.id())));
+  CHECK(s.forge_ignored(waiting[0], "handle "));
   CHECK(call.get() == 1500);
   CHECK(b.call(add, 1, 2) == 3);
   // Nothing from a (on the path) was ignored.
   CHECK(log.now().find("from context " + std::to_string(a.id()) + ": not on the path")
         == std::string::npos);
+}
+
+TEST_CASE("a dead reply forged by a context off the path does not fail an actor request") {
+  off_path_scene s;
+  auto& [log, m, a, b, d] = s;
+  auto echo = b.spawn<caf::actor>("test.echo");
+  caf::scoped_actor self{m.system()};
+  // Never answered: the request waits until its own timeout.
+  auto pending = self->request(echo, std::chrono::milliseconds{1500}, hang_atom::value);
+  auto waiting = m.runtime().actors().waiting_on(b.id());
+  REQUIRE(waiting.size() == 1);
+  CHECK(s.forge_ignored(waiting[0], "actor request "));
+  caf::error got;
+  pending.receive([](hang_atom) { FAIL_CHECK("a hang request was answered"); },
+                  [&](caf::error& e) { got = std::move(e); });
+  CHECK(got == caf::sec::request_timeout);
+  caf::scoped_actor again{m.system()};
+  again->request(echo, std::chrono::seconds{5}, std::string{"alive"})
+    .receive([](const std::string& s) { CHECK(s == "alive"); },
+             [&](caf::error& e) { FAIL_CHECK(m.system().render(e)); });
 }
 
 TEST_CASE("a context cannot fail calls it does not carry by counting reply handles") {
