@@ -17,6 +17,7 @@
 #include "here.hpp"
 #include "runtime.hpp"
 #include "services/file_io.hpp"
+#include "../serialization/sha256.hpp"
 
 namespace mitosis {
 
@@ -58,8 +59,9 @@ struct stat stat_or_throw(const std::string& path) {
   return st;
 }
 
+// The entry for `path` without its content: its sha256 only when `hash`.
 push_entry_info entry_for(const std::string& path, const struct stat& st,
-                          const std::string& remote, const push_options& opts) {
+                          const std::string& remote, const push_options& opts, bool hash = true) {
   push_entry_info e;
   e.path = remote;
   e.mode = opts.mode.value_or(st.st_mode & 07777);
@@ -72,7 +74,8 @@ push_entry_info entry_for(const std::string& path, const struct stat& st,
   if (!S_ISREG(st.st_mode))
     throw error(errc::file_error, "", "cannot push " + path + ": not a regular file");
   e.size = static_cast<std::uint64_t>(st.st_size);
-  e.sha256 = cached_sha256(path, st);
+  if (hash)
+    e.sha256 = cached_sha256(path, st);
   return e;
 }
 
@@ -80,14 +83,21 @@ push_entry_info entry_for(const std::string& path, const struct stat& st,
 // by sha256 for the targets to fetch.
 void add_file(actors::runtime& rt, push_info& p, const std::string& path, const struct stat& st,
               const std::string& remote, const push_options& opts) {
-  auto e = entry_for(path, st, remote, opts);
-  if (!e.dir && e.size <= actors::services::push_service::inline_max) {
+  const bool small = S_ISREG(st.st_mode)
+                     && static_cast<std::uint64_t>(st.st_size)
+                          <= actors::services::push_service::inline_max;
+  // A small file is read once: its sha256 is the hash of the bytes sent.
+  auto e = entry_for(path, st, remote, opts, !small);
+  if (small) {
     std::vector<char> bytes(e.size);
     router::unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
     if (fd.get() < 0
         || actors::services::file_io::read_at(fd.get(), bytes.data(), bytes.size(), 0)
              != static_cast<long long>(e.size))
       throw error(errc::file_error, "", "cannot read " + path + ": " + std::strerror(errno));
+    serialization::sha256_stream hash;
+    hash.update(bytes.data(), bytes.size());
+    e.sha256 = hash.hex();
     e.bytes = std::move(bytes);
     e.inline_bytes = true;
   } else if (!e.dir) {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <map>
+#include <unordered_map>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,6 +36,34 @@ std::string part_name(const std::string& path, const std::string& sha256) {
 
 bool root() {
   return ::geteuid() == 0;
+}
+
+} // namespace
+
+/// A destination directory of a push, made (or found) once per push: its
+/// file system (one syncfs each) and the owner a file created in it gets.
+struct push_service::dir_facts {
+  dev_t dev = 0;
+  uid_t new_uid = 0;
+  gid_t new_gid = 0; // the directory's when it is set-group-id, else ours
+};
+
+namespace {
+
+using dir_cache = std::unordered_map<std::string, push_service::dir_facts>;
+
+const push_service::dir_facts& facts_of(const std::string& dir, dir_cache& dirs,
+                                        const std::string& me) {
+  if (auto i = dirs.find(dir); i != dirs.end())
+    return i->second;
+  if (auto why = file_io::make_dirs(dir); !why.empty())
+    throw error(errc::file_error, me, why);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0)
+    throw error(errc::file_error, me, "cannot stat " + dir + ": " + std::strerror(errno));
+  push_service::dir_facts f{st.st_dev, ::geteuid(),
+                            (st.st_mode & S_ISGID) != 0 ? st.st_gid : ::getegid()};
+  return dirs.emplace(dir, f).first->second;
 }
 
 } // namespace
@@ -74,16 +103,60 @@ void push_service::on_push(frame&& f, router::stream_id from) {
   core_.routes().reply(f.hdr, wire_type::file_pushed, std::move(out));
 }
 
+void push_service::finish_part(int fd, const serialization::push_entry_info& e,
+                               const std::string& part, const dir_facts& dir) {
+  const auto& me = core_.name();
+  if (::fchmod(fd, e.mode & 07777) != 0)
+    throw error(errc::file_error, me, "cannot chmod " + part + ": " + std::strerror(errno));
+  // As root, the owner it had at the pusher (unless the new file has it).
+  const bool uid_kept = e.uid < 0 || static_cast<uid_t>(e.uid) == dir.new_uid;
+  const bool gid_kept = e.gid < 0 || static_cast<gid_t>(e.gid) == dir.new_gid;
+  if (root() && !(uid_kept && gid_kept)
+      && ::fchown(fd, static_cast<uid_t>(e.uid), static_cast<gid_t>(e.gid)) != 0)
+    throw error(errc::file_error, me, "cannot chown " + part + ": " + std::strerror(errno));
+}
+
+bool push_service::write_new_part(const serialization::push_entry_info& e,
+                                  const std::string& part, const dir_facts& dir) {
+  // Created here (O_EXCL), it is this push's alone: no lock to take and
+  // nothing to truncate. The bytes are checked before they are written.
+  const auto& me = core_.name();
+  serialization::sha256_stream hash;
+  hash.update(e.bytes.data(), e.bytes.size());
+  if (e.bytes.size() != e.size || hash.hex() != e.sha256)
+    throw error(errc::file_error, me,
+                "context '" + me + "': " + e.path + " does not match its sha256 " + e.sha256
+                  + " (the bytes in the push; nothing written)");
+  router::unique_fd fd{
+    ::open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)};
+  if (fd.get() < 0) {
+    if (errno == EEXIST)
+      return false;
+    throw error(errc::file_error, me, "cannot write " + part + ": " + std::strerror(errno));
+  }
+  if (!file_io::write_at(fd.get(), e.bytes.data(), e.bytes.size(), 0)) {
+    auto why = std::string{std::strerror(errno)};
+    ::unlink(part.c_str());
+    throw error(errc::file_error, me, "cannot write " + part + ": " + why);
+  }
+  finish_part(fd.get(), e, part, dir);
+  return true;
+}
+
 std::string push_service::write_part(const serialization::push_entry_info& e,
-                                     const serialization::push_info& p,
+                                     const serialization::push_info& p, const dir_facts& dir,
                                      serialization::pushed_info& out) {
   const auto& me = core_.name();
   auto fail = [&](const std::string& what) -> error {
     return error(errc::file_error, me, what + ": " + std::strerror(errno));
   };
-  if (auto why = file_io::make_dirs(dir_of(e.path)); !why.empty())
-    throw error(errc::file_error, me, why);
   const auto part = part_name(e.path, e.sha256);
+  if (e.inline_bytes && write_new_part(e, part, dir)) {
+    out.bytes += e.size;
+    return part;
+  }
+  // A part file an earlier attempt left (or another push writes: the lock
+  // tells), or content to fetch.
   router::unique_fd fd{::open(part.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)};
   if (fd.get() < 0)
     throw fail("cannot write " + part);
@@ -143,11 +216,7 @@ std::string push_service::write_part(const serialization::push_entry_info& e,
                 "context '" + me + "': " + e.path + " does not match its sha256 " + e.sha256
                   + " after the transfer (removed)");
   }
-  if (::fchmod(fd.get(), e.mode & 07777) != 0)
-    throw fail("cannot chmod " + part);
-  if (root() && (e.uid >= 0 || e.gid >= 0)
-      && ::fchown(fd.get(), static_cast<uid_t>(e.uid), static_cast<gid_t>(e.gid)) != 0)
-    throw fail("cannot chown " + part);
+  finish_part(fd.get(), e, part, dir);
   out.bytes += e.size;
   return part;
 }
@@ -158,6 +227,8 @@ expected<serialization::pushed_info> push_service::apply(const serialization::pu
   // Written first, synced, then renamed: a destination is the old file or
   // the whole new one. One sync per file system for a batch of files.
   std::vector<std::pair<std::string, std::string>> renames; // part, destination
+  std::map<dev_t, std::string> filesystems;                  // a directory in each
+  dir_cache dirs;
   try {
     for (const auto& e : p.entries) {
       if (e.path.empty() || e.path[0] != '/')
@@ -171,24 +242,24 @@ expected<serialization::pushed_info> push_service::apply(const serialization::pu
         ++out.entries;
         continue;
       }
-      renames.emplace_back(write_part(e, p, out), e.path);
+      const auto dir = dir_of(e.path);
+      const auto& facts = facts_of(dir, dirs, me);
+      filesystems.try_emplace(facts.dev, dir);
+      renames.emplace_back(write_part(e, p, facts, out), e.path);
     }
-    std::map<dev_t, router::unique_fd> filesystems;
-    for (const auto& [part, dst] : renames) {
-      struct stat st {};
-      if (::stat(part.c_str(), &st) == 0 && !filesystems.count(st.st_dev))
-        filesystems.emplace(st.st_dev, router::unique_fd{::open(part.c_str(), O_RDONLY | O_CLOEXEC)});
-    }
-    for (auto& [dev, fd] : filesystems)
-      if (fd.get() < 0 || ::syncfs(fd.get()) != 0)
+    std::vector<router::unique_fd> syncs;
+    for (const auto& [dev, dir] : filesystems) {
+      syncs.emplace_back(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (syncs.back().get() < 0 || ::syncfs(syncs.back().get()) != 0)
         throw error(errc::file_error, me, std::string{"cannot sync: "} + std::strerror(errno));
+    }
     for (const auto& [part, dst] : renames) {
       if (::rename(part.c_str(), dst.c_str()) != 0)
         throw error(errc::file_error, me,
                     "cannot rename " + part + " to " + dst + ": " + std::strerror(errno));
       ++out.entries;
     }
-    for (auto& [dev, fd] : filesystems) // the renames
+    for (auto& fd : syncs) // the renames
       (void) ::syncfs(fd.get());
   } catch (const error& ex) {
     return fail(ex.code(), ex.what(), me);

@@ -166,6 +166,21 @@ TEST_CASE("files: a tree keeps its layout, contents and modes") {
     CHECK(mode_of(t.path + "/dst" + p) == static_cast<mode_t>(mode));
 }
 
+TEST_CASE("files: a small file over a part file an earlier attempt left is written whole") {
+  temp_dir t;
+  make_file(t.path + "/small.txt", 3000, 7, 0640);
+  // What an attempt cut short left: longer than the file, other bytes.
+  const auto part = t.path + "/.out.txt.mitosis-part." + sha_of(t.path + "/small.txt").substr(0, 32);
+  make_file(part, 5000, 8, 0600);
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "stale.c"});
+  auto r = c.push_file(t.path + "/small.txt", t.path + "/out.txt");
+  CHECK(r.bytes == 3000);
+  CHECK(sha_of(t.path + "/out.txt") == sha_of(t.path + "/small.txt"));
+  CHECK(mode_of(t.path + "/out.txt") == 0640);
+  CHECK(::access(part.c_str(), F_OK) != 0); // renamed over the destination
+}
+
 TEST_CASE("files: a push to 10 grandchildren behind one child crosses the master's link once") {
   const std::uint64_t size = sized_or(32u << 20, 8u << 20);
   file_and_master fm{size, 7};
