@@ -67,7 +67,9 @@ private:
 
 caf::strong_actor_ptr actor_service::state::make_proxy(caf::node_id nid, caf::actor_id aid) {
   auto ctx = context_of(nid);
-  if (!ctx)
+  // No proxy for an id no context gives: it would break CAF's order of
+  // actor addresses (actor_ids.hpp), and the handle arrives null.
+  if (!ctx || aid > max_actor_id)
     return nullptr;
   caf::actor_config cfg;
   auto p = caf::make_actor<remote_proxy, caf::strong_actor_ptr>(aid, nid, &sys, cfg,

@@ -32,6 +32,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "../actor_ids.hpp"
 #include "../actor_registry.hpp"
 #include "../../serialization/plain_codec.hpp"
 
