@@ -4,7 +4,7 @@
 // reply handles and actor ids are made this way, so that a context that may
 // send frames here cannot find the ones it was not given by counting from
 // one it was: a blind guess hits one of n live ids with odds n / 2^32 (or
-// n / 2^64) per frame.
+// n / 2^62 for actor ids, actor_ids.cpp) per frame.
 #pragma once
 
 #include <cstddef>

@@ -138,9 +138,10 @@ void actor_service::state::on_unclaimed_dead(frame&& f, router::stream_id from) 
 void actor_service::state::owner_exited(router::context_id ctx, caf::actor_id owner,
                                         const caf::error& reason) {
   end_tied(ctx, owner,
-           make_error(errc::spawner_exited, "actor " + std::to_string(owner) + " of "
-                                              + core_.name_of(ctx) + " exited: "
-                                              + sys.render(reason)));
+           // No id in the text: it travels to whoever knows the tied
+           // actors, and an actor id is a capability (actor_ids.cpp).
+           make_error(errc::spawner_exited, "the actor of " + core_.name_of(ctx)
+                                              + " that spawned it exited: " + sys.render(reason)));
 }
 
 void actor_service::state::end_tied(router::context_id ctx, std::optional<caf::actor_id> owner,

@@ -362,7 +362,7 @@ struct actor_service::state final : caf::proxy_registry::backend,
     for (auto& r : out)
       answer(r.requester, r.mid,
              make_error(err == errc::no_route ? errc::context_lost : err,
-                        "actor " + std::to_string(r.to) + " of " + core_.name_of(ctx)));
+                        "an actor of " + core_.name_of(ctx)));
   }
 
   /// Sends what a local actor sent to the proxy `p`, from the execution

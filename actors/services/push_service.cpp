@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <atomic>
 #include <map>
 #include <unordered_map>
 #include <sys/file.h>
@@ -40,20 +41,13 @@ bool root() {
 
 } // namespace
 
-/// A destination directory of a push, made (or found) once per push: its
-/// file system (one syncfs each) and the owner a file created in it gets.
-struct push_service::dir_facts {
-  dev_t dev = 0;
-  uid_t new_uid = 0;
-  gid_t new_gid = 0; // the directory's when it is set-group-id, else ours
-};
-
 namespace {
 
-using dir_cache = std::unordered_map<std::string, push_service::dir_facts>;
+// The destination directories of a push, each made (or found) once, with
+// the file system it is on (one syncfs each).
+using dir_cache = std::unordered_map<std::string, dev_t>;
 
-const push_service::dir_facts& facts_of(const std::string& dir, dir_cache& dirs,
-                                        const std::string& me) {
+dev_t made_dir(const std::string& dir, dir_cache& dirs, const std::string& me) {
   if (auto i = dirs.find(dir); i != dirs.end())
     return i->second;
   if (auto why = file_io::make_dirs(dir); !why.empty())
@@ -61,9 +55,17 @@ const push_service::dir_facts& facts_of(const std::string& dir, dir_cache& dirs,
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0)
     throw error(errc::file_error, me, "cannot stat " + dir + ": " + std::strerror(errno));
-  push_service::dir_facts f{st.st_dev, ::geteuid(),
-                            (st.st_mode & S_ISGID) != 0 ? st.st_gid : ::getegid()};
-  return dirs.emplace(dir, f).first->second;
+  dirs.emplace(dir, st.st_dev);
+  return st.st_dev;
+}
+
+// Opens a file on the file system to sync: the directory, else (no read
+// right on it) the part file written there.
+router::unique_fd sync_handle(const std::string& dir, const std::string& part) {
+  router::unique_fd fd{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (fd.get() < 0)
+    fd.reset(::open(part.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  return fd;
 }
 
 } // namespace
@@ -104,22 +106,31 @@ void push_service::on_push(frame&& f, router::stream_id from) {
 }
 
 void push_service::finish_part(int fd, const serialization::push_entry_info& e,
-                               const std::string& part, const dir_facts& dir) {
+                               const std::string& part) {
   const auto& me = core_.name();
+  auto fail = [&](const std::string& what) {
+    return error(errc::file_error, me, what + " " + part + ": " + std::strerror(errno));
+  };
+  // As root, the owner it had at the pusher, when the file lacks it. First:
+  // a chown clears the set-user-id and set-group-id bits of the mode.
+  if (root() && (e.uid >= 0 || e.gid >= 0)) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0)
+      throw fail("cannot stat");
+    const auto uid = e.uid < 0 ? static_cast<uid_t>(-1) : static_cast<uid_t>(e.uid);
+    const auto gid = e.gid < 0 ? static_cast<gid_t>(-1) : static_cast<gid_t>(e.gid);
+    if (((e.uid >= 0 && st.st_uid != uid) || (e.gid >= 0 && st.st_gid != gid))
+        && ::fchown(fd, uid, gid) != 0)
+      throw fail("cannot chown");
+  }
   if (::fchmod(fd, e.mode & 07777) != 0)
-    throw error(errc::file_error, me, "cannot chmod " + part + ": " + std::strerror(errno));
-  // As root, the owner it had at the pusher (unless the new file has it).
-  const bool uid_kept = e.uid < 0 || static_cast<uid_t>(e.uid) == dir.new_uid;
-  const bool gid_kept = e.gid < 0 || static_cast<gid_t>(e.gid) == dir.new_gid;
-  if (root() && !(uid_kept && gid_kept)
-      && ::fchown(fd, static_cast<uid_t>(e.uid), static_cast<gid_t>(e.gid)) != 0)
-    throw error(errc::file_error, me, "cannot chown " + part + ": " + std::strerror(errno));
+    throw fail("cannot chmod");
 }
 
-bool push_service::write_new_part(const serialization::push_entry_info& e,
-                                  const std::string& part, const dir_facts& dir) {
-  // Created here (O_EXCL), it is this push's alone: no lock to take and
-  // nothing to truncate. The bytes are checked before they are written.
+std::string push_service::write_inline_part(const serialization::push_entry_info& e) {
+  // Checked before anything is written. Its own name (no resuming: the
+  // bytes are all here), so no lock and nothing to truncate, and two
+  // pushes of one file never write the same part file.
   const auto& me = core_.name();
   serialization::sha256_stream hash;
   hash.update(e.bytes.data(), e.bytes.size());
@@ -127,36 +138,43 @@ bool push_service::write_new_part(const serialization::push_entry_info& e,
     throw error(errc::file_error, me,
                 "context '" + me + "': " + e.path + " does not match its sha256 " + e.sha256
                   + " (the bytes in the push; nothing written)");
-  router::unique_fd fd{
-    ::open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)};
-  if (fd.get() < 0) {
-    if (errno == EEXIST)
-      return false;
-    throw error(errc::file_error, me, "cannot write " + part + ": " + std::strerror(errno));
+  static std::atomic<std::uint64_t> written{0};
+  const auto stem = part_name(e.path, e.sha256) + "." + std::to_string(::getpid()) + ".";
+  for (;;) {
+    auto part = stem + std::to_string(++written);
+    router::unique_fd fd{
+      ::open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)};
+    if (fd.get() < 0 && errno == EEXIST)
+      continue; // left by an earlier process with our pid
+    try {
+      if (fd.get() < 0 || !file_io::write_at(fd.get(), e.bytes.data(), e.bytes.size(), 0))
+        throw error(errc::file_error, me, "cannot write " + part + ": " + std::strerror(errno));
+      finish_part(fd.get(), e, part);
+    } catch (...) {
+      if (fd.get() >= 0)
+        ::unlink(part.c_str());
+      throw;
+    }
+    return part;
   }
-  if (!file_io::write_at(fd.get(), e.bytes.data(), e.bytes.size(), 0)) {
-    auto why = std::string{std::strerror(errno)};
-    ::unlink(part.c_str());
-    throw error(errc::file_error, me, "cannot write " + part + ": " + why);
-  }
-  finish_part(fd.get(), e, part, dir);
-  return true;
 }
 
 std::string push_service::write_part(const serialization::push_entry_info& e,
-                                     const serialization::push_info& p, const dir_facts& dir,
+                                     const serialization::push_info& p,
                                      serialization::pushed_info& out) {
   const auto& me = core_.name();
   auto fail = [&](const std::string& what) -> error {
     return error(errc::file_error, me, what + ": " + std::strerror(errno));
   };
-  const auto part = part_name(e.path, e.sha256);
-  if (e.inline_bytes && write_new_part(e, part, dir)) {
+  if (e.inline_bytes) {
+    auto part = write_inline_part(e);
     out.bytes += e.size;
     return part;
   }
-  // A part file an earlier attempt left (or another push writes: the lock
-  // tells), or content to fetch.
+  // Content to fetch: into the part file named by its sha256, which an
+  // earlier attempt may have left (resumed), locked so that two pushes do
+  // not write it at once.
+  const auto part = part_name(e.path, e.sha256);
   router::unique_fd fd{::open(part.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)};
   if (fd.get() < 0)
     throw fail("cannot write " + part);
@@ -164,13 +182,7 @@ std::string push_service::write_part(const serialization::push_entry_info& e,
     throw error(errc::file_error, me, "another push is writing " + part);
   serialization::sha256_stream hash;
   std::uint64_t have = 0;
-  if (e.inline_bytes) {
-    if (::ftruncate(fd.get(), 0) != 0
-        || !file_io::write_at(fd.get(), e.bytes.data(), e.bytes.size(), 0))
-      throw fail("cannot write " + part);
-    hash.update(e.bytes.data(), e.bytes.size());
-    have = e.bytes.size();
-  } else {
+  {
     // Resume from what an earlier attempt left, when it reads back.
     struct stat st {};
     if (::fstat(fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) <= e.size)
@@ -216,7 +228,7 @@ std::string push_service::write_part(const serialization::push_entry_info& e,
                 "context '" + me + "': " + e.path + " does not match its sha256 " + e.sha256
                   + " after the transfer (removed)");
   }
-  finish_part(fd.get(), e, part, dir);
+  finish_part(fd.get(), e, part);
   out.bytes += e.size;
   return part;
 }
@@ -227,7 +239,7 @@ expected<serialization::pushed_info> push_service::apply(const serialization::pu
   // Written first, synced, then renamed: a destination is the old file or
   // the whole new one. One sync per file system for a batch of files.
   std::vector<std::pair<std::string, std::string>> renames; // part, destination
-  std::map<dev_t, std::string> filesystems;                  // a directory in each
+  std::map<dev_t, std::pair<std::string, std::string>> filesystems; // a directory, a part there
   dir_cache dirs;
   try {
     for (const auto& e : p.entries) {
@@ -243,13 +255,13 @@ expected<serialization::pushed_info> push_service::apply(const serialization::pu
         continue;
       }
       const auto dir = dir_of(e.path);
-      const auto& facts = facts_of(dir, dirs, me);
-      filesystems.try_emplace(facts.dev, dir);
-      renames.emplace_back(write_part(e, p, facts, out), e.path);
+      const auto dev = made_dir(dir, dirs, me);
+      renames.emplace_back(write_part(e, p, out), e.path);
+      filesystems.try_emplace(dev, dir, renames.back().first);
     }
     std::vector<router::unique_fd> syncs;
-    for (const auto& [dev, dir] : filesystems) {
-      syncs.emplace_back(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    for (const auto& [dev, where] : filesystems) {
+      syncs.push_back(sync_handle(where.first, where.second));
       if (syncs.back().get() < 0 || ::syncfs(syncs.back().get()) != 0)
         throw error(errc::file_error, me, std::string{"cannot sync: "} + std::strerror(errno));
     }

@@ -28,23 +28,17 @@ public:
   /// Files up to this size travel inside the file_push frame.
   static constexpr std::uint64_t inline_max = 64 * 1024;
 
-  /// What a push learnt of a destination directory (push_service.cpp).
-  struct dir_facts;
-
 private:
   void on_push(serialization::frame&& f, router::stream_id from);
-  /// Writes one file entry to its part file in the directory `dir` (not
-  /// renamed yet); returns the part file's name. Throws mitosis::error.
+  /// Writes one file entry to its part file (not renamed yet); returns
+  /// the part file's name. Throws mitosis::error.
   std::string write_part(const serialization::push_entry_info& e, const serialization::push_info& p,
-                         const dir_facts& dir, serialization::pushed_info& out);
-  /// Writes a file whose bytes came in the push to a new part file (no
-  /// earlier attempt left one): returns false, having written nothing,
-  /// when the part file exists.
-  bool write_new_part(const serialization::push_entry_info& e, const std::string& part,
-                      const dir_facts& dir);
-  /// Sets the mode and, as root, the owner of the part file `fd`.
-  void finish_part(int fd, const serialization::push_entry_info& e, const std::string& part,
-                   const dir_facts& dir);
+                         serialization::pushed_info& out);
+  /// Writes a file whose bytes came in the push to a part file of this
+  /// push's own (a unique name, created with O_EXCL); returns its name.
+  std::string write_inline_part(const serialization::push_entry_info& e);
+  /// Sets the owner (as root) and the mode of the part file `fd`.
+  void finish_part(int fd, const serialization::push_entry_info& e, const std::string& part);
 
   core& core_;
   blob_service& blobs_;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include "mitosis/mitosis.hpp"
 #include "mitosis/actors/runtime.hpp"
@@ -88,16 +89,22 @@ std::uint64_t bytes_out_to(mitosis::master& m, const mitosis::context& c) {
   return st->bytes_out;
 }
 
-// The part file a push left in `dir`, if any.
-std::string part_file_in(const std::string& dir) {
-  std::string found;
+// The part files a push left in `dir`.
+std::vector<std::string> part_files_in(const std::string& dir) {
+  std::vector<std::string> found;
   if (auto* d = ::opendir(dir.c_str())) {
     while (auto* e = ::readdir(d))
       if (std::string{e->d_name}.find(".mitosis-part.") != std::string::npos)
-        found = dir + "/" + e->d_name;
+        found.push_back(dir + "/" + e->d_name);
     ::closedir(d);
   }
   return found;
+}
+
+// The part file a push left in `dir`, if any.
+std::string part_file_in(const std::string& dir) {
+  auto found = part_files_in(dir);
+  return found.empty() ? std::string{} : found.back();
 }
 
 long rss_kib() {
@@ -166,19 +173,27 @@ TEST_CASE("files: a tree keeps its layout, contents and modes") {
     CHECK(mode_of(t.path + "/dst" + p) == static_cast<mode_t>(mode));
 }
 
-TEST_CASE("files: a small file over a part file an earlier attempt left is written whole") {
+TEST_CASE("files: small files go to part files of their own push, with owner and set-id bits") {
   temp_dir t;
-  make_file(t.path + "/small.txt", 3000, 7, 0640);
-  // What an attempt cut short left: longer than the file, other bytes.
+  make_file(t.path + "/small.txt", 3000, 7, 06750);
+  // What another push of the same content left (or is writing): the name a
+  // fetched file's part would have, longer than the file, other bytes.
   const auto part = t.path + "/.out.txt.mitosis-part." + sha_of(t.path + "/small.txt").substr(0, 32);
   make_file(part, 5000, 8, 0600);
   mitosis::master m{0, nullptr};
-  auto c = m.local({.name = "stale.c"});
-  auto r = c.push_file(t.path + "/small.txt", t.path + "/out.txt");
+  auto c = m.local({.name = "own.c"});
+  auto r = c.push_file(t.path + "/small.txt", t.path + "/out.txt", {.uid = 1, .gid = 2});
   CHECK(r.bytes == 3000);
   CHECK(sha_of(t.path + "/out.txt") == sha_of(t.path + "/small.txt"));
-  CHECK(mode_of(t.path + "/out.txt") == 0640);
-  CHECK(::access(part.c_str(), F_OK) != 0); // renamed over the destination
+  // The owner is set before the mode: a chown clears the set-id bits.
+  CHECK(mode_of(t.path + "/out.txt") == 06750);
+  struct stat st {};
+  REQUIRE(::stat((t.path + "/out.txt").c_str(), &st) == 0);
+  CHECK(st.st_uid == 1u);
+  CHECK(st.st_gid == 2u);
+  // The other part file is left as it was, and no part of ours remains.
+  CHECK(sha_of(part) != sha_of(t.path + "/small.txt"));
+  CHECK(part_files_in(t.path) == std::vector<std::string>{part});
 }
 
 TEST_CASE("files: a push to 10 grandchildren behind one child crosses the master's link once") {
