@@ -39,10 +39,6 @@ bool root() {
   return ::geteuid() == 0;
 }
 
-} // namespace
-
-namespace {
-
 // The destination directories of a push, each made (or found) once, with
 // the file system it is on (one syncfs each).
 using dir_cache = std::unordered_map<std::string, dev_t>;
@@ -239,6 +235,16 @@ expected<serialization::pushed_info> push_service::apply(const serialization::pu
   // Written first, synced, then renamed: a destination is the old file or
   // the whole new one. One sync per file system for a batch of files.
   std::vector<std::pair<std::string, std::string>> renames; // part, destination
+  std::vector<bool> own;    // the part is this push's alone (a small file's)
+  std::size_t renamed = 0;
+  // On failure the parts of small files not renamed yet go: they are this
+  // push's own and never resumed. A fetched file's part stays for the next
+  // attempt to resume from.
+  auto drop_own_parts = [&] {
+    for (auto i = renamed; i < renames.size(); ++i)
+      if (own[i])
+        ::unlink(renames[i].first.c_str());
+  };
   std::map<dev_t, std::pair<std::string, std::string>> filesystems; // a directory, a part there
   dir_cache dirs;
   try {
@@ -257,6 +263,7 @@ expected<serialization::pushed_info> push_service::apply(const serialization::pu
       const auto dir = dir_of(e.path);
       const auto dev = made_dir(dir, dirs, me);
       renames.emplace_back(write_part(e, p, out), e.path);
+      own.push_back(e.inline_bytes);
       filesystems.try_emplace(dev, dir, renames.back().first);
     }
     std::vector<router::unique_fd> syncs;
@@ -270,12 +277,15 @@ expected<serialization::pushed_info> push_service::apply(const serialization::pu
         throw error(errc::file_error, me,
                     "cannot rename " + part + " to " + dst + ": " + std::strerror(errno));
       ++out.entries;
+      ++renamed;
     }
     for (auto& fd : syncs) // the renames
       (void) ::syncfs(fd.get());
   } catch (const error& ex) {
+    drop_own_parts();
     return fail(ex.code(), ex.what(), me);
   } catch (const std::exception& ex) {
+    drop_own_parts();
     return fail(errc::file_error, ex.what(), me);
   }
   return out;

@@ -236,6 +236,16 @@ TEST_CASE("files: bad pushes are typed errors naming the context") {
   }
   CHECK_THROWS_AS(c.push_file(t.path + "/missing", t.path + "/x"), mitosis::error);
   CHECK_THROWS_AS(c.push_file(t.path + "/f.bin", "relative/path"), mitosis::error);
+  // A tree whose second entry, a directory, cannot be made (a file has its
+  // name): the small file written before it leaves no part file behind.
+  ::mkdir((t.path + "/tree").c_str(), 0755);
+  make_file(t.path + "/tree/a.txt", 100, 10);
+  ::mkdir((t.path + "/tree/sub").c_str(), 0755);
+  make_file(t.path + "/tree/sub/b.txt", 100, 11);
+  ::mkdir((t.path + "/dst").c_str(), 0755);
+  make_file(t.path + "/dst/sub", 10, 12);
+  CHECK_THROWS_AS(c.push_tree(t.path + "/tree", t.path + "/dst"), mitosis::error);
+  CHECK(part_files_in(t.path + "/dst").empty());
   CHECK(c.call(my_pid) > 0);
 }
 
