@@ -178,45 +178,43 @@ std::string push_service::write_part(const serialization::push_entry_info& e,
     throw error(errc::file_error, me, "another push is writing " + part);
   serialization::sha256_stream hash;
   std::uint64_t have = 0;
-  {
-    // Resume from what an earlier attempt left, when it reads back.
-    struct stat st {};
-    if (::fstat(fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) <= e.size)
-      have = static_cast<std::uint64_t>(st.st_size);
-    if (have > 0 && !file_io::hash_prefix(fd.get(), have, hash)) {
-      hash = {};
-      have = 0;
-    }
-    if (have == 0 && ::ftruncate(fd.get(), 0) != 0)
-      throw fail("cannot truncate " + part);
-    out.resumed += have;
-    if (have < e.size) {
-      const auto up = blobs_.upstream(p.source);
-      chunk_source src;
-      src.ask = [&](std::uint64_t offset) {
-        return core_
-          .send_request(up, wire_type::blob_request,
-                        serialization::blob_request_info{e.sha256, offset, file_store::max_chunk,
-                                                         p.source})
-          .answer;
-      };
-      src.from_name = core_.name_of(up);
-      src.what = e.path + " (" + e.sha256 + ")";
-      src.chunk = file_store::max_chunk;
-      auto size = fetch_chunks(core_, src, have, static_cast<int>(p.window),
-                               [&](const serialization::file_chunk_info& c) {
-                                 if (!file_io::write_at(fd.get(), c.bytes.data(), c.bytes.size(),
-                                                        c.offset))
-                                   throw fail("cannot write " + part);
-                                 hash.update(c.bytes.data(), c.bytes.size());
-                                 out.fetched += c.bytes.size();
-                               });
-      if (size != e.size)
-        throw error(errc::file_error, me,
-                    e.path + ": the content is " + std::to_string(size) + " bytes, not "
-                      + std::to_string(e.size));
-      have = size;
-    }
+  // Resume from what an earlier attempt left, when it reads back.
+  struct stat st {};
+  if (::fstat(fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) <= e.size)
+    have = static_cast<std::uint64_t>(st.st_size);
+  if (have > 0 && !file_io::hash_prefix(fd.get(), have, hash)) {
+    hash = {};
+    have = 0;
+  }
+  if (have == 0 && ::ftruncate(fd.get(), 0) != 0)
+    throw fail("cannot truncate " + part);
+  out.resumed += have;
+  if (have < e.size) {
+    const auto up = blobs_.upstream(p.source);
+    chunk_source src;
+    src.ask = [&](std::uint64_t offset) {
+      return core_
+        .send_request(up, wire_type::blob_request,
+                      serialization::blob_request_info{e.sha256, offset, file_store::max_chunk,
+                                                       p.source})
+        .answer;
+    };
+    src.from_name = core_.name_of(up);
+    src.what = e.path + " (" + e.sha256 + ")";
+    src.chunk = file_store::max_chunk;
+    auto size = fetch_chunks(core_, src, have, static_cast<int>(p.window),
+                             [&](const serialization::file_chunk_info& c) {
+                               if (!file_io::write_at(fd.get(), c.bytes.data(), c.bytes.size(),
+                                                      c.offset))
+                                 throw fail("cannot write " + part);
+                               hash.update(c.bytes.data(), c.bytes.size());
+                               out.fetched += c.bytes.size();
+                             });
+    if (size != e.size)
+      throw error(errc::file_error, me,
+                  e.path + ": the content is " + std::to_string(size) + " bytes, not "
+                    + std::to_string(e.size));
+    have = size;
   }
   if (have != e.size || hash.hex() != e.sha256) {
     ::unlink(part.c_str());
@@ -234,16 +232,18 @@ expected<serialization::pushed_info> push_service::apply(const serialization::pu
   const auto& me = core_.name();
   // Written first, synced, then renamed: a destination is the old file or
   // the whole new one. One sync per file system for a batch of files.
-  std::vector<std::pair<std::string, std::string>> renames; // part, destination
-  std::vector<bool> own;    // the part is this push's alone (a small file's)
+  struct written {
+    std::string part, dst;
+    bool own; // a small file's part: this push's alone, never resumed
+  };
+  std::vector<written> renames;
   std::size_t renamed = 0;
-  // On failure the parts of small files not renamed yet go: they are this
-  // push's own and never resumed. A fetched file's part stays for the next
-  // attempt to resume from.
+  // On failure the parts of small files not renamed yet go. A fetched
+  // file's part stays for the next attempt to resume from.
   auto drop_own_parts = [&] {
     for (auto i = renamed; i < renames.size(); ++i)
-      if (own[i])
-        ::unlink(renames[i].first.c_str());
+      if (renames[i].own)
+        ::unlink(renames[i].part.c_str());
   };
   std::map<dev_t, std::pair<std::string, std::string>> filesystems; // a directory, a part there
   dir_cache dirs;
@@ -262,9 +262,8 @@ expected<serialization::pushed_info> push_service::apply(const serialization::pu
       }
       const auto dir = dir_of(e.path);
       const auto dev = made_dir(dir, dirs, me);
-      renames.emplace_back(write_part(e, p, out), e.path);
-      own.push_back(e.inline_bytes);
-      filesystems.try_emplace(dev, dir, renames.back().first);
+      renames.push_back({write_part(e, p, out), e.path, e.inline_bytes});
+      filesystems.try_emplace(dev, dir, renames.back().part);
     }
     std::vector<router::unique_fd> syncs;
     for (const auto& [dev, where] : filesystems) {
@@ -272,10 +271,10 @@ expected<serialization::pushed_info> push_service::apply(const serialization::pu
       if (syncs.back().get() < 0 || ::syncfs(syncs.back().get()) != 0)
         throw error(errc::file_error, me, std::string{"cannot sync: "} + std::strerror(errno));
     }
-    for (const auto& [part, dst] : renames) {
-      if (::rename(part.c_str(), dst.c_str()) != 0)
+    for (const auto& w : renames) {
+      if (::rename(w.part.c_str(), w.dst.c_str()) != 0)
         throw error(errc::file_error, me,
-                    "cannot rename " + part + " to " + dst + ": " + std::strerror(errno));
+                    "cannot rename " + w.part + " to " + w.dst + ": " + std::strerror(errno));
       ++out.entries;
       ++renamed;
     }
