@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "../serialization/log.hpp"
+#include "ssh_logger.hpp"
 
 namespace mitosis::bootstrap::ssh_impl {
 
@@ -27,11 +28,6 @@ constexpr std::size_t buf_size = 64 * 1024;
 char* scratch() {
   thread_local std::unique_ptr<char[]> b{new char[buf_size]};
   return b.get();
-}
-
-const std::shared_ptr<spdlog::logger>& lg() {
-  static auto l = log::get("ssh");
-  return l;
 }
 
 } // namespace

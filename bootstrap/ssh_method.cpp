@@ -18,6 +18,7 @@
 #include "ssh_loader.hpp"
 #include "ssh_pump.hpp"
 #include "../serialization/log.hpp"
+#include "ssh_logger.hpp"
 
 namespace mitosis::bootstrap {
 
@@ -56,11 +57,6 @@ private:
 connect_slots& slots() {
   static connect_slots s;
   return s;
-}
-
-const std::shared_ptr<spdlog::logger>& lg() {
-  static auto l = log::get("ssh");
-  return l;
 }
 
 long seconds_left(clock::time_point deadline) {

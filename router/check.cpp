@@ -8,6 +8,7 @@
 
 #include "../serialization/log.hpp"
 #include "../serialization/messages.hpp"
+#include "logger.hpp"
 
 namespace mitosis::router {
 
@@ -15,11 +16,6 @@ namespace {
 
 using serialization::frame;
 using serialization::frame_header;
-
-const auto& lg() {
-  static auto l = log::get("router");
-  return l;
-}
 
 } // namespace
 

@@ -13,6 +13,7 @@
 #include <sys/timerfd.h>
 
 #include "../serialization/log.hpp"
+#include "logger.hpp"
 
 namespace mitosis::router {
 
@@ -24,11 +25,6 @@ namespace {
 constexpr std::uint32_t ticks_per_interval = 2;
 constexpr std::uint32_t silent_limit = 3 * ticks_per_interval;
 constexpr std::uint32_t quiet_limit = ticks_per_interval;
-
-const auto& lg() {
-  static auto l = log::get("router");
-  return l;
-}
 
 } // namespace
 

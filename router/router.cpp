@@ -11,21 +11,13 @@
 
 #include "../serialization/log.hpp"
 #include "../serialization/messages.hpp"
+#include "logger.hpp"
 
 namespace mitosis::router {
 
 using serialization::frame;
 using serialization::frame_header;
 using serialization::wire_type;
-
-namespace {
-
-const auto& lg() {
-  static auto l = log::get("router");
-  return l;
-}
-
-} // namespace
 
 stream_id router::add_stream(unique_fd rfd, unique_fd wfd, stream_options opts) {
   set_nonblocking(rfd.get());

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../serialization/log.hpp"
+#include "logger.hpp"
 
 namespace mitosis::router {
 
@@ -31,11 +32,6 @@ enum class side : unsigned { read = 0, write = 1, driver = 2 };
 
 std::uint64_t token(stream_id s, side which) {
   return (std::uint64_t{s} << 2) | static_cast<unsigned>(which);
-}
-
-const auto& lg() {
-  static auto l = log::get("router");
-  return l;
 }
 
 } // namespace

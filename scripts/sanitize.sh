@@ -35,7 +35,7 @@ src=$(pwd)
 launcher=""
 command -v ccache >/dev/null 2>&1 && launcher="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache"
 # -O1 -g1: line numbers in reports, a third of the -O2 -g compile time.
-cmake -S . -B "$dir" -DMITOSIS_SANITIZE="$kind" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S . -B "$dir" -DMITOSIS_SANITIZE="$kind" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMITOSIS_UNITY_LIBRARY=ON \
       -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" $launcher >/dev/null
 targets="mitosis_unit_tests mitosis_integration_tests mitosis-plugin-inventory"
 [ "$kind" = thread ] && targets="$targets mitosis_race_on_purpose"
