@@ -140,8 +140,11 @@ void dispatcher::work() {
       reader_parked_ = false;
       if (parked)
         continue;
-      // Could not park (the stream is busy or gone): wait a little.
-      cv_.wait_for(guard, std::chrono::milliseconds{1});
+      // Could not park (the stream is busy or gone): wait a little, but not
+      // past a job queued meanwhile (its notify may have come before this
+      // wait: submit wakes no one for a job its parked reader takes).
+      cv_.wait_for(guard, std::chrono::milliseconds{1},
+                   [this] { return !jobs_.empty() || stopping_.load(); });
       continue;
     }
     cv_.wait(guard);

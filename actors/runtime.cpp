@@ -270,8 +270,8 @@ void runtime::serve_parent(router::unique_fd in, router::unique_fd out) {
   pool_.set_idle_reader([this](const std::function<bool()>& has_work, int wake_fd) {
     // An actor message read here runs on this worker too (inline_unit.hpp).
     services::reading_scope scope{actors_.pool_host()};
-    return router_.read_until(router::parent_stream, has_work, wake_fd,
-                              std::chrono::steady_clock::now() + std::chrono::seconds{1});
+    return router_.read_when_free(router::parent_stream, has_work, wake_fd,
+                                  std::chrono::steady_clock::now() + std::chrono::seconds{1});
   });
 }
 

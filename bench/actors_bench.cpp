@@ -194,6 +194,26 @@ int main(int argc, char** argv) {
     report("spawn", "us", bench::arg_or(argc, argv, 2, 200), [&] { return spawns(self, c, 50); });
     return 0;
   }
+  if (mode == "actor-rtt" || mode == "call-rtt") {
+    // Only one of the round trips, `rounds` rounds of `n` (for a profiler
+    // or strace -c).
+    mitosis::master m(argc, argv);
+    auto c = m.local({.name = "bench"});
+    const int rounds = bench::arg_or(argc, argv, 2, 5);
+    const int n = bench::arg_or(argc, argv, 3, 2000);
+    if (mode == "call-rtt") {
+      report("call_rtt", "us", rounds, [&] {
+        auto t0 = bench::clock_type::now();
+        for (int i = 0; i < n; ++i)
+          c.call(echo, payload);
+        return bench::ms_since(t0) * 1000.0 / n;
+      });
+    } else {
+      auto target = c.spawn<caf::actor>("bench.echo");
+      report("actor_rtt", "us", rounds, [&] { return pingpong(m.system(), target, n); });
+    }
+    return 0;
+  }
   int rounds = bench::arg_or(argc, argv, 1, 5);
   int calls = bench::arg_or(argc, argv, 2, 2000);
   int msgs = bench::arg_or(argc, argv, 3, 200000);

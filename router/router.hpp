@@ -96,6 +96,20 @@ public:
   bool read_until(stream_id s, const std::function<bool()>& done, int wake_fd,
                   std::chrono::steady_clock::time_point until, bool rearm_if_undone = false);
 
+  /// read_until, for a thread that should be the stream's reader: when
+  /// another thread holds the stream for a moment (most often the I/O
+  /// thread, still handing over what it read when the thread it woke comes
+  /// to read), waits up to lock_wait for it to let go instead of returning
+  /// at once, which would leave the next frames to the I/O thread again
+  /// and keep every later exchange on two threads. Returns true when it
+  /// read, or when done() turned true while it waited; false when the
+  /// stream is unknown, the router stopped, or the stream stayed busy.
+  bool read_when_free(stream_id s, const std::function<bool()>& done, int wake_fd,
+                      std::chrono::steady_clock::time_point until, bool rearm_if_undone = false);
+
+  /// How long read_when_free waits for a busy stream.
+  static constexpr std::chrono::microseconds lock_wait{200};
+
   /// Whether the kernel holds unread bytes for stream `s` (a local stream's
   /// fd; false for a stream with a driver, or an unknown one). Any thread.
   bool has_input(stream_id s) const;

@@ -4,6 +4,7 @@
 // thread that waits for it). The routing itself is in router.cpp.
 #include "router.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -301,6 +302,22 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
     [[maybe_unused]] auto w = ::write(evfd_, &one, sizeof(one));
   }
   return true;
+}
+
+bool router::read_when_free(stream_id sid, const std::function<bool()>& done, int wake_fd,
+                            std::chrono::steady_clock::time_point until, bool rearm_if_undone) {
+  const auto give_up = std::min(until, std::chrono::steady_clock::now() + lock_wait);
+  for (;;) {
+    if (read_until(sid, done, wake_fd, until, rearm_if_undone))
+      return true;
+    if (!running_.load(std::memory_order_relaxed) || !find_stream(sid))
+      return false;
+    if (done())
+      return true;
+    if (std::chrono::steady_clock::now() >= give_up)
+      return false;
+    std::this_thread::yield();
+  }
 }
 
 void router::drive(stream& s, std::uint32_t ev) {

@@ -139,12 +139,25 @@ namespace mitosis::serialization {
 inline constexpr unsigned archive_flags = boost::archive::no_header
                                           | boost::archive::no_codecvt;
 
+/// Whether the wire struct T travels in the plain codec instead of a Boost
+/// archive (MITOSIS_PLAIN_WIRE in plain_codec.hpp).
+template <class T>
+struct plain_wire : std::false_type {};
+
+/// True for one plain_wire struct alone.
+template <class... Ts>
+inline constexpr bool one_plain_wire_v = sizeof...(Ts) == 1 && (plain_wire<Ts>::value && ...);
+
 /// Appends the encodings of `xs...` to `out`.
 template <class Bytes, class... Ts>
 void encode_into(Bytes& out, const Ts&... xs) {
-  basic_buffer_sink<Bytes> sink{out};
-  binary_oarchive ar{sink, archive_flags};
-  (ar << ... << xs);
+  if constexpr (one_plain_wire_v<Ts...>) {
+    (plain_encode(out, xs), ...); // found by ADL (plain_codec.hpp)
+  } else {
+    basic_buffer_sink<Bytes> sink{out};
+    binary_oarchive ar{sink, archive_flags};
+    (ar << ... << xs);
+  }
 }
 
 /// Decodes `xs...` from exactly [data, data + size): throws decode_error on
@@ -167,12 +180,16 @@ auto with_archive(const char* data, std::size_t size, F&& f) {
 
 template <class... Ts>
 void decode_exact(const char* data, std::size_t size, Ts&... xs) {
-  with_archive(data, size, [&](bounded_iarchive& ar) {
-    (ar >> ... >> xs);
-    if (ar.remaining() != 0)
-      throw decode_error(errc::trailing_bytes,
-                         std::to_string(ar.remaining()) + " bytes left over");
-  });
+  if constexpr (one_plain_wire_v<Ts...>) {
+    (plain_decode_exact(data, size, xs), ...); // found by ADL (plain_codec.hpp)
+  } else {
+    with_archive(data, size, [&](bounded_iarchive& ar) {
+      (ar >> ... >> xs);
+      if (ar.remaining() != 0)
+        throw decode_error(errc::trailing_bytes,
+                           std::to_string(ar.remaining()) + " bytes left over");
+    });
+  }
 }
 
 } // namespace mitosis::serialization

@@ -287,11 +287,13 @@ MITOSIS_WIRE_FIELDS(pushed_info, x.entries, x.bytes, x.fetched, x.resumed)
 MITOSIS_WIRE_FIELDS(module_info, x.name, x.sha256, x.bytes)
 MITOSIS_WIRE_FIELDS(spawn_info, x.name, x.timeout_ms, x.pipes, x.spec)
 MITOSIS_WIRE_FIELDS(spawned_info, x.id, x.name, x.pid)
-MITOSIS_WIRE_FIELDS(actor_spawn_info, x.name, x.args, x.interface, x.owner, x.detached)
-MITOSIS_WIRE_FIELDS(actor_spawned_info, x.actor)
-MITOSIS_WIRE_FIELDS(actor_down_info, x.actor, x.reason)
-MITOSIS_WIRE_FIELDS(actor_link_info, x.actor, x.peer, x.add)
-MITOSIS_WIRE_FIELDS(actor_lost_info, x.ids, x.reason)
+// The actor frames travel in the plain codec (no Boost archive: they are on
+// the spawn and exit paths; protocol.md).
+MITOSIS_PLAIN_WIRE(actor_spawn_info, x.name, x.args, x.interface, x.owner, x.detached)
+MITOSIS_PLAIN_WIRE(actor_spawned_info, x.actor)
+MITOSIS_PLAIN_WIRE(actor_down_info, x.actor, x.reason)
+MITOSIS_PLAIN_WIRE(actor_link_info, x.actor, x.peer, x.add)
+MITOSIS_PLAIN_WIRE(actor_lost_info, x.ids, x.reason)
 
 } // namespace mitosis::serialization
 

@@ -26,9 +26,12 @@ template <class C, class Tr, class A>
 struct is_plain<std::basic_string<C, Tr, A>>
   : std::bool_constant<is_plain_scalar_v<C> && !std::is_same_v<C, bool>> {};
 
+// A vector of scalars (not bool: vector<bool> has no data()), or of strings
+// (each with its count).
 template <class T, class A>
 struct is_plain<std::vector<T, A>>
-  : std::bool_constant<is_plain_scalar_v<T> && !std::is_same_v<T, bool>> {};
+  : std::bool_constant<(is_plain_scalar_v<T> && !std::is_same_v<T, bool>)
+                       || (!is_plain_scalar_v<T> && is_plain<T>::value)> {};
 
 /// True when every one of Ts is plain (true for none at all).
 template <class... Ts>
@@ -36,7 +39,8 @@ inline constexpr bool all_plain_v = (is_plain<std::decay_t<Ts>>::value && ...);
 
 namespace detail {
 
-inline void put_bytes(buffer& out, const void* p, std::size_t n) {
+template <class Bytes>
+void put_bytes(Bytes& out, const void* p, std::size_t n) {
   auto at = out.size();
   out.resize(at + n);
   if (n > 0)
@@ -46,10 +50,10 @@ inline void put_bytes(buffer& out, const void* p, std::size_t n) {
 } // namespace detail
 
 /// Appends `x` to `out`: a scalar as its bytes, a sequence as a u64 count
-/// followed by its elements' bytes. Host byte order: same build, same host
-/// kind on both ends.
-template <class T>
-void plain_put(buffer& out, const T& x) {
+/// followed by its elements (a scalar's bytes, or each string in turn).
+/// Host byte order: same build, same host kind on both ends.
+template <class T, class Bytes = buffer>
+void plain_put(Bytes& out, const T& x) {
   static_assert(is_plain<T>::value, "not a plain type");
   if constexpr (std::is_same_v<T, bool>) {
     std::uint8_t b = x ? 1 : 0;
@@ -59,8 +63,18 @@ void plain_put(buffer& out, const T& x) {
   } else {
     std::uint64_t n = x.size();
     detail::put_bytes(out, &n, sizeof(n));
-    detail::put_bytes(out, x.data(), n * sizeof(typename T::value_type));
+    if constexpr (is_plain_scalar_v<typename T::value_type>)
+      detail::put_bytes(out, x.data(), n * sizeof(typename T::value_type));
+    else
+      for (const auto& e : x)
+        plain_put(out, e);
   }
+}
+
+/// Appends every one of `xs` in order.
+template <class Bytes, class... Ts>
+void plain_put_all(Bytes& out, const Ts&... xs) {
+  (plain_put(out, xs), ...);
 }
 
 /// Reads plain values from a span, checking every size against what is
@@ -78,6 +92,18 @@ public:
       x = b != 0;
     } else if constexpr (is_plain_scalar_v<T>) {
       take(&x, sizeof(T));
+    } else if constexpr (!is_plain_scalar_v<typename T::value_type>) {
+      // Strings: each takes at least its count's bytes, which bounds n.
+      std::uint64_t n;
+      take(&n, sizeof(n));
+      if (n > left_ / sizeof(std::uint64_t))
+        throw decode_error(errc::count_exceeds_payload,
+                           "count " + std::to_string(n) + " with " + std::to_string(left_)
+                             + " bytes left");
+      x.clear();
+      x.resize(static_cast<std::size_t>(n));
+      for (auto& e : x)
+        get(e);
     } else {
       std::uint64_t n;
       take(&n, sizeof(n));
@@ -98,6 +124,12 @@ public:
         take(x.data(), bytes);
       }
     }
+  }
+
+  /// Reads every one of `xs` in order.
+  template <class... Ts>
+  void get_all(Ts&... xs) {
+    (get(xs), ...);
   }
 
   /// Returns the unread part.
@@ -159,6 +191,30 @@ inline void adopt_blob(std::vector<char>& v, buffer& payload, std::size_t n) {
 inline void adopt_blob(std::string& s, buffer& payload, std::size_t n) {
   s.assign(payload.data(), n);
 }
+
+/// Decodes the plain_wire struct `x` from exactly [data, data + size)
+/// (decode_exact's plain path); throws decode_error.
+template <class T>
+void plain_decode_exact(const char* data, std::size_t size, T& x) {
+  plain_reader r{data, size};
+  plain_decode(r, x);
+  r.expect_end("the payload");
+}
+
+/// Makes the wire struct T travel in the plain codec: encode_into and
+/// decode_exact write and read its fields (`x.field, ...`, every one
+/// plain) in order, with no Boost archive (no locale, no class
+/// bookkeeping: the actor frames, which are on the spawn and exit paths).
+#define MITOSIS_PLAIN_WIRE(T, ...)                                              \
+  template <>                                                                   \
+  struct plain_wire<T> : std::true_type {};                                     \
+  template <class Bytes>                                                        \
+  void plain_encode(Bytes& out, const T& x) {                                   \
+    ::mitosis::serialization::plain_put_all(out, __VA_ARGS__);                  \
+  }                                                                             \
+  inline void plain_decode(::mitosis::serialization::plain_reader& r, T& x) {   \
+    r.get_all(__VA_ARGS__);                                                     \
+  }
 
 /// Appends values to `out` with the plain codec when all are plain, else
 /// in one bounded-archive-compatible Boost archive.

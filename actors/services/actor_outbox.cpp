@@ -123,8 +123,8 @@ void actor_outbox::await_reply(router::context_id to, caf::execution_unit* host)
   if (!sid)
     return;
   reading_scope scope{host};
-  r_.read_until(*sid, [] { return reading().woken > 0; }, -1,
-                std::chrono::steady_clock::now() + r_.reply_wait(), true);
+  r_.read_when_free(*sid, [] { return reading().woken > 0; }, -1,
+                    std::chrono::steady_clock::now() + r_.reply_wait(), true);
 }
 
 } // namespace mitosis::actors::services

@@ -121,7 +121,7 @@ void core::read_for(router::context_id dst, std::future<frame>& answer,
   if (ready() || router::router::on_io_thread())
     return;
   if (auto hop = router_.next_hop(dst))
-    router_.read_until(*hop, ready, -1, until);
+    router_.read_when_free(*hop, ready, -1, until);
 }
 
 expected<frame> core::await_answer(sent_request r, router::context_id dst, wire_type t,

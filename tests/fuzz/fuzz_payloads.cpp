@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto* p = reinterpret_cast<const char*>(data + 1);
   auto n = size - 1;
   try {
-    switch (data[0] % 15) {
+    switch (data[0] % 21) {
       case 0: decode_as<boot_info>(p, n); break;
       case 1: decode_as<call_error_info>(p, n); break;
       case 2: decode_as<dead_info>(p, n); break;
@@ -53,6 +53,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 12: decode_as<file_request_info>(p, n); break;
       case 13: decode_as<file_chunk_info>(p, n); break;
       case 14: decode_as<module_info>(p, n); break;
+      // The actor frames (the plain codec: MITOSIS_PLAIN_WIRE).
+      case 15: decode_as<actor_spawn_info>(p, n); break;
+      case 16: decode_as<actor_spawned_info>(p, n); break;
+      case 17: decode_as<actor_down_info>(p, n); break;
+      case 18: decode_as<actor_link_info>(p, n); break;
+      case 19: decode_as<actor_lost_info>(p, n); break;
+      case 20: plain_as<std::vector<std::string>, std::string>(p, n); break;
     }
   } catch (const decode_error&) {
   }

@@ -313,6 +313,49 @@ TEST_CASE("archive: bytes after the value are refused", "[archive]") {
         == errc::trailing_bytes);
 }
 
+TEST_CASE("archive: the actor frames travel in the plain codec, bounded like the rest",
+          "[archive]") {
+  actor_spawn_info in{"bench.echo", {'a', '\0', 'b'}, {"caf::replies_to<@str>", ""}, 77, true};
+  buffer bytes;
+  encode_into(bytes, in);
+  // No Boost archive: exactly the fields, each count a u64 (plain_codec.hpp).
+  CHECK(bytes.size() == 8 + 10 + 8 + 3 + 8 + (8 + 21) + 8 + 8 + 1);
+  auto out = round_trip(in);
+  CHECK(out.name == in.name);
+  CHECK(out.args == in.args);
+  CHECK(out.interface == in.interface);
+  CHECK(out.owner == 77);
+  CHECK(out.detached);
+  CHECK(round_trip(actor_spawned_info{1ull << 61}).actor == 1ull << 61);
+  CHECK(round_trip(actor_down_info{9, {'x'}}).reason == std::vector<char>{'x'});
+  CHECK_FALSE(round_trip(actor_link_info{1, 2, false}).add);
+  CHECK(round_trip(actor_lost_info{{3, 4}, "gone"}).ids == std::vector<std::uint32_t>{3, 4});
+
+  SECTION("every truncation is a decode_error") {
+    for (std::size_t n = 0; n < bytes.size(); ++n) {
+      actor_spawn_info x;
+      CHECK(decode_failure([&] { decode_exact(bytes.data(), n, x); }) != errc::none);
+    }
+  }
+  SECTION("bytes after the value are refused") {
+    bytes.push_back('\0');
+    actor_spawn_info x;
+    CHECK(decode_failure([&] { decode_exact(bytes.data(), bytes.size(), x); })
+          == errc::trailing_bytes);
+  }
+  SECTION("a string count beyond the payload is refused before allocating") {
+    // The interface list claims 2^40 strings.
+    buffer hostile;
+    encode_into(hostile, actor_spawn_info{"t", {}, {}, 0, false});
+    auto at = 8 + 1 + 8; // after name and args
+    auto n = le_size(1ull << 40);
+    std::memcpy(hostile.data() + at, n.data(), n.size());
+    actor_spawn_info x;
+    CHECK(decode_failure([&] { decode_exact(hostile.data(), hostile.size(), x); })
+          == errc::count_exceeds_payload);
+  }
+}
+
 TEST_CASE("archive: decode_error carries its code and the fixed message", "[archive]") {
   decode_error e{errc::trailing_bytes, "3 bytes left over"};
   CHECK(e.code() == errc::trailing_bytes);
