@@ -11,7 +11,9 @@
 // layer (publish / remote_actor between two local processes) come from
 // `mitosis-bench-actors basp-server` and `basp-client PORT`, which bench/run.sh
 // runs beside it. `mitosis-bench-actors spawn ROUNDS` measures only the
-// spawns (for a profiler). Prints key=value lines (bench_util.hpp).
+// spawns, `actor-rtt|scoped-rtt|call-rtt ROUNDS N` only one kind of round
+// trip (scoped: from a blocking actor, as spawn_us's request is), for a
+// profiler. Prints key=value lines (bench_util.hpp).
 #include <mitosis/actors/remote_actor.hpp>
 #include <mitosis/mitosis.hpp>
 
@@ -194,7 +196,7 @@ int main(int argc, char** argv) {
     report("spawn", "us", bench::arg_or(argc, argv, 2, 200), [&] { return spawns(self, c, 50); });
     return 0;
   }
-  if (mode == "actor-rtt" || mode == "call-rtt") {
+  if (mode == "actor-rtt" || mode == "call-rtt" || mode == "scoped-rtt") {
     // Only one of the round trips, `rounds` rounds of `n` (for a profiler
     // or strace -c).
     mitosis::master m(argc, argv);
@@ -206,6 +208,17 @@ int main(int argc, char** argv) {
         auto t0 = bench::clock_type::now();
         for (int i = 0; i < n; ++i)
           c.call(echo, payload);
+        return bench::ms_since(t0) * 1000.0 / n;
+      });
+    } else if (mode == "scoped-rtt") {
+      // From a blocking actor on this thread (as spawn_us's request is).
+      auto target = c.spawn<caf::actor>("bench.echo");
+      caf::scoped_actor self{m.system()};
+      report("scoped_rtt", "us", rounds, [&] {
+        auto t0 = bench::clock_type::now();
+        for (int i = 0; i < n; ++i)
+          self->request(target, caf::infinite, payload)
+            .receive([](const std::string&) {}, [](caf::error&) {});
         return bench::ms_since(t0) * 1000.0 / n;
       });
     } else {
