@@ -74,7 +74,7 @@ int ms_left(clock::time_point deadline) {
   return left.count() <= 0 ? 0 : static_cast<int>(std::min<long long>(left.count(), 1 << 30));
 }
 
-std::string lower(std::string s) {
+std::string to_lower(std::string s) {
   for (auto& c : s)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -82,13 +82,13 @@ std::string lower(std::string s) {
 
 bool contains_any(const std::string& lowered, const std::vector<std::string>& texts) {
   for (const auto& t : texts)
-    if (!t.empty() && lowered.find(lower(t)) != std::string::npos)
+    if (!t.empty() && lowered.find(to_lower(t)) != std::string::npos)
       return true;
   return false;
 }
 
 bool is_prompt(const std::string& text, const std::vector<std::string>& more) {
-  auto l = lower(text);
+  auto l = to_lower(text);
   if (contains_any(l, more))
     return true;
   // Trailing blanks aside, a prompt ends with ':' and mentions a password.
@@ -108,7 +108,7 @@ std::string tail(const std::string& s, std::size_t n = 400) {
 // Maps what the target printed before it went away to a typed cause.
 stage1_result classify(const std::string& text, const std::string& who,
                        const std::vector<std::string>& failures) {
-  auto l = lower(text);
+  auto l = to_lower(text);
   auto has = [&](const char* s) { return l.find(s) != std::string::npos; };
   stage1_result r;
   r.reason = text.empty() ? "the target closed the stream before stage-1 answered"

@@ -99,11 +99,13 @@ public:
   /// read_until, for a thread that should be the stream's reader: when
   /// another thread holds the stream for a moment (most often the I/O
   /// thread, still handing over what it read when the thread it woke comes
-  /// to read), waits up to lock_wait for it to let go instead of returning
-  /// at once, which would leave the next frames to the I/O thread again
-  /// and keep every later exchange on two threads. Returns true when it
-  /// read, or when done() turned true while it waited; false when the
-  /// stream is unknown, the router stopped, or the stream stayed busy.
+  /// to read), waits up to lock_wait (never longer than the spin time: not
+  /// at all on one CPU) for it to let go instead of returning at once,
+  /// which would leave the next frames to the I/O thread again and keep
+  /// every later exchange on two threads. It does not wait for a thread
+  /// parked in read_until. Returns true when it read, or when done()
+  /// turned true while it waited; false when the stream is unknown, the
+  /// router stopped, or the stream stayed busy.
   bool read_when_free(stream_id s, const std::function<bool()>& done, int wake_fd,
                       std::chrono::steady_clock::time_point until, bool rearm_if_undone = false);
 

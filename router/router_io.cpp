@@ -180,6 +180,8 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
   std::unique_lock<std::mutex> reading{s->read_mutex(), std::try_to_lock};
   if (!reading.owns_lock())
     return false;
+  auto& parked_now = s->polling().parked_now;
+  parked_now.store(true, std::memory_order_relaxed);
   // Take the read side out of epoll (unless a previous parked reader left
   // it out): otherwise data would wake the I/O thread as well as us.
   bool disarm = false;
@@ -264,6 +266,7 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
   }
   if (driving)
     driver->release();
+  parked_now.store(false, std::memory_order_relaxed);
   if (closed) {
     reading.unlock();
     drop(sid, reason);
@@ -306,15 +309,21 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
 
 bool router::read_when_free(stream_id sid, const std::function<bool()>& done, int wake_fd,
                             std::chrono::steady_clock::time_point until, bool rearm_if_undone) {
-  const auto give_up = std::min(until, std::chrono::steady_clock::now() + lock_wait);
+  // Waits only where spinning pays (more than one CPU), and never for a
+  // thread parked on the stream: that one holds it until its own answer
+  // comes (seconds, for a call that waits on another) and reads ours too.
+  const auto wait = std::min<std::chrono::nanoseconds>(lock_wait, spin_);
+  const auto give_up = std::min(until, std::chrono::steady_clock::now() + wait);
   for (;;) {
     if (read_until(sid, done, wake_fd, until, rearm_if_undone))
       return true;
-    if (!running_.load(std::memory_order_relaxed) || !find_stream(sid))
+    auto s = find_stream(sid);
+    if (!running_.load(std::memory_order_relaxed) || !s)
       return false;
     if (done())
       return true;
-    if (std::chrono::steady_clock::now() >= give_up)
+    if (s->polling().parked_now.load(std::memory_order_relaxed)
+        || std::chrono::steady_clock::now() >= give_up)
       return false;
     std::this_thread::yield();
   }

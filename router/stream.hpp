@@ -180,6 +180,9 @@ public:
     std::chrono::nanoseconds last_wait{0};
     /// Parks without a spin since the last one with (the same).
     std::uint32_t unspun_parks = 0;
+    /// A thread is inside read_until now (set and cleared under the read
+    /// mutex, read without it): read_when_free does not wait for it.
+    std::atomic<bool> parked_now{false};
   };
   poll_state& polling() noexcept {
     return poll_;

@@ -56,14 +56,14 @@ std::string compute_build_id() {
   return "unknown";
 }
 
-void put32(std::byte* p, std::uint32_t x) noexcept {
+void put32_at(std::byte* p, std::uint32_t x) noexcept {
   p[0] = std::byte(x >> 24);
   p[1] = std::byte(x >> 16);
   p[2] = std::byte(x >> 8);
   p[3] = std::byte(x);
 }
 
-std::uint32_t get32(const std::byte* p) noexcept {
+std::uint32_t get32_at(const std::byte* p) noexcept {
   return (std::to_integer<std::uint32_t>(p[0]) << 24)
          | (std::to_integer<std::uint32_t>(p[1]) << 16)
          | (std::to_integer<std::uint32_t>(p[2]) << 8)
@@ -86,9 +86,9 @@ hello local_hello() {
 void encode(const hello& h, std::byte* out) noexcept {
   std::memset(out, 0, hello::size);
   std::memcpy(out, hello::magic.data(), hello::magic.size());
-  put32(out + 8, h.version);
+  put32_at(out + 8, h.version);
   auto n = std::min(h.build_id.size(), id_capacity);
-  put32(out + 12, static_cast<std::uint32_t>(n));
+  put32_at(out + 12, static_cast<std::uint32_t>(n));
   std::memcpy(out + 16, h.build_id.data(), n);
 }
 
@@ -99,8 +99,8 @@ hello_check check_hello(const std::byte* in, const hello& ours) {
                  "or something wrote to the stream first)";
     return res;
   }
-  res.peer.version = get32(in + 8);
-  auto n = get32(in + 12);
+  res.peer.version = get32_at(in + 8);
+  auto n = get32_at(in + 12);
   if (n > id_capacity) {
     res.reason = "peer hello carries a build id longer than "
                  + std::to_string(id_capacity) + " bytes";

@@ -26,12 +26,17 @@ template <class C, class Tr, class A>
 struct is_plain<std::basic_string<C, Tr, A>>
   : std::bool_constant<is_plain_scalar_v<C> && !std::is_same_v<C, bool>> {};
 
-// A vector of scalars (not bool: vector<bool> has no data()), or of strings
-// (each with its count).
+template <class T>
+struct is_string : std::false_type {};
+template <class C, class Tr, class A>
+struct is_string<std::basic_string<C, Tr, A>> : std::true_type {};
+
+// A vector of scalars (not bool: vector<bool> has no data()), or of plain
+// strings (each with its count).
 template <class T, class A>
 struct is_plain<std::vector<T, A>>
   : std::bool_constant<(is_plain_scalar_v<T> && !std::is_same_v<T, bool>)
-                       || (!is_plain_scalar_v<T> && is_plain<T>::value)> {};
+                       || (is_string<T>::value && is_plain<T>::value)> {};
 
 /// True when every one of Ts is plain (true for none at all).
 template <class... Ts>
@@ -89,6 +94,8 @@ public:
     if constexpr (std::is_same_v<T, bool>) {
       std::uint8_t b;
       take(&b, 1);
+      if (b > 1) // as the bounded archive: a bool is 0 or 1
+        throw decode_error(errc::protocol_error, "bool holds " + std::to_string(b));
       x = b != 0;
     } else if constexpr (is_plain_scalar_v<T>) {
       take(&x, sizeof(T));

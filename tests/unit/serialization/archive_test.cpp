@@ -337,6 +337,12 @@ TEST_CASE("archive: the actor frames travel in the plain codec, bounded like the
       CHECK(decode_failure([&] { decode_exact(bytes.data(), n, x); }) != errc::none);
     }
   }
+  SECTION("a bool byte other than 0 or 1 is refused") {
+    bytes.back() = 2; // detached
+    actor_spawn_info x;
+    CHECK(decode_failure([&] { decode_exact(bytes.data(), bytes.size(), x); })
+          == errc::protocol_error);
+  }
   SECTION("bytes after the value are refused") {
     bytes.push_back('\0');
     actor_spawn_info x;
