@@ -228,7 +228,7 @@ void plain_decode_exact(const char* data, std::size_t size, T& x) {
 template <class... Ts>
 void put_values(buffer& out, const Ts&... xs) {
   if constexpr (all_plain_v<Ts...>)
-    (plain_put(out, xs), ...);
+    plain_put_all(out, xs...);
   else
     encode_into(out, xs...);
 }
@@ -238,7 +238,7 @@ template <class... Ts>
 void get_values(const char* data, std::size_t size, Ts&... xs) {
   if constexpr (all_plain_v<Ts...>) {
     plain_reader r{data, size};
-    (r.get(xs), ...);
+    r.get_all(xs...);
     r.expect_end("the values");
   } else {
     decode_exact(data, size, xs...);
