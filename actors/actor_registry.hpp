@@ -22,6 +22,7 @@
 #include <caf/message.hpp>
 
 #include "../serialization/errc.hpp"
+#include "message_codec.hpp"
 
 namespace mitosis {
 
@@ -160,6 +161,7 @@ struct message_type_registrar {
   explicit message_type_registrar(const char* name) {
     actor_registry::instance().add_message_type(
       name, [](caf::actor_system_config& cfg, const std::string& n) { cfg.add_message_type<T>(n); });
+    add_element_decoders(name, &decode_element_vals<T>, &decode_element_vals<caf::atom_value, T>);
   }
 };
 

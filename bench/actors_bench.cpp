@@ -12,8 +12,8 @@
 // `mitosis-bench-actors basp-server` and `basp-client PORT`, which bench/run.sh
 // runs beside it. `mitosis-bench-actors spawn ROUNDS` measures only the
 // spawns, `actor-rtt|scoped-rtt|call-rtt ROUNDS N` only one kind of round
-// trip (scoped: from a blocking actor, as spawn_us's request is), for a
-// profiler. Prints key=value lines (bench_util.hpp).
+// trip (scoped: from a blocking actor, as spawn_us's request is), `msgs
+// ROUNDS N` only the one-way messages, for a profiler. Prints key=value lines (bench_util.hpp).
 #include <mitosis/actors/remote_actor.hpp>
 #include <mitosis/mitosis.hpp>
 
@@ -226,6 +226,15 @@ int main(int argc, char** argv) {
       auto target = c.spawn<caf::actor>("bench.echo");
       report("actor_rtt", "us", rounds, [&] { return pingpong(m.system(), target, n); });
     }
+    return 0;
+  }
+  if (mode == "msgs") {
+    // Only the one-way messages, `rounds` rounds of `n`.
+    mitosis::master m(argc, argv);
+    auto c = m.local({.name = "bench"});
+    auto sink = c.spawn<caf::actor>("bench.sink");
+    report("actor_msgs", "s", bench::arg_or(argc, argv, 2, 5),
+           [&] { return oneway(m.system(), sink, bench::arg_or(argc, argv, 3, 200000)); });
     return 0;
   }
   int rounds = bench::arg_or(argc, argv, 1, 5);

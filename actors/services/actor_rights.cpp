@@ -8,42 +8,31 @@
 #include <caf/exit_reason.hpp>
 #include <caf/system_messages.hpp>
 
+
 namespace mitosis::actors::services {
 
 namespace {
 
 /// Returns the element type names of a caf::message in CAF 0.17's binary
-/// format, read from its header without decoding the content: message::save
-/// writes a uint16 0, then the string "@<>+name+name..." (a varbyte length
-/// and the characters), and message::load makes the elements from these
-/// same names. An empty buffer is the empty message. Nothing: malformed.
+/// format, read from its header (read_message_header) without decoding the
+/// content: message::load makes the elements from these same names. An
+/// empty buffer is the empty message. Nothing: malformed.
 std::optional<std::vector<std::string>> element_types(std::string_view bytes) {
   std::vector<std::string> out;
   if (bytes.empty())
     return out;
-  if (bytes.size() < 3 || bytes[0] != 0 || bytes[1] != 0)
+  message_header h;
+  if (!read_message_header(bytes, h))
     return std::nullopt;
-  std::size_t pos = 2;
-  std::uint64_t len = 0;
-  for (int shift = 0;; shift += 7) {
-    if (pos >= bytes.size() || shift > 28)
-      return std::nullopt;
-    auto b = static_cast<std::uint8_t>(bytes[pos++]);
-    len |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0)
-      break;
-  }
-  if (len > bytes.size() - pos)
-    return std::nullopt;
-  std::string name(bytes.data() + pos, len);
-  if (name.rfind("@<>", 0) != 0)
+  std::string_view name = h.names;
+  if (name.substr(0, 3) != "@<>")
     return std::nullopt;
   for (std::size_t at = 3; at < name.size();) {
     if (name[at] != '+')
       return std::nullopt;
     auto next = name.find('+', at + 1);
-    out.push_back(name.substr(at + 1, next == std::string::npos ? next : next - at - 1));
-    at = next == std::string::npos ? name.size() : next;
+    out.emplace_back(name.substr(at + 1, next == std::string_view::npos ? next : next - at - 1));
+    at = next == std::string_view::npos ? name.size() : next;
   }
   return out;
 }

@@ -105,12 +105,12 @@ void actor_service::state::on_message(frame&& f, policy::direction d, router::st
   if (m.sender != 0)
     sender = m.sender_ctx == core_.self() ? sys.registry().get(m.sender)
                                           : proxies.get_or_put(node_of(m.sender_ctx), m.sender);
-  auto content = decode(m.content, m.size);
-  if (!content) {
+  auto element = decode_element(m.content, m.size, mid, std::move(held));
+  if (!element) {
     lg()->warn("[{}] actor_message from context {} dropped: {}", core_.name(), f.hdr.src,
-               content.error().reason);
+               element.error().reason);
     if (mid.is_request() && sender)
-      answer(sender, mid, make_error(errc::protocol_error, content.error().reason));
+      answer(sender, mid, make_error(errc::protocol_error, element.error().reason));
     return;
   }
   // A response nobody waits for any more was failed already (its proxy was
@@ -132,10 +132,33 @@ void actor_service::state::on_message(frame&& f, policy::direction d, router::st
   // On a thread that reads for someone who runs actors (a parked pool
   // worker, a worker waiting for its reply), the actor runs there next.
   auto& rd = reading();
-  dst->enqueue(counted_mailbox_element(std::move(sender), mid, std::move(*content), std::move(held)),
-               rd.host);
+  (*element)->sender = std::move(sender);
+  dst->enqueue(std::move(*element), rd.host);
   if (rd.active)
     ++rd.woken;
+}
+
+expected<caf::mailbox_element_ptr>
+actor_service::state::decode_element(const char* p, std::size_t n, caf::message_id mid,
+                                     std::shared_ptr<void> token) {
+  message_header h;
+  element_decoder fn = nullptr;
+  if (n > 0 && read_message_header({p, n}, h))
+    fn = find_element_decoder(h.names);
+  if (!fn) {
+    auto content = decode(p, n);
+    if (!content)
+      return std::move(content).error();
+    return counted_mailbox_element(nullptr, mid, std::move(*content), std::move(token));
+  }
+  caf::error err;
+  auto out = with_unit([&](caf::execution_unit* u) {
+    caf::binary_deserializer src{u, p + h.size, n - h.size};
+    return fn(src, mid, std::move(token), err);
+  });
+  if (err)
+    return fail(errc::protocol_error, "cannot deserialise the message: " + sys.render(err));
+  return out;
 }
 
 void actor_service::state::on_down(frame&& f) {

@@ -34,6 +34,7 @@
 
 #include "../actor_ids.hpp"
 #include "../actor_registry.hpp"
+#include "../message_codec.hpp"
 #include "../../serialization/plain_codec.hpp"
 
 
@@ -179,7 +180,7 @@ struct actor_service::state final : caf::proxy_registry::backend,
     auto before = buf.size();
     auto err = with_unit([&](caf::execution_unit* u) {
       caf::binary_serializer sink{u, buf};
-      return caf::message::save(sink, x);
+      return save_message(sink, x);
     });
     if (err)
       return fail(errc::protocol_error, "cannot serialise the message: " + sys.render(err));
@@ -212,6 +213,13 @@ struct actor_service::state final : caf::proxy_registry::backend,
   expected<caf::message> decode(const std::vector<char>& bytes) {
     return decode(bytes.data(), bytes.size());
   }
+
+  /// The mailbox element of the content `p, n` (counted while `token` is
+  /// set): built straight from the bytes for the element types of
+  /// message_codec.hpp, else from decode()'s message.
+  expected<caf::mailbox_element_ptr> decode_element(const char* p, std::size_t n,
+                                                    caf::message_id mid,
+                                                    std::shared_ptr<void> token);
 
   std::vector<char> encode_error(const caf::error& e) {
     std::vector<char> buf;
