@@ -101,6 +101,12 @@ inline void print_spread(const std::string& name, const char* unit, const std::v
   std::printf("%s_min_%s=%.3f\n", name.c_str(), unit, *std::min_element(v.begin(), v.end()));
   if (with_max)
     std::printf("%s_max_%s=%.3f\n", name.c_str(), unit, *std::max_element(v.begin(), v.end()));
+  if (std::getenv("BENCH_EACH")) { // every round, for a reader chasing a spread
+    std::fprintf(stderr, "%s_%s each:", name.c_str(), unit);
+    for (double x : v)
+      std::fprintf(stderr, " %.3f", x);
+    std::fprintf(stderr, "\n");
+  }
 }
 
 // Makes one call fn(arg) on each context that `started` (futures of contexts)
