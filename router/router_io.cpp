@@ -232,7 +232,11 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
       readable = true;
     if (readable && !waited) {
       waited = true;
-      ps.last_wait = std::chrono::steady_clock::now() - parked_at;
+      // A wait of a millisecond or more is a pause (nothing was asked, or
+      // a call ran long), not the speed of the peer: the next wait after
+      // it is usually for a quick answer again, so it is not recorded.
+      if (auto w = std::chrono::steady_clock::now() - parked_at; w < std::chrono::milliseconds{1})
+        ps.last_wait = w;
     }
     if (readable && s->on_readable(*this, reason) == stream::io_status::closed) {
       closed = true;
