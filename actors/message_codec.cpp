@@ -110,23 +110,29 @@ element_decoder find_element_decoder(std::string_view names) {
   return i == u.map.end() ? nullptr : i->second;
 }
 
-caf::error save_message(caf::serializer& sink, const caf::type_erased_tuple& x) {
+std::uint64_t new_codec_key() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+caf::error save_message(caf::serializer& sink, const caf::type_erased_tuple& x,
+                        std::uint64_t key) {
   if (x.empty() || sink.context() == nullptr)
     return caf::message::save(sink, x);
   // The last element types this thread wrote, for the last system.
   struct header_cache {
-    const caf::uniform_type_info_map* types = nullptr;
+    std::uint64_t key = 0;
     std::vector<caf::rtti_pair> rtti;
     std::string names;
   };
   thread_local header_cache c;
   const auto& types = sink.context()->system().types();
   const auto n = x.size();
-  bool same = c.types == &types && c.rtti.size() == n;
+  bool same = c.key == key && c.rtti.size() == n;
   for (std::size_t i = 0; same && i < n; ++i)
     same = x.type(i) == c.rtti[i];
   if (!same) {
-    header_cache next{&types, {}, "@<>"};
+    header_cache next{key, {}, "@<>"};
     for (std::size_t i = 0; i < n; ++i) {
       auto rtti = x.type(i);
       const auto& name = types.portable_name(rtti);

@@ -2,8 +2,8 @@
 // element. CAF 0.17's message::load builds a dynamic message: the message
 // data, a vector of type-erased values, one value object per element, then
 // a mailbox element around it: five allocations for a string, freed by the
-// CAF worker that runs the actor (another thread than the reader), which is
-// where glibc's allocator is slowest. For the element types listed here
+// CAF worker that runs the actor (often another thread than the reader),
+// which is where glibc's allocator is slowest. For the element types listed here
 // (CAF's builtin data types, and the types registered with
 // MITOSIS_ACTOR_MESSAGE_TYPE), alone or after an atom, the element holds
 // the values itself, as CAF's own `make_mailbox_element(sender, id, {}, x)`
@@ -15,12 +15,22 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
-#include <caf/deserializer.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/execution_unit.hpp>
+#include <caf/rtti_pair.hpp>
+#include <caf/sec.hpp>
+#include <caf/type_nr.hpp>
+#include <caf/uniform_type_info_map.hpp>
 #include <caf/detail/tuple_vals.hpp>
 #include <caf/error.hpp>
 #include <caf/mailbox_element.hpp>
@@ -63,18 +73,65 @@ private:
 
 /// Reads the elements (after the header) into a new element; null with
 /// `err` set when the bytes do not hold them.
-using element_decoder = caf::mailbox_element_ptr (*)(caf::deserializer& src, caf::message_id mid,
+using element_decoder = caf::mailbox_element_ptr (*)(caf::binary_deserializer& src,
+                                                     caf::message_id mid,
                                                      std::shared_ptr<void>&& token,
                                                      caf::error& err);
 
+namespace detail {
+
+/// Whether the system reading `src` knows `T` by name, as message::load
+/// requires: a type registered after the system was built (by a plugin
+/// module loaded later) or in another configuration is not known there.
+template <class T>
+bool known_here(caf::binary_deserializer& src) {
+  if constexpr (caf::type_nr<T>::value != 0) {
+    return true;
+  } else {
+    auto* ctx = src.context();
+    if (ctx == nullptr)
+      return false;
+    const auto& types = ctx->system().types();
+    return types.portable_name(caf::make_rtti_pair<T>()) != types.default_type_name();
+  }
+}
+
+/// Reads one value as CAF's inspectors do, except that a byte vector's
+/// count is checked against the bytes left before it is allocated (CAF
+/// 0.17 resizes first: a few bytes could claim 4 GiB).
+template <class T>
+caf::error load_value(caf::binary_deserializer& src, T& x) {
+  if constexpr (std::is_same_v<T, std::vector<char>>) {
+    std::size_t n = 0;
+    if (auto err = src.begin_sequence(n))
+      return err;
+    if (n > src.remaining())
+      return caf::make_error(caf::sec::end_of_stream);
+    x.resize(n);
+    if (n > 0)
+      if (auto err = src.apply_raw(n, x.data()))
+        return err;
+    return src.end_sequence();
+  } else {
+    return src(x);
+  }
+}
+
+} // namespace detail
+
 template <class... Ts>
-caf::mailbox_element_ptr decode_element_vals(caf::deserializer& src, caf::message_id mid,
+caf::mailbox_element_ptr decode_element_vals(caf::binary_deserializer& src, caf::message_id mid,
                                              std::shared_ptr<void>&& token, caf::error& err) {
+  if (!(detail::known_here<Ts>(src) && ...)) {
+    err = caf::make_error(caf::sec::unknown_type);
+    return nullptr;
+  }
   auto* e = new element_vals<Ts...>(mid, std::move(token));
   caf::mailbox_element_ptr out{e};
-  for (std::size_t i = 0; i < sizeof...(Ts); ++i)
-    if ((err = e->load(i, src)))
-      return nullptr;
+  std::apply(
+    [&](auto&... xs) { ((err = detail::load_value(src, xs)) || ...); }, e->data());
+  if (err)
+    return nullptr;
   return out;
 }
 
@@ -90,7 +147,13 @@ element_decoder find_element_decoder(std::string_view names);
 /// Writes what caf::message::save(sink, x) writes, with the header
 /// ("@<>+name+name...") made once per element types and thread instead of
 /// once per message (CAF looks every name up and builds the string anew).
-caf::error save_message(caf::serializer& sink, const caf::type_erased_tuple& x);
+/// `key` names the actor system's registrations (new_codec_key(), one per
+/// system): a header made for one system is never written for another.
+caf::error save_message(caf::serializer& sink, const caf::type_erased_tuple& x,
+                        std::uint64_t key);
+
+/// A key for save_message, unique in this process.
+std::uint64_t new_codec_key();
 
 /// The header CAF 0.17's message::save writes ahead of the elements: a
 /// uint16 0, then the string "@<>+name+name..." (a varbyte length and the

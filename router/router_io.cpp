@@ -232,11 +232,16 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
       readable = true;
     if (readable && !waited) {
       waited = true;
-      // A wait of a millisecond or more is a pause (nothing was asked, or
-      // a call ran long), not the speed of the peer: the next wait after
-      // it is usually for a quick answer again, so it is not recorded.
-      if (auto w = std::chrono::steady_clock::now() - parked_at; w < std::chrono::milliseconds{1})
+      // A single wait of a millisecond or more is a pause (nothing was
+      // asked, or a call ran long), not the speed of the peer: the next
+      // wait after it is usually for a quick answer again, so it is
+      // recorded only when the wait before was long too (a peer across a
+      // real network).
+      auto w = std::chrono::steady_clock::now() - parked_at;
+      const bool long_wait = w >= std::chrono::milliseconds{1};
+      if (!long_wait || ps.long_wait)
         ps.last_wait = w;
+      ps.long_wait = long_wait;
     }
     if (readable && s->on_readable(*this, reason) == stream::io_status::closed) {
       closed = true;

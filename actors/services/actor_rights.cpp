@@ -8,7 +8,6 @@
 #include <caf/exit_reason.hpp>
 #include <caf/system_messages.hpp>
 
-
 namespace mitosis::actors::services {
 
 namespace {

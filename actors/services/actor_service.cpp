@@ -1,7 +1,6 @@
 // The actor service: spawns for other contexts, the wire handlers of the
 // actor types, and losses (see actor_service.hpp).
 #include "actor_state.hpp"
-#include "counted_element.hpp"
 
 namespace mitosis::actors::services {
 
@@ -136,29 +135,6 @@ void actor_service::state::on_message(frame&& f, policy::direction d, router::st
   dst->enqueue(std::move(*element), rd.host);
   if (rd.active)
     ++rd.woken;
-}
-
-expected<caf::mailbox_element_ptr>
-actor_service::state::decode_element(const char* p, std::size_t n, caf::message_id mid,
-                                     std::shared_ptr<void> token) {
-  message_header h;
-  element_decoder fn = nullptr;
-  if (n > 0 && read_message_header({p, n}, h))
-    fn = find_element_decoder(h.names);
-  if (!fn) {
-    auto content = decode(p, n);
-    if (!content)
-      return std::move(content).error();
-    return counted_mailbox_element(nullptr, mid, std::move(*content), std::move(token));
-  }
-  caf::error err;
-  auto out = with_unit([&](caf::execution_unit* u) {
-    caf::binary_deserializer src{u, p + h.size, n - h.size};
-    return fn(src, mid, std::move(token), err);
-  });
-  if (err)
-    return fail(errc::protocol_error, "cannot deserialise the message: " + sys.render(err));
-  return out;
 }
 
 void actor_service::state::on_down(frame&& f) {

@@ -141,6 +141,8 @@ struct actor_service::state final : caf::proxy_registry::backend,
   // registry's lock, so they are taken out afterwards (sweep()).
   std::vector<std::pair<caf::node_id, caf::actor_id>> made_dead;
   std::atomic<bool> has_made_dead{false};
+  // Names this system's registrations for save_message's header cache.
+  const std::uint64_t codec_key = new_codec_key();
 
   state(core& c, caf::actor_system& s) : core_(c), sys(s), proxies(s, *this) {}
 
@@ -173,42 +175,15 @@ struct actor_service::state final : caf::proxy_registry::backend,
     return f(&unit);
   }
 
+  // The bodies of this section and of "frames" are in actor_encoding.cpp.
+
   /// Appends `x` in CAF's binary format to `buf`.
-  expected<void> encode_append(const caf::type_erased_tuple& x, std::vector<char>& buf) {
-    if (x.empty())
-      return {};
-    auto before = buf.size();
-    auto err = with_unit([&](caf::execution_unit* u) {
-      caf::binary_serializer sink{u, buf};
-      return save_message(sink, x);
-    });
-    if (err)
-      return fail(errc::protocol_error, "cannot serialise the message: " + sys.render(err));
-    if (buf.size() == before)
-      return fail(errc::protocol_error,
-                  "cannot serialise the message: a type in it is not registered with CAF");
-    return {};
-  }
+  expected<void> encode_append(const caf::type_erased_tuple& x, std::vector<char>& buf);
 
-  expected<std::vector<char>> encode(const caf::type_erased_tuple& x) {
-    std::vector<char> buf;
-    if (auto ok = encode_append(x, buf); !ok)
-      return std::move(ok).error();
-    return buf;
-  }
+  expected<std::vector<char>> encode(const caf::type_erased_tuple& x);
 
-  expected<caf::message> decode(const char* p, std::size_t n) {
-    caf::message out;
-    if (n == 0)
-      return out;
-    auto err = with_unit([&](caf::execution_unit* u) {
-      caf::binary_deserializer src{u, p, n};
-      return out.load(src);
-    });
-    if (err)
-      return fail(errc::protocol_error, "cannot deserialise the message: " + sys.render(err));
-    return out;
-  }
+  /// The message in CAF's binary format at `p, n`.
+  expected<caf::message> decode(const char* p, std::size_t n);
 
   expected<caf::message> decode(const std::vector<char>& bytes) {
     return decode(bytes.data(), bytes.size());
@@ -221,24 +196,10 @@ struct actor_service::state final : caf::proxy_registry::backend,
                                                     caf::message_id mid,
                                                     std::shared_ptr<void> token);
 
-  std::vector<char> encode_error(const caf::error& e) {
-    std::vector<char> buf;
-    with_unit([&](caf::execution_unit* u) {
-      caf::binary_serializer sink{u, buf};
-      auto copy = e;
-      return sink(copy);
-    });
-    return buf;
-  }
+  std::vector<char> encode_error(const caf::error& e);
 
-  caf::error decode_error(const std::vector<char>& bytes) {
-    caf::error out;
-    auto err = with_unit([&](caf::execution_unit* u) {
-      caf::binary_deserializer src{u, bytes};
-      return src(out);
-    });
-    return err ? caf::error{caf::exit_reason::unknown} : out;
-  }
+  /// An exit reason read back; `unknown` when the bytes do not hold one.
+  caf::error decode_error(const std::vector<char>& bytes);
 
   // -- local actors other contexts know ----------------------------------------
 
@@ -409,54 +370,10 @@ struct actor_service::state final : caf::proxy_registry::backend,
 
   /// Appends the frame of `m` with the content `x` to `out`.
   expected<void> append_message(std::vector<char>& out, const serialization::frame_header& h,
-                                const message_head& m, const caf::type_erased_tuple& x) {
-    // The layout of serialization::encode_plain(actor_message_info): the
-    // fixed fields as the plain codec writes them (host order, no padding),
-    // then a u64 count patched once the content is written after it.
-    auto put = [&out](const auto& v) {
-      const auto* p = reinterpret_cast<const char*>(&v);
-      out.insert(out.end(), p, p + sizeof(v));
-    };
-    auto at = out.size();
-    out.resize(at + serialization::frame_header::size);
-    put(m.dst);
-    put(m.sender_ctx);
-    put(m.sender);
-    put(m.mid);
-    put(std::uint64_t{0});
-    auto body = out.size();
-    if (auto ok = encode_append(x, out); !ok)
-      return std::move(ok).error();
-    auto n = static_cast<std::uint64_t>(out.size() - body);
-    std::memcpy(out.data() + body - sizeof(n), &n, sizeof(n));
-    auto hdr = h;
-    hdr.length = static_cast<std::uint32_t>(out.size() - at - serialization::frame_header::size);
-    serialization::encode(hdr, reinterpret_cast<std::byte*>(out.data() + at));
-    return {};
-  }
+                                const message_head& m, const caf::type_erased_tuple& x);
 
-  bool decode_or_warn(const frame& f, message_head& m) {
-    try {
-      serialization::plain_reader r{f.payload.data(), f.payload.size()};
-      std::uint64_t n = 0;
-      r.get(m.dst);
-      r.get(m.sender_ctx);
-      r.get(m.sender);
-      r.get(m.mid);
-      r.get(n);
-      if (n != r.remaining())
-        throw serialization::decode_error(errc::count_exceeds_payload,
-                                          "content of " + std::to_string(n) + " bytes with "
-                                            + std::to_string(r.remaining()) + " left");
-      m.content = r.position();
-      m.size = r.remaining();
-      return true;
-    } catch (const serialization::decode_error& e) {
-      lg()->warn("[{}] undecodable actor_message from context {}: {}", core_.name(), f.hdr.src,
-                 e.what());
-      return false;
-    }
-  }
+  /// Reads the fixed fields of an actor_message (the content stays in `f`).
+  bool decode_or_warn(const frame& f, message_head& m);
 
   /// Tells context `to` that the local actor `aid` exited with `reason`.
   void send_down(router::context_id to, caf::actor_id aid, const caf::error& reason) {

@@ -46,6 +46,7 @@ using ping_atom = caf::atom_constant<caf::atom("ping")>;
 struct codec_fixture {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
+  const std::uint64_t key = mitosis::actors::new_codec_key();
   codec_fixture() {
     mitosis::actors::actor_registry::instance().configure(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
@@ -63,7 +64,7 @@ struct codec_fixture {
     std::vector<char> buf;
     caf::scoped_execution_unit unit{sys.get()};
     caf::binary_serializer sink{&unit, buf};
-    REQUIRE_FALSE(save_message(sink, m));
+    REQUIRE_FALSE(save_message(sink, m, key));
     return buf;
   }
 
@@ -171,19 +172,41 @@ TEST_CASE_METHOD(codec_fixture, "message codec: the element holds its token unti
 
 TEST_CASE_METHOD(codec_fixture, "message codec: a count larger than the bytes is an error",
                  "[actors]") {
-  // The header of a one-element message, then a varbyte count of 2^31 or
-  // 2^40 and nothing behind it.
-  const std::vector<std::vector<char>> counts{{'\x80', '\x80', '\x80', '\x80', '\x08'},
-                                              {'\x80', '\x80', '\x80', '\x80', '\x80', '\x20'}};
-  for (std::string name : {"@<>+@str", "@<>+@charbuf", "@<>+@strvec", "@<>+@strmap"})
+  // The header of a one-element message, then a varbyte count of 2^20 or
+  // 2^31 and nothing behind it. A byte vector's count is checked before it
+  // is allocated (CAF 0.17 would resize to it first).
+  const std::vector<std::vector<char>> counts{{'\x80', '\x80', '\x40'},
+                                              {'\x80', '\x80', '\x80', '\x80', '\x08'}};
+  for (std::string name : {"@<>+@str", "@<>+@charbuf", "@<>+@atom+@charbuf", "@<>+@strvec",
+                           "@<>+@strmap"})
     for (const auto& count : counts) {
       std::vector<char> bytes{0, 0, static_cast<char>(name.size())};
       bytes.insert(bytes.end(), name.begin(), name.end());
+      if (name.find("@atom") != std::string::npos)
+        bytes.insert(bytes.end(), 8, '\0'); // the atom
       bytes.insert(bytes.end(), count.begin(), count.end());
       caf::error err;
       CHECK(ours(bytes, bytes.size(), err) == nullptr);
       CHECK(err);
     }
+}
+
+TEST_CASE_METHOD(codec_fixture, "message codec: a user type this system does not know is refused",
+                 "[actors]") {
+  auto bytes = caf_bytes(caf::make_message(codec_test::point{1, 2}));
+  // A system built without the registrations (as one built before a plugin
+  // module registered the type): message::load would not know the name.
+  caf::actor_system_config plain_cfg;
+  caf::actor_system plain{plain_cfg};
+  message_header h;
+  REQUIRE(read_message_header({bytes.data(), bytes.size()}, h));
+  auto fn = find_element_decoder(h.names);
+  REQUIRE(fn != nullptr);
+  caf::scoped_execution_unit unit{&plain};
+  caf::binary_deserializer src{&unit, bytes.data() + h.size, bytes.size() - h.size};
+  caf::error err;
+  CHECK(fn(src, caf::make_message_id(), nullptr, err) == nullptr);
+  CHECK(err == caf::sec::unknown_type);
 }
 
 TEST_CASE("message codec: malformed headers are refused", "[actors]") {
