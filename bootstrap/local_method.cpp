@@ -1,11 +1,13 @@
 #include "local_method.hpp"
 
 #include <cerrno>
+#include <csignal>
 #include <climits>
 #include <cstring>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <system_error>
 #include <unistd.h>
 #include <vector>
@@ -89,7 +91,17 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
   }
   child_in.reset();
   child_out.reset();
-  send_boot(write_fd, boot);
+  try {
+    send_boot(write_fd, boot);
+  } catch (...) {
+    // The child is gone already (it closed its end before our hello): the
+    // start fails here, before anyone else knows its pid, so it is reaped
+    // here (seen under load: zombies left until the master exited).
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    throw;
+  }
   return started_child{pid, std::move(ours_r), std::move(ours_w)};
 }
 
