@@ -1,19 +1,18 @@
 #include "local_method.hpp"
 
 #include <cerrno>
-#include <csignal>
 #include <climits>
 #include <cstring>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <system_error>
 #include <unistd.h>
 #include <vector>
 
 #include "bundle.hpp"
 #include "fork_server.hpp"
+#include "transport.hpp"
 #include "../router/router.hpp"
 #include "../serialization/frame.hpp"
 #include "../serialization/handshake.hpp"
@@ -97,9 +96,7 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
     // The child is gone already (it closed its end before our hello): the
     // start fails here, before anyone else knows its pid, so it is reaped
     // here (seen under load: zombies left until the master exited).
-    ::kill(pid, SIGKILL);
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
+    stop_program(pid);
     throw;
   }
   return started_child{pid, std::move(ours_r), std::move(ours_w)};

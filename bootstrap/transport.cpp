@@ -1,5 +1,6 @@
 #include "transport.hpp"
 
+#include <cerrno>
 #include <csignal>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
@@ -16,7 +17,8 @@ namespace mitosis::bootstrap {
 void stop_program(int pid) {
   if (pid) {
     ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
   }
 }
 

@@ -178,7 +178,7 @@ public:
     /// How long the last thread parked on the stream waited for its first
     /// bytes (router::read_until; under the read mutex, not `mtx`).
     std::chrono::nanoseconds last_wait{0};
-    /// Whether the wait before was a long one too (see read_until).
+    /// Whether that wait was a long one, 1 ms or more (see read_until).
     bool long_wait = false;
     /// Parks without a spin since the last one with (the same).
     std::uint32_t unspun_parks = 0;
