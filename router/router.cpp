@@ -60,8 +60,12 @@ errc router::send(context_id dst, serialization::outgoing&& wire) {
   return send_routed(dst, std::move(wire));
 }
 
-errc router::send_frames(context_id dst, serialization::buffer&& frames) {
-  return send_routed(dst, serialization::outgoing{std::move(frames)});
+errc router::send_frames(context_id dst, const char* frames, std::size_t n) {
+  serialization::outgoing wire;
+  wire.blob = frames;
+  wire.blob_len = n;
+  wire.may_wait = false;
+  return send_routed(dst, std::move(wire));
 }
 
 errc router::send_routed(context_id dst, serialization::outgoing&& wire) {

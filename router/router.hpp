@@ -77,10 +77,12 @@ public:
   /// no_route / context_lost when it cannot leave this process.
   errc send(context_id dst, serialization::outgoing&& wire);
 
-  /// Sends `frames`, one or more whole frames back to back (each checked
-  /// against max_frame by whoever built it), to `dst` in one write, in
-  /// order. Returns what send() returns.
-  errc send_frames(context_id dst, serialization::buffer&& frames);
+  /// Sends `n` bytes at `frames`, one or more whole frames back to back
+  /// (each checked against max_frame by whoever built it), to `dst` in one
+  /// write, in order. The bytes are borrowed: what the stream cannot take
+  /// now is copied into its queue, so the caller keeps (and reuses) its
+  /// buffer, and never waits. Returns what send() returns.
+  errc send_frames(context_id dst, const char* frames, std::size_t n);
 
   /// Makes the calling thread the reader of stream `s` until `done()`
   /// returns true, `wake_fd` (when >= 0) becomes readable, or `until`

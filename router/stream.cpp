@@ -77,7 +77,7 @@ stream::send_result stream::send_locked(serialization::outgoing&& wire, bool& wr
   // A borrowed blob comes from a calling thread (never the I/O thread):
   // wait a little for the peer to drain rather than copy the rest into the
   // queue. Bounded, so that a stuck peer costs one short stall and a copy.
-  auto wait_budget = std::chrono::milliseconds{wire.blob ? 50 : 0};
+  auto wait_budget = std::chrono::milliseconds{wire.blob && wire.may_wait ? 50 : 0};
   const auto started = std::chrono::steady_clock::now();
   bool handed_back = false;
   while (off < total) {

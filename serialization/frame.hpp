@@ -1,6 +1,7 @@
 // A whole frame in memory: header plus payload, built in one buffer.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -18,7 +19,8 @@ struct frame {
 
 /// A frame ready to send: `bytes` (header first, then the payload), and
 /// optionally a borrowed blob that goes on the wire right after the header.
-/// The blob must stay valid until the send call returns.
+/// The blob must stay valid until the send call returns. `bytes` may be
+/// empty: the blob is then the whole of what is sent (router::send_frames).
 struct outgoing {
   outgoing() = default;
   outgoing(buffer b) : bytes(std::move(b)) {}
@@ -26,6 +28,9 @@ struct outgoing {
   buffer bytes;
   const char* blob = nullptr;
   std::size_t blob_len = 0;
+  /// With a blob: whether the sender may wait (briefly) for a full peer to
+  /// drain rather than copy the rest into the stream's queue at once.
+  bool may_wait = true;
 
   /// Returns the number of bytes on the wire.
   std::size_t size() const noexcept {
@@ -36,11 +41,12 @@ struct outgoing {
   buffer flatten() && {
     if (blob_len == 0)
       return std::move(bytes);
+    const auto head = static_cast<std::ptrdiff_t>(std::min(frame_header::size, bytes.size()));
     buffer out;
     out.reserve(size());
-    out.insert(out.end(), bytes.begin(), bytes.begin() + frame_header::size);
+    out.insert(out.end(), bytes.begin(), bytes.begin() + head);
     out.insert(out.end(), blob, blob + blob_len);
-    out.insert(out.end(), bytes.begin() + frame_header::size, bytes.end());
+    out.insert(out.end(), bytes.begin() + head, bytes.end());
     return out;
   }
 };

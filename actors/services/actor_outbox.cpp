@@ -72,10 +72,17 @@ void actor_outbox::post(router::context_id to, const char* frame, std::size_t si
         break;
       }
     if (!b) {
+      // A buffer of an earlier batch: it has grown already (a flood's
+      // batches would otherwise grow and free ~100 KiB each time, and
+      // glibc give the pages back to the kernel and fault them in again).
       queue_.push_back({to, {}});
       b = &queue_.back();
+      if (!spare_.empty()) {
+        b->bytes = std::move(spare_.back());
+        spare_.pop_back();
+      }
     }
-    if (b->bytes.empty())
+    if (b->bytes.capacity() == 0)
       b->bytes.reserve(std::min(batch_bytes, std::max<std::size_t>(size, 4096)));
     b->bytes.insert(b->bytes.end(), frame, frame + size);
     queued_bytes_ += size;
@@ -105,10 +112,16 @@ void actor_outbox::flush(caf::execution_unit* host) {
       request_to = std::exchange(request_to_, 0);
     }
     for (auto& b : todo) {
-      auto err = r_.send_frames(b.to, std::move(b.bytes));
+      auto err = r_.send_frames(b.to, b.bytes.data(), b.bytes.size());
       if (err != errc::none && unroutable_)
         unroutable_(b.to, err);
     }
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& b : todo)
+      if (spare_.size() < max_spares && b.bytes.capacity() <= 2 * batch_bytes) {
+        b.bytes.clear();
+        spare_.push_back(std::move(b.bytes));
+      }
   }
   if (request_to != 0)
     await_reply(request_to, host);

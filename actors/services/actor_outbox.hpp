@@ -50,6 +50,8 @@ public:
 
   /// What a batch may hold before it leaves without waiting for the job's end.
   static constexpr std::size_t batch_bytes = 64 * 1024;
+  /// How many sent batches' buffers are kept for the next ones.
+  static constexpr std::size_t max_spares = 4;
 
 private:
   void await_reply(router::context_id to, caf::execution_unit* host);
@@ -61,8 +63,9 @@ private:
 
   router::router& r_;
   std::function<void(router::context_id, errc)> unroutable_;
-  std::mutex mtx_;           // guards queue_, queued_bytes_ and scheduled_
+  std::mutex mtx_;           // guards queue_, spare_, queued_bytes_ and scheduled_
   std::vector<batch> queue_; // one per destination, in order of first post
+  std::vector<serialization::buffer> spare_; // emptied buffers of sent batches
   std::size_t queued_bytes_ = 0;
   bool scheduled_ = false;   // a flush job is on a worker's queue
   router::context_id request_to_ = 0; // the last request's destination, 0: none
