@@ -14,12 +14,16 @@
 // spawns, `actor-rtt|scoped-rtt|call-rtt ROUNDS N` only one kind of round
 // trip (scoped: from a blocking actor, as spawn_us's request is), `msgs
 // ROUNDS N` only the one-way messages, for a profiler. Prints key=value lines (bench_util.hpp).
+// BENCH_SPAWN_STEPS=1 prints each spawn's two steps (the spawn's reply, the
+// new actor's first answer) on stderr.
 #include <mitosis/actors/remote_actor.hpp>
 #include <mitosis/mitosis.hpp>
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <iostream>
 
@@ -107,11 +111,23 @@ double oneway(caf::actor_system& sys, const caf::actor& sink, int n) {
 double spawns(caf::scoped_actor& self, const mitosis::context& c, int n) {
   std::vector<caf::actor> spawned;
   spawned.reserve(static_cast<std::size_t>(n));
+  // BENCH_SPAWN_STEPS=1: each spawn's two steps on stderr (the spawn's
+  // reply, then the new actor's answer), in microseconds.
+  static const bool steps = std::getenv("BENCH_SPAWN_STEPS") != nullptr;
   auto t0 = bench::clock_type::now();
   for (int i = 0; i < n; ++i) {
+    auto s0 = bench::clock_type::now();
     spawned.push_back(c.spawn<caf::actor>("bench.echo"));
+    auto s1 = bench::clock_type::now();
     self->request(spawned.back(), caf::infinite, payload)
       .receive([](const std::string&) {}, [](caf::error&) {});
+    if (steps) {
+      auto s2 = bench::clock_type::now();
+      auto us_between = [](auto a, auto b) {
+        return std::chrono::duration<double, std::micro>(b - a).count();
+      };
+      std::fprintf(stderr, "spawn %d: %.1f + %.1f\n", i, us_between(s0, s1), us_between(s1, s2));
+    }
   }
   const double us = bench::ms_since(t0) * 1000.0 / n;
   // An exit is not part of a spawn: they end after the clock stopped, and
