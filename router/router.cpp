@@ -126,6 +126,11 @@ errc router::send_via(stream& s, serialization::outgoing&& wire) {
   }
 }
 
+std::uint64_t router::queued_bytes(stream_id id) const {
+  auto s = find_stream(id);
+  return s ? s->queued_bytes() : 0;
+}
+
 bool router::send_on(stream_id id, serialization::outgoing&& wire) {
   auto s = find_stream(id);
   return s && send_via(*s, std::move(wire)) == errc::none;

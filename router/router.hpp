@@ -139,6 +139,10 @@ public:
   /// Returns the stream a frame for `dst` leaves on, if it leaves at all.
   std::optional<stream_id> next_hop(context_id dst) const;
 
+  /// Bytes queued in this process for stream `s`, not yet written (0 when
+  /// the stream is gone).
+  std::uint64_t queued_bytes(stream_id s) const;
+
   /// Sends directly on stream `s` (handshake replies, boot frames).
   bool send_on(stream_id s, serialization::outgoing&& wire);
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <utility>
 
 #include <caf/execution_unit.hpp>
@@ -116,15 +117,52 @@ void actor_outbox::flush(caf::execution_unit* host) {
       if (err != errc::none && unroutable_)
         unroutable_(b.to, err);
     }
-    std::lock_guard<std::mutex> guard{mtx_};
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      for (auto& b : todo)
+        if (spare_.size() < max_spares && b.bytes.capacity() <= 2 * batch_bytes) {
+          b.bytes.clear();
+          spare_.push_back(std::move(b.bytes));
+        }
+    }
+    // Still holding flush_mtx_: whoever flushes after us waits too.
     for (auto& b : todo)
-      if (spare_.size() < max_spares && b.bytes.capacity() <= 2 * batch_bytes) {
-        b.bytes.clear();
-        spare_.push_back(std::move(b.bytes));
-      }
+      hold_back(b.to);
   }
   if (request_to != 0)
     await_reply(request_to, host);
+}
+
+void actor_outbox::hold_back(router::context_id to) {
+  // Never a thread that reads: it may be what the peer waits for (two
+  // contexts flooding each other would stop both), and the I/O thread
+  // serves everyone.
+  if (reading().active || router::router::on_io_thread())
+    return;
+  auto sid = r_.next_hop(to);
+  if (!sid)
+    return;
+  const auto high = r_.opts().max_queued_bytes / 2;
+  auto queued = r_.queued_bytes(*sid);
+  if (queued <= high)
+    return;
+  // As Erlang suspends a process that sends on a busy distribution port:
+  // the sender waits while the peer takes its frames, down to a quarter of
+  // the limit. A peer that takes nothing for `stalled` is left to the
+  // stream's own limit (it is cut when the queue passes it) and to the
+  // heartbeats.
+  using clock = std::chrono::steady_clock;
+  constexpr auto stalled = std::chrono::seconds{1};
+  auto progress = clock::now();
+  while (queued > high / 2) {
+    std::this_thread::sleep_for(std::chrono::microseconds{200});
+    auto now_queued = r_.queued_bytes(*sid);
+    if (now_queued < queued)
+      progress = clock::now();
+    else if (clock::now() - progress > stalled)
+      return;
+    queued = now_queued;
+  }
 }
 
 void actor_outbox::await_reply(router::context_id to, caf::execution_unit* host) {

@@ -41,7 +41,10 @@ public:
   }
 
   /// Sends everything queued, in order, from the calling thread, which runs
-  /// `host` (null: no execution unit). When a request was among the frames,
+  /// `host` (null: no execution unit). A sender that is not a reader then
+  /// waits while the peer leaves more than half of max_queued_bytes unread
+  /// and keeps taking them (backpressure: a fast sender does not get a slow
+  /// peer cut; a peer that takes nothing for a second is left to the limit). When a request was among the frames,
   /// the thread then reads the stream it left on for up to the router's
   /// spin time, unless it reads a stream already: a reply read there wakes
   /// its actor on `host` (after this job) or, without one, where the actor
@@ -55,6 +58,9 @@ public:
 
 private:
   void await_reply(router::context_id to, caf::execution_unit* host);
+  /// Makes a thread that is not a reader wait while more than half of
+  /// max_queued_bytes wait unread for the stream to `to` (see flush).
+  void hold_back(router::context_id to);
 
   struct batch {
     router::context_id to;

@@ -388,3 +388,20 @@ TEST_CASE("remote actors: a link to a remote actor works both ways") {
     CHECK_THROWS_AS(c.call(add, 1, 1), mitosis::context_lost); // the loss was seen
   }
 }
+
+TEST_CASE("remote actors: a sender faster than its peer is held back and the peer is not cut") {
+  // 8 MiB of messages to an actor that takes 20 us each, with 1 MiB allowed
+  // to wait unread: without backpressure the queue passes the limit and
+  // the child is cut as a peer that does not read.
+  mitosis::master m{0, nullptr, {.max_queued_bytes = 1 << 20}};
+  auto c = m.local({.name = "actors.slow"});
+  caf::scoped_actor self{m.system()};
+  auto counter = c.spawn<caf::actor>("test.counter");
+  REQUIRE(counter);
+  const std::string kib(1024, 'x');
+  constexpr int n = 8 * 1024;
+  for (int i = 0; i < n; ++i)
+    self->send(counter, kib);
+  CHECK(ask<int>(self, counter, count_atom::value) == n);
+  CHECK(c.call(add, 2, 3) == 5); // still there
+}

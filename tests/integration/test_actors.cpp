@@ -3,7 +3,9 @@
 
 #include <caf/event_based_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <chrono>
 #include <memory>
+#include <thread>
 #include <unistd.h>
 
 #include "mitosis/actors/actor_registry.hpp"
@@ -117,8 +119,22 @@ caf::behavior flooder_actor(caf::event_based_actor* self) {
   };
 }
 
+// "test.counter": counts the strings it is sent, taking 20 us for each (a
+// reader slower than its sender), and answers the count on `count`.
+caf::behavior counter_actor(caf::event_based_actor*) {
+  auto n = std::make_shared<int>(0);
+  return {
+    [n](const std::string&) {
+      std::this_thread::sleep_for(std::chrono::microseconds{20});
+      ++*n;
+    },
+    [n](count_atom) { return *n; },
+  };
+}
+
 } // namespace
 
+MITOSIS_ACTOR("test.counter", counter_actor);
 MITOSIS_ACTOR("test.flooder", flooder_actor);
 MITOSIS_ACTOR("test.introducer", introducer_actor);
 MITOSIS_ACTOR("test.watcher", watcher_actor);

@@ -19,6 +19,7 @@ using link_me_atom = caf::atom_constant<caf::atom("linkme")>;
 using unlink_me_atom = caf::atom_constant<caf::atom("unlinkme")>;
 using ask_atom = caf::atom_constant<caf::atom("ask")>;
 using flood_atom = caf::atom_constant<caf::atom("flood")>;
+using count_atom = caf::atom_constant<caf::atom("count")>;
 
 /// A user type in messages (registered with MITOSIS_ACTOR_MESSAGE_TYPE).
 struct point {
