@@ -158,7 +158,7 @@ bool stream::has_queued() const {
 
 std::size_t stream::queued_bytes() const {
   std::lock_guard<std::mutex> guard{out_mtx_};
-  return out_bytes_;
+  return out_bytes_ - out_off_; // the front buffer's written part is gone
 }
 
 std::uint32_t stream::add_refusal(std::chrono::steady_clock::time_point now,

@@ -207,7 +207,8 @@ public:
   }
   /// True while queued bytes wait for the peer to read them.
   bool has_queued() const;
-  /// Bytes waiting for the peer to read them.
+  /// Bytes waiting to be written (a partly written buffer counts only its
+  /// rest, so a peer taking one big frame is seen to make progress).
   std::size_t queued_bytes() const;
 
   /// Counts one refusal (router::refuse) in the window that holds `now`

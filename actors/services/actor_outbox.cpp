@@ -102,9 +102,9 @@ void actor_outbox::post(router::context_id to, const char* frame, std::size_t si
 
 void actor_outbox::flush(caf::execution_unit* host) {
   router::context_id request_to = 0;
+  std::vector<batch> todo;
   {
     std::lock_guard<std::mutex> flushing{flush_mtx_};
-    std::vector<batch> todo;
     {
       std::lock_guard<std::mutex> guard{mtx_};
       todo.swap(queue_);
@@ -125,10 +125,13 @@ void actor_outbox::flush(caf::execution_unit* host) {
           spare_.push_back(std::move(b.bytes));
         }
     }
-    // Still holding flush_mtx_: whoever flushes after us waits too.
-    for (auto& b : todo)
-      hold_back(b.to);
   }
+  // After flush_mtx_ is let go: the frames are the stream's now (their
+  // order is kept), and a thread that must not wait (the I/O thread, a
+  // parked reader) may flush meanwhile. Whoever sends to the same peer
+  // after us waits here too.
+  for (auto& b : todo)
+    hold_back(b.to);
   if (request_to != 0)
     await_reply(request_to, host);
 }

@@ -287,9 +287,12 @@ TEST_CASE("stream: a frame sent while more than max_queued bytes wait is refused
   CHECK(b.s.send(buffer{small}) == send_result::sent);
   // One frame always fits, however large; the next one finds the queue full.
   CHECK(b.s.send(buffer{big}) == send_result::queued_first);
-  CHECK(b.s.queued_bytes() == big.size());
+  // What is left to write: the socket took the first part of the frame.
+  const auto left = b.s.queued_bytes();
+  CHECK(left > 0);
+  CHECK(left < big.size());
   CHECK(b.s.send(buffer{small}) == send_result::overflow);
-  CHECK(b.s.queued_bytes() == big.size());
+  CHECK(b.s.queued_bytes() == left);
   auto got = b.drain(small.size() + big.size());
   CHECK(got.size() == small.size() + big.size());
   CHECK(b.s.flush());
