@@ -390,19 +390,24 @@ TEST_CASE("remote actors: a link to a remote actor works both ways") {
 }
 
 TEST_CASE("remote actors: a sender faster than its peer is held back and the peer is not cut") {
-  // 32 MiB of messages to an actor that takes 20 us each, with 4 MiB
-  // allowed to wait unread: without backpressure the queue passes the
-  // limit and the child is cut as a peer that does not read (2 MiB of
-  // headroom over where the sender waits).
+  // 32 MiB of messages to an actor that takes 500 us for each 32 KiB (at
+  // most 64 MiB/s), with 4 MiB allowed to wait unread: without
+  // backpressure the queue passes the limit and the child is cut as a peer
+  // that does not read (2 MiB of headroom over where the sender waits).
   mitosis::master m{0, nullptr, {.max_queued_bytes = 4 << 20}};
   auto c = m.local({.name = "actors.slow"});
   caf::scoped_actor self{m.system()};
   auto counter = c.spawn<caf::actor>("test.counter");
   REQUIRE(counter);
-  const std::string four_kib(4096, 'x');
-  constexpr int n = 8 * 1024;
+  const std::string chunk(32 * 1024, 'x');
+  constexpr int n = 1024;
   for (int i = 0; i < n; ++i)
-    self->send(counter, four_kib);
-  CHECK(ask<int>(self, counter, count_atom::value) == n);
+    self->send(counter, chunk);
+  // What the child took in waits in its mailbox: seconds under a sanitizer.
+  int got = -1;
+  self->request(counter, 60s, count_atom::value)
+    .receive([&](int x) { got = x; },
+             [&](caf::error& e) { FAIL_CHECK("request failed: " << self->system().render(e)); });
+  CHECK(got == n);
   CHECK(c.call(add, 2, 3) == 5); // still there
 }

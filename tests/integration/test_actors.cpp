@@ -119,13 +119,13 @@ caf::behavior flooder_actor(caf::event_based_actor* self) {
   };
 }
 
-// "test.counter": counts the strings it is sent, taking 20 us for each (a
+// "test.counter": counts the strings it is sent, taking 500 us for each (a
 // reader slower than its sender), and answers the count on `count`.
 caf::behavior counter_actor(caf::event_based_actor*) {
   auto n = std::make_shared<int>(0);
   return {
     [n](const std::string&) {
-      std::this_thread::sleep_for(std::chrono::microseconds{20});
+      std::this_thread::sleep_for(std::chrono::microseconds{500});
       ++*n;
     },
     [n](count_atom) { return *n; },
