@@ -271,7 +271,8 @@ void runtime::serve_parent(router::unique_fd in, router::unique_fd out) {
     // An actor message read here runs on this worker too (inline_unit.hpp).
     services::reading_scope scope{actors_.pool_host()};
     return router_.read_when_free(router::parent_stream, has_work, wake_fd,
-                                  std::chrono::steady_clock::now() + std::chrono::seconds{1});
+                                  std::chrono::steady_clock::now() + std::chrono::seconds{1},
+                                  false, true);
   });
 }
 

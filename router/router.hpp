@@ -95,8 +95,13 @@ public:
   /// With `rearm_if_undone`, a thread that leaves before done() gives the
   /// stream back to epoll at once instead of after rearm_delay: a reply
   /// that comes after it left must not wait for the lazy re-arm.
+  /// With `stop_between_reads`, a read that did not drain the stream ends
+  /// the park as soon as done() is true, leaving the rest in the kernel for
+  /// the next park (the pool's idle reader: what the frames woke runs on
+  /// this thread before it reads on, instead of piling up behind a flood).
   bool read_until(stream_id s, const std::function<bool()>& done, int wake_fd,
-                  std::chrono::steady_clock::time_point until, bool rearm_if_undone = false);
+                  std::chrono::steady_clock::time_point until, bool rearm_if_undone = false,
+                  bool stop_between_reads = false);
 
   /// read_until, for a thread that should be the stream's reader: when
   /// another thread holds the stream for a moment (most often the I/O
@@ -109,14 +114,11 @@ public:
   /// turned true while it waited; false when the stream is unknown, the
   /// router stopped, or the stream stayed busy.
   bool read_when_free(stream_id s, const std::function<bool()>& done, int wake_fd,
-                      std::chrono::steady_clock::time_point until, bool rearm_if_undone = false);
+                      std::chrono::steady_clock::time_point until, bool rearm_if_undone = false,
+                      bool stop_between_reads = false);
 
   /// How long read_when_free waits for a busy stream.
   static constexpr std::chrono::microseconds lock_wait{200};
-
-  /// Whether the kernel holds unread bytes for stream `s` (a local stream's
-  /// fd; false for a stream with a driver, or an unknown one). Any thread.
-  bool has_input(stream_id s) const;
 
   /// True on the thread that runs run().
   static bool on_io_thread() noexcept;

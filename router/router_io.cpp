@@ -12,7 +12,6 @@
 #include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -173,7 +172,8 @@ void router::update_interest(stream& s) {
 }
 
 bool router::read_until(stream_id sid, const std::function<bool()>& done, int wake_fd,
-                        std::chrono::steady_clock::time_point until, bool rearm_if_undone) {
+                        std::chrono::steady_clock::time_point until, bool rearm_if_undone,
+                        bool stop_between_reads) {
   auto s = find_stream(sid);
   if (!s || !running_.load())
     return false;
@@ -243,7 +243,9 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
         ps.last_wait = w;
       ps.long_wait = long_wait;
     }
-    if (readable && s->on_readable(*this, reason) == stream::io_status::closed) {
+    if (readable
+        && s->on_readable(*this, reason, stop_between_reads ? &done : nullptr)
+             == stream::io_status::closed) {
       closed = true;
       break;
     }
@@ -326,14 +328,15 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
 }
 
 bool router::read_when_free(stream_id sid, const std::function<bool()>& done, int wake_fd,
-                            std::chrono::steady_clock::time_point until, bool rearm_if_undone) {
+                            std::chrono::steady_clock::time_point until, bool rearm_if_undone,
+                            bool stop_between_reads) {
   // Waits only where spinning pays (more than one CPU), and never for a
   // thread parked on the stream: that one holds it until its own answer
   // comes (seconds, for a call that waits on another) and reads ours too.
   const auto wait = std::min<std::chrono::nanoseconds>(lock_wait, spin_);
   const auto give_up = std::min(until, std::chrono::steady_clock::now() + wait);
   for (;;) {
-    if (read_until(sid, done, wake_fd, until, rearm_if_undone))
+    if (read_until(sid, done, wake_fd, until, rearm_if_undone, stop_between_reads))
       return true;
     auto s = find_stream(sid);
     if (!running_.load(std::memory_order_relaxed) || !s)
@@ -430,14 +433,6 @@ void router::rearm_idle_streams() {
     update_interest(*s);
     i = lazy_.erase(i);
   }
-}
-
-bool router::has_input(stream_id sid) const {
-  auto s = find_stream(sid);
-  if (!s || s->options().driver)
-    return false;
-  int n = 0;
-  return ::ioctl(s->read_fd(), FIONREAD, &n) == 0 && n > 0;
 }
 
 namespace {

@@ -219,7 +219,8 @@ std::string stream::cut_reason() const {
   return cut_reason_;
 }
 
-stream::io_status stream::on_readable(frame_sink& r, std::string& reason) {
+stream::io_status stream::on_readable(frame_sink& r, std::string& reason,
+                                     const std::function<bool()>* enough) {
   for (;;) {
     if (cut_.load(std::memory_order_acquire)) {
       reason = cut_reason();
@@ -268,6 +269,8 @@ stream::io_status stream::on_readable(frame_sink& r, std::string& reason) {
         return io_status::closed;
     }
     if (drained && !cut_.load(std::memory_order_relaxed))
+      return io_status::open;
+    if (enough && (*enough)() && !cut_.load(std::memory_order_relaxed))
       return io_status::open;
   }
 }

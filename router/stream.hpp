@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -105,7 +106,11 @@ public:
 
   /// io thread: reads what is available and hands each complete frame to
   /// `r`. Returns closed on EOF, error or a framing violation (`reason`).
-  io_status on_readable(frame_sink& r, std::string& reason);
+  /// With `enough`, it also returns (open) after a read that did not drain
+  /// the stream once `*enough` says so: a parked reader whose frames woke
+  /// work runs it before it reads more (the rest stays in the kernel).
+  io_status on_readable(frame_sink& r, std::string& reason,
+                        const std::function<bool()>* enough = nullptr);
 
   /// io thread: writes queued bytes. Returns true when the queue is empty.
   bool flush();

@@ -198,8 +198,7 @@ actor_service::actor_service(core& c, caf::actor_system& sys)
         s->unroutable(ctx, err);
     });
   state_->pool_host = std::make_unique<pool_unit>(
-    sys, [&c](std::function<void()> job) { return c.submit(std::move(job)); },
-    [&c] { return c.routes().has_input(router::parent_stream); });
+    sys, [&c](std::function<void()> job) { return c.submit(std::move(job)); });
   auto& h = c.routes().handlers();
   h.add(wire_type::actor_spawn, [this](frame&& f, policy::direction d, router::stream_id from) {
     auto hdr = f.hdr;

@@ -17,7 +17,7 @@ inline_unit::~inline_unit() {
 
 void inline_unit::run() {
   auto& sys = system();
-  const auto throughput = sys.scheduler().max_throughput();
+  const auto throughput = throughput_ != 0 ? throughput_ : sys.scheduler().max_throughput();
   std::size_t ran = 0;
   while (!jobs_.empty()) {
     auto* job = jobs_.front();
@@ -60,11 +60,9 @@ struct pending_job {
 
 void pool_unit::exec_later(caf::resumable* r) {
   auto p = std::make_shared<pending_job>(&system(), r);
-  submit_([p, flooded = flooded_] {
-    if (flooded && flooded())
-      return; // p hands the job to CAF's scheduler
+  submit_([p] {
     auto* job = std::exchange(p->job, nullptr);
-    inline_unit{*p->sys}.run(job);
+    inline_unit{*p->sys, throughput}.run(job);
   });
 }
 

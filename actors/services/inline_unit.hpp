@@ -26,6 +26,12 @@ public:
 
   explicit inline_unit(caf::actor_system& sys) : caf::execution_unit(&sys) {}
 
+  /// A unit whose actors handle at most `throughput` messages each before
+  /// the rest of their mailbox goes to CAF's scheduler (0: CAF's own
+  /// max-throughput).
+  inline_unit(caf::actor_system& sys, std::size_t throughput)
+    : caf::execution_unit(&sys), throughput_(throughput) {}
+
   /// Hands what is left to CAF's scheduler.
   ~inline_unit() override;
 
@@ -44,28 +50,30 @@ public:
 
 private:
   std::deque<caf::resumable*> jobs_;
+  std::size_t throughput_ = 0;
 };
 
 /// The execution unit of an agent's pool: an actor woken by a frame that a
 /// parked pool worker reads becomes a pool job, which that worker takes
 /// itself when it unparks (`actors::dispatcher`): read, run and answer on
-/// one thread, as a call is.
+/// one thread, as a call is. The worker stops reading after the read that
+/// woke the actor (router::read_until's `stop_between_reads`), so under a
+/// flood it takes turns: one read's frames, then the actors they woke.
+/// Each run handles at most `throughput` messages of an actor; an actor
+/// with more (its mailbox filled from elsewhere meanwhile, e.g. by the I/O
+/// thread) goes on on CAF's scheduler.
 class pool_unit final : public caf::execution_unit {
 public:
+  static constexpr std::size_t throughput = 1024;
+
   /// `submit` queues a job on the pool; false when the pool is stopping.
-  /// `flooded` tells whether more input waits on the stream the pool
-  /// worker reads: then the actor goes to CAF's scheduler instead, and
-  /// the worker goes back to reading (a stream of one-way messages is read
-  /// and handled on two threads at once).
-  pool_unit(caf::actor_system& sys, std::function<bool(std::function<void()>)> submit,
-            std::function<bool()> flooded)
-    : caf::execution_unit(&sys), submit_(std::move(submit)), flooded_(std::move(flooded)) {}
+  pool_unit(caf::actor_system& sys, std::function<bool(std::function<void()>)> submit)
+    : caf::execution_unit(&sys), submit_(std::move(submit)) {}
 
   void exec_later(caf::resumable* r) override;
 
 private:
   std::function<bool(std::function<void()>)> submit_;
-  std::function<bool()> flooded_;
 };
 
 /// What a thread that reads frames hands the actors they wake to. Set for

@@ -389,25 +389,62 @@ TEST_CASE("remote actors: a link to a remote actor works both ways") {
   }
 }
 
+namespace {
+
+// A child with a "test.counter" (500 us for each string) in it, and the
+// scoped actor that talks to it.
+struct counter_in_child {
+  explicit counter_in_child(const char* name, mitosis::router::options opts = {})
+    : m{0, nullptr, std::move(opts)}, c{m.local({.name = name})}, self{m.system()},
+      counter{c.spawn<caf::actor>("test.counter")} {}
+
+  // The strings the counter has taken (after every one sent before).
+  int count() {
+    int got = -1;
+    self->request(counter, 60s, count_atom::value)
+      .receive([&](int x) { got = x; },
+               [&](caf::error& e) { FAIL_CHECK("request failed: " << self->system().render(e)); });
+    return got;
+  }
+
+  mitosis::master m;
+  mitosis::context c;
+  caf::scoped_actor self;
+  caf::actor counter;
+};
+
+} // namespace
+
 TEST_CASE("remote actors: a sender faster than its peer is held back and the peer is not cut") {
   // 32 MiB of messages to an actor that takes 500 us for each 32 KiB (at
   // most 64 MiB/s), with 4 MiB allowed to wait unread: without
   // backpressure the queue passes the limit and the child is cut as a peer
   // that does not read (2 MiB of headroom over where the sender waits).
-  mitosis::master m{0, nullptr, {.max_queued_bytes = 4 << 20}};
-  auto c = m.local({.name = "actors.slow"});
-  caf::scoped_actor self{m.system()};
-  auto counter = c.spawn<caf::actor>("test.counter");
-  REQUIRE(counter);
+  counter_in_child t{"actors.slow", {.max_queued_bytes = 4 << 20}};
+  REQUIRE(t.counter);
   const std::string chunk(32 * 1024, 'x');
   constexpr int n = 1024;
   for (int i = 0; i < n; ++i)
-    self->send(counter, chunk);
+    t.self->send(t.counter, chunk);
   // What the child took in waits in its mailbox: seconds under a sanitizer.
-  int got = -1;
-  self->request(counter, 60s, count_atom::value)
-    .receive([&](int x) { got = x; },
-             [&](caf::error& e) { FAIL_CHECK("request failed: " << self->system().render(e)); });
-  CHECK(got == n);
-  CHECK(c.call(add, 2, 3) == 5); // still there
+  CHECK(t.count() == n);
+  CHECK(t.c.call(add, 2, 3) == 5); // still there
+}
+
+TEST_CASE("remote actors: a call is answered while an actor of the child works through a "
+          "backlog of small messages") {
+  // 4,000 strings to an actor that takes 500 us for each (2 s of work), then
+  // a call behind them on the same stream: the thread that read the strings
+  // runs the actor for a while, but the stream is read on meanwhile, so the
+  // call (a few hundred KiB behind) is answered long before the backlog is.
+  counter_in_child t{"actors.backlog"};
+  REQUIRE(t.counter);
+  constexpr int n = 4000;
+  const std::string small(64, 'x');
+  for (int i = 0; i < n; ++i)
+    t.self->send(t.counter, small);
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(t.c.call(add, 2, 3) == 5);
+  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+  CHECK(t.count() == n);
 }

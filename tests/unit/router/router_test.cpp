@@ -23,8 +23,9 @@ namespace {
 class parked_reader {
 public:
   parked_reader(rt::router& r, stream_id s, std::function<bool()> done,
-                std::function<void()> after = {})
-    : thread_{[this, &r, s, done = std::move(done), after = std::move(after)] {
+                std::function<void()> after = {}, bool stop_between_reads = false)
+    : thread_{[this, &r, s, done = std::move(done), after = std::move(after),
+               stop_between_reads] {
         // read_until also refuses while the I/O thread is in the middle of
         // reading the stream: try again, as the dispatcher does.
         const auto give_up = steady::now() + patience;
@@ -32,7 +33,8 @@ public:
           ++polls_;
           return done();
         };
-        while (!(result_ = r.read_until(s, polled, -1, steady::now() + 5s))
+        while (!(result_ = r.read_until(s, polled, -1, steady::now() + 5s, false,
+                                        stop_between_reads))
                && steady::now() < give_up)
           std::this_thread::sleep_for(100us);
         left_ = steady::now();
@@ -120,6 +122,41 @@ TEST_CASE("router: a parked reader delivers the frame itself, once, and a second
   REQUIRE(frames.size() == 3);
   CHECK(frames[2].body() == "after");
   CHECK(frames[2].thread == io);
+}
+
+TEST_CASE("router: a reader parked with stop_between_reads leaves a flood's rest in the "
+          "kernel once its frames woke work, and nothing is lost",
+          "[router][read_until]") {
+  master_with_child m;
+  const auto io = m.io_thread();
+  const auto base = m.out.frame_count();
+  // More than one read's worth (the stream reads 64 KiB at a time), in one
+  // write: the reader must not drain it all before it lets its work run.
+  constexpr std::size_t frames = 120;
+  buffer flood;
+  for (std::size_t i = 0; i < frames; ++i) {
+    auto f = raw_frame(wire_type::call_reply, rt::master_id, child,
+                       std::string(1000, 'a' + static_cast<char>(i % 26)) + std::to_string(i));
+    flood.insert(flood.end(), f.begin(), f.end());
+  }
+  parked_reader reader{m.r, m.sid, frames_at_least(m.out, base + 1), {}, true};
+  REQUIRE(reader.parked());
+  REQUIRE(m.peer.write(flood));
+  REQUIRE(reader.join());
+  const auto read_there = m.out.frame_count() - base;
+  CHECK(read_there >= 1);
+  CHECK(read_there < frames); // one read (≤ 64 KiB, ≤ 64 frames), not the whole flood
+
+  // The rest is read after the reader left (the I/O thread re-arms the
+  // stream), in order, none twice.
+  REQUIRE(m.out.wait_frames(base + frames));
+  m.sync();
+  auto got = m.out.frames();
+  REQUIRE(got.size() == base + frames + 1);
+  for (std::size_t i = 0; i < frames; ++i) {
+    CHECK(got[base + i].body().substr(1000) == std::to_string(i));
+    CHECK(got[base + i].thread == (i < read_there ? reader.id() : io));
+  }
 }
 
 TEST_CASE("router: after a parked reader leaves, the I/O thread re-arms the stream",
