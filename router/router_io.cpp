@@ -17,6 +17,7 @@
 
 #include "../serialization/log.hpp"
 #include "logger.hpp"
+#include "spin_yield.hpp"
 
 namespace mitosis::router {
 
@@ -224,6 +225,7 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
   const bool spin = ps.last_wait <= spin_ || ++ps.unspun_parks % 16 == 0;
   const auto spin_end = parked_at + (spin ? spin_ : std::chrono::nanoseconds{0});
   bool waited = false;
+  spin_yield yield;
   for (;;) {
     // What the driver moved into the stream (or what an earlier holder
     // left for it), then the stream itself.
@@ -281,8 +283,10 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
     // keep it off the CPU for the whole spin. Seen as rounds of spawns at
     // 60 or 120 us (a spin and a wake-up per hop) instead of 12, both
     // processes' readers taking turns on one CPU while the other idled.
+    // (spin_yield.hpp: and a spinner that finds its CPU shared with a
+    // busy thread moves to another.)
     if (n == 0 && left.count() == 0)
-      ::sched_yield();
+      yield();
   }
   if (driving)
     driver->release();
