@@ -99,6 +99,8 @@ public:
   /// the park as soon as done() is true, leaving the rest in the kernel for
   /// the next park (the pool's idle reader: what the frames woke runs on
   /// this thread before it reads on, instead of piling up behind a flood).
+  /// Not on a stream with a driver (ssh): what the driver holds would wait
+  /// for the next event on its socket.
   bool read_until(stream_id s, const std::function<bool()>& done, int wake_fd,
                   std::chrono::steady_clock::time_point until, bool rearm_if_undone = false,
                   bool stop_between_reads = false);

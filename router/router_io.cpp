@@ -246,7 +246,7 @@ bool router::read_until(stream_id sid, const std::function<bool()>& done, int wa
       ps.long_wait = long_wait;
     }
     if (readable
-        && s->on_readable(*this, reason, stop_between_reads ? &done : nullptr)
+        && s->on_readable(*this, reason, stop_between_reads && !driver ? &done : nullptr)
              == stream::io_status::closed) {
       closed = true;
       break;

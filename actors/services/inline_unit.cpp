@@ -1,6 +1,7 @@
 // Running actors on the thread that read their messages (see inline_unit.hpp).
 #include "inline_unit.hpp"
 
+#include <chrono>
 #include <memory>
 #include <utility>
 
@@ -16,8 +17,10 @@ inline_unit::~inline_unit() {
 }
 
 void inline_unit::run() {
+  using clock = std::chrono::steady_clock;
   auto& sys = system();
-  const auto throughput = throughput_ != 0 ? throughput_ : sys.scheduler().max_throughput();
+  const auto throughput = slice_ != 0 ? slice_ : sys.scheduler().max_throughput();
+  const auto until = clock::now() + time_;
   std::size_t ran = 0;
   while (!jobs_.empty()) {
     auto* job = jobs_.front();
@@ -27,15 +30,16 @@ void inline_unit::run() {
       sys.scheduler().enqueue(job);
       continue;
     }
-    switch (job->resume(this, throughput)) {
-      case caf::resumable::resume_later:
+    for (;;) {
+      auto r = job->resume(this, throughput);
+      if (r == caf::resumable::resume_later) {
+        if (slice_ != 0 && clock::now() < until)
+          continue; // another slice here
         sys.scheduler().enqueue(job); // keeps our reference
-        break;
-      case caf::resumable::done:
-      case caf::resumable::awaiting_message:
-      case caf::resumable::shutdown_execution_unit:
-        caf::intrusive_ptr_release(job);
-        break;
+      } else {
+        caf::intrusive_ptr_release(job); // done, awaiting_message, shutdown_execution_unit
+      }
+      break;
     }
   }
 }
@@ -62,7 +66,10 @@ void pool_unit::exec_later(caf::resumable* r) {
   auto p = std::make_shared<pending_job>(&system(), r);
   submit_([p] {
     auto* job = std::exchange(p->job, nullptr);
-    inline_unit{*p->sys, throughput}.run(job);
+    inline_unit unit{*p->sys, slice, time};
+    // As a reader (and what the run wakes runs in this unit too).
+    reading_scope scope{&unit};
+    unit.run(job);
   });
 }
 

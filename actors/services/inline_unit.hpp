@@ -4,6 +4,7 @@
 // measure on (docs/architecture.md, "Remote actors": "Inline resumption").
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -26,11 +27,11 @@ public:
 
   explicit inline_unit(caf::actor_system& sys) : caf::execution_unit(&sys) {}
 
-  /// A unit whose actors handle at most `throughput` messages each before
-  /// the rest of their mailbox goes to CAF's scheduler (0: CAF's own
-  /// max-throughput).
-  inline_unit(caf::actor_system& sys, std::size_t throughput)
-    : caf::execution_unit(&sys), throughput_(throughput) {}
+  /// A unit that runs for about `time` at most: its actors handle their
+  /// messages `slice` at a time, and one that still has some once `time`
+  /// has passed (counted from run()) goes on on CAF's scheduler.
+  inline_unit(caf::actor_system& sys, std::size_t slice, std::chrono::microseconds time)
+    : caf::execution_unit(&sys), slice_(slice), time_(time) {}
 
   /// Hands what is left to CAF's scheduler.
   ~inline_unit() override;
@@ -50,21 +51,25 @@ public:
 
 private:
   std::deque<caf::resumable*> jobs_;
-  std::size_t throughput_ = 0;
+  std::size_t slice_ = 0; // 0: CAF's max-throughput, once
+  std::chrono::microseconds time_{0};
 };
 
 /// The execution unit of an agent's pool: an actor woken by a frame that a
 /// parked pool worker reads becomes a pool job, which that worker takes
 /// itself when it unparks (`actors::dispatcher`): read, run and answer on
-/// one thread, as a call is. The worker stops reading after the read that
-/// woke the actor (router::read_until's `stop_between_reads`), so under a
-/// flood it takes turns: one read's frames, then the actors they woke.
-/// Each run handles at most `throughput` messages of an actor; an actor
-/// with more (its mailbox filled from elsewhere meanwhile, e.g. by the I/O
-/// thread) goes on on CAF's scheduler.
+/// one thread, as a call is. The worker stops reading once its read woke
+/// work (router::read_until's `stop_between_reads`), so under a flood it
+/// takes turns: one read's frames, then the actors they woke. A job runs
+/// for about `time` at most (`slice` messages at a time); an actor with
+/// more to do goes on on CAF's scheduler, so a slow actor holds a pool
+/// thread no longer than that plus one slice. The job runs as a reader
+/// (reading_scope): its actors neither wait for replies nor are held back
+/// on this thread, which reads the parent stream again right after.
 class pool_unit final : public caf::execution_unit {
 public:
-  static constexpr std::size_t throughput = 1024;
+  static constexpr std::size_t slice = 16;
+  static constexpr std::chrono::microseconds time{1000};
 
   /// `submit` queues a job on the pool; false when the pool is stopping.
   pool_unit(caf::actor_system& sys, std::function<bool(std::function<void()>)> submit)
