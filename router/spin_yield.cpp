@@ -55,16 +55,25 @@ bool spin_yield::after_yield(std::chrono::nanoseconds took) {
   // share a CPU need only one of them to go.
   auto last = process_last_move.load(std::memory_order_relaxed);
   const auto stamp = now.time_since_epoch().count();
-  if (stamp - last < std::chrono::nanoseconds{move_interval}.count()
+  if (stamp - last < std::chrono::duration_cast<clock::duration>(move_interval).count()
       || !process_last_move.compare_exchange_strong(last, stamp))
     return false;
+  if (move_to_another_cpu() < 0) {
+    // Nowhere to go (one CPU allowed) or refused: give the slot back, and
+    // do not try again soon.
+    auto ours = stamp;
+    process_last_move.compare_exchange_strong(ours, last);
+    mine.interval = max_interval;
+    mine.last_move = now;
+    return false;
+  }
   // A streak right after our last move: it did not help. Back off.
   if (now - mine.last_move < 2 * mine.interval)
     mine.interval = std::min(mine.interval * 2, max_interval);
   else
     mine.interval = move_interval;
   mine.last_move = now;
-  return move_to_another_cpu() >= 0;
+  return true;
 }
 
 int move_to_another_cpu() {

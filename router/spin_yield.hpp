@@ -22,7 +22,8 @@ namespace mitosis::router {
 /// on (move_to_another_cpu). Moves are rare by design: at most one per
 /// `move_interval` in the whole process, and a thread whose next streak
 /// follows its move within twice its own interval (the move did not help:
-/// every CPU is busy) doubles that interval, up to `max_interval`.
+/// every CPU is busy) doubles that interval, up to `max_interval`; one
+/// that could not move (a single CPU allowed) waits `max_interval`.
 class spin_yield {
 public:
   static constexpr std::chrono::microseconds late{5};

@@ -169,8 +169,9 @@ void actor_outbox::hold_back(router::context_id to) {
 }
 
 void actor_outbox::await_reply(router::context_id to, caf::execution_unit* host) {
-  // Not on a thread that reads already (the I/O thread, a parked pool
-  // worker and the actors it runs): it has its own loop to return to.
+  // Not on a thread that reads already (the I/O thread, a pool worker
+  // while it is parked on a stream): it has its own loop to return to.
+  // A pool job that runs actors may: the stream is free while it runs.
   if (reading().active || router::router::on_io_thread())
     return;
   auto sid = r_.next_hop(to);

@@ -25,22 +25,22 @@ void inline_unit::run() {
   while (!jobs_.empty()) {
     auto* job = jobs_.front();
     jobs_.pop_front();
-    if (ran++ == budget) {
-      // Enough for one thread that also reads a stream: the rest to CAF.
+    // Enough for one thread that also reads a stream (64 runs, or the
+    // time of a timed unit): the rest to CAF, unrun.
+    if (ran++ == budget || (slice_ != 0 && clock::now() >= until)) {
       sys.scheduler().enqueue(job);
       continue;
     }
-    for (;;) {
-      auto r = job->resume(this, throughput);
-      if (r == caf::resumable::resume_later) {
-        if (slice_ != 0 && clock::now() < until)
-          continue; // another slice here
-        sys.scheduler().enqueue(job); // keeps our reference
-      } else {
-        caf::intrusive_ptr_release(job); // done, awaiting_message, shutdown_execution_unit
-      }
-      break;
+    if (job->resume(this, throughput) != caf::resumable::resume_later) {
+      caf::intrusive_ptr_release(job); // done, awaiting_message, shutdown_execution_unit
+      continue;
     }
+    // More to do: in a timed unit another turn here after the jobs queued
+    // meanwhile (its outbox's flush among them); else to CAF.
+    if (slice_ != 0)
+      jobs_.push_back(job); // keeps our reference
+    else
+      sys.scheduler().enqueue(job);
   }
 }
 
@@ -66,10 +66,7 @@ void pool_unit::exec_later(caf::resumable* r) {
   auto p = std::make_shared<pending_job>(&system(), r);
   submit_([p] {
     auto* job = std::exchange(p->job, nullptr);
-    inline_unit unit{*p->sys, slice, time};
-    // As a reader (and what the run wakes runs in this unit too).
-    reading_scope scope{&unit};
-    unit.run(job);
+    inline_unit{*p->sys, slice, time}.run(job);
   });
 }
 

@@ -27,9 +27,10 @@ public:
 
   explicit inline_unit(caf::actor_system& sys) : caf::execution_unit(&sys) {}
 
-  /// A unit that runs for about `time` at most: its actors handle their
-  /// messages `slice` at a time, and one that still has some once `time`
-  /// has passed (counted from run()) goes on on CAF's scheduler.
+  /// A unit that runs for about `time` at most (counted from run()): its
+  /// actors handle their messages `slice` at a time, taking turns with the
+  /// other jobs queued here; once `time` has passed, what is left goes to
+  /// CAF's scheduler unrun.
   inline_unit(caf::actor_system& sys, std::size_t slice, std::chrono::microseconds time)
     : caf::execution_unit(&sys), slice_(slice), time_(time) {}
 
@@ -63,9 +64,10 @@ private:
 /// takes turns: one read's frames, then the actors they woke. A job runs
 /// for about `time` at most (`slice` messages at a time); an actor with
 /// more to do goes on on CAF's scheduler, so a slow actor holds a pool
-/// thread no longer than that plus one slice. The job runs as a reader
-/// (reading_scope): its actors neither wait for replies nor are held back
-/// on this thread, which reads the parent stream again right after.
+/// thread no longer than that plus one slice. Its actors' sends are held
+/// back like any sender's (actor_outbox::hold_back): the parent stream is
+/// not left unread meanwhile, the I/O thread takes it after the lazy
+/// re-arm.
 class pool_unit final : public caf::execution_unit {
 public:
   static constexpr std::size_t slice = 16;
