@@ -366,6 +366,8 @@ void conn::serve(const pollfd& remote, const pollfd& loc) noexcept {
   }
   while (to_remote_off_ < to_remote_.size()) {
     auto window = lib().ssh_channel_window_size(channel);
+    if (!router_watches_.load(std::memory_order_relaxed))
+      window = cap_.room(window, clock::now()); // stage 1 (flight_cap.hpp)
     if (window == 0)
       break;
     auto n = std::min<std::size_t>(window, to_remote_.size() - to_remote_off_);

@@ -14,6 +14,7 @@
 
 #include <libssh/libssh.h>
 
+#include "flight_cap.hpp"
 #include "ssh_loader.hpp"
 #include "../router/stream.hpp"
 #include "../router/stream_driver.hpp"
@@ -137,6 +138,7 @@ private:
   std::string err_partial_;
   std::vector<char> to_remote_;
   std::size_t to_remote_off_ = 0;
+  flight_cap cap_; // until the router has the stream
   std::vector<char> to_local_;
   std::size_t to_local_off_ = 0;
   bool local_more_ = false; // the last read of the socketpair end filled the buffer
