@@ -171,7 +171,8 @@ bool conn::pump_poll_set(pollfd* out, clock::time_point now, clock::time_point& 
   if (kick_)
     wake_at = now; // a new or returning session: drain it at once
   else if (to_remote_off_ < to_remote_.size())
-    wake_at = std::min(wake_at, now + std::chrono::milliseconds{5}); // the remote window
+    // The remote window, or stage 1's cap (whose patience this is).
+    wake_at = std::min(wake_at, now + flight_cap::patience);
   if (keepalive.count())
     wake_at = std::min(wake_at, next_keepalive);
   return true;
@@ -366,7 +367,8 @@ void conn::serve(const pollfd& remote, const pollfd& loc) noexcept {
   }
   while (to_remote_off_ < to_remote_.size()) {
     auto window = lib().ssh_channel_window_size(channel);
-    if (!router_watches_.load(std::memory_order_relaxed))
+    const bool capped = !router_watches_.load(std::memory_order_relaxed);
+    if (capped)
       window = cap_.room(window, clock::now()); // stage 1 (flight_cap.hpp)
     if (window == 0)
       break;
@@ -375,6 +377,8 @@ void conn::serve(const pollfd& remote, const pollfd& loc) noexcept {
                                     static_cast<uint32_t>(n));
     if (w < 0)
       return finish("channel write failed");
+    if (capped)
+      cap_.wrote(static_cast<std::uint32_t>(w));
     if (w == 0)
       break;
     touched = true;

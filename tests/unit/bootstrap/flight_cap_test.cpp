@@ -61,3 +61,32 @@ TEST_CASE("flight_cap: a window smaller than the limit is used whole", "[bootstr
   CHECK(f.room(0, t) == 0);
   CHECK(f.room(64 * 1024, t + 1ms) == 64 * 1024);
 }
+
+TEST_CASE("flight_cap: a server that has acknowledged before waits for the reader, the limit stays",
+          "[bootstrap][ssh]") {
+  flight_cap f;
+  auto t = flight_cap::clock::now();
+  CHECK(f.room(window, t) == cap);
+  f.wrote(cap);
+  // 96 KiB acknowledged (OpenSSH's way), and written again at once.
+  CHECK(f.room(window - cap + 96 * 1024, t) == 96 * 1024);
+  CHECK(f.acknowledged);
+  f.wrote(96 * 1024);
+  // The target's reader stalls (a slow exec, a disk): no acknowledgement
+  // for 20 ms. The server is not the reason: the limit does not grow.
+  for (auto d : {0ms, 5ms, 10ms, 20ms})
+    CHECK(f.room(window - cap, t + d) == 0);
+  CHECK(f.limit == cap);
+}
+
+TEST_CASE("flight_cap: an acknowledgement smaller than the last write is still seen",
+          "[bootstrap][ssh]") {
+  flight_cap f;
+  auto t = flight_cap::clock::now();
+  CHECK(f.room(window, t) == cap);
+  f.wrote(100 * 1024);
+  // 32 KiB came back: the window is below what room() saw, above what the
+  // write left.
+  CHECK(f.room(window - 100 * 1024 + 32 * 1024, t) == cap - 68 * 1024);
+  CHECK(f.acknowledged);
+}
