@@ -11,13 +11,19 @@ using namespace std::chrono_literals;
 namespace {
 constexpr std::uint32_t window = 2 * 1024 * 1024; // OpenSSH's session window
 constexpr std::uint32_t cap = flight_cap::first_limit;
+
+// An upload about to start: the cap has seen the server's whole window.
+struct upload {
+  flight_cap f;
+  flight_cap::clock::time_point t = flight_cap::clock::now();
+  upload() {
+    CHECK(f.room(window, t) == cap);
+  }
+};
 } // namespace
 
-TEST_CASE("flight_cap: at most the limit is in flight, the rest when acknowledged",
+TEST_CASE_METHOD(upload, "flight_cap: at most the limit is in flight, the rest when acknowledged",
           "[bootstrap][ssh]") {
-  flight_cap f;
-  auto t = flight_cap::clock::now();
-  CHECK(f.room(window, t) == cap);
   // 200 KiB sent: 56 KiB more may go.
   CHECK(f.room(window - 200 * 1024, t) == 56 * 1024);
   // All of it in flight: nothing, whatever the window says.
@@ -29,11 +35,8 @@ TEST_CASE("flight_cap: at most the limit is in flight, the rest when acknowledge
   CHECK(f.limit == cap);
 }
 
-TEST_CASE("flight_cap: held back for 5 ms, the limit doubles up to the window",
+TEST_CASE_METHOD(upload, "flight_cap: held back for 5 ms, the limit doubles up to the window",
           "[bootstrap][ssh]") {
-  flight_cap f;
-  auto t = flight_cap::clock::now();
-  CHECK(f.room(window, t) == cap);
   // A server that acknowledges only below half its window: nothing comes.
   CHECK(f.room(window - cap, t) == 0);
   CHECK(f.room(window - cap, t + 4ms) == 0);
@@ -62,11 +65,8 @@ TEST_CASE("flight_cap: a window smaller than the limit is used whole", "[bootstr
   CHECK(f.room(64 * 1024, t + 1ms) == 64 * 1024);
 }
 
-TEST_CASE("flight_cap: a server that has acknowledged before waits for the reader, the limit stays",
+TEST_CASE_METHOD(upload, "flight_cap: a server that has acknowledged before waits for the reader, the limit stays",
           "[bootstrap][ssh]") {
-  flight_cap f;
-  auto t = flight_cap::clock::now();
-  CHECK(f.room(window, t) == cap);
   f.wrote(cap);
   // 96 KiB acknowledged (OpenSSH's way), and written again at once.
   CHECK(f.room(window - cap + 96 * 1024, t) == 96 * 1024);
@@ -79,11 +79,8 @@ TEST_CASE("flight_cap: a server that has acknowledged before waits for the reade
   CHECK(f.limit == cap);
 }
 
-TEST_CASE("flight_cap: an acknowledgement smaller than the last write is still seen",
+TEST_CASE_METHOD(upload, "flight_cap: an acknowledgement smaller than the last write is still seen",
           "[bootstrap][ssh]") {
-  flight_cap f;
-  auto t = flight_cap::clock::now();
-  CHECK(f.room(window, t) == cap);
   f.wrote(100 * 1024);
   // 32 KiB came back: the window is below what room() saw, above what the
   // write left.
