@@ -23,7 +23,7 @@ struct upload {
 } // namespace
 
 TEST_CASE_METHOD(upload, "flight_cap: at most the limit is in flight, the rest when acknowledged",
-          "[bootstrap][ssh]") {
+                 "[bootstrap][ssh]") {
   // 200 KiB sent: 56 KiB more may go.
   CHECK(f.room(window - 200 * 1024, t) == 56 * 1024);
   // All of it in flight: nothing, whatever the window says.
@@ -36,7 +36,7 @@ TEST_CASE_METHOD(upload, "flight_cap: at most the limit is in flight, the rest w
 }
 
 TEST_CASE_METHOD(upload, "flight_cap: held back for 5 ms, the limit doubles up to the window",
-          "[bootstrap][ssh]") {
+                 "[bootstrap][ssh]") {
   // A server that acknowledges only below half its window: nothing comes.
   CHECK(f.room(window - cap, t) == 0);
   CHECK(f.room(window - cap, t + 4ms) == 0);
@@ -65,8 +65,10 @@ TEST_CASE("flight_cap: a window smaller than the limit is used whole", "[bootstr
   CHECK(f.room(64 * 1024, t + 1ms) == 64 * 1024);
 }
 
-TEST_CASE_METHOD(upload, "flight_cap: a server that has acknowledged before waits for the reader, the limit stays",
-          "[bootstrap][ssh]") {
+TEST_CASE_METHOD(upload,
+                 "flight_cap: a server that has acknowledged before waits for the reader, "
+                 "the limit stays",
+                 "[bootstrap][ssh]") {
   f.wrote(cap);
   // 96 KiB acknowledged (OpenSSH's way), and written again at once.
   CHECK(f.room(window - cap + 96 * 1024, t) == 96 * 1024);
@@ -80,7 +82,7 @@ TEST_CASE_METHOD(upload, "flight_cap: a server that has acknowledged before wait
 }
 
 TEST_CASE_METHOD(upload, "flight_cap: an acknowledgement smaller than the last write is still seen",
-          "[bootstrap][ssh]") {
+                 "[bootstrap][ssh]") {
   f.wrote(100 * 1024);
   // 32 KiB came back: the window is below what room() saw, above what the
   // write left.
