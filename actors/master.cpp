@@ -36,8 +36,8 @@ namespace {
     ::close(devnull);
   }
   ::dup2(2, 1);
-  // Still one thread: our own children are forked from here on.
-  bootstrap::fork_server::start(&run_agent);
+  // No fork server yet: most contexts never start a child. The first local
+  // start execs one (bootstrap/fork_server.hpp).
   {
     actors::runtime rt{router::options{}, *boot, std::move(in), std::move(out)};
     rt.wait_for_shutdown();
@@ -65,6 +65,8 @@ bool detail::send_raw_to_parent(const char* data, std::size_t size) {
 }
 
 void serve_if_agent(int, char**) {
+  // A copy exec'd to be an agent's fork server serves, and never returns.
+  bootstrap::fork_server::serve_if_asked(&run_agent);
   if (bootstrap::is_agent_process())
     run_agent();
 }

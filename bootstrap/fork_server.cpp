@@ -39,6 +39,9 @@ std::atomic<bool> tried{false};
 int ctl = -1;             // our end of the server's socket
 pid_t server_pid = -1;    // to reap it when it goes
 std::atomic<bool> up{false};
+bool exec_tried = false;  // mtx: a server was exec'd (once per process)
+// The server's fd in a process exec'd to be one.
+constexpr int exec_server_fd = 3;
 
 // Whether this process has exactly one thread, the main one.
 bool single_threaded_main() {
@@ -72,12 +75,14 @@ bool std_fds_open() {
 // agent. `req` lives as long as the child (the server's buffer, copied).
 [[noreturn]] void become_child(char* req, std::size_t len, const int* fds,
                                const struct sigaction* saved, void (*entry)()) {
-  // The server's copy of our state is from inside start(): this child
-  // starts a server of its own, from scratch.
+  // The server's copy of our state is from inside start() (or
+  // serve_if_asked()): this child never had a server, and execs one of its
+  // own on its first local start.
   tried.store(false);
   ctl = -1;
   server_pid = -1;
   up.store(false);
+  exec_tried = false;
   // fds[] are >= 3 (0-2 are open in the server), so each dup2 makes a new
   // descriptor without close-on-exec.
   if (::dup2(fds[0], 0) < 0 || ::dup2(fds[1], 1) < 0 || ::dup2(fds[2], 2) < 0
@@ -199,6 +204,54 @@ bool turned_off() noexcept {
   return v && std::strcmp(v, "0") == 0;
 }
 
+// A process that never had a server (an agent) execs one on its first
+// local start: the request then waits for the program to load (LD_BIND_NOW:
+// every symbol bound once, there, not again in each child it forks).
+bool exec_locked(const exec_launcher& launch, const std::vector<std::string>& env) {
+  if (!launch || exec_tried || tried.load())
+    return false;
+  exec_tried = true;
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return false;
+  // The child's copy must come from another fd (a dup2 onto itself would
+  // leave close-on-exec set).
+  if (sv[1] == exec_server_fd) {
+    int moved = ::fcntl(sv[1], F_DUPFD_CLOEXEC, exec_server_fd + 1);
+    ::close(sv[1]);
+    sv[1] = moved;
+  }
+  std::vector<std::string> server_env;
+  for (auto& e : env)
+    if (e.rfind("MITOSIS_AGENT=", 0) != 0 && e.rfind("MITOSIS_PARENT_PID=", 0) != 0
+        && e.rfind("LD_BIND_NOW=", 0) != 0)
+      server_env.push_back(e);
+  std::string serve = serve_env;
+  serve += '=';
+  serve += std::to_string(exec_server_fd);
+  serve += ':';
+  serve += std::to_string(::getpid());
+  server_env.push_back(std::move(serve));
+  server_env.emplace_back("LD_BIND_NOW=1");
+  pid_t pid = -1;
+  if (sv[1] >= 0) {
+    try {
+      pid = launch(sv[1], exec_server_fd, server_env);
+    } catch (...) {
+      pid = -1;
+    }
+    ::close(sv[1]);
+  }
+  if (pid <= 0) {
+    ::close(sv[0]);
+    return false;
+  }
+  ctl = sv[0];
+  server_pid = pid;
+  up.store(true);
+  return true;
+}
+
 } // namespace
 
 void start(void (*entry)()) noexcept {
@@ -229,6 +282,25 @@ void start(void (*entry)()) noexcept {
   up.store(true);
 }
 
+void serve_if_asked(void (*entry)()) noexcept {
+  const char* v = std::getenv(serve_env);
+  if (!v)
+    return;
+  char* end = nullptr;
+  long fd = std::strtol(v, &end, 10);
+  long parent = end && *end == ':' ? std::strtol(end + 1, nullptr, 10) : 0;
+  if (fd < 3 || parent <= 0)
+    ::_exit(2);
+  // A program that starts threads before its master cannot serve: its
+  // agent starts children through exec instead (the server is gone).
+  if (!single_threaded_main())
+    ::_exit(2);
+  ::unsetenv(serve_env);
+  ::unsetenv("LD_BIND_NOW");
+  tried.store(true);
+  serve(static_cast<int>(fd), static_cast<pid_t>(parent), entry);
+}
+
 void stop() noexcept {
   std::lock_guard<std::mutex> guard{mtx};
   if (ctl >= 0)
@@ -240,8 +312,8 @@ bool available() noexcept {
 }
 
 std::optional<int> spawn(int in_fd, int out_fd, const std::vector<std::string>& env,
-                         const std::string& name) {
-  if (!up.load() || turned_off())
+                         const std::string& name, const exec_launcher& exec_server) {
+  if (turned_off() || (!up.load() && (!exec_server || tried.load())))
     return std::nullopt;
   std::string req = name;
   req.push_back('\0');
@@ -255,7 +327,7 @@ std::optional<int> spawn(int in_fd, int out_fd, const std::vector<std::string>& 
   if (cwd < 0)
     return std::nullopt;
   std::lock_guard<std::mutex> guard{mtx};
-  if (ctl < 0) {
+  if (ctl < 0 && !exec_locked(exec_server, env)) {
     ::close(cwd);
     return std::nullopt;
   }
@@ -281,8 +353,9 @@ std::optional<int> spawn(int in_fd, int out_fd, const std::vector<std::string>& 
     gone_locked();
     return std::nullopt;
   }
-  // A fork takes well under a millisecond; a server that has not answered
-  // in 10 s is stuck, and starts go through exec from now on.
+  // A fork takes well under a millisecond (an exec'd server's first answer
+  // waits for it to load); a server that has not answered in 10 s is
+  // stuck, and starts go through exec from now on.
   pollfd pfd{ctl, POLLIN, 0};
   int answer = 0;
   for (;;) {

@@ -1,20 +1,25 @@
-// The fork server: a single-threaded copy of this process, forked before
-// the runtime starts any thread, that starts our local children by forking
-// itself again with CLONE_PARENT. A child is born with this executable
-// already loaded and relocated: no exec, no dynamic loader, none of the
-// page faults of relocating libcaf and libstdc++ again. It is still our
-// child (we reap it; its PR_SET_PDEATHSIG follows the thread that made the
-// server, our main thread) and gets the fds, environment and working
+// The fork server: a single-threaded copy of this process that starts our
+// local children by forking itself again with CLONE_PARENT. A child is born
+// with this executable already loaded and relocated: no exec, no dynamic
+// loader, none of the page faults of relocating libcaf and libstdc++ again.
+// It is still our child (we reap it; its PR_SET_PDEATHSIG follows the
+// thread that made the server) and gets the fds, environment and working
 // directory we hand it at the start, as an exec'd one would.
 //
-// Used when the process is single-threaded on its main thread when start()
-// runs, unless MITOSIS_FORK_SERVER=0; otherwise, or once the server is
-// gone, local starts exec as before (docs/architecture.md, "Starting a
-// local child").
+// The master forks its server in its constructor, before the runtime
+// starts any thread (start()). An agent makes none until it starts a local
+// child of its own: then it execs one (spawn()'s `exec_server`), with
+// LD_BIND_NOW set so that its children find every symbol bound; most
+// contexts never start one, and a fork per context was a fifth of the
+// CPU of starting it. Otherwise, with MITOSIS_FORK_SERVER=0, or once the
+// server is gone, local starts exec as before (docs/architecture.md, "The
+// fork server").
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 namespace mitosis::bootstrap::fork_server {
@@ -29,6 +34,22 @@ inline constexpr const char* env_switch = "MITOSIS_FORK_SERVER";
 /// Once per process; later calls do nothing.
 void start(void (*entry)()) noexcept;
 
+/// Environment variable of a process exec'd to be a server: "FD:PID", its
+/// socket and the pid of the process it serves.
+inline constexpr const char* serve_env = "MITOSIS_FORK_SERVE";
+
+/// In a process exec'd to be a server (serve_env is set): serves, and
+/// never returns; `entry` as for start(). Otherwise does nothing. Called
+/// first thing in an agent-capable main (mitosis::serve_if_agent).
+void serve_if_asked(void (*entry)()) noexcept;
+
+/// Starts the program as a server (exec): `server_fd` must become the fd
+/// `fd_in_child` of the new process, whose environment must hold `env`
+/// (NAME=value each); returns its pid or throws. Called at most once, on
+/// the first local start of a process that never had a server.
+using exec_launcher =
+  std::function<pid_t(int server_fd, int fd_in_child, const std::vector<std::string>& env)>;
+
 /// Lets the server go and reaps it (an agent, before it exits: where no
 /// init reaps orphans, as in a container, it would be left a zombie).
 void stop() noexcept;
@@ -40,8 +61,9 @@ bool available() noexcept;
 /// its fd 2; `env` ("NAME=value" each) its whole environment; our working
 /// directory its own; `name` its thread name (ps's comm, 15 characters).
 /// Returns its pid, or nullopt when the server is not there or could not
-/// fork (then exec instead). Safe from any thread.
+/// fork (then exec instead). A process that never had a server (an agent)
+/// first starts one through `exec_server`, once. Safe from any thread.
 std::optional<int> spawn(int in_fd, int out_fd, const std::vector<std::string>& env,
-                         const std::string& name);
+                         const std::string& name, const exec_launcher& exec_server = {});
 
 } // namespace mitosis::bootstrap::fork_server

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <system_error>
 #include <unistd.h>
+#include <initializer_list>
+#include <utility>
 #include <vector>
 
 #include "bundle.hpp"
@@ -23,10 +25,11 @@ namespace mitosis::bootstrap {
 
 namespace {
 
-// Starts this executable in agent mode (posix_spawn) with `in_fd` and
-// `out_fd` as its fds 0 and 1 and the environment `env_store`.
-pid_t exec_agent(int in_fd, int out_fd, std::vector<std::string>& env_store,
-                 const std::string& name);
+// Starts this executable (posix_spawn) with each `dups` entry's first fd
+// as its second, the environment `env` and `arg0` (when it runs as itself,
+// not through a bundle's loader).
+pid_t exec_self(std::initializer_list<std::pair<int, int>> dups,
+                const std::vector<std::string>& env, const std::string& arg0);
 
 constexpr int pipe_buffer = 1 << 20;
 
@@ -82,11 +85,16 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
     env_store.push_back(std::string{bundle_env}.append("=").append(installed_bundle_dir()));
 
   pid_t pid = 0;
-  // Forked from this executable's fork server when there is one: no exec.
-  if (auto forked = fork_server::spawn(child_in.get(), out_fd, env_store, "mitosis:" + boot.name)) {
+  // Forked from this executable's fork server when there is one (an
+  // agent execs its own on its first local start): no exec per child.
+  auto exec_server = [](int server_fd, int fd_in_child, const std::vector<std::string>& env) {
+    return exec_self({{server_fd, fd_in_child}}, env, "mitosis-fork");
+  };
+  if (auto forked = fork_server::spawn(child_in.get(), out_fd, env_store, "mitosis:" + boot.name,
+                                       exec_server)) {
     pid = *forked;
   } else {
-    pid = exec_agent(child_in.get(), out_fd, env_store, boot.name);
+    pid = exec_self({{child_in.get(), 0}, {out_fd, 1}}, env_store, "mitosis:" + boot.name);
   }
   child_in.reset();
   child_out.reset();
@@ -104,18 +112,19 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
 
 namespace {
 
-pid_t exec_agent(int in_fd, int out_fd, std::vector<std::string>& env_store,
-                 const std::string& name) {
+pid_t exec_self(std::initializer_list<std::pair<int, int>> dups,
+                const std::vector<std::string>& env, const std::string& arg0_in) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
-  posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+  for (auto [from, to] : dups)
+    posix_spawn_file_actions_adddup2(&fa, from, to);
+  std::vector<std::string> env_store = env;
   std::vector<char*> envp;
   for (auto& s : env_store)
     envp.push_back(s.data());
   envp.push_back(nullptr);
-  auto cmd = self_command("mitosis:" + name);
-  std::string arg0 = "mitosis:" + name;
+  auto cmd = self_command(arg0_in);
+  std::string arg0 = arg0_in;
   std::vector<char*> argv;
   argv.push_back(cmd.size() == 1 ? arg0.data() : cmd[0].data());
   for (std::size_t i = 1; i < cmd.size(); ++i)

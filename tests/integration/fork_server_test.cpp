@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <unistd.h>
 
 #include "loss_helpers.hpp"
@@ -38,12 +39,27 @@ std::string comm_of(mitosis::context& c) {
   return s.substr(0, s.find('\n'));
 }
 
-// The fork server of this process: its child named mitosis-fork.
-int server_pid() {
-  for (auto& c : proc::children_of(::getpid()))
+// The fork server of process `pid` (this one by default): its child named
+// mitosis-fork.
+int server_pid(int pid = ::getpid()) {
+  for (auto& c : proc::children_of(pid))
     if (c.comm == "mitosis-fork" && c.state != 'Z')
       return c.pid;
   return 0;
+}
+
+// Whether process `pid` is gone (or a zombie) within `limit`.
+bool gone_within(int pid, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    auto stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+    auto close = stat.rfind(')');
+    if (close == std::string::npos || stat.size() < close + 3 || stat[close + 2] == 'Z')
+      return true;
+    if (std::chrono::steady_clock::now() > until)
+      return false;
+    std::this_thread::sleep_for(20ms);
+  }
 }
 
 } // namespace
@@ -76,6 +92,31 @@ TEST_CASE("fork server: a local child is forked with the environment and directo
   }
   ::unsetenv("MITOSIS_TEST_FORKED_ENV");
   REQUIRE(::chdir(old_cwd.c_str()) == 0);
+}
+
+TEST_CASE("fork server: an agent has none until its first local start, then execs one that "
+          "forks its children and goes with it") {
+  mitosis::master m{0, nullptr};
+  auto c = m.local({.name = "fs.lazy"});
+  const int c_pid = m.pid_of(c);
+  CHECK(c.call(add, 1, 2) == 3);
+  CHECK(server_pid(c_pid) == 0); // a leaf makes none
+  auto gc = m.local({.name = "fs.lgc1", .via = c});
+  const int server = server_pid(c_pid);
+  REQUIRE(server != 0);
+  CHECK(comm_of(gc) == "mitosis:fs.lgc1"); // forked, not exec'd
+  CHECK(gc.call(my_ppid) == c_pid);
+  // Nothing of the server's own environment reaches the children.
+  CHECK(gc.call(env_of, std::string{"MITOSIS_FORK_SERVE"}).empty());
+  CHECK(gc.call(env_of, std::string{"LD_BIND_NOW"}).empty());
+  CHECK(gc.call(env_of, std::string{"MITOSIS_AGENT"}).empty());
+  // One server for all of them.
+  auto gc2 = m.local({.name = "fs.lgc2", .via = c});
+  CHECK(comm_of(gc2) == "mitosis:fs.lgc2");
+  CHECK(server_pid(c_pid) == server);
+  // It goes with its agent.
+  REQUIRE(::kill(c_pid, SIGKILL) == 0);
+  CHECK(gone_within(server, 5000ms));
 }
 
 TEST_CASE("fork server: MITOSIS_FORK_SERVER=0 starts children through exec") {
