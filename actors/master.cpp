@@ -8,6 +8,7 @@
 
 #include "here.hpp"
 #include "runtime.hpp"
+#include "throw_trace.hpp"
 #include "../bootstrap/agent_boot.hpp"
 #include "../bootstrap/fork_server.hpp"
 #include "../serialization/log.hpp"
@@ -66,6 +67,8 @@ bool detail::send_raw_to_parent(const char* data, std::size_t size) {
 
 void serve_if_agent(int, char**) {
   // A copy exec'd to be an agent's fork server serves, and never returns.
+  if (std::getenv(bootstrap::fork_server::serve_env))
+    actors::throw_trace::warm(); // once here, not in each child it forks
   bootstrap::fork_server::serve_if_asked(&run_agent);
   if (bootstrap::is_agent_process())
     run_agent();
@@ -73,7 +76,9 @@ void serve_if_agent(int, char**) {
 
 master::master(int argc, char** argv, master_options opts) {
   serve_if_agent(argc, argv);
-  // Before the runtime's first thread (it forks only while there is one).
+  // Before the runtime's first thread (it forks only while there is one),
+  // and after what each child would otherwise do again on its first call.
+  actors::throw_trace::warm();
   bootstrap::fork_server::start(&run_agent);
   rt_ = std::make_unique<actors::runtime>(std::move(opts));
 }

@@ -48,13 +48,17 @@ std::string frame_text(const char* line) {
 
 } // namespace
 
-scope::scope() noexcept : outer_(t_rec.on) {
+void warm() noexcept {
   // The first backtrace() loads libgcc_s: do it here, not inside a throw.
-  static const bool warm = [] {
+  static const bool warmed = [] {
     void* f[1];
     return ::backtrace(f, 1) >= 0;
   }();
-  (void)warm;
+  (void)warmed;
+}
+
+scope::scope() noexcept : outer_(t_rec.on) {
+  warm();
   t_rec.on = true;
   t_rec.depth = 0;
 }

@@ -21,6 +21,12 @@ private:
   bool outer_;
 };
 
+/// Loads what the first backtrace() needs (glibc dlopens libgcc_s, the
+/// unwinder reads the objects' frame tables). Once per process, on the
+/// first scope; the master and an agent's fork server call it before they
+/// fork, so that no child pays for it on its first call.
+void warm() noexcept;
+
 /// Returns the backtrace of the last throw recorded on this thread, one
 /// frame a line ("#1 fail_with(...)+0x3c in prog"), innermost first and
 /// cut below the call service; "" when none was recorded. Clears it.
