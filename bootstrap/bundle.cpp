@@ -204,8 +204,17 @@ std::string program_interpreter() {
 
 std::vector<std::string> self_command(const std::string& arg0) {
   const auto& dir = installed_bundle_dir();
-  if (dir.empty())
-    return {self_exe()};
+  if (dir.empty()) {
+    // The path (the kernel names the process after it), unless the file
+    // there is no longer the image this process runs (rebuilt, replaced,
+    // deleted: a copy of a newer build would fail the hello's build id).
+    struct stat named {}, running {};
+    const auto& path = self_exe();
+    if (::stat(path.c_str(), &named) == 0 && ::stat("/proc/self/exe", &running) == 0
+        && named.st_dev == running.st_dev && named.st_ino == running.st_ino)
+      return {path};
+    return {"/proc/self/exe"};
+  }
   return {dir + "/ld.so", "--argv0", arg0, "--library-path", dir, dir + "/exe"};
 }
 

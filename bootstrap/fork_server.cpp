@@ -107,8 +107,9 @@ bool std_fds_open() {
   ::_exit(0);
 }
 
-// The server's loop: one child per request, until our end closes.
-[[noreturn]] void serve(int fd, pid_t parent, void (*entry)()) {
+// The server's loop: one child per request, until our end closes. An
+// exec'd server (`announce`) first says it is ready: an answer of 0.
+[[noreturn]] void serve(int fd, pid_t parent, void (*entry)(), bool announce) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent)
     ::_exit(0);
@@ -133,6 +134,11 @@ bool std_fds_open() {
   auto* buf = static_cast<char*>(std::malloc(max_request + 1));
   if (!buf)
     ::_exit(1);
+  if (announce) {
+    const int ready = 0;
+    if (::send(fd, &ready, sizeof(ready), MSG_NOSIGNAL) != sizeof(ready))
+      ::_exit(0);
+  }
   for (;;) {
     iovec iov{buf, max_request};
     alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * request_fds)];
@@ -222,9 +228,10 @@ bool exec_locked(const exec_launcher& launch, const std::vector<std::string>& en
     sv[1] = moved;
   }
   std::vector<std::string> server_env;
+  // MITOSIS_AGENT stays: the program's main() runs up to its master as in
+  // any context (serve_if_asked unsets it).
   for (auto& e : env)
-    if (e.rfind("MITOSIS_AGENT=", 0) != 0 && e.rfind("MITOSIS_PARENT_PID=", 0) != 0
-        && e.rfind("LD_BIND_NOW=", 0) != 0)
+    if (e.rfind("MITOSIS_PARENT_PID=", 0) != 0 && e.rfind("LD_BIND_NOW=", 0) != 0)
       server_env.push_back(e);
   std::string serve = serve_env;
   serve += '=';
@@ -248,6 +255,19 @@ bool exec_locked(const exec_launcher& launch, const std::vector<std::string>& en
   }
   ctl = sv[0];
   server_pid = pid;
+  // Its first answer says it is serving: the program loaded and ran main()
+  // up to its master. As long as an agent's hello may take (30 s); a copy
+  // that exits before (no /proc, threads before the master) says nothing.
+  pollfd pfd{ctl, POLLIN, 0};
+  int ready = -1;
+  int rc;
+  do {
+    rc = ::poll(&pfd, 1, 30000);
+  } while (rc < 0 && errno == EINTR);
+  if (rc <= 0 || ::recv(ctl, &ready, sizeof(ready), 0) != sizeof(ready) || ready != 0) {
+    gone_locked();
+    return false;
+  }
   up.store(true);
   return true;
 }
@@ -273,7 +293,7 @@ void start(void (*entry)()) noexcept {
   }
   if (pid == 0) {
     ::close(sv[0]);
-    serve(sv[1], parent, entry);
+    serve(sv[1], parent, entry, false);
   }
   ::close(sv[1]);
   std::lock_guard<std::mutex> guard{mtx};
@@ -297,8 +317,9 @@ void serve_if_asked(void (*entry)()) noexcept {
     ::_exit(2);
   ::unsetenv(serve_env);
   ::unsetenv("LD_BIND_NOW");
+  ::unsetenv("MITOSIS_AGENT");
   tried.store(true);
-  serve(static_cast<int>(fd), static_cast<pid_t>(parent), entry);
+  serve(static_cast<int>(fd), static_cast<pid_t>(parent), entry, true);
 }
 
 void stop() noexcept {
@@ -353,9 +374,9 @@ std::optional<int> spawn(int in_fd, int out_fd, const std::vector<std::string>& 
     gone_locked();
     return std::nullopt;
   }
-  // A fork takes well under a millisecond (an exec'd server's first answer
-  // waits for it to load); a server that has not answered in 10 s is
-  // stuck, and starts go through exec from now on.
+  // A fork takes well under a millisecond (an exec'd server said it was
+  // ready before its first request); a server that has not answered in
+  // 10 s is stuck, and starts go through exec from now on.
   pollfd pfd{ctl, POLLIN, 0};
   int answer = 0;
   for (;;) {

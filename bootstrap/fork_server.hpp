@@ -62,7 +62,10 @@ bool available() noexcept;
 /// directory its own; `name` its thread name (ps's comm, 15 characters).
 /// Returns its pid, or nullopt when the server is not there or could not
 /// fork (then exec instead). A process that never had a server (an agent)
-/// first starts one through `exec_server`, once. Safe from any thread.
+/// first starts one through `exec_server`, once, and waits until it is
+/// ready (up to 30 s). Safe from any thread, but the thread that makes the
+/// server is the one its PR_SET_PDEATHSIG, and that of every child it
+/// forks, follows: call it from a long-lived thread (the spawner's).
 std::optional<int> spawn(int in_fd, int out_fd, const std::vector<std::string>& env,
                          const std::string& name, const exec_launcher& exec_server = {});
 
