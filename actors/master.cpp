@@ -11,6 +11,7 @@
 #include "throw_trace.hpp"
 #include "../bootstrap/agent_boot.hpp"
 #include "../bootstrap/fork_server.hpp"
+#include "../bootstrap/local_method.hpp"
 #include "../serialization/log.hpp"
 
 namespace mitosis {
@@ -76,10 +77,8 @@ void serve_if_agent(int, char**) {
 
 master::master(int argc, char** argv, master_options opts) {
   serve_if_agent(argc, argv);
-  // Before the runtime's first thread (it forks only while there is one),
-  // and after what each child would otherwise do again on its first call.
-  actors::throw_trace::warm();
-  bootstrap::fork_server::start(&run_agent);
+  // The program loads in the server while the runtime starts here.
+  bootstrap::start_fork_server();
   rt_ = std::make_unique<actors::runtime>(std::move(opts));
 }
 

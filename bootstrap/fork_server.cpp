@@ -32,14 +32,11 @@ constexpr int request_fds = 4;
 constexpr int shielded[] = {SIGINT, SIGQUIT, SIGTSTP};
 
 std::mutex mtx;           // one request at a time; guards the rest
-// start() ran. Not under mtx: the server is forked with no lock held, so
-// that no copy of the process inherits a held one (TSan, which keeps its
-// own view of every mutex, would see the copy's first lock as a second).
-std::atomic<bool> tried{false};
 int ctl = -1;             // our end of the server's socket
 pid_t server_pid = -1;    // to reap it when it goes
 std::atomic<bool> up{false};
-bool exec_tried = false;  // mtx: a server was exec'd (once per process)
+bool tried = false;       // a server was started (once per process)
+bool ready_pending = false; // started by start(): its "ready" not read yet
 // The server's fd in a process exec'd to be one.
 constexpr int exec_server_fd = 3;
 
@@ -75,14 +72,14 @@ bool std_fds_open() {
 // agent. `req` lives as long as the child (the server's buffer, copied).
 [[noreturn]] void become_child(char* req, std::size_t len, const int* fds,
                                const struct sigaction* saved, void (*entry)()) {
-  // The server's copy of our state is from inside start() (or
-  // serve_if_asked()): this child never had a server, and execs one of its
-  // own on its first local start.
-  tried.store(false);
+  // The server's copy of our state is from serve_if_asked(): this child
+  // never had a server, and execs one of its own on its first local start.
+  // (One thread here: nobody holds mtx.)
+  tried = false;
+  ready_pending = false;
   ctl = -1;
   server_pid = -1;
   up.store(false);
-  exec_tried = false;
   // fds[] are >= 3 (0-2 are open in the server), so each dup2 makes a new
   // descriptor without close-on-exec.
   if (::dup2(fds[0], 0) < 0 || ::dup2(fds[1], 1) < 0 || ::dup2(fds[2], 2) < 0
@@ -107,9 +104,9 @@ bool std_fds_open() {
   ::_exit(0);
 }
 
-// The server's loop: one child per request, until our end closes. An
-// exec'd server (`announce`) first says it is ready: an answer of 0.
-[[noreturn]] void serve(int fd, pid_t parent, void (*entry)(), bool announce) {
+// The server's loop: one child per request, until our end closes. It
+// first says it is ready: an answer of 0.
+[[noreturn]] void serve(int fd, pid_t parent, void (*entry)()) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent)
     ::_exit(0);
@@ -134,11 +131,9 @@ bool std_fds_open() {
   auto* buf = static_cast<char*>(std::malloc(max_request + 1));
   if (!buf)
     ::_exit(1);
-  if (announce) {
-    const int ready = 0;
-    if (::send(fd, &ready, sizeof(ready), MSG_NOSIGNAL) != sizeof(ready))
-      ::_exit(0);
-  }
+  const int ready = 0;
+  if (::send(fd, &ready, sizeof(ready), MSG_NOSIGNAL) != sizeof(ready))
+    ::_exit(0);
   for (;;) {
     iovec iov{buf, max_request};
     alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * request_fds)];
@@ -210,13 +205,32 @@ bool turned_off() noexcept {
   return v && std::strcmp(v, "0") == 0;
 }
 
-// A process that never had a server (an agent) execs one on its first
-// local start: the request then waits for the program to load (LD_BIND_NOW:
-// every symbol bound once, there, not again in each child it forks).
-bool exec_locked(const exec_launcher& launch, const std::vector<std::string>& env) {
-  if (!launch || exec_tried || tried.load())
+// Reads the exec'd server's first answer, which says it is serving: the
+// program loaded and ran main() up to its master. As long as an agent's
+// hello may take (30 s); a copy that exits before (no /proc, threads
+// before the master) says nothing, and is reaped.
+bool wait_ready_locked() {
+  ready_pending = false;
+  pollfd pfd{ctl, POLLIN, 0};
+  int ready = -1;
+  int rc;
+  do {
+    rc = ::poll(&pfd, 1, 30000);
+  } while (rc < 0 && errno == EINTR);
+  if (rc <= 0 || ::recv(ctl, &ready, sizeof(ready), 0) != sizeof(ready) || ready != 0) {
+    gone_locked();
     return false;
-  exec_tried = true;
+  }
+  return true;
+}
+
+// Execs the program as this process's server (LD_BIND_NOW: every symbol
+// bound once, there, not again in each child it forks), once per process.
+// `wait`: until it is ready; otherwise the first spawn() waits.
+bool exec_locked(const exec_launcher& launch, const std::vector<std::string>& env, bool wait) {
+  if (!launch || tried)
+    return false;
+  tried = true;
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
     return false;
@@ -255,51 +269,22 @@ bool exec_locked(const exec_launcher& launch, const std::vector<std::string>& en
   }
   ctl = sv[0];
   server_pid = pid;
-  // Its first answer says it is serving: the program loaded and ran main()
-  // up to its master. As long as an agent's hello may take (30 s); a copy
-  // that exits before (no /proc, threads before the master) says nothing.
-  pollfd pfd{ctl, POLLIN, 0};
-  int ready = -1;
-  int rc;
-  do {
-    rc = ::poll(&pfd, 1, 30000);
-  } while (rc < 0 && errno == EINTR);
-  if (rc <= 0 || ::recv(ctl, &ready, sizeof(ready), 0) != sizeof(ready) || ready != 0) {
-    gone_locked();
-    return false;
-  }
   up.store(true);
-  return true;
+  ready_pending = true;
+  return !wait || wait_ready_locked();
 }
 
 } // namespace
 
-void start(void (*entry)()) noexcept {
-  if (tried.exchange(true))
+void start(const exec_launcher& launch, const std::vector<std::string>& env) noexcept {
+  // PR_SET_PDEATHSIG follows the thread that makes the server: only the
+  // main thread does (a master made on another thread leaves its starts to
+  // the spawner: exec).
+  if (turned_off() || ::gettid() != ::getpid() || !std_fds_open())
     return;
-  if (turned_off())
-    return;
-  if (!single_threaded_main() || !std_fds_open())
-    return;
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-    return;
-  const pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(sv[0]);
-    ::close(sv[1]);
-    return;
-  }
-  if (pid == 0) {
-    ::close(sv[0]);
-    serve(sv[1], parent, entry, false);
-  }
-  ::close(sv[1]);
   std::lock_guard<std::mutex> guard{mtx};
-  ctl = sv[0];
-  server_pid = pid;
-  up.store(true);
+  if (ctl < 0)
+    exec_locked(launch, env, false);
 }
 
 void serve_if_asked(void (*entry)()) noexcept {
@@ -318,8 +303,7 @@ void serve_if_asked(void (*entry)()) noexcept {
   ::unsetenv(serve_env);
   ::unsetenv("LD_BIND_NOW");
   ::unsetenv("MITOSIS_AGENT");
-  tried.store(true);
-  serve(static_cast<int>(fd), static_cast<pid_t>(parent), entry, true);
+  serve(static_cast<int>(fd), static_cast<pid_t>(parent), entry);
 }
 
 void stop() noexcept {
@@ -334,7 +318,7 @@ bool available() noexcept {
 
 std::optional<int> spawn(int in_fd, int out_fd, const std::vector<std::string>& env,
                          const std::string& name, const exec_launcher& exec_server) {
-  if (turned_off() || (!up.load() && (!exec_server || tried.load())))
+  if (turned_off())
     return std::nullopt;
   std::string req = name;
   req.push_back('\0');
@@ -348,7 +332,7 @@ std::optional<int> spawn(int in_fd, int out_fd, const std::vector<std::string>& 
   if (cwd < 0)
     return std::nullopt;
   std::lock_guard<std::mutex> guard{mtx};
-  if (ctl < 0 && !exec_locked(exec_server, env)) {
+  if ((ctl < 0 && !exec_locked(exec_server, env, true)) || (ready_pending && !wait_ready_locked())) {
     ::close(cwd);
     return std::nullopt;
   }

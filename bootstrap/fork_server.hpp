@@ -1,19 +1,19 @@
-// The fork server: a single-threaded copy of this process that starts our
-// local children by forking itself again with CLONE_PARENT. A child is born
-// with this executable already loaded and relocated: no exec, no dynamic
-// loader, none of the page faults of relocating libcaf and libstdc++ again.
-// It is still our child (we reap it; its PR_SET_PDEATHSIG follows the
-// thread that made the server) and gets the fds, environment and working
-// directory we hand it at the start, as an exec'd one would.
+// The fork server: a single-threaded copy of this program, exec'd with
+// LD_BIND_NOW, that starts our local children by forking itself with
+// CLONE_PARENT. A child is born with the program loaded and every symbol
+// bound: no exec, no dynamic loader, no lazy binding (which was ~10 % of a
+// forked child's CPU). It is still our child (we reap it; its
+// PR_SET_PDEATHSIG follows the thread that made the server) and gets the
+// fds, environment and working directory we hand it at the start, as an
+// exec'd one would; what main() did before mitosis::master it did in the
+// server, as in any context.
 //
-// The master forks its server in its constructor, before the runtime
-// starts any thread (start()). An agent makes none until it starts a local
-// child of its own: then it execs one (spawn()'s `exec_server`), with
-// LD_BIND_NOW set so that its children find every symbol bound; most
-// contexts never start one, and a fork per context was a fifth of the
-// CPU of starting it. Otherwise, with MITOSIS_FORK_SERVER=0, or once the
-// server is gone, local starts exec as before (docs/architecture.md, "The
-// fork server").
+// The master starts its server in its constructor, on the main thread,
+// without waiting (the program loads while the runtime starts; the first
+// local start waits until it is ready). An agent makes none until it
+// starts a local child of its own: most contexts never do. With
+// MITOSIS_FORK_SERVER=0, or once the server is gone, local starts exec
+// (docs/architecture.md, "The fork server").
 #pragma once
 
 #include <functional>
@@ -28,27 +28,27 @@ namespace mitosis::bootstrap::fork_server {
 /// read when the server would start and at every start (then exec).
 inline constexpr const char* env_switch = "MITOSIS_FORK_SERVER";
 
-/// Forks the server if this process may (single-threaded, on its main
-/// thread, not turned off). A child it forks restores its fds, environment
-/// and working directory, then calls `entry`, which must not return.
-/// Once per process; later calls do nothing.
-void start(void (*entry)()) noexcept;
+/// How to exec the program as a server: `server_fd` must become the fd
+/// `fd_in_child` of the new process, whose environment must be `env`
+/// (NAME=value each); returns its pid or throws.
+using exec_launcher =
+  std::function<pid_t(int server_fd, int fd_in_child, const std::vector<std::string>& env)>;
+
+/// The master, in its constructor: starts the server (unless turned off,
+/// or not on the main thread) and returns without waiting for it. `env`:
+/// the environment its children would have. Once per process.
+void start(const exec_launcher& launch, const std::vector<std::string>& env) noexcept;
 
 /// Environment variable of a process exec'd to be a server: "FD:PID", its
 /// socket and the pid of the process it serves.
 inline constexpr const char* serve_env = "MITOSIS_FORK_SERVE";
 
 /// In a process exec'd to be a server (serve_env is set): serves, and
-/// never returns; `entry` as for start(). Otherwise does nothing. Called
-/// first thing in an agent-capable main (mitosis::serve_if_agent).
+/// never returns. A child it forks restores its fds, environment and
+/// working directory, then calls `entry`, which must not return. Otherwise
+/// does nothing. Called first thing in an agent-capable main
+/// (mitosis::serve_if_agent).
 void serve_if_asked(void (*entry)()) noexcept;
-
-/// Starts the program as a server (exec): `server_fd` must become the fd
-/// `fd_in_child` of the new process, whose environment must hold `env`
-/// (NAME=value each); returns its pid or throws. Called at most once, on
-/// the first local start of a process that never had a server.
-using exec_launcher =
-  std::function<pid_t(int server_fd, int fd_in_child, const std::vector<std::string>& env)>;
 
 /// Lets the server go and reaps it (an agent, before it exits: where no
 /// init reaps orphans, as in a container, it would be left a zombie).

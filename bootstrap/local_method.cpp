@@ -33,12 +33,40 @@ pid_t exec_self(std::initializer_list<std::pair<int, int>> dups,
 
 constexpr int pipe_buffer = 1 << 20;
 
+// The environment of a local child: ours, in agent mode, with our pid.
+std::vector<std::string> child_environment() {
+  std::vector<std::string> env_store;
+  for (char** e = environ; e && *e; ++e) {
+    if (std::strncmp(*e, "MITOSIS_AGENT=", 14) == 0
+        || std::strncmp(*e, "MITOSIS_PARENT_PID=", 19) == 0
+        || std::strncmp(*e, "MITOSIS_BUNDLE=", 15) == 0)
+      continue;
+    env_store.emplace_back(*e);
+  }
+  env_store.push_back(std::string{agent_env}.append("=1"));
+  env_store.push_back(std::string{parent_pid_env}.append("=").append(std::to_string(::getpid())));
+  // A copy running from an installed bundle starts its children the same
+  // way: through the bundle's loader (there may be no /proc here).
+  if (!installed_bundle_dir().empty())
+    env_store.push_back(std::string{bundle_env}.append("=").append(installed_bundle_dir()));
+  return env_store;
+}
+
+// Execs the program as our fork server (fork_server::exec_launcher).
+pid_t exec_server(int server_fd, int fd_in_child, const std::vector<std::string>& env) {
+  return exec_self({{server_fd, fd_in_child}}, env, "mitosis-fork");
+}
+
 void write_all(int fd, const char* p, std::size_t n) {
   if (!router::write_fully(fd, p, n))
     throw std::system_error(errno, std::generic_category(), "writing to new child");
 }
 
 } // namespace
+
+void start_fork_server() {
+  fork_server::start(&exec_server, child_environment());
+}
 
 started_child start_local(const serialization::boot_info& boot, local_transport transport) {
   // ours_r/ours_w: our ends; child_in/child_out: the child's fds 0 and 1.
@@ -69,27 +97,10 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
   int out_fd = child_out.get() >= 0 ? child_out.get() : child_in.get();
   int write_fd = ours_w.get() >= 0 ? ours_w.get() : ours_r.get();
 
-  std::vector<std::string> env_store;
-  for (char** e = environ; e && *e; ++e) {
-    if (std::strncmp(*e, "MITOSIS_AGENT=", 14) == 0
-        || std::strncmp(*e, "MITOSIS_PARENT_PID=", 19) == 0
-        || std::strncmp(*e, "MITOSIS_BUNDLE=", 15) == 0)
-      continue;
-    env_store.emplace_back(*e);
-  }
-  env_store.push_back(std::string{agent_env}.append("=1"));
-  env_store.push_back(std::string{parent_pid_env}.append("=").append(std::to_string(::getpid())));
-  // A copy running from an installed bundle starts its children the same
-  // way: through the bundle's loader (there may be no /proc here).
-  if (!installed_bundle_dir().empty())
-    env_store.push_back(std::string{bundle_env}.append("=").append(installed_bundle_dir()));
-
+  auto env_store = child_environment();
   pid_t pid = 0;
-  // Forked from this executable's fork server when there is one (an
-  // agent execs its own on its first local start): no exec per child.
-  auto exec_server = [](int server_fd, int fd_in_child, const std::vector<std::string>& env) {
-    return exec_self({{server_fd, fd_in_child}}, env, "mitosis-fork");
-  };
+  // Forked from this process's fork server (an agent execs its own on its
+  // first local start): no exec per child.
   if (auto forked = fork_server::spawn(child_in.get(), out_fd, env_store, "mitosis:" + boot.name,
                                        exec_server)) {
     pid = *forked;

@@ -34,6 +34,10 @@ struct started_child {
   router::unique_fd wfd;
 };
 
+/// The master, in its constructor on the main thread: starts this
+/// process's fork server (bootstrap/fork_server.hpp) without waiting for it.
+void start_fork_server();
+
 /// Starts /proc/self/exe in agent mode with its stdin and stdout connected
 /// to us by `transport`, writes our hello and `boot` to it, and returns our
 /// ends. Throws std::system_error when the process cannot start.

@@ -1,8 +1,9 @@
 // The fork server (bootstrap/fork_server.hpp): local children are forked
-// from a copy of the process made before its first thread, not exec'd; they
-// are still our children, with the environment and working directory of
-// the start; MITOSIS_FORK_SERVER=0 and a server that is gone both fall back
-// to exec; a server is reaped when it goes.
+// from a copy of the program exec'd once (the master's at its constructor,
+// an agent's at its first local start), not exec'd each; they are still
+// our children, with the environment and working directory of the start;
+// MITOSIS_FORK_SERVER=0 and a server that is gone both fall back to exec;
+// a server is reaped when it goes.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -48,6 +49,16 @@ int server_pid(int pid = ::getpid()) {
   return 0;
 }
 
+// The server of process `pid`, once it serves (it names itself then):
+// the master's loads while the master's runtime starts.
+int server_within(int pid, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  int server;
+  while ((server = server_pid(pid)) == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  return server;
+}
+
 // Whether process `pid` is gone (or a zombie) within `limit`.
 bool gone_within(int pid, std::chrono::milliseconds limit) {
   const auto until = std::chrono::steady_clock::now() + limit;
@@ -68,11 +79,11 @@ MITOSIS_REMOTE(my_cwd);
 
 TEST_CASE("fork server: a local child is forked with the environment and directory of its "
           "start, and is still our child") {
-  // A first master forks the server (this process has one thread then);
-  // the environment and directory change afterwards, between masters, so
-  // that no thread of a runtime reads them while they change.
+  // A first master starts the server (once per process); the environment
+  // and directory change afterwards, between masters, so that no thread of
+  // a runtime reads them while they change.
   { mitosis::master first{0, nullptr}; }
-  REQUIRE(server_pid() != 0);
+  REQUIRE(server_within(::getpid(), 10000ms) != 0);
   const auto old_cwd = my_cwd();
   ::setenv("MITOSIS_TEST_FORKED_ENV", "set after the server", 1);
   REQUIRE(::chdir("/tmp") == 0);
