@@ -1,6 +1,5 @@
 #include "fork_server.hpp"
 
-#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -34,7 +33,6 @@ constexpr int shielded[] = {SIGINT, SIGQUIT, SIGTSTP};
 std::mutex mtx;           // one request at a time; guards the rest
 int ctl = -1;             // our end of the server's socket
 pid_t server_pid = -1;    // to reap it when it goes
-std::atomic<bool> up{false};
 bool tried = false;       // a server was started (once per process)
 bool ready_pending = false; // started by start(): its "ready" not read yet
 // The server's fd in a process exec'd to be one.
@@ -79,7 +77,6 @@ bool std_fds_open() {
   ready_pending = false;
   ctl = -1;
   server_pid = -1;
-  up.store(false);
   // fds[] are >= 3 (0-2 are open in the server), so each dup2 makes a new
   // descriptor without close-on-exec.
   if (::dup2(fds[0], 0) < 0 || ::dup2(fds[1], 1) < 0 || ::dup2(fds[2], 2) < 0
@@ -180,9 +177,11 @@ bool std_fds_open() {
 }
 
 // Stops using the server and reaps it (it is ours): closing the control
-// socket makes it read EOF and exit; `kill` first when it stopped answering.
+// socket makes it read EOF and exit; `kill` first when it stopped answering
+// or may still be loading (its main() might not reach the master).
 void close_locked(bool kill) {
-  up.store(false);
+  kill = kill || ready_pending;
+  ready_pending = false;
   if (ctl >= 0)
     ::close(ctl);
   ctl = -1;
@@ -244,8 +243,11 @@ bool exec_locked(const exec_launcher& launch, const std::vector<std::string>& en
   std::vector<std::string> server_env;
   // MITOSIS_AGENT stays: the program's main() runs up to its master as in
   // any context (serve_if_asked unsets it).
+  const std::size_t serve_len = std::strlen(serve_env);
   for (auto& e : env)
-    if (e.rfind("MITOSIS_PARENT_PID=", 0) != 0 && e.rfind("LD_BIND_NOW=", 0) != 0)
+    if (e.rfind("MITOSIS_PARENT_PID=", 0) != 0 && e.rfind("LD_BIND_NOW=", 0) != 0
+        && !(e.compare(0, serve_len, serve_env) == 0 && e.size() > serve_len
+             && e[serve_len] == '='))
       server_env.push_back(e);
   std::string serve = serve_env;
   serve += '=';
@@ -269,7 +271,6 @@ bool exec_locked(const exec_launcher& launch, const std::vector<std::string>& en
   }
   ctl = sv[0];
   server_pid = pid;
-  up.store(true);
   ready_pending = true;
   return !wait || wait_ready_locked();
 }
@@ -280,10 +281,12 @@ void start(const exec_launcher& launch, const std::vector<std::string>& env) noe
   // PR_SET_PDEATHSIG follows the thread that makes the server: only the
   // main thread does (a master made on another thread leaves its starts to
   // the spawner: exec).
-  if (turned_off() || ::gettid() != ::getpid() || !std_fds_open())
-    return;
+  if (turned_off())
+    return; // read again at each start
   std::lock_guard<std::mutex> guard{mtx};
-  if (ctl < 0)
+  if (::gettid() != ::getpid() || !std_fds_open())
+    tried = true; // (its copy, made on a thread too, could not serve)
+  else if (ctl < 0)
     exec_locked(launch, env, false);
 }
 
@@ -310,10 +313,6 @@ void stop() noexcept {
   std::lock_guard<std::mutex> guard{mtx};
   if (ctl >= 0)
     close_locked(false);
-}
-
-bool available() noexcept {
-  return up.load();
 }
 
 std::optional<int> spawn(int in_fd, int out_fd, const std::vector<std::string>& env,

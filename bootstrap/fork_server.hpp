@@ -54,9 +54,6 @@ void serve_if_asked(void (*entry)()) noexcept;
 /// init reaps orphans, as in a container, it would be left a zombie).
 void stop() noexcept;
 
-/// Whether a server is running (it may still turn out gone at spawn()).
-bool available() noexcept;
-
 /// Starts a child: `in_fd` becomes its fd 0, `out_fd` its fd 1, our fd 2
 /// its fd 2; `env` ("NAME=value" each) its whole environment; our working
 /// directory its own; `name` its thread name (ps's comm, 15 characters).

@@ -26,10 +26,11 @@ namespace mitosis::bootstrap {
 namespace {
 
 // Starts this executable (posix_spawn) with each `dups` entry's first fd
-// as its second, the environment `env` and `arg0` (when it runs as itself,
-// not through a bundle's loader).
+// as its second, the environment `env` and argv[0] `arg0`. `quiet`: its
+// stdin is /dev/null and its stdout our stderr.
 pid_t exec_self(std::initializer_list<std::pair<int, int>> dups,
-                const std::vector<std::string>& env, const std::string& arg0);
+                const std::vector<std::string>& env, const std::string& arg0,
+                bool quiet = false);
 
 constexpr int pipe_buffer = 1 << 20;
 
@@ -52,9 +53,13 @@ std::vector<std::string> child_environment() {
   return env_store;
 }
 
-// Execs the program as our fork server (fork_server::exec_launcher).
+// Execs the program as our fork server (fork_server::exec_launcher). What
+// main() does before the master it does there too: it must not read our
+// stdin or print on our stdout (children get theirs with each request).
+// argv[0] is the program's path, as the children it forks keep it (glibc's
+// backtrace_symbols names the program by it); it names itself mitosis-fork.
 pid_t exec_server(int server_fd, int fd_in_child, const std::vector<std::string>& env) {
-  return exec_self({{server_fd, fd_in_child}}, env, "mitosis-fork");
+  return exec_self({{server_fd, fd_in_child}}, env, self_exe(), true);
 }
 
 void write_all(int fd, const char* p, std::size_t n) {
@@ -124,11 +129,15 @@ started_child start_local(const serialization::boot_info& boot, local_transport 
 namespace {
 
 pid_t exec_self(std::initializer_list<std::pair<int, int>> dups,
-                const std::vector<std::string>& env, const std::string& arg0_in) {
+                const std::vector<std::string>& env, const std::string& arg0_in, bool quiet) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   for (auto [from, to] : dups)
     posix_spawn_file_actions_adddup2(&fa, from, to);
+  if (quiet) {
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, 2, 1);
+  }
   std::vector<std::string> env_store = env;
   std::vector<char*> envp;
   for (auto& s : env_store)

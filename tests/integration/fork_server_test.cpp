@@ -49,6 +49,12 @@ int server_pid(int pid = ::getpid()) {
   return 0;
 }
 
+std::string link_of(const std::string& path) {
+  char buf[PATH_MAX];
+  auto n = ::readlink(path.c_str(), buf, sizeof(buf));
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string{};
+}
+
 // The server of process `pid`, once it serves (it names itself then):
 // the master's loads while the master's runtime starts.
 int server_within(int pid, std::chrono::milliseconds limit) {
@@ -83,7 +89,12 @@ TEST_CASE("fork server: a local child is forked with the environment and directo
   // and directory change afterwards, between masters, so that no thread of
   // a runtime reads them while they change.
   { mitosis::master first{0, nullptr}; }
-  REQUIRE(server_within(::getpid(), 10000ms) != 0);
+  const int server = server_within(::getpid(), 10000ms);
+  REQUIRE(server != 0);
+  // Its main() ran up to the master: not on our stdin or stdout.
+  CHECK(link_of("/proc/" + std::to_string(server) + "/fd/0") == "/dev/null");
+  CHECK(link_of("/proc/" + std::to_string(server) + "/fd/1")
+        == link_of("/proc/self/fd/2"));
   const auto old_cwd = my_cwd();
   ::setenv("MITOSIS_TEST_FORKED_ENV", "set after the server", 1);
   REQUIRE(::chdir("/tmp") == 0);
@@ -91,6 +102,9 @@ TEST_CASE("fork server: a local child is forked with the environment and directo
     mitosis::master m{0, nullptr};
     auto c = m.local({.name = "fs.child"});
     CHECK(comm_of(c) == "mitosis:fs.chil"); // the kernel keeps 15 characters
+    // argv: the program's path alone (backtraces name the program by it).
+    auto cmdline = c.call(read_text, std::string{"/proc/self/cmdline"});
+    CHECK(cmdline == link_of("/proc/self/exe") + std::string(1, '\0'));
     CHECK(c.call(my_ppid) == ::getpid());
     CHECK(c.call(env_of, std::string{"MITOSIS_TEST_FORKED_ENV"}) == "set after the server");
     CHECK(c.call(env_of, std::string{"MITOSIS_AGENT"}).empty());
