@@ -9,6 +9,7 @@
 #include <chrono>
 #include <climits>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -142,6 +143,30 @@ TEST_CASE("fork server: an agent has none until its first local start, then exec
   // It goes with its agent.
   REQUIRE(::kill(c_pid, SIGKILL) == 0);
   CHECK(gone_within(server, 5000ms));
+}
+
+TEST_CASE("fork server: an agent whose program file was replaced (a rebuild) still starts its "
+          "children, from the image it runs") {
+  // A copy of this program in a directory of its own, run as a throw-away
+  // master (main.cpp, run_rebuilt), which replaces its own file by
+  // /bin/true between the child's start and the grandchild's.
+  char dir_tmpl[] = "/tmp/mitosis-rebuilt.XXXXXX";
+  REQUIRE(::mkdtemp(dir_tmpl) != nullptr);
+  const std::string dir{dir_tmpl}, prog = dir + "/prog";
+  REQUIRE(std::system(("cp " + link_of("/proc/self/exe") + " " + prog).c_str()) == 0);
+  const std::string cmd = "MITOSIS_TEST_REBUILT=/bin/true " + prog + " 2>&1";
+  std::string out;
+  int status = -1;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (std::fgets(buf, sizeof(buf), p))
+      out += buf;
+    status = ::pclose(p);
+  }
+  std::system(("rm -rf " + dir).c_str());
+  INFO(out);
+  CHECK(out.find("REBUILT 3") != std::string::npos);
+  CHECK(status == 0);
 }
 
 TEST_CASE("fork server: MITOSIS_FORK_SERVER=0 starts children through exec") {

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 #include <unistd.h>
 
 #include "mitosis/bootstrap/agent_boot.hpp"
@@ -32,6 +34,32 @@ int run_submaster(int argc, char** argv) {
     ::pause();
 }
 
+// fork_server_test: starts a child, replaces this program's file with
+// another program (as a rebuild would), then starts a grandchild through
+// the child, whose first local start execs its fork server. Prints
+// "REBUILT <answer>" and exits 0, or the error and exits 1.
+int run_rebuilt(int argc, char** argv, const char* replacement) {
+  try {
+    mitosis::master m{argc, argv};
+    auto child = m.local({.name = "rebuilt.child"});
+    char self[4096];
+    auto n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+      throw std::runtime_error("readlink /proc/self/exe failed");
+    self[n] = '\0';
+    const std::string path{self}, fresh = path + ".new";
+    if (std::system(("cp " + std::string{replacement} + " " + fresh).c_str()) != 0
+        || ::rename(fresh.c_str(), path.c_str()) != 0)
+      throw std::runtime_error("could not replace " + path);
+    auto gc = m.local({.name = "rebuilt.gc", .via = child});
+    std::printf("REBUILT %d\n", gc.call(add, 1, 2));
+    return 0;
+  } catch (const std::exception& e) {
+    std::printf("ERROR %s\n", e.what());
+    return 1;
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -41,6 +69,11 @@ int main(int argc, char** argv) {
   if (mitosis::bootstrap::is_agent_process() && std::getenv("MITOSIS_TEST_AGENT_EXIT_EARLY"))
     ::_exit(3);
   mitosis::serve_if_agent(argc, argv);
+  if (const char* replacement = std::getenv("MITOSIS_TEST_REBUILT")) {
+    const std::string r{replacement};
+    ::unsetenv("MITOSIS_TEST_REBUILT");
+    return run_rebuilt(argc, argv, r.c_str());
+  }
   if (std::getenv("MITOSIS_TEST_SUBMASTER")) {
     ::unsetenv("MITOSIS_TEST_SUBMASTER");
     return run_submaster(argc, argv);
