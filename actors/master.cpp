@@ -67,7 +67,7 @@ bool detail::send_raw_to_parent(const char* data, std::size_t size) {
 }
 
 void serve_if_agent(int, char**) {
-  // A copy exec'd to be an agent's fork server serves, and never returns.
+  // A copy exec'd to be a fork server serves, and never returns.
   if (std::getenv(bootstrap::fork_server::serve_env))
     actors::throw_trace::warm(); // once here, not in each child it forks
   bootstrap::fork_server::serve_if_asked(&run_agent);

@@ -23,8 +23,8 @@ private:
 
 /// Loads what the first backtrace() needs (glibc dlopens libgcc_s, the
 /// unwinder reads the objects' frame tables). Once per process, on the
-/// first scope; the master and an agent's fork server call it before they
-/// fork, so that no child pays for it on its first call.
+/// first scope; a fork server calls it before it serves, so that no child
+/// it forks pays for it on its first call.
 void warm() noexcept;
 
 /// Returns the backtrace of the last throw recorded on this thread, one

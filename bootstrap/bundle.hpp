@@ -36,8 +36,8 @@ const std::string& self_exe();
 
 /// Returns the argv that starts this program again on this host: the
 /// executable itself (its path; /proc/self/exe when the file there is no
-/// longer this process's image), or, when running from a bundle, its loader with
-/// --library-path. argv[0] of the new process is `arg0`.
+/// longer this process's image), or, when running from a bundle, its
+/// loader with --library-path. argv[0] of the new process is `arg0`.
 std::vector<std::string> self_command(const std::string& arg0);
 
 /// Returns the shared objects this process has loaded from files (not the

@@ -24,10 +24,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string my_cwd() {
+// What the symbolic link `path` names ("" when it cannot be read).
+std::string link_of(const std::string& path) {
   char buf[PATH_MAX];
-  auto n = ::readlink("/proc/self/cwd", buf, sizeof(buf));
+  auto n = ::readlink(path.c_str(), buf, sizeof(buf));
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string{};
+}
+
+std::string my_cwd() {
+  return link_of("/proc/self/cwd");
 }
 
 // This program's own name as the kernel has it (an exec'd copy has it too).
@@ -48,12 +53,6 @@ int server_pid(int pid = ::getpid()) {
     if (c.comm == "mitosis-fork" && c.state != 'Z')
       return c.pid;
   return 0;
-}
-
-std::string link_of(const std::string& path) {
-  char buf[PATH_MAX];
-  auto n = ::readlink(path.c_str(), buf, sizeof(buf));
-  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string{};
 }
 
 // The server of process `pid`, once it serves (it names itself then):
